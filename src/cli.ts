@@ -1,0 +1,221 @@
+/**
+ * The command line: argument parsing, signals, and turning results and typed errors into exit codes.
+ * Everything else lives in the library; this file only wires it to a terminal.
+ */
+import { createRequire } from 'node:module';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { decode, defaultJobs } from './decode.js';
+import { ExitCode, MetharmeXorError } from './errors.js';
+import { formatManifest } from './manifest.js';
+import { listModels, modelAlgorithms, modelEntries, modelFileCount, primaryEntries } from './models.js';
+import { requireModel } from './plan.js';
+import { chooseMode, DecodeReporter, errorLine, PROGRAM, VerifyReporter, type Streams } from './report.js';
+import { verify } from './verify.js';
+
+const require = createRequire(import.meta.url);
+const VERSION = (require('../package.json') as { version: string }).version;
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    every file done and verified (or verification skipped on request)
+  1    at least one file failed verification, or a file the manifest lists is missing
+  2    usage or input error: bad arguments, missing or unreadable input, unknown model,
+       unparsable manifest, output folder equal to or inside an input folder,
+       an existing output that does not match (use --force)
+  3    I/O failure while writing: disk full, permission denied, read-only file system
+  70   internal error (a bug: please report it with the --debug output)
+  130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM)
+`;
+
+const INTERNAL_ERROR = 70;
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('expected a whole number from 1 to 64');
+  return n;
+}
+
+interface RunState {
+  code: number;
+  debug: boolean;
+  signal: AbortSignal;
+  json: boolean;
+}
+
+function reportError(err: unknown, state: RunState, streams: Streams): number {
+  if (err instanceof MetharmeXorError) {
+    streams.err.write(errorLine(err.oneLine()));
+    if (state.debug && err.cause instanceof Error) streams.err.write(`${err.cause.stack ?? String(err.cause)}\n`);
+    if (state.json) {
+      streams.out.write(
+        `${JSON.stringify({ error: { message: err.message, file: err.file ?? null, hint: err.hint ?? null, exitCode: err.exitCode }, exitCode: err.exitCode }, null, 2)}\n`,
+      );
+    }
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  streams.err.write(errorLine(`internal error: ${message}; run with --debug and report it`));
+  if (state.debug && err instanceof Error) streams.err.write(`${err.stack}\n`);
+  return INTERNAL_ERROR;
+}
+
+export function buildProgram(state: RunState, streams: Streams): Command {
+  const program = new Command(PROGRAM);
+  program
+    .description('Decode XOR-released LLaMA fine-tunes (Metharme, Pygmalion, OpenAssistant) and verify every file.')
+    .version(VERSION, '-V, --version')
+    .option('--debug', 'show stack traces for errors')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => streams.out.write(s),
+      writeErr: (s) => streams.err.write(s),
+      outputError: (s, write) => write(errorLine(s.replace(/^error: /, '').trimEnd())),
+    })
+    .showHelpAfterError(`(run "${PROGRAM} --help" for usage)`)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .hook('preAction', (_cmd, action) => {
+      state.debug = Boolean(action.optsWithGlobals().debug);
+    });
+
+  program
+    .command('decode')
+    .description(
+      'Decode every file of <xor-dir> against <base-dir> into <output-dir>, verifying each against the published checksums.\n' +
+        'Same argument order as the model cards\' "python3 xor_codec.py <output> <xor-dir> <base-dir> --decode".',
+    )
+    .argument('<output-dir>', 'where the decoded files go (created if missing)')
+    .argument('<xor-dir>', 'the release\'s XOR files, e.g. metharme-13b/xor_encoded_files')
+    .argument('<base-dir>', 'LLaMA converted to the Hugging Face format')
+    .option('--model <name>', 'verify against a built-in release manifest (see "models")')
+    .option('--manifest <file>', 'verify against a checksum list (sha256sum, md5sum, rhash or BSD format)')
+    .option('--no-verify', 'do not hash the outputs (nothing is checked)')
+    .option('--force', 'overwrite existing outputs instead of checking them')
+    .option('--jobs <n>', `files decoded at once (default ${defaultJobs()} here)`, positiveInt)
+    .option('--json', 'print one JSON report on stdout')
+    .option('-q, --quiet', 'print errors only')
+    .addOption(new Option('--decode', 'accepted and ignored, for copy-paste from model cards').hideHelp())
+    .addOption(new Option('--compress', 'accepted and ignored: gzip payloads are recognised by their content').hideHelp())
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (outputDir: string, xorDir: string, baseDir: string, opts) => {
+      state.json = Boolean(opts.json);
+      const reporter = new DecodeReporter(chooseMode(opts, streams.err), streams);
+      try {
+        const report = await decode({
+          outputDir,
+          xorDir,
+          baseDir,
+          model: opts.model,
+          manifest: opts.manifest,
+          verify: opts.verify,
+          force: opts.force,
+          jobs: opts.jobs,
+          signal: state.signal,
+          onEvent: reporter.handle,
+        });
+        reporter.finish(report);
+        state.code = report.exitCode;
+      } catch (err) {
+        reporter.abort();
+        throw err;
+      }
+    });
+
+  program
+    .command('verify')
+    .description('Hash the files a manifest names in <dir> and report ok / mismatch / missing.')
+    .argument('<dir>', 'folder of decoded (or base) files')
+    .option('--model <name>', 'a built-in manifest (see "models"); recognised from the path if omitted')
+    .option('--manifest <file>', 'a checksum list (sha256sum, md5sum, rhash or BSD format)')
+    .option('--json', 'print one JSON report on stdout')
+    .option('-q, --quiet', 'print errors only')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (dir: string, opts) => {
+      state.json = Boolean(opts.json);
+      const reporter = new VerifyReporter(chooseMode(opts, streams.err), streams);
+      try {
+        const report = await verify({ dir, model: opts.model, manifest: opts.manifest, signal: state.signal, onEvent: reporter.handle });
+        reporter.finish(report);
+        state.code = report.exitCode;
+      } catch (err) {
+        reporter.abort();
+        throw err;
+      }
+    });
+
+  program
+    .command('models')
+    .description('List the built-in releases and base conversions, and where their digests were published.')
+    .option('--json', 'print JSON')
+    .action((opts) => {
+      const rows = listModels().map((m) => ({
+        name: m.name,
+        kind: m.kind,
+        base: m.base ?? null,
+        algorithms: modelAlgorithms(m),
+        files: modelFileCount(m),
+        description: m.description,
+        sources: m.sources.map((s) => s.label),
+      }));
+      if (opts.json) {
+        streams.out.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      for (const r of rows) {
+        streams.out.write(
+          `${r.name.padEnd(22)} ${r.kind.padEnd(8)} ${r.algorithms.join('+').padEnd(11)} ${String(r.files).padStart(2)} files` +
+            `${r.base ? `  base: ${r.base}` : ''}\n`,
+        );
+        for (const s of r.sources) streams.out.write(`${''.padEnd(23)}digests: ${s}\n`);
+      }
+    });
+
+  program
+    .command('manifest')
+    .description('Print a built-in manifest in coreutils format (usable with sha256sum -c / md5sum -c).')
+    .argument('<name>', 'a name from "models"')
+    .option('--all', 'also print the digests published elsewhere, as comments')
+    .action((name: string, opts) => {
+      const model = requireModel(name);
+      const primary = primaryEntries(model);
+      streams.out.write(`# ${model.name}: ${model.sources[0]!.label}\n`);
+      streams.out.write(formatManifest(primary));
+      if (opts.all) {
+        for (const source of model.sources.slice(1)) {
+          streams.out.write(`# also published (${source.label}):\n`);
+          const entries = modelEntries(model).filter((e) => e.source === source.label);
+          streams.out.write(formatManifest(entries).replace(/^/gm, '# '));
+        }
+      }
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[], streams: Streams = { out: process.stdout, err: process.stderr }): Promise<number> {
+  const controller = new AbortController();
+  const state: RunState = { code: ExitCode.ok, debug: argv.includes('--debug'), signal: controller.signal, json: false };
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second Ctrl-C means "now": temporary files may be left in the hidden folder, never final names.
+    if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
+    controller.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await buildProgram(state, streams).parseAsync([...argv]);
+    return state.code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+        return ExitCode.ok;
+      }
+      // Commander's own errors (unknown option, missing argument) are usage errors.
+      return ExitCode.usage;
+    }
+    return reportError(err, state, streams);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+

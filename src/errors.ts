@@ -1,0 +1,99 @@
+/**
+ * Typed errors. Each carries the process exit code the CLI must use, so the library never decides
+ * how the process ends and the CLI never guesses from a message.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  verificationFailed: 1,
+  usage: 2,
+  io: 3,
+  interrupted: 130,
+  terminated: 143,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class MetharmeXorError extends Error {
+  readonly exitCode: ExitCodeValue;
+  /** The file the error is about, when there is one; shown first in the one-line message. */
+  readonly file: string | undefined;
+  /** What the user should do about it. */
+  readonly hint: string | undefined;
+
+  constructor(
+    exitCode: ExitCodeValue,
+    message: string,
+    options: { file?: string; hint?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.exitCode = exitCode;
+    this.file = options.file;
+    this.hint = options.hint;
+  }
+
+  /** The one line a user sees: file, what happened, what to do. */
+  oneLine(): string {
+    const parts = [this.file ? `${this.file}: ${this.message}` : this.message];
+    if (this.hint) parts.push(this.hint);
+    return parts.join('; ');
+  }
+}
+
+/** Bad arguments, missing or unreadable inputs, unknown model, unparsable manifest (exit 2). */
+export class InputError extends MetharmeXorError {
+  constructor(message: string, options: { file?: string; hint?: string; cause?: unknown } = {}) {
+    super(ExitCode.usage, message, options);
+  }
+}
+
+/** Failure while writing outputs: disk full, permission, read-only file system (exit 3). */
+export class WriteError extends MetharmeXorError {
+  constructor(message: string, options: { file?: string; hint?: string; cause?: unknown } = {}) {
+    super(ExitCode.io, message, options);
+  }
+}
+
+/** The run was stopped by a signal (exit 130 for SIGINT, 143 for SIGTERM). */
+export class InterruptedError extends MetharmeXorError {
+  readonly signal: NodeJS.Signals;
+  constructor(signal: NodeJS.Signals) {
+    super(signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted, `interrupted by ${signal}`, {
+      hint: 'no partial file was left under a final name; run the same command again to finish',
+    });
+    this.signal = signal;
+  }
+}
+
+const writeErrorHints: Record<string, string> = {
+  ENOSPC: 'the output file system is full; free space or choose another output folder',
+  EDQUOT: 'the disk quota is exhausted; free space or choose another output folder',
+  EFBIG: 'the file is larger than this process may write (ulimit -f or file-system limit)',
+  EACCES: 'permission denied; choose an output folder you can write to',
+  EPERM: 'operation not permitted; choose an output folder you can write to',
+  EROFS: 'the output file system is read-only; choose another output folder',
+  EIO: 'the device reported an I/O error; check the disk',
+};
+
+/** Wraps a Node error raised while writing `file` into a WriteError with a useful hint. */
+export function asWriteError(err: unknown, file: string, action: string): MetharmeXorError {
+  if (err instanceof MetharmeXorError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+  const hint = writeErrorHints[code] ?? 'check the output folder and the disk';
+  return new WriteError(`${action} failed (${code})`, { file, hint, cause: err });
+}
+
+/** Wraps a Node error raised while reading an input `file` into an InputError. */
+export function asReadError(err: unknown, file: string): MetharmeXorError {
+  if (err instanceof MetharmeXorError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
+  const hint =
+    code === 'ENOENT'
+      ? 'the file does not exist; check the path'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied; make the file readable'
+        : code === 'EISDIR'
+          ? 'expected a file, found a folder'
+          : 'check the file and the disk';
+  return new InputError(`cannot read (${code})`, { file, hint, cause: err });
+}

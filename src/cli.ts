@@ -45,7 +45,10 @@ interface RunState {
 function reportError(err: unknown, state: RunState, streams: Streams): number {
   if (err instanceof MetharmeXorError) {
     streams.err.write(errorLine(err.oneLine()));
-    if (state.debug && err.cause instanceof Error) streams.err.write(`${err.cause.stack ?? String(err.cause)}\n`);
+    if (state.debug) {
+      streams.err.write(`${err.stack}\n`);
+      if (err.cause instanceof Error) streams.err.write(`caused by: ${err.cause.stack ?? String(err.cause)}\n`);
+    }
     if (state.json) {
       streams.out.write(
         `${JSON.stringify({ error: { message: err.message, file: err.file ?? null, hint: err.hint ?? null, exitCode: err.exitCode }, exitCode: err.exitCode }, null, 2)}\n`,
@@ -182,8 +185,9 @@ export function buildProgram(state: RunState, streams: Streams): Command {
       if (opts.all) {
         for (const source of model.sources.slice(1)) {
           streams.out.write(`# also published (${source.label}):\n`);
-          const entries = modelEntries(model).filter((e) => e.source === source.label);
-          streams.out.write(formatManifest(entries).replace(/^/gm, '# '));
+          for (const e of modelEntries(model).filter((x) => x.source === source.label)) {
+            streams.out.write(`# ${formatManifest([e])}`);
+          }
         }
       }
     });

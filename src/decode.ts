@@ -16,6 +16,7 @@ import {
   tidyOutputDir,
   type TempFile,
 } from './output.js';
+import { peakRssBytes } from './memory.js';
 import { Pipeline } from './pipeline.js';
 import { planDecode, type DecodePlan, type FileAction, type FilePlan, type PlanOptions } from './plan.js';
 import { FileSource, GzipSource, type ByteSource } from './sources.js';
@@ -53,6 +54,8 @@ export interface DecodeReport {
     unverified: number;
     skipped: number;
     missing: number;
+    /** Peak resident memory of this process so far (bytes): flat whatever the file sizes. */
+    peakRssBytes: number;
   };
   /** 0 when every file was produced and verified (or verification was not asked for), else 1. */
   exitCode: 0 | 1;
@@ -289,6 +292,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     unverified: count('unverified'),
     skipped: count('skipped'),
     missing: count('missing'),
+    peakRssBytes: peakRssBytes(),
   };
   const exp = plan.expectations;
   return {

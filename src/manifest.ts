@@ -43,12 +43,13 @@ export function algorithmForDigest(hex: string): Algorithm | undefined {
  * Returns the normalised name or a reason it is refused.
  */
 export function checkManifestName(raw: string): { name: string } | { refused: string } {
-  let name = raw.replace(/\\/g, '/');
+  let name = raw;
   while (name.startsWith('./')) name = name.slice(2);
   if (name.length === 0) return { refused: 'empty file name' };
   if (name.includes('\0')) return { refused: 'file name contains a NUL byte' };
-  if (name.startsWith('/') || /^[A-Za-z]:\//.test(name)) return { refused: `absolute path "${raw}"` };
-  if (name.split('/').some((part) => part === '..')) return { refused: `path with ".." ("${raw}")` };
+  // Backslashes count as separators here too: a manifest made on Windows must not escape either.
+  if (/^([\\/]|[A-Za-z]:[\\/])/.test(name)) return { refused: `absolute path "${raw}"` };
+  if (name.split(/[\\/]/).some((part) => part === '..')) return { refused: `path with ".." ("${raw}")` };
   return { name };
 }
 

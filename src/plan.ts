@@ -135,7 +135,7 @@ async function requireDir(path: string, role: string): Promise<string> {
     info = await stat(path);
   } catch (err) {
     const e = asReadError(err, path);
-    throw new InputError(`${role} ${e.message}`, { file: path, hint: e.hint ?? 'check the path' });
+    throw new InputError(`${role} ${e.message}`, { file: path, hint: e.hint ?? 'check the path', cause: err });
   }
   if (!info.isDirectory()) throw new InputError(`${role} is not a folder`, { file: path, hint: 'pass a folder' });
   return realpath(path);
@@ -178,6 +178,13 @@ function looksLikeJson(bytes: Buffer): boolean {
   } catch {
     return false;
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {
@@ -229,12 +236,18 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
     }
     const payloadSize = await sizeOf(payloadPath);
     if (payloadSize === undefined) {
+      if (entry.isSymbolicLink() && !(await exists(payloadPath))) {
+        throw new InputError('is a broken symbolic link', {
+          file: payloadPath,
+          hint: 'the file it points to is missing (an interrupted download?); download the release again',
+        });
+      }
       ignored.push(name);
       continue;
     }
     const basePath = join(baseDir, name);
     const baseSize = await sizeOf(basePath);
-    const head = await readHead(payloadPath, 2);
+    const head = await readHead(payloadPath, 4);
     let action: FileAction = 'xor';
     let note: string | undefined;
     if (isGzip(head)) {

@@ -1,0 +1,51 @@
+/** The published package: contents of the tarball, and a real install that runs the CLI. */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeDir, ROOT, runCommand, SAMPLE, tempDir } from './support/helpers.js';
+
+let work: string;
+let tarball: string;
+let files: string[];
+
+beforeAll(async () => {
+  work = await tempDir();
+  const packed = await runCommand('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT });
+  expect(packed.code, packed.stderr).toBe(0);
+  const info = JSON.parse(packed.stdout)[0] as { filename: string; files: { path: string }[] };
+  tarball = join(work, info.filename);
+  files = info.files.map((f) => f.path);
+}, 120_000);
+afterAll(async () => {
+  await removeDir(work);
+});
+
+describe('npm pack', () => {
+  it('ships the CLI, the compiled library and its types, and no tests, fixtures or sources', () => {
+    expect(files).toContain('bin/metharme-xor.js');
+    expect(files).toContain('dist/cli.js');
+    expect(files).toContain('dist/index.js');
+    expect(files).toContain('dist/index.d.ts');
+    expect(files).toContain('README.md');
+    expect(files).toContain('package.json');
+    expect(files.filter((f) => /^(test|fixtures|src|scripts)\//.test(f) || f.endsWith('.map'))).toEqual([]);
+  });
+
+  it('installs from the tarball and decodes the sample with the installed bin', async () => {
+    const prefix = join(work, 'app');
+    const install = await runCommand('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', tarball]);
+    expect(install.code, install.stderr).toBe(0);
+    const bin = join(prefix, 'node_modules', '.bin', 'metharme-xor');
+    const out = join(work, 'decoded');
+    const r = await runCommand(bin, [
+      'decode',
+      out,
+      join(SAMPLE, 'xor_encoded_files'),
+      join(SAMPLE, 'llama-base'),
+      '--manifest',
+      join(SAMPLE, 'SHA256SUMS'),
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^done: 9 files, .*9 verified/m);
+  }, 120_000);
+});

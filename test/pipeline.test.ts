@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pipeline } from '../src/pipeline.js';
+import { FileSource, GzipSource } from '../src/sources.js';
+import { InputError, InterruptedError } from '../src/errors.js';
+import { referenceXor, removeDir, seededBytes, sha256, tempDir } from './support/helpers.js';
+
+const CHUNK = 4096;
+let dir: string;
+let pipeline: Pipeline;
+
+beforeAll(async () => {
+  dir = await tempDir();
+  // Small chunks so chunk boundaries, short reads and slot reuse are all exercised on small data.
+  pipeline = new Pipeline(CHUNK, 3);
+});
+afterAll(async () => {
+  await pipeline.close();
+  await removeDir(dir);
+});
+
+async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean } = {}) {
+  const p = join(dir, 'payload');
+  const b = join(dir, 'base');
+  const o = join(dir, 'out');
+  await writeFile(p, opts.gzip ? gzipSync(payload) : payload);
+  await writeFile(b, base);
+  const source = opts.gzip ? new GzipSource(p) : await FileSource.open(p);
+  const baseSource = await FileSource.open(b);
+  const handle = await open(o, 'w');
+  try {
+    const result = await pipeline.run({ source, base: baseSource, output: { handle, path: o }, algorithms: ['sha256', 'md5'] });
+    return { result, out: await readFile(o) };
+  } finally {
+    await handle.close();
+    await source.close();
+    await baseSource.close();
+  }
+}
+
+describe('pipeline (payload XOR base -> file + digest)', () => {
+  const sizes = [0, 1, 7, 8, 4095, 4096, 4097, 3 * 4096, 3 * 4096 + 5, 10 * 4096 + 4095];
+
+  it.each(sizes)('is byte-exact for %i bytes with an equal-length base', async (n) => {
+    const payload = seededBytes(n, n + 11);
+    const base = seededBytes(n, n + 12);
+    const { result, out } = await runXor(payload, base);
+    const expected = referenceXor(payload, base);
+    expect(out.equals(expected)).toBe(true);
+    expect(result.bytes).toBe(n);
+    expect(result.digests.sha256).toBe(sha256(expected));
+    expect(result.digests.md5).toBe(createHash('md5').update(expected).digest('hex'));
+  });
+
+  it.each([
+    [4097, 0],
+    [4097, 1],
+    [4097, 4096],
+    [20_000, 4097],
+    [20_000, 8191],
+  ])('zero-pads a shorter base: payload %i, base %i', async (n, m) => {
+    const payload = seededBytes(n, 1);
+    const base = seededBytes(m, 2);
+    const { result, out } = await runXor(payload, base);
+    expect(out.equals(referenceXor(payload, base))).toBe(true);
+    expect(out.subarray(m).equals(payload.subarray(m))).toBe(true);
+    expect(result.baseBytes).toBe(m);
+  });
+
+  it.each([
+    [0, 100],
+    [4095, 4097],
+    [4097, 50_000],
+  ])('ignores the extra bytes of a longer base: payload %i, base %i', async (n, m) => {
+    const payload = seededBytes(n, 3);
+    const base = seededBytes(m, 4);
+    const { out } = await runXor(payload, base);
+    expect(out.length).toBe(n);
+    expect(out.equals(referenceXor(payload, base))).toBe(true);
+  });
+
+  it.each([0, 1, 4096, 50_001])('decompresses gzip payloads on the fly (%i bytes)', async (n) => {
+    const payload = seededBytes(n, 5);
+    const base = seededBytes(n + 3, 6);
+    const { result, out } = await runXor(payload, base, { gzip: true });
+    expect(out.equals(referenceXor(payload, base))).toBe(true);
+    expect(result.bytes).toBe(n);
+  });
+
+  it('reports a corrupt gzip payload as an input error naming the file', async () => {
+    const good = gzipSync(seededBytes(100_000, 7));
+    const p = join(dir, 'bad.gz');
+    await writeFile(p, Buffer.concat([good.subarray(0, 1000), Buffer.alloc(500, 0xff)]));
+    const source = new GzipSource(p);
+    await expect(pipeline.run({ source, algorithms: ['sha256'] })).rejects.toThrow(InputError);
+    await source.close();
+    // The pipeline is reusable after a failure.
+    const again = await runXor(seededBytes(10, 8), seededBytes(10, 9));
+    expect(again.out.equals(referenceXor(seededBytes(10, 8), seededBytes(10, 9)))).toBe(true);
+  });
+
+  it('stops at the next chunk once the signal is aborted', async () => {
+    const p = join(dir, 'big');
+    await writeFile(p, seededBytes(64 * 4096, 10));
+    const source = await FileSource.open(p);
+    const controller = new AbortController();
+    let seen = 0;
+    const run = pipeline.run({
+      source,
+      algorithms: ['sha256'],
+      signal: controller.signal,
+      onBytes: (n) => {
+        seen += n;
+        if (seen >= 2 * CHUNK) controller.abort('SIGINT');
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(InterruptedError);
+    expect(seen).toBeLessThan(64 * 4096);
+    await source.close();
+  });
+});
+
+describe('gzip recognition', () => {
+  it('needs the magic, the deflate method and clear reserved flags', async () => {
+    const { isGzip } = await import('../src/sources.js');
+    const { gzipSync } = await import('node:zlib');
+    expect(isGzip(gzipSync(Buffer.from('x')))).toBe(true);
+    expect(isGzip(Buffer.from([0x1f, 0x8b, 0x07, 0x00]))).toBe(false);
+    expect(isGzip(Buffer.from([0x1f, 0x8b, 0x08, 0x20]))).toBe(false);
+    expect(isGzip(Buffer.from([0x1f, 0x8b]))).toBe(false);
+    expect(isGzip(Buffer.from([0x00, 0x00, 0x08, 0x00]))).toBe(false);
+  });
+});

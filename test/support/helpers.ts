@@ -1,0 +1,103 @@
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(ROOT, 'bin', 'metharme-xor.js');
+export const SAMPLE = join(ROOT, 'fixtures', 'sample');
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI as a user would: a child process, no TTY, CI unset unless given. */
+export function runCli(args: string[], options: SpawnOptions & { input?: string } = {}): Promise<RunResult> {
+  return runCommand(process.execPath, [BIN, ...args], options);
+}
+
+export function runCommand(cmd: string, args: string[], options: SpawnOptions = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
+}
+
+export async function tempDir(prefix = 'mxor-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function md5(data: Uint8Array): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+/** The format's semantics, written as plainly as possible to test the fast code against. */
+export function referenceXor(payload: Uint8Array, base: Uint8Array): Buffer {
+  const out = Buffer.alloc(payload.length);
+  for (let i = 0; i < payload.length; i++) out[i] = payload[i]! ^ (i < base.length ? base[i]! : 0);
+  return out;
+}
+
+/** Deterministic pseudo-random bytes (fast for large sizes): a seeded xorshift over 32-bit words. */
+export function seededBytes(length: number, seed: number): Buffer {
+  const words = new Uint32Array(Math.ceil(length / 4));
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x;
+  }
+  return Buffer.from(words.buffer, 0, length);
+}
+
+export { randomBytes };
+
+export interface ReleaseFile {
+  name: string;
+  fine: Buffer;
+  /** Absent: no base counterpart. */
+  base?: Buffer;
+  /** Ship the payload as the fine-tuned file itself (plain JSON) rather than XORed. */
+  plain?: boolean;
+}
+
+/** Writes base/, xor/ and a SHA256SUMS manifest of the fine-tuned files into `root`. */
+export async function writeRelease(root: string, files: ReleaseFile[]) {
+  const baseDir = join(root, 'base');
+  const xorDir = join(root, 'xor');
+  await mkdir(baseDir, { recursive: true });
+  await mkdir(xorDir, { recursive: true });
+  const lines: string[] = [];
+  for (const f of files) {
+    if (f.base) await writeFile(join(baseDir, f.name), f.base);
+    const payload = f.plain || !f.base ? f.fine : referenceXor(f.fine, f.base);
+    await writeFile(join(xorDir, f.name), payload);
+    lines.push(`${sha256(f.fine)}  ${f.name}`);
+  }
+  const manifest = join(root, 'SHA256SUMS');
+  await writeFile(manifest, `${lines.join('\n')}\n`);
+  return { baseDir, xorDir, manifest, outDir: join(root, 'out') };
+}
+
+export async function fileSha256(path: string): Promise<string> {
+  return sha256(await readFile(path));
+}

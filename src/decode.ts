@@ -218,7 +218,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     emit({
       type: 'warning',
       message:
-        'NOTHING WILL BE VERIFIED: no --manifest or --model given and no release recognised from the paths; pass --model <name> or --manifest <file>',
+        'NOTHING WILL BE VERIFIED: no release recognised from the paths; pass --model <name> or --manifest <file>',
     });
   }
   for (const name of plan.missing) {

@@ -49,11 +49,15 @@ class Bars {
         barsize: 24,
         etaBuffer: 50,
         fps: 8,
+        // Our own signal handling must decide how the run ends, not the progress bar library.
+        gracefulExit: false,
         format: (options, params, payload: { label: string }) => {
           const bar = cliProgress.Format.BarFormat(params.progress, options);
           const elapsed = (Date.now() - params.startTime) / 1000;
           const pct = Math.floor(params.progress * 100);
-          return `${bar} ${String(pct).padStart(3)}% ${payload.label.padEnd(34).slice(0, 34)} ${formatBytes(params.value)}/${formatBytes(params.total)} ${formatRate(params.value, elapsed)} ETA ${formatSeconds(params.eta)}`;
+          // ETA from the average rate so far: steadier than cli-progress's rounded window estimate.
+          const eta = params.value > 0 ? ((params.total - params.value) * elapsed) / params.value : NaN;
+          return `${bar} ${String(pct).padStart(3)}% ${payload.label.padEnd(34).slice(0, 34)} ${formatBytes(params.value)}/${formatBytes(params.total)} ${formatRate(params.value, elapsed)} ETA ${formatSeconds(eta)}`;
         },
       },
       cliProgress.Presets.shades_classic,
@@ -77,6 +81,8 @@ class Bars {
 
   log(line: string): void {
     this.multi.log(line);
+    // Redraw now: cli-progress only flushes logged lines on its next frame, which stop() skips.
+    this.multi.update();
   }
 
   stop(): void {
@@ -84,7 +90,7 @@ class Bars {
   }
 }
 
-export function decodeLine(r: FileResult): string {
+export function decodeLine(r: FileResult, nameWidth = 0): string {
   const size = r.bytes === null ? '' : formatBytes(r.bytes);
   const algo = r.algorithm ?? '';
   let detail: string;
@@ -105,7 +111,7 @@ export function decodeLine(r: FileResult): string {
       detail = r.expected.length === 0 ? 'NOT VERIFIED (no published digest)' : 'NOT VERIFIED (--no-verify)';
   }
   const how = r.note && r.status !== 'skipped' ? ` [${r.note}]` : '';
-  return `${r.status.padEnd(10)} ${r.name}  ${size}  ${detail}${how}`;
+  return `${r.status.padEnd(10)} ${r.name.padEnd(nameWidth)}  ${size.padStart(8)}  ${detail}${how}`;
 }
 
 function mismatchError(r: FileResult, report: { verifiedAgainst: DecodeReport['verifiedAgainst'] }): string {
@@ -115,6 +121,7 @@ function mismatchError(r: FileResult, report: { verifiedAgainst: DecodeReport['v
 
 export class DecodeReporter {
   private bars: Bars | undefined;
+  private nameWidth = 0;
 
   constructor(
     private readonly mode: ReportMode,
@@ -137,6 +144,7 @@ export class DecodeReporter {
     switch (event.type) {
       case 'plan': {
         const { plan } = event;
+        this.nameWidth = Math.max(0, ...plan.files.map((f) => f.name.length), ...plan.missing.map((n) => n.length));
         const exp = plan.expectations;
         if (exp) {
           const how =
@@ -161,7 +169,7 @@ export class DecodeReporter {
         this.bars?.progress(event.bytes);
         break;
       case 'file-done':
-        this.say(decodeLine(event.result));
+        this.say(decodeLine(event.result, this.nameWidth));
         break;
     }
   };

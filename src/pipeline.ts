@@ -15,6 +15,12 @@ import { bindXor } from './xor.js';
 
 export const DEFAULT_CHUNK_BYTES = 4 << 20;
 export const DEFAULT_SLOTS = 4;
+/**
+ * Start writing dirty pages to disk every this many bytes, in the background. The final flush
+ * before the rename (what makes a final name safe across a power loss) then has little left to do,
+ * instead of stalling for the whole file at the end.
+ */
+export const BACKGROUND_FLUSH_BYTES = 128 << 20;
 
 interface Slot {
   index: number;
@@ -71,6 +77,8 @@ export class Pipeline {
     let baseEnded = !base;
     let next = 0;
     let failure: unknown;
+    let flushing: Promise<void> | undefined;
+    let flushedAt = 0;
     try {
       for (;;) {
         if (signal?.aborted) throw new InterruptedError(signalName(signal));
@@ -89,6 +97,14 @@ export class Pipeline {
         if (position === 0 && job.inspectHead) job.inspectHead(slot.data.subarray(0, n));
         slot.busy = this.emit(slot, n, position, output);
         position += n;
+        if (output && !flushing && position - flushedAt >= BACKGROUND_FLUSH_BYTES) {
+          flushedAt = position;
+          // Errors surface again at the final flush; here they must not become unhandled rejections.
+          flushing = output.handle.datasync().then(
+            () => (flushing = undefined),
+            () => (flushing = undefined),
+          );
+        }
         job.onBytes?.(n);
         if (n < this.chunkBytes) break;
       }
@@ -96,7 +112,7 @@ export class Pipeline {
       failure = err;
     }
     // Always drain in-flight writes and hashes before returning: the caller closes the output next.
-    const settled = await Promise.allSettled(this.slots.map((s) => s.busy));
+    const settled = await Promise.allSettled([...this.slots.map((s) => s.busy), flushing]);
     for (const s of this.slots) s.busy = Promise.resolve();
     const drainError = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure === undefined && drainError) failure = drainError.reason;

@@ -13,6 +13,7 @@ import {
   discardTemp,
   lstatOrUndefined,
   prepareOutputDir,
+  stateDir,
   tidyOutputDir,
   type TempFile,
 } from './output.js';
@@ -154,7 +155,7 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
 
   ctx.emit({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, checking: false });
   const primary = ctx.verify ? primaryAlgorithm(file.expected) : undefined;
-  const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name);
+  const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name, { direct: pipeline.directAligned });
   let committed = false;
   try {
     const source = await openSource(file);
@@ -165,7 +166,7 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
       streamed = await pipeline.run({
         source,
         base,
-        output: { handle: temp.handle, path: file.outputPath },
+        output: temp,
         algorithms: primary ? [primary] : [],
         signal: ctx.signal,
         onBytes: (bytes) => ctx.emit({ type: 'progress', name: file.name, bytes }),
@@ -184,7 +185,7 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
     let outcome = { digests: streamed.digests, match: undefined as FileResult['expected'][number] | undefined };
     if (primary) {
       // Reads the temporary file again only when the first algorithm matched nothing.
-      const matched = await matchWithFallback(pipeline, temp.path, file.expected, streamed.digests, { signal: ctx.signal });
+      const matched = await matchWithFallback(pipeline, temp.tempPath, file.expected, streamed.digests, { signal: ctx.signal });
       outcome = { digests: matched.digests, match: matched.match };
       status = matched.match ? 'verified' : 'mismatch';
     }
@@ -238,7 +239,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   let next = 0;
   let firstError: unknown;
   const lane = async () => {
-    const pipeline = new Pipeline();
+    const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir) });
     try {
       while (next < plan.files.length && !internal.signal.aborted) {
         const index = next++;

@@ -10,7 +10,7 @@ import type { Algorithm } from './manifest.js';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const views = workerData.buffers.map((b) => Buffer.from(b));
+const views = workerData.offsets.map((o) => Buffer.from(workerData.buffer, o, workerData.slotBytes));
 let hashes = [];
 parentPort.on('message', (m) => {
   if (m.op === 'begin') {
@@ -36,8 +36,9 @@ export class HashWorker {
   private algorithms: Algorithm[] = [];
   private failure: Error | undefined;
 
-  constructor(buffers: readonly SharedArrayBuffer[]) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { buffers } });
+  /** `buffer` holds the pipeline's slots: slot i is `slotBytes` bytes at `offsets[i]`. */
+  constructor(buffer: SharedArrayBuffer, offsets: readonly number[], slotBytes: number) {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { buffer, offsets, slotBytes } });
     this.worker.unref();
     this.worker.on('message', (value: unknown) => {
       const reply = this.waiting.shift();

@@ -3,16 +3,53 @@
  * folder (same file system, so the final rename is atomic) and renamed only once it is complete,
  * flushed and verified. A file under its final name is therefore always whole and correct.
  */
+import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DIRECT_ALIGN, O_DIRECT } from './direct-io.js';
 import { asWriteError } from './errors.js';
+import type { OutputSink } from './pipeline.js';
 
 export const STATE_DIR_NAME = '.metharme-xor';
 
-export interface TempFile {
-  handle: FileHandle;
-  path: string;
-  finalPath: string;
+/** A temporary output file: written by the pipeline, then committed or discarded. */
+export class TempFile implements OutputSink {
+  /** Set for page-cache writes, so the pipeline starts writeback as it goes. */
+  readonly flush: (() => Promise<void>) | undefined;
+
+  constructor(
+    /** Buffered handle: unaligned tails, the final flush, and everything when `direct` is absent. */
+    readonly handle: FileHandle,
+    /** O_DIRECT handle to the same file, for whole aligned blocks. */
+    readonly direct: FileHandle | undefined,
+    readonly tempPath: string,
+    /** The final name (error messages name the file the user asked for). */
+    readonly path: string,
+  ) {
+    this.flush = direct ? undefined : () => handle.datasync();
+  }
+
+  async write(data: Buffer, length: number, position: number): Promise<void> {
+    let done = 0;
+    if (this.direct && position % DIRECT_ALIGN === 0) {
+      const aligned = length - (length % DIRECT_ALIGN);
+      // A short direct write leaves an unaligned remainder: the buffered handle takes it from there.
+      while (done < aligned && done % DIRECT_ALIGN === 0) {
+        const { bytesWritten } = await this.direct.write(data, done, aligned - done, position + done);
+        if (bytesWritten === 0) break;
+        done += bytesWritten;
+      }
+    }
+    while (done < length) {
+      const { bytesWritten } = await this.handle.write(data, done, length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.direct?.close().catch(() => undefined);
+    await this.handle.close().catch(() => undefined);
+  }
 }
 
 export function stateDir(outputDir: string): string {
@@ -27,38 +64,42 @@ export async function prepareOutputDir(outputDir: string): Promise<void> {
   }
 }
 
-export async function createTemp(outputDir: string, name: string): Promise<TempFile> {
-  const path = join(stateDir(outputDir), `${name}.partial`);
+export async function createTemp(outputDir: string, name: string, options: { direct?: boolean } = {}): Promise<TempFile> {
+  const tempPath = join(stateDir(outputDir), `${name}.partial`);
+  const finalPath = join(outputDir, name);
+  let handle: FileHandle;
   try {
-    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    await unlink(tempPath).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
     // "wx" refuses to open through anything already there, including a symlink planted meanwhile.
-    return { handle: await open(path, 'wx', 0o644), path, finalPath: join(outputDir, name) };
+    handle = await open(tempPath, 'wx', 0o644);
   } catch (err) {
-    throw asWriteError(err, path, 'creating a temporary file');
+    throw asWriteError(err, tempPath, 'creating a temporary file');
   }
+  let direct: FileHandle | undefined;
+  if (options.direct && O_DIRECT !== undefined) {
+    direct = await open(tempPath, constants.O_WRONLY | constants.O_NOFOLLOW | O_DIRECT).catch(() => undefined);
+  }
+  return new TempFile(handle, direct, tempPath, finalPath);
 }
 
 /** Flushes, closes and moves the temporary file to its final name (replacing a file or symlink there). */
 export async function commitTemp(temp: TempFile): Promise<void> {
   try {
+    // Also flushes the disk's write cache for what the direct handle wrote.
     await temp.handle.datasync();
-    await temp.handle.close();
-    await rename(temp.path, temp.finalPath);
+    await temp.close();
+    await rename(temp.tempPath, temp.path);
   } catch (err) {
     await discardTemp(temp);
-    throw asWriteError(err, temp.finalPath, 'finishing the file');
+    throw asWriteError(err, temp.path, 'finishing the file');
   }
 }
 
-export async function closeTemp(temp: TempFile): Promise<void> {
-  await temp.handle.close().catch(() => undefined);
-}
-
 export async function discardTemp(temp: TempFile): Promise<void> {
-  await closeTemp(temp);
-  await unlink(temp.path).catch(() => undefined);
+  await temp.close();
+  await unlink(temp.tempPath).catch(() => undefined);
 }
 
 /** Removes the hidden folder when nothing is left in it. */

@@ -1,34 +1,48 @@
 /**
  * The streaming codec: payload XOR base -> output file and digest, chunk by chunk, in flat memory.
  *
- * A fixed ring of slots is allocated once. For each chunk the payload and base are read in parallel
- * into a slot, XORed in place, then written and hashed (on the worker) in parallel while the next
- * slot is being read. A slot is reused only when its write and its hash are both done, so memory
- * stays at slots x chunk size whatever the file size.
+ * All buffers are allocated once, in one shared memory: a ring of output slots and two base
+ * buffers. For each chunk the payload and base are read in parallel into a slot and a base buffer,
+ * the next chunk's reads start at once, the slot is XORed in place, then written and hashed (on the
+ * worker) in parallel. A slot is reused only when its write and its hash are both done, so memory
+ * stays at (slots + 2) x chunk size whatever the file size.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { DIRECT_ALIGN, findDirectOffset } from './direct-io.js';
 import { asWriteError, InterruptedError } from './errors.js';
 import { HashWorker, type Digests } from './hasher.js';
 import type { Algorithm } from './manifest.js';
 import type { ByteSource } from './sources.js';
-import { bindXor } from './xor.js';
+import { createXorMemory, type XorMemory } from './xor.js';
 
 export const DEFAULT_CHUNK_BYTES = 4 << 20;
-export const DEFAULT_SLOTS = 4;
+export const DEFAULT_SLOTS = 6;
 /**
- * Start writing dirty pages to disk every this many bytes, in the background. The final flush
- * before the rename (what makes a final name safe across a power loss) then has little left to do,
- * instead of stalling for the whole file at the end.
+ * Page-cache outputs (where direct writes are not available) are written back every this many
+ * bytes, so the final flush before the rename has little left to do.
  */
 export const BACKGROUND_FLUSH_BYTES = 128 << 20;
 
 interface Slot {
   index: number;
+  offset: number;
   /** Payload bytes, XORed in place into output bytes; shared with the hash worker. */
   data: Buffer;
-  base: Buffer;
-  xor: (length: number) => void;
   busy: Promise<void>;
+}
+
+interface BaseBuffer {
+  offset: number;
+  data: Buffer;
+}
+
+/** Where the pipeline writes a file's bytes. */
+export interface OutputSink {
+  /** The final name, for error messages. */
+  readonly path: string;
+  /** Writes data[0, length) at `position`; data starts at a direct-I/O-aligned address. */
+  write(data: Buffer, length: number, position: number): Promise<void>;
+  /** Writes back what is written so far (page-cache sinks only); the pipeline calls it now and then. */
+  flush?(): Promise<void>;
 }
 
 export interface StreamJob {
@@ -36,8 +50,8 @@ export interface StreamJob {
   source: ByteSource;
   /** XOR operand; bytes past its end count as zero. Absent: the source is copied unchanged. */
   base?: ByteSource | undefined;
-  /** Output file and its name for error messages. Absent: nothing is written (hash only). */
-  output?: { handle: FileHandle; path: string } | undefined;
+  /** Absent: nothing is written (hash only). */
+  output?: OutputSink | undefined;
   algorithms: readonly Algorithm[];
   signal?: AbortSignal | undefined;
   /** Called with the output's first chunk before it is written; throwing stops the file at once. */
@@ -52,69 +66,109 @@ export interface StreamResult {
   digests: Digests;
 }
 
+export interface PipelineOptions {
+  chunkBytes?: number;
+  slots?: number;
+  /** A folder on the output file system: its support for direct writes is probed there. */
+  outputDir?: string | undefined;
+  /** false: use the JavaScript XOR kernel even where WebAssembly SIMD is available. */
+  simd?: boolean;
+}
+
+interface Pending {
+  slot: Slot;
+  base: BaseBuffer;
+  read: Promise<[number, number]>;
+}
+
 export class Pipeline {
+  readonly chunkBytes: number;
+  /** Whether slot buffers are aligned for direct writes to the output file system. */
+  readonly directAligned: boolean;
+  readonly xorKind: XorMemory['kind'];
+  private readonly memory: XorMemory;
   private readonly slots: Slot[];
+  private readonly bases: BaseBuffer[];
   private readonly hasher: HashWorker;
 
-  constructor(
-    readonly chunkBytes = DEFAULT_CHUNK_BYTES,
-    slotCount = DEFAULT_SLOTS,
-  ) {
-    const shared = Array.from({ length: slotCount }, () => new SharedArrayBuffer(chunkBytes));
-    this.slots = shared.map((sab, index) => {
-      const data = Buffer.from(sab);
-      const base = Buffer.alloc(chunkBytes);
-      return { index, data, base, xor: bindXor(data, base), busy: Promise.resolve() };
-    });
-    this.hasher = new HashWorker(shared);
+  constructor(options: PipelineOptions = {}) {
+    // Whole blocks per chunk, so every chunk but a file's last starts at an aligned file offset.
+    const chunk = Math.max(DIRECT_ALIGN, Math.ceil((options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / DIRECT_ALIGN) * DIRECT_ALIGN);
+    const slotCount = options.slots ?? DEFAULT_SLOTS;
+    this.chunkBytes = chunk;
+    // Slots then two base buffers, with room to start them at an aligned address.
+    this.memory = createXorMemory((slotCount + 2) * chunk + DIRECT_ALIGN, { simd: options.simd ?? true });
+    this.xorKind = this.memory.kind;
+    const whole = Buffer.from(this.memory.buffer);
+    const start = options.outputDir ? findDirectOffset(whole, options.outputDir) : undefined;
+    this.directAligned = start !== undefined;
+    const at = (i: number) => (start ?? 0) + i * chunk;
+    this.slots = Array.from({ length: slotCount }, (_, index) => ({
+      index,
+      offset: at(index),
+      data: Buffer.from(this.memory.buffer, at(index), chunk),
+      busy: Promise.resolve(),
+    }));
+    this.bases = [0, 1].map((i) => ({ offset: at(slotCount + i), data: Buffer.from(this.memory.buffer, at(slotCount + i), chunk) }));
+    this.hasher = new HashWorker(this.memory.buffer, this.slots.map((s) => s.offset), chunk);
   }
 
   async run(job: StreamJob): Promise<StreamResult> {
     const { source, base, output, signal } = job;
+    const chunk = this.chunkBytes;
     this.hasher.begin(job.algorithms);
     let position = 0;
     let baseBytes = 0;
     let baseEnded = !base;
-    let next = 0;
     let failure: unknown;
-    let flushing: Promise<void> | undefined;
+    let flushing: Promise<unknown> | undefined;
     let flushedAt = 0;
-    try {
-      for (;;) {
-        if (signal?.aborted) throw new InterruptedError(signalName(signal));
-        const slot = this.slots[next]!;
-        next = (next + 1) % this.slots.length;
+
+    const startRead = (index: number): Pending => {
+      const slot = this.slots[index % this.slots.length]!;
+      const baseBuffer = this.bases[index % 2]!;
+      const read = (async (): Promise<[number, number]> => {
         await slot.busy;
-        const [n, nb] = await Promise.all([
-          source.read(slot.data, this.chunkBytes),
-          baseEnded ? 0 : base!.read(slot.base, this.chunkBytes),
-        ]);
+        return Promise.all([source.read(slot.data, chunk), baseEnded ? 0 : base!.read(baseBuffer.data, chunk)]);
+      })();
+      return { slot, base: baseBuffer, read };
+    };
+
+    let chunkIndex = 0;
+    let pending: Pending | undefined = startRead(chunkIndex);
+    try {
+      while (pending) {
+        const current: Pending = pending;
+        pending = undefined;
+        const [n, nb] = await current.read;
         if (n === 0) break;
+        if (nb < chunk) baseEnded = true;
+        if (signal?.aborted) throw new InterruptedError(signalName(signal));
+        // Read ahead: the next chunk's reads run while this one is XORed, written and hashed.
+        if (n === chunk) pending = startRead(++chunkIndex);
         const used = Math.min(n, nb);
-        if (used > 0) slot.xor(used);
-        if (nb < this.chunkBytes) baseEnded = true;
+        if (used > 0) this.memory.xor(current.slot.offset, current.base.offset, used);
         baseBytes += used;
-        if (position === 0 && job.inspectHead) job.inspectHead(slot.data.subarray(0, n));
-        slot.busy = this.emit(slot, n, position, output);
+        if (position === 0 && job.inspectHead) job.inspectHead(current.slot.data.subarray(0, n));
+        current.slot.busy = this.emit(current.slot, n, position, output);
         position += n;
-        if (output && !flushing && position - flushedAt >= BACKGROUND_FLUSH_BYTES) {
+        job.onBytes?.(n);
+        if (output?.flush && !flushing && position - flushedAt >= BACKGROUND_FLUSH_BYTES) {
           flushedAt = position;
           // Errors surface again at the final flush; here they must not become unhandled rejections.
-          flushing = output.handle.datasync().then(
+          flushing = output.flush().then(
             () => (flushing = undefined),
             () => (flushing = undefined),
           );
         }
-        job.onBytes?.(n);
-        if (n < this.chunkBytes) break;
       }
     } catch (err) {
       failure = err;
     }
-    // Always drain in-flight writes and hashes before returning: the caller closes the output next.
-    const settled = await Promise.allSettled([...this.slots.map((s) => s.busy), flushing]);
+    // Drain everything in flight before returning: the caller closes the files and reuses the buffers.
+    const settled = await Promise.allSettled([pending?.read, ...this.slots.map((s) => s.busy), flushing]);
     for (const s of this.slots) s.busy = Promise.resolve();
-    const drainError = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const drainError = settled.slice(1).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure === undefined && drainError) failure = drainError.reason;
     if (failure !== undefined) {
       // Reset the worker's state for the next file; its digest of a failed file is meaningless.
@@ -124,15 +178,11 @@ export class Pipeline {
     return { bytes: position, baseBytes, digests: await this.hasher.digest() };
   }
 
-  private async emit(slot: Slot, length: number, position: number, output: StreamJob['output']): Promise<void> {
+  private async emit(slot: Slot, length: number, position: number, output: OutputSink | undefined): Promise<void> {
     const hashed = this.hasher.update(slot.index, length);
     if (output) {
       try {
-        let written = 0;
-        while (written < length) {
-          const { bytesWritten } = await output.handle.write(slot.data, written, length - written, position + written);
-          written += bytesWritten;
-        }
+        await output.write(slot.data, length, position);
       } catch (err) {
         await hashed.catch(() => undefined);
         throw asWriteError(err, output.path, 'writing');

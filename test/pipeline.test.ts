@@ -15,7 +15,7 @@ let pipeline: Pipeline;
 beforeAll(async () => {
   dir = await tempDir();
   // Small chunks so chunk boundaries, short reads and slot reuse are all exercised on small data.
-  pipeline = new Pipeline(CHUNK, 3);
+  pipeline = new Pipeline({ chunkBytes: CHUNK, slots: 3 });
 });
 afterAll(async () => {
   await pipeline.close();
@@ -31,8 +31,14 @@ async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean } = 
   const source = opts.gzip ? new GzipSource(p) : await FileSource.open(p);
   const baseSource = await FileSource.open(b);
   const handle = await open(o, 'w');
+  const output = {
+    path: o,
+    write: async (data: Buffer, length: number, position: number) => {
+      await handle.write(data, 0, length, position);
+    },
+  };
   try {
-    const result = await pipeline.run({ source, base: baseSource, output: { handle, path: o }, algorithms: ['sha256', 'md5'] });
+    const result = await pipeline.run({ source, base: baseSource, output, algorithms: ['sha256', 'md5'] });
     return { result, out: await readFile(o) };
   } finally {
     await handle.close();

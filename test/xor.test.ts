@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { bindXor, xorInto } from '../src/xor.js';
+import { createXorMemory, xorInto } from '../src/xor.js';
 import { referenceXor, seededBytes } from './support/helpers.js';
 
 describe('XOR kernel', () => {
@@ -33,17 +33,6 @@ describe('XOR kernel', () => {
     expect(a.subarray(0, 4097).equals(expected)).toBe(true);
   });
 
-  it('reuses a bound kernel across calls of different lengths', () => {
-    const dst = Buffer.alloc(64);
-    const src = seededBytes(64, 8);
-    const xor = bindXor(dst, src);
-    xor(64);
-    expect(dst.equals(src)).toBe(true);
-    xor(13); // undo the first 13 bytes only
-    expect(dst.subarray(0, 13).every((v) => v === 0)).toBe(true);
-    expect(dst.subarray(13).equals(src.subarray(13))).toBe(true);
-  });
-
   it('refuses a length beyond either buffer', () => {
     expect(() => xorInto(Buffer.alloc(4), Buffer.alloc(8), 5)).toThrow(RangeError);
   });
@@ -59,5 +48,32 @@ describe('XOR kernel', () => {
         expect(encoded.equals(Buffer.from(fine))).toBe(true);
       }),
     );
+  });
+});
+
+describe.each([
+  ['wasm-simd', true],
+  ['javascript', false],
+] as const)('shared-memory kernel (%s)', (kind, simd) => {
+  const memory = createXorMemory(1 << 20, { simd });
+
+  it('is the kernel asked for', () => {
+    expect(memory.kind).toBe(kind);
+    expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it.each([0, 1, 15, 16, 63, 64, 65, 127, 4095, 4096, 4097, 65_599])('matches byte-wise XOR for %i bytes at odd offsets', (n) => {
+    const view = new Uint8Array(memory.buffer);
+    const dstOffset = 8;
+    const srcOffset = 300_000 + 3;
+    const a = seededBytes(n + 32, n + 1);
+    const b = seededBytes(n, n + 2);
+    view.set(a, dstOffset);
+    view.set(b, srcOffset);
+    memory.xor(dstOffset, srcOffset, n);
+    const got = Buffer.from(view.subarray(dstOffset, dstOffset + n + 32));
+    expect(got.subarray(0, n).equals(referenceXor(a.subarray(0, n), b))).toBe(true);
+    // Bytes past `length` are untouched.
+    expect(got.subarray(n).equals(a.subarray(n))).toBe(true);
   });
 });

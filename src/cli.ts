@@ -10,6 +10,9 @@ import { formatManifest } from './manifest.js';
 import { listModels, modelAlgorithms, modelEntries, modelFileCount, primaryEntries } from './models.js';
 import { requireModel } from './plan.js';
 import { chooseMode, DecodeReporter, errorLine, PROGRAM, VerifyReporter, type Streams } from './report.js';
+import { checkBase } from './check-base.js';
+import { encode } from './encode.js';
+import { formatBytes, formatSeconds } from './format.js';
 import { verify } from './verify.js';
 
 const require = createRequire(import.meta.url);
@@ -94,6 +97,8 @@ export function buildProgram(state: RunState, streams: Streams): Command {
     .option('--no-verify', 'do not hash the outputs (nothing is checked)')
     .option('--force', 'overwrite existing outputs instead of checking them')
     .option('--jobs <n>', `files decoded at once (default ${defaultJobs()} here)`, positiveInt)
+    .option('--check-base', 'also hash every base file while decoding and compare it with the published conversion (costs a second hash pass: about half the speed on two cores)')
+    .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
     .option('--json', 'print one JSON report on stdout')
     .option('-q, --quiet', 'print errors only')
     .addOption(new Option('--decode', 'accepted and ignored, for copy-paste from model cards').hideHelp())
@@ -112,6 +117,8 @@ export function buildProgram(state: RunState, streams: Streams): Command {
           verify: opts.verify,
           force: opts.force,
           jobs: opts.jobs,
+          checkBase: opts.checkBase,
+          spaceCheck: opts.spaceCheck,
           signal: state.signal,
           onEvent: reporter.handle,
         });
@@ -134,7 +141,7 @@ export function buildProgram(state: RunState, streams: Streams): Command {
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (dir: string, opts) => {
       state.json = Boolean(opts.json);
-      const reporter = new VerifyReporter(chooseMode(opts, streams.err), streams);
+      const reporter = new VerifyReporter(chooseMode(opts, streams.err), streams, 'decode it again');
       try {
         const report = await verify({ dir, model: opts.model, manifest: opts.manifest, signal: state.signal, onEvent: reporter.handle });
         reporter.finish(report);
@@ -143,6 +150,65 @@ export function buildProgram(state: RunState, streams: Streams): Command {
         reporter.abort();
         throw err;
       }
+    });
+
+  program
+    .command('check-base')
+    .description('Check that <base-dir> is the LLaMA conversion a release was made against, before spending time on a decode.')
+    .argument('<base-dir>', 'LLaMA converted to the Hugging Face format')
+    .option('--model <name>', 'a base conversion (llama-13b-hf) or a release (metharme-13b); recognised from the path if omitted')
+    .option('--json', 'print one JSON report on stdout')
+    .option('-q, --quiet', 'print errors only')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (dir: string, opts) => {
+      state.json = Boolean(opts.json);
+      const reporter = new VerifyReporter(chooseMode(opts, streams.err), streams, 'see below');
+      try {
+        const report = await checkBase({ dir, model: opts.model, signal: state.signal, onEvent: reporter.handle });
+        reporter.finish(report);
+        state.code = report.exitCode;
+      } catch (err) {
+        reporter.abort();
+        throw err;
+      }
+    });
+
+  program
+    .command('encode')
+    .description(
+      'For publishers: write XOR payloads of <finetuned-dir> against <base-dir> into <output-dir>, with SHA256SUMS of the\n' +
+        'fine-tuned files and SHA256SUMS.base of the base files used. JSON files ship plain unless --xor-json.',
+    )
+    .argument('<output-dir>', 'where the payloads go (the folder you publish, e.g. xor_encoded_files)')
+    .argument('<finetuned-dir>', 'the fine-tuned model in Hugging Face format')
+    .argument('<base-dir>', 'the LLaMA conversion it was fine-tuned from')
+    .option('--compress', 'write gzip payloads (as the reference encoder\'s --compress)')
+    .option('--xor-json', 'XOR JSON files too, so the reference decoder restores every file (git may then corrupt them on Windows)')
+    .option('--json', 'print one JSON report on stdout')
+    .option('-q, --quiet', 'print errors only')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (outputDir: string, fineDir: string, baseDir: string, opts) => {
+      state.json = Boolean(opts.json);
+      const mode = chooseMode(opts, streams.err);
+      const say = (line: string) => {
+        if (mode === 'plain' || mode === 'tty') streams.out.write(`${line}\n`);
+      };
+      const report = await encode({
+        outputDir,
+        fineDir,
+        baseDir,
+        compress: opts.compress,
+        xorJson: opts.xorJson,
+        signal: state.signal,
+        onEvent: (e) => {
+          if (e.type === 'file-done') {
+            const f = e.file;
+            say(`${f.action.padEnd(8)} ${f.name}  ${formatBytes(f.bytes)} -> ${formatBytes(f.payloadBytes)}  sha256 ${f.sha256.slice(0, 12)}…`);
+          }
+        },
+      });
+      if (mode === 'json') streams.out.write(`${JSON.stringify(report, null, 2)}\n`);
+      say(`done: ${report.files.length} files in ${formatSeconds(report.seconds)}; checksums in ${report.manifests.fineTuned} and ${report.manifests.base}`);
     });
 
   program

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { baseAlgorithmsFor, diagnoseFailure, judgeBase, type Diagnosis } from './diagnose.js';
 import { primaryAlgorithm } from './digests.js';
 import { InputError, InterruptedError, MetharmeXorError } from './errors.js';
 import type { Algorithm } from './manifest.js';
@@ -20,10 +21,24 @@ import {
 import { peakRssBytes } from './memory.js';
 import { Pipeline } from './pipeline.js';
 import { planDecode, type DecodePlan, type FileAction, type FilePlan, type PlanOptions } from './plan.js';
+import type { Digests } from './hasher.js';
+import { checkDecodedHead, type SanityProblem } from './sanity.js';
 import { FileSource, GzipSource, type ByteSource } from './sources.js';
+import { requireFreeSpace } from './space.js';
 import { checkFile, describeExpected, matchWithFallback } from './verify.js';
 
-export type FileStatus = 'verified' | 'mismatch' | 'unverified' | 'skipped' | 'missing';
+/**
+ * verified: matches a published digest. mismatch: complete but matches none. invalid: stopped early
+ * because the decoded bytes cannot be right. unverified: no digest to check. skipped: already there
+ * and verified. missing: listed in the manifest but not in the XOR folder.
+ */
+export type FileStatus = 'verified' | 'mismatch' | 'invalid' | 'unverified' | 'skipped' | 'missing';
+
+export interface BaseCheck {
+  /** published: the base file is the published conversion; not-published: it is not; unknown: no digest. */
+  status: 'published' | 'not-published' | 'unknown';
+  digests: Digests;
+}
 
 export interface FileResult {
   name: string;
@@ -37,13 +52,17 @@ export interface FileResult {
   status: FileStatus;
   seconds: number;
   note: string | null;
+  /** Why the file failed and what to do, when it failed. */
+  diagnosis: Diagnosis[];
+  /** With --check-base: whether the base file is the published conversion. */
+  baseCheck: BaseCheck | null;
 }
 
 export interface DecodeReport {
   outputDir: string;
   xorDir: string;
   baseDir: string;
-  verifiedAgainst: { label: string; how: 'model' | 'manifest' | 'detected'; detectedFrom: string | null } | null;
+  verifiedAgainst: { label: string; how: 'model' | 'manifest' | 'xor-folder' | 'detected'; detectedFrom: string | null } | null;
   files: FileResult[];
   ignored: string[];
   totals: {
@@ -52,7 +71,10 @@ export interface DecodeReport {
     seconds: number;
     verified: number;
     mismatch: number;
+    invalid: number;
     unverified: number;
+    /** With --check-base: base files that are not the published conversion. */
+    badBase: number;
     skipped: number;
     missing: number;
     /** Peak resident memory of this process so far (bytes): flat whatever the file sizes. */
@@ -62,10 +84,13 @@ export interface DecodeReport {
   exitCode: 0 | 1;
 }
 
+/** decode: writing the output; check-existing: hashing an output already there; diagnose: hashing the base after a failure. */
+export type FilePhase = 'decode' | 'check-existing' | 'diagnose';
+
 export type DecodeEvent =
   | { type: 'plan'; plan: DecodePlan; totalBytes: number }
   | { type: 'warning'; message: string }
-  | { type: 'file-start'; name: string; bytes: number; action: FileAction; checking: boolean }
+  | { type: 'file-start'; name: string; bytes: number; action: FileAction; phase: FilePhase }
   | { type: 'progress'; name: string; bytes: number }
   | { type: 'file-done'; result: FileResult };
 
@@ -76,6 +101,10 @@ export interface DecodeOptions extends PlanOptions {
   force?: boolean;
   /** Files decoded at once (default: from the number of cores). */
   jobs?: number;
+  /** Also hash every base file while decoding and compare it with the published conversion. */
+  checkBase?: boolean;
+  /** Refuse to start when the output file system lacks the space (default true). */
+  spaceCheck?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: DecodeEvent) => void;
 }
@@ -89,9 +118,16 @@ interface Context {
   plan: DecodePlan;
   verify: boolean;
   force: boolean;
+  checkBase: boolean;
+  /** The base conversion the release was made against, when the release is known. */
+  releaseBase: string | undefined;
+  diagnoseState: { badBaseSeen: boolean };
   signal: AbortSignal;
   emit: (event: DecodeEvent) => void;
 }
+
+/** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
+class StopFile extends Error {}
 
 async function openSource(file: FilePlan): Promise<ByteSource> {
   return file.action === 'xor-gzip' ? new GzipSource(file.payloadPath) : FileSource.open(file.payloadPath);
@@ -107,6 +143,8 @@ function baseResult(file: FilePlan): Omit<FileResult, 'status' | 'seconds'> {
     actual: null,
     matchedSource: null,
     note: file.note ?? null,
+    diagnosis: [],
+    baseCheck: null,
   };
 }
 
@@ -125,7 +163,7 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: Context, t
       hint: 'use --force to overwrite it',
     });
   }
-  ctx.emit({ type: 'file-start', name: file.name, bytes: existing.size, action: file.action, checking: true });
+  ctx.emit({ type: 'file-start', name: file.name, bytes: existing.size, action: file.action, phase: 'check-existing' });
   const outcome = await checkFile(pipeline, file.outputPath, file.expected, {
     signal: ctx.signal,
     onBytes: (bytes) => ctx.emit({ type: 'progress', name: file.name, bytes }),
@@ -148,19 +186,40 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: Context, t
   };
 }
 
+async function diagnose(file: FilePlan, pipeline: Pipeline, ctx: Context, baseDigests: Digests | undefined): Promise<Diagnosis[]> {
+  ctx.emit({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });
+  return diagnoseFailure(file, {
+    pipeline,
+    releaseBase: ctx.releaseBase,
+    baseDigests,
+    state: ctx.diagnoseState,
+    hash: { signal: ctx.signal, onBytes: (bytes) => ctx.emit({ type: 'progress', name: file.name, bytes }) },
+  });
+}
+
+function checkBase(file: FilePlan, digests: Digests, ctx: Context): BaseCheck | null {
+  if (!ctx.checkBase || !file.basePath) return null;
+  const verdict = judgeBase(file, digests, ctx.releaseBase);
+  if (!verdict) return { status: 'unknown', digests };
+  return { status: verdict.code === 'base-is-published' ? 'published' : 'not-published', digests };
+}
+
 async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Promise<FileResult> {
   const t0 = performance.now();
   const kept = await checkExisting(file, pipeline, ctx, t0);
   if (kept) return kept;
 
-  ctx.emit({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, checking: false });
+  ctx.emit({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, phase: 'decode' });
   const primary = ctx.verify ? primaryAlgorithm(file.expected) : undefined;
+  const baseAlgorithms = ctx.checkBase && file.basePath ? baseAlgorithmsFor(file.name, ctx.releaseBase) : [];
+  const knownSize = file.action === 'xor-gzip' ? undefined : file.payloadSize;
   const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name, { direct: pipeline.directAligned });
   let committed = false;
   try {
     const source = await openSource(file);
     let base: ByteSource | undefined;
     let streamed;
+    let problem: SanityProblem | undefined;
     try {
       base = file.basePath ? await FileSource.open(file.basePath) : undefined;
       streamed = await pipeline.run({
@@ -168,15 +227,39 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
         base,
         output: temp,
         algorithms: primary ? [primary] : [],
+        baseAlgorithms,
         signal: ctx.signal,
+        // Plain copies are the published bytes themselves; decoded ones must look like their kind.
+        inspectHead:
+          file.action === 'copy'
+            ? undefined
+            : (head) => {
+                problem = checkDecodedHead(file.name, head, knownSize);
+                if (problem) throw new StopFile(problem.message);
+              },
         onBytes: (bytes) => ctx.emit({ type: 'progress', name: file.name, bytes }),
       });
+    } catch (err) {
+      if (!(err instanceof StopFile)) throw err;
     } finally {
       await source.close();
       await base?.close();
     }
-    if (file.action !== 'xor-gzip' && streamed.bytes !== file.payloadSize) {
-      throw new InputError(`changed size while being read (${file.payloadSize} -> ${streamed.bytes} bytes)`, {
+    if (problem || !streamed) {
+      await discardTemp(temp);
+      const stopped: Diagnosis = {
+        code: problem!.code,
+        message: `${file.name}: ${problem!.message}, so the base does not match the one the XOR files were made against; the file was stopped at its first chunk`,
+      };
+      return {
+        ...baseResult(file),
+        status: 'invalid',
+        diagnosis: [stopped, ...(await diagnose(file, pipeline, ctx, undefined))],
+        seconds: (performance.now() - t0) / 1000,
+      };
+    }
+    if (knownSize !== undefined && streamed.bytes !== knownSize) {
+      throw new InputError(`changed size while being read (${knownSize} -> ${streamed.bytes} bytes)`, {
         file: file.payloadPath,
         hint: 'make sure no other program is writing the XOR files, then run again',
       });
@@ -189,7 +272,11 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
       outcome = { digests: matched.digests, match: matched.match };
       status = matched.match ? 'verified' : 'mismatch';
     }
-    if (status !== 'mismatch') {
+    let diagnosis: Diagnosis[] = [];
+    if (status === 'mismatch') {
+      await discardTemp(temp);
+      diagnosis = await diagnose(file, pipeline, ctx, baseAlgorithms.length > 0 ? streamed.baseDigests : undefined);
+    } else {
       await commitTemp(temp);
       committed = true;
     }
@@ -201,11 +288,24 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
       actual: shown ? (outcome.digests[shown] ?? null) : null,
       matchedSource: outcome.match?.source ?? null,
       status,
+      diagnosis,
+      baseCheck: checkBase(file, streamed.baseDigests, ctx),
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
     if (!committed) await discardTemp(temp);
   }
+}
+
+/** Bytes still to write: outputs that exist are checked and kept, unless --force replaces them. */
+async function bytesToWrite(plan: DecodePlan, force: boolean): Promise<number> {
+  let total = 0;
+  for (const f of plan.files) {
+    const existing = await lstatOrUndefined(f.outputPath);
+    if (!force && existing?.isFile()) continue;
+    total += f.payloadSize;
+  }
+  return total;
 }
 
 export async function decode(options: DecodeOptions): Promise<DecodeReport> {
@@ -228,13 +328,23 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
       message: `${name}: listed in ${plan.expectations?.manifest.label} but not in the XOR folder ${plan.xorDir}; download it, or the output will be incomplete`,
     });
   }
+  if (options.spaceCheck !== false) await requireFreeSpace(plan.outputDir, await bytesToWrite(plan, options.force === true));
   await prepareOutputDir(plan.outputDir);
 
   const internal = new AbortController();
   const onExternalAbort = () => internal.abort(options.signal?.reason);
   if (options.signal?.aborted) onExternalAbort();
   options.signal?.addEventListener('abort', onExternalAbort);
-  const ctx: Context = { plan, verify, force: options.force === true, signal: internal.signal, emit };
+  const ctx: Context = {
+    plan,
+    verify,
+    force: options.force === true,
+    checkBase: options.checkBase === true,
+    releaseBase: plan.expectations?.model?.base,
+    diagnoseState: { badBaseSeen: false },
+    signal: internal.signal,
+    emit,
+  };
   const results: FileResult[] = new Array(plan.files.length);
   let next = 0;
   let firstError: unknown;
@@ -279,6 +389,8 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
       status: 'missing',
       seconds: 0,
       note: 'listed in the manifest but not in the XOR folder',
+      diagnosis: [],
+      baseCheck: null,
     };
     files.push(result);
     emit({ type: 'file-done', result });
@@ -290,7 +402,9 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     seconds: (performance.now() - started) / 1000,
     verified: count('verified'),
     mismatch: count('mismatch'),
+    invalid: count('invalid'),
     unverified: count('unverified'),
+    badBase: files.filter((f) => f.baseCheck?.status === 'not-published').length,
     skipped: count('skipped'),
     missing: count('missing'),
     peakRssBytes: peakRssBytes(),
@@ -304,6 +418,6 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     files,
     ignored: plan.ignored,
     totals,
-    exitCode: totals.mismatch + totals.missing > 0 ? 1 : 0,
+    exitCode: totals.mismatch + totals.invalid + totals.missing + totals.badBase > 0 ? 1 : 0,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Hashing on a worker thread. SHA-256 is the one real cost of a verified decode (~1.6 GB/s with the
  * CPU's SHA extensions), so it runs beside the reads, XOR and writes instead of after them. The
- * worker reads the pipeline's SharedArrayBuffer slots directly: no chunk is copied to be hashed.
+ * worker reads the pipeline's shared memory directly: no chunk is copied to be hashed. Several
+ * independent streams can be hashed at once (the output, and the base for --check-base).
  */
 import { Worker } from 'node:worker_threads';
 import type { Algorithm } from './manifest.js';
@@ -10,18 +11,19 @@ import type { Algorithm } from './manifest.js';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const views = workerData.offsets.map((o) => Buffer.from(workerData.buffer, o, workerData.slotBytes));
-let hashes = [];
+const memory = workerData.buffer;
+const streams = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'begin') {
-    hashes = m.algorithms.map((a) => createHash(a));
+    streams.set(m.stream, m.algorithms.map((a) => createHash(a)));
   } else if (m.op === 'update') {
-    const view = views[m.slot].subarray(0, m.length);
-    for (const h of hashes) h.update(view);
+    const view = Buffer.from(memory, m.offset, m.length);
+    for (const h of streams.get(m.stream)) h.update(view);
     parentPort.postMessage(null);
   } else if (m.op === 'digest') {
+    const hashes = streams.get(m.stream) || [];
+    streams.delete(m.stream);
     parentPort.postMessage(hashes.map((h) => h.digest('hex')));
-    hashes = [];
   }
 });
 `;
@@ -33,12 +35,11 @@ export type Digests = Partial<Record<Algorithm, string>>;
 export class HashWorker {
   private readonly worker: Worker;
   private readonly waiting: Reply[] = [];
-  private algorithms: Algorithm[] = [];
+  private readonly algorithms = new Map<number, Algorithm[]>();
   private failure: Error | undefined;
 
-  /** `buffer` holds the pipeline's slots: slot i is `slotBytes` bytes at `offsets[i]`. */
-  constructor(buffer: SharedArrayBuffer, offsets: readonly number[], slotBytes: number) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { buffer, offsets, slotBytes } });
+  constructor(buffer: SharedArrayBuffer) {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { buffer } });
     this.worker.unref();
     this.worker.on('message', (value: unknown) => {
       const reply = this.waiting.shift();
@@ -64,23 +65,29 @@ export class HashWorker {
     });
   }
 
-  begin(algorithms: readonly Algorithm[]): void {
-    this.algorithms = [...algorithms];
-    if (this.algorithms.length > 0) this.worker.postMessage({ op: 'begin', algorithms: this.algorithms });
+  /** Starts stream `stream` (replacing any unfinished one); no algorithms means updates are free. */
+  begin(stream: number, algorithms: readonly Algorithm[]): void {
+    this.algorithms.set(stream, [...algorithms]);
+    if (algorithms.length > 0) this.worker.postMessage({ op: 'begin', stream, algorithms });
   }
 
-  /** Resolves once slot `slot` has been hashed and may be reused. */
-  async update(slot: number, length: number): Promise<void> {
-    if (this.algorithms.length === 0) return;
-    await this.request({ op: 'update', slot, length });
+  hashing(stream: number): boolean {
+    return (this.algorithms.get(stream)?.length ?? 0) > 0;
   }
 
-  async digest(): Promise<Digests> {
-    if (this.algorithms.length === 0) return {};
-    const hex = (await this.request({ op: 'digest' })) as string[];
+  /** Resolves once memory[offset, offset + length) has been hashed and may be overwritten. */
+  async update(stream: number, offset: number, length: number): Promise<void> {
+    if (!this.hashing(stream)) return;
+    await this.request({ op: 'update', stream, offset, length });
+  }
+
+  async digest(stream: number): Promise<Digests> {
+    const algorithms = this.algorithms.get(stream) ?? [];
+    this.algorithms.delete(stream);
+    if (algorithms.length === 0) return {};
+    const hex = (await this.request({ op: 'digest', stream })) as string[];
     const out: Digests = {};
-    this.algorithms.forEach((a, i) => (out[a] = hex[i]));
-    this.algorithms = [];
+    algorithms.forEach((a, i) => (out[a] = hex[i]));
     return out;
   }
 

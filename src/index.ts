@@ -1,6 +1,6 @@
 /** Library entry: the same decode and verify the CLI runs, with typed results and progress events. */
 export { decode, defaultJobs } from './decode.js';
-export type { DecodeEvent, DecodeOptions, DecodeReport, FileResult, FileStatus } from './decode.js';
+export type { BaseCheck, DecodeEvent, DecodeOptions, DecodeReport, FilePhase, FileResult, FileStatus } from './decode.js';
 export { verify } from './verify.js';
 export type { VerifyEvent, VerifyFileResult, VerifyOptions, VerifyReport, VerifyStatus } from './verify.js';
 export { parseManifest, formatManifest, algorithmForDigest } from './manifest.js';
@@ -11,3 +11,6 @@ export { planDecode } from './plan.js';
 export type { DecodePlan, FilePlan, FileAction } from './plan.js';
 export { xorInto } from './xor.js';
 export { ExitCode, MetharmeXorError, InputError, WriteError, InterruptedError } from './errors.js';
+export { checkBase } from './check-base.js';
+export type { CheckBaseOptions } from './check-base.js';
+export type { Diagnosis, DiagnosisCode } from './diagnose.js';

@@ -20,6 +20,8 @@ export interface BuiltinModel {
   /** For releases: the base conversion the XOR files were made against. */
   base?: string;
   description: string;
+  /** For base conversions: how the published conversion was made, as far as it is known. */
+  conversion?: string;
   /** The first source is the primary one: `manifest <name>` prints it as checksum lines. */
   sources: DigestSource[];
 }
@@ -175,6 +177,7 @@ fd9452959d711be29ccf04a97598e8d1  tokenizer_config.json
     name: 'llama-7b-hf',
     kind: 'base',
     description: 'LLaMA-7B converted to the Hugging Face format, as the Pygmalion/Metharme 7B XORs expect',
+    conversion: 'the conversion whose digests the PygmalionAI docs publish ("metharme-xor manifest llama-7b-hf")',
     sources: [
       {
         label: 'PygmalionAI docs, llama-7b-hf (SHA-256)',
@@ -195,6 +198,7 @@ f9ffc4aede0845ab65324ce5dccb823dca2427f9a0710981e5bc2398d73d8162  tokenizer.json
     name: 'llama-13b-hf',
     kind: 'base',
     description: 'LLaMA-13B converted to the Hugging Face format, as the Pygmalion/Metharme 13B XORs expect',
+    conversion: 'the conversion whose digests the PygmalionAI docs publish ("metharme-xor manifest llama-13b-hf")',
     sources: [
       {
         label: 'PygmalionAI docs, llama-13b-hf (SHA-256)',
@@ -216,6 +220,8 @@ f9ffc4aede0845ab65324ce5dccb823dca2427f9a0710981e5bc2398d73d8162  tokenizer.json
     kind: 'base',
     description:
       'LLaMA-30B converted to the Hugging Face format with transformers d04ec99bec8a0b432fc03ed60cea9a1a20ebaf3c, as the OpenAssistant 30B XORs expect',
+    conversion:
+      'transformers commit d04ec99bec8a0b432fc03ed60cea9a1a20ebaf3c, torch 1.13.1, accelerate 0.18.0, sentencepiece 0.1.98, protobuf 3.20.1, Python 3.10',
     sources: [
       {
         label: 'Hugging Face model card OpenAssistant/oasst-sft-6-llama-30b-xor, step 6 (MD5)',
@@ -280,22 +286,30 @@ export function modelFileCount(model: BuiltinModel): number {
   return new Set(modelEntries(model).map((e) => e.name)).size;
 }
 
+/** Names a folder may carry for a model: its own, and for base conversions the name without "-hf". */
+function folderNames(model: BuiltinModel): string[] {
+  return model.kind === 'base' ? [model.name, model.name.replace(/-hf$/, '')] : [model.name];
+}
+
 /**
- * Recognises a release from folder names, e.g. ".../metharme-13b/xor_encoded_files" or a Hugging Face
+ * Recognises a model from folder names, e.g. ".../metharme-13b/xor_encoded_files" or a Hugging Face
  * cache path ".../models--PygmalionAI--metharme-13b/snapshots/<rev>/xor_encoded_files". The deepest
  * matching folder wins, so a release folder inside another model's folder is named correctly.
  */
-export function detectModelFromPaths(paths: readonly string[]): { model: BuiltinModel; path: string } | undefined {
-  const releases = MODELS.filter((m) => m.kind === 'release');
+export function detectModelFromPaths(
+  paths: readonly string[],
+  kinds: readonly ModelKind[] = ['release'],
+): { model: BuiltinModel; path: string } | undefined {
+  // Longest names first so "oasst-sft-6-llama-30b" is not mistaken for a shorter name inside it.
+  const candidates = MODELS.filter((m) => kinds.includes(m.kind))
+    .flatMap((model) => folderNames(model).map((name) => ({ model, name })))
+    .sort((a, b) => b.name.length - a.name.length);
   for (const p of paths) {
     const parts = p.split(/[\\/]+/).filter(Boolean).reverse();
     for (const part of parts) {
       const lower = part.toLowerCase();
-      // Longest names first so "oasst-sft-6-llama-30b" is not mistaken for something shorter.
-      const hit = [...releases]
-        .sort((a, b) => b.name.length - a.name.length)
-        .find((m) => new RegExp(`(^|[^a-z0-9])${m.name.replace(/[-.]/g, '\\$&')}([^a-z0-9]|$)`).test(lower));
-      if (hit) return { model: hit, path: p };
+      const hit = candidates.find((c) => new RegExp(`(^|[^a-z0-9])${c.name.replace(/[-.]/g, '\\$&')}([^a-z0-9]|$)`).test(lower));
+      if (hit) return { model: hit.model, path: p };
     }
   }
   return undefined;

@@ -33,7 +33,12 @@ interface Slot {
 interface BaseBuffer {
   offset: number;
   data: Buffer;
+  /** Pending hash of this buffer's bytes (--check-base); it is refilled only after. */
+  busy: Promise<void>;
 }
+
+const OUTPUT_STREAM = 0;
+const BASE_STREAM = 1;
 
 /** Where the pipeline writes a file's bytes. */
 export interface OutputSink {
@@ -53,6 +58,8 @@ export interface StreamJob {
   /** Absent: nothing is written (hash only). */
   output?: OutputSink | undefined;
   algorithms: readonly Algorithm[];
+  /** Also hash the whole base file in these algorithms, as it is read (--check-base). */
+  baseAlgorithms?: readonly Algorithm[] | undefined;
   signal?: AbortSignal | undefined;
   /** Called with the output's first chunk before it is written; throwing stops the file at once. */
   inspectHead?: ((head: Buffer) => void) | undefined;
@@ -64,6 +71,8 @@ export interface StreamResult {
   /** Bytes of the base that were used (less than `bytes` when the base is shorter). */
   baseBytes: number;
   digests: Digests;
+  /** Digests of the whole base file, when `baseAlgorithms` were given. */
+  baseDigests: Digests;
 }
 
 export interface PipelineOptions {
@@ -109,14 +118,20 @@ export class Pipeline {
       data: Buffer.from(this.memory.buffer, at(index), chunk),
       busy: Promise.resolve(),
     }));
-    this.bases = [0, 1].map((i) => ({ offset: at(slotCount + i), data: Buffer.from(this.memory.buffer, at(slotCount + i), chunk) }));
-    this.hasher = new HashWorker(this.memory.buffer, this.slots.map((s) => s.offset), chunk);
+    this.bases = [0, 1].map((i) => ({
+      offset: at(slotCount + i),
+      data: Buffer.from(this.memory.buffer, at(slotCount + i), chunk),
+      busy: Promise.resolve(),
+    }));
+    this.hasher = new HashWorker(this.memory.buffer);
   }
 
   async run(job: StreamJob): Promise<StreamResult> {
     const { source, base, output, signal } = job;
     const chunk = this.chunkBytes;
-    this.hasher.begin(job.algorithms);
+    this.hasher.begin(OUTPUT_STREAM, job.algorithms);
+    this.hasher.begin(BASE_STREAM, base ? (job.baseAlgorithms ?? []) : []);
+    const hashBase = this.hasher.hashing(BASE_STREAM);
     let position = 0;
     let baseBytes = 0;
     let baseEnded = !base;
@@ -128,8 +143,10 @@ export class Pipeline {
       const slot = this.slots[index % this.slots.length]!;
       const baseBuffer = this.bases[index % 2]!;
       const read = (async (): Promise<[number, number]> => {
-        await slot.busy;
-        return Promise.all([source.read(slot.data, chunk), baseEnded ? 0 : base!.read(baseBuffer.data, chunk)]);
+        await Promise.all([slot.busy, baseBuffer.busy]);
+        const result = await Promise.all([source.read(slot.data, chunk), baseEnded ? 0 : base!.read(baseBuffer.data, chunk)]);
+        if (hashBase && result[1] > 0) baseBuffer.busy = this.hasher.update(BASE_STREAM, baseBuffer.offset, result[1]);
+        return result;
       })();
       return { slot, base: baseBuffer, read };
     };
@@ -141,8 +158,8 @@ export class Pipeline {
         const current: Pending = pending;
         pending = undefined;
         const [n, nb] = await current.read;
-        if (n === 0) break;
         if (nb < chunk) baseEnded = true;
+        if (n === 0) break;
         if (signal?.aborted) throw new InterruptedError(signalName(signal));
         // Read ahead: the next chunk's reads run while this one is XORed, written and hashed.
         if (n === chunk) pending = startRead(++chunkIndex);
@@ -162,24 +179,43 @@ export class Pipeline {
           );
         }
       }
+      // The base's digest covers the whole file, also the part beyond the payload's end.
+      if (hashBase && failure === undefined) await this.hashRestOfBase(base!, () => baseEnded, signal);
     } catch (err) {
       failure = err;
     }
     // Drain everything in flight before returning: the caller closes the files and reuses the buffers.
-    const settled = await Promise.allSettled([pending?.read, ...this.slots.map((s) => s.busy), flushing]);
+    const inFlight = [pending?.read, ...this.slots.map((s) => s.busy), ...this.bases.map((b) => b.busy), flushing];
+    const settled = await Promise.allSettled(inFlight);
     for (const s of this.slots) s.busy = Promise.resolve();
+    for (const b of this.bases) b.busy = Promise.resolve();
     const drainError = settled.slice(1).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure === undefined && drainError) failure = drainError.reason;
     if (failure !== undefined) {
-      // Reset the worker's state for the next file; its digest of a failed file is meaningless.
-      await this.hasher.digest().catch(() => undefined);
+      // Reset the worker's state for the next file; its digests of a failed file are meaningless.
+      await this.hasher.digest(OUTPUT_STREAM).catch(() => undefined);
+      await this.hasher.digest(BASE_STREAM).catch(() => undefined);
       throw failure;
     }
-    return { bytes: position, baseBytes, digests: await this.hasher.digest() };
+    const digests = await this.hasher.digest(OUTPUT_STREAM);
+    const baseDigests = await this.hasher.digest(BASE_STREAM);
+    return { bytes: position, baseBytes, digests, baseDigests };
+  }
+
+  private async hashRestOfBase(base: ByteSource, ended: () => boolean, signal: AbortSignal | undefined): Promise<void> {
+    let i = 0;
+    while (!ended()) {
+      if (signal?.aborted) throw new InterruptedError(signalName(signal));
+      const buffer = this.bases[i++ % 2]!;
+      await buffer.busy;
+      const n = await base.read(buffer.data, this.chunkBytes);
+      if (n > 0) buffer.busy = this.hasher.update(BASE_STREAM, buffer.offset, n);
+      if (n < this.chunkBytes) return;
+    }
   }
 
   private async emit(slot: Slot, length: number, position: number, output: OutputSink | undefined): Promise<void> {
-    const hashed = this.hasher.update(slot.index, length);
+    const hashed = this.hasher.update(OUTPUT_STREAM, slot.offset, length);
     if (output) {
       try {
         await output.write(slot.data, length, position);

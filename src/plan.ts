@@ -14,9 +14,15 @@ import {
   type ManifestEntry,
 } from './manifest.js';
 import { detectModelFromPaths, findModel, listModels, modelEntries, type BuiltinModel } from './models.js';
+import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
 import { isGzip, readHead } from './sources.js';
 
 export type FileAction = 'xor' | 'xor-gzip' | 'copy';
+
+/** Checksum lists published beside the payloads (as `encode` writes them) are not payloads. */
+export function isChecksumListName(name: string): boolean {
+  return /^(SHA256SUMS|MD5SUMS|SHA256SUM|MD5SUM)(\.[A-Za-z0-9_-]+)?$/i.test(name) || /\.(sha256|md5)$/i.test(name);
+}
 
 export interface FilePlan {
   name: string;
@@ -33,8 +39,8 @@ export interface FilePlan {
 
 export interface Expectations {
   manifest: Manifest;
-  /** How the digests were chosen: --model, --manifest, or recognised from a path. */
-  how: 'model' | 'manifest' | 'detected';
+  /** How the digests were chosen: --model, --manifest, the XOR folder's SHA256SUMS, or recognised from a path. */
+  how: 'model' | 'manifest' | 'xor-folder' | 'detected';
   model: BuiltinModel | undefined;
   /** For "detected": the folder the model name was read from. */
   detectedFrom: string | undefined;
@@ -59,6 +65,8 @@ export interface ExpectationOptions {
   detectFrom?: readonly string[];
   /** Which kinds --model may name here. */
   allowKinds?: readonly BuiltinModel['kind'][];
+  /** A checksum list shipped with the release, used when neither --model nor --manifest is given. */
+  bundledManifest?: string | undefined;
 }
 
 /** A JSON file larger than this is not a config; it is XORed without trying to parse it. */
@@ -119,7 +127,10 @@ export async function resolveExpectations(options: ExpectationOptions): Promise<
     const model = requireModel(options.model, options.allowKinds);
     return { manifest: { label: model.name, entries: modelEntries(model) }, how: 'model', model, detectedFrom: undefined };
   }
-  const detected = detectModelFromPaths(options.detectFrom ?? []);
+  if (options.bundledManifest) {
+    return { manifest: await loadManifestFile(options.bundledManifest), how: 'xor-folder', model: undefined, detectedFrom: undefined };
+  }
+  const detected = detectModelFromPaths(options.detectFrom ?? [], options.allowKinds ?? ['release']);
   if (!detected) return undefined;
   return {
     manifest: { label: detected.model.name, entries: modelEntries(detected.model) },
@@ -198,6 +209,19 @@ async function sizeOf(path: string): Promise<number | undefined> {
   }
 }
 
+/** Any payload or base that is a git-lfs pointer is refused before anything is decoded. */
+async function refuseLfsPointers(files: readonly FilePlan[]): Promise<void> {
+  const pointers: string[] = [];
+  for (const f of files) {
+    if (await isLfsPointer(f.payloadPath, f.payloadSize)) pointers.push(f.payloadPath);
+    if (f.basePath && f.baseSize !== undefined && (await isLfsPointer(f.basePath, f.baseSize))) pointers.push(f.basePath);
+  }
+  const first = pointers[0];
+  if (first === undefined) return;
+  const more = pointers.length > 1 ? ` (and ${pointers.length - 1} more such files)` : '';
+  throw new InputError(`is a git-lfs pointer file, not the data${more}`, { file: first, hint: lfsHint(await repositoryOf(first)) });
+}
+
 export interface PlanOptions extends ExpectationOptions {
   outputDir: string;
   xorDir: string;
@@ -211,9 +235,11 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
     { path: xorDir, role: 'XOR folder' },
     { path: baseDir, role: 'base folder' },
   ]);
+  const bundled = join(xorDir, 'SHA256SUMS');
   const expectations = await resolveExpectations({
     ...options,
     allowKinds: ['release'],
+    bundledManifest: (await sizeOf(bundled)) === undefined ? undefined : bundled,
     detectFrom: [resolve(options.xorDir), xorDir, resolve(options.outputDir)],
   });
   const expectedByName = expectations ? entriesByName(expectations.manifest.entries) : new Map<string, ManifestEntry[]>();
@@ -230,7 +256,7 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
     const name = entry.name;
     const payloadPath = join(xorDir, name);
     // Hidden files are git/tool metadata (.gitattributes, our own state), never model files.
-    if (name.startsWith('.')) {
+    if (name.startsWith('.') || isChecksumListName(name)) {
       ignored.push(name);
       continue;
     }
@@ -282,6 +308,7 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
       expected: expectedByName.get(name) ?? [],
     });
   }
+  await refuseLfsPointers(files);
   // Small files first: a wrong JSON or a bad setup shows up in seconds, not after a 10 GB shard.
   files.sort((a, b) => a.payloadSize - b.payloadSize || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const present = new Set(files.map((f) => f.name));

@@ -39,6 +39,7 @@ class Bars {
   private current: cliProgress.SingleBar | undefined;
   private done = 0;
   private fileDone = 0;
+  private counts = true;
 
   constructor(stream: NodeJS.WritableStream, total: number) {
     this.multi = new cliProgress.MultiBar(
@@ -65,16 +66,18 @@ class Bars {
     this.overall = this.multi.create(Math.max(total, 1), 0, { label: 'total' });
   }
 
-  startFile(name: string, bytes: number, checking: boolean): void {
+  /** `counts`: whether the file's bytes are part of the overall total (not for re-reads). */
+  startFile(label: string, bytes: number, counts = true): void {
     this.current?.stop();
     if (this.current) this.multi.remove(this.current);
     this.fileDone = 0;
-    this.current = this.multi.create(Math.max(bytes, 1), 0, { label: checking ? `checking ${name}` : name });
+    this.counts = counts;
+    this.current = this.multi.create(Math.max(bytes, 1), 0, { label });
   }
 
   progress(bytes: number): void {
     this.fileDone += bytes;
-    this.done += bytes;
+    if (this.counts) this.done += bytes;
     this.current?.update(this.fileDone);
     this.overall.update(this.done);
   }
@@ -104,6 +107,9 @@ export function decodeLine(r: FileResult, nameWidth = 0): string {
     case 'mismatch':
       detail = `${algo} ${shortDigest(r.actual)} does not match the published digest; output not kept`;
       break;
+    case 'invalid':
+      detail = 'stopped at the first chunk: the decoded bytes cannot be right; output not kept';
+      break;
     case 'missing':
       detail = 'listed in the manifest, missing from the XOR folder';
       break;
@@ -111,7 +117,9 @@ export function decodeLine(r: FileResult, nameWidth = 0): string {
       detail = r.expected.length === 0 ? 'NOT VERIFIED (no published digest)' : 'NOT VERIFIED (--no-verify)';
   }
   const how = r.note && r.status !== 'skipped' ? ` [${r.note}]` : '';
-  return `${r.status.padEnd(10)} ${r.name.padEnd(nameWidth)}  ${size.padStart(8)}  ${detail}${how}`;
+  const base =
+    r.baseCheck?.status === 'published' ? ' (base: published conversion)' : r.baseCheck?.status === 'not-published' ? ' (base: NOT the published conversion)' : '';
+  return `${r.status.padEnd(10)} ${r.name.padEnd(nameWidth)}  ${size.padStart(8)}  ${detail}${how}${base}`;
 }
 
 function mismatchError(r: FileResult, report: { verifiedAgainst: DecodeReport['verifiedAgainst'] }): string {
@@ -152,7 +160,9 @@ export class DecodeReporter {
               ? `built-in manifest, recognised from ${exp.detectedFrom} (override with --model/--manifest)`
               : exp.how === 'model'
                 ? 'built-in manifest'
-                : 'manifest file';
+                : exp.how === 'xor-folder'
+                  ? 'checksum list shipped in the XOR folder'
+                  : 'manifest file';
           this.say(`verifying against ${exp.manifest.label} (${how})`);
         }
         this.say(`decoding ${plan.files.length} files (${formatBytes(event.totalBytes)}) into ${plan.outputDir}`);
@@ -162,9 +172,12 @@ export class DecodeReporter {
       case 'warning':
         this.warn(event.message);
         break;
-      case 'file-start':
-        this.bars?.startFile(event.name, event.bytes, event.checking);
+      case 'file-start': {
+        const label =
+          event.phase === 'check-existing' ? `checking ${event.name}` : event.phase === 'diagnose' ? `hashing base ${event.name}` : event.name;
+        this.bars?.startFile(label, event.bytes, event.phase !== 'diagnose');
         break;
+      }
       case 'progress':
         this.bars?.progress(event.bytes);
         break;
@@ -179,6 +192,11 @@ export class DecodeReporter {
     this.bars = undefined;
     for (const r of report.files) {
       if (r.status === 'mismatch') this.streams.err.write(errorLine(mismatchError(r, report)));
+      if (r.status === 'invalid') this.streams.err.write(errorLine(`${r.name}: the decoded bytes cannot be right; the output was not kept`));
+      if (r.baseCheck?.status === 'not-published' && r.status !== 'mismatch' && r.status !== 'invalid') {
+        this.streams.err.write(errorLine(`${r.name}: the base file is not the published conversion (--check-base)`));
+      }
+      for (const d of r.diagnosis) this.streams.err.write(`  ${d.message}\n`);
       if (r.status === 'missing') {
         this.streams.err.write(
           errorLine(`${r.name}: listed in ${report.verifiedAgainst?.label} but missing from the XOR folder ${report.xorDir}; download it (git lfs pull) and run again`),
@@ -193,6 +211,8 @@ export class DecodeReporter {
     const parts = [`${t.verified} verified`];
     if (t.skipped) parts.push(`${t.skipped} already present`);
     if (t.mismatch) parts.push(`${t.mismatch} MISMATCHED`);
+    if (t.invalid) parts.push(`${t.invalid} INVALID`);
+    if (t.badBase) parts.push(`${t.badBase} with a base that is NOT the published conversion`);
     if (t.missing) parts.push(`${t.missing} MISSING`);
     if (t.unverified) parts.push(`${t.unverified} not verified`);
     const against = report.verifiedAgainst ? ` against ${report.verifiedAgainst.label}` : '';
@@ -227,6 +247,8 @@ export class VerifyReporter {
   constructor(
     private readonly mode: ReportMode,
     private readonly streams: Streams,
+    /** What to tell the user to do about a mismatched file. */
+    private readonly mismatchHint: string,
   ) {}
 
   private say(line: string): void {
@@ -242,7 +264,7 @@ export class VerifyReporter {
         if (this.mode === 'tty') this.bars = new Bars(this.streams.err, event.bytes);
         break;
       case 'file-start':
-        this.bars?.startFile(event.name, event.bytes, true);
+        this.bars?.startFile(`checking ${event.name}`, event.bytes);
         break;
       case 'progress':
         this.bars?.progress(event.bytes);
@@ -258,10 +280,11 @@ export class VerifyReporter {
     this.bars = undefined;
     for (const r of report.files) {
       if (r.status === 'mismatch') {
-        this.streams.err.write(errorLine(`${r.name}: ${r.algorithm} ${r.actual} does not match ${report.manifest.label}; decode it again`));
+        this.streams.err.write(errorLine(`${r.name}: ${r.algorithm} ${r.actual} does not match ${report.manifest.label}; ${this.mismatchHint}`));
       } else if (r.status === 'missing') {
         this.streams.err.write(errorLine(`${r.name}: missing from ${report.dir}; decode or download it`));
       }
+      for (const d of r.diagnosis) this.streams.err.write(`  ${d.message}\n`);
     }
     if (this.mode === 'json') {
       this.streams.out.write(`${JSON.stringify(report, null, 2)}\n`);

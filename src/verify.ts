@@ -11,6 +11,7 @@ import type { Digests } from './hasher.js';
 import { entriesByName, type Algorithm, type ManifestEntry } from './manifest.js';
 import { Pipeline } from './pipeline.js';
 import { resolveExpectations, type Expectations } from './plan.js';
+import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
 import { FileSource } from './sources.js';
 
 export interface HashOptions {
@@ -84,6 +85,8 @@ export interface VerifyFileResult {
   matchedSource: string | null;
   status: VerifyStatus;
   seconds: number;
+  /** Why a file failed and what to do, when that can be told. */
+  diagnosis: { code: string; message: string }[];
 }
 
 export interface VerifyReport {
@@ -106,6 +109,8 @@ export interface VerifyOptions {
   manifest?: string | undefined;
   signal?: AbortSignal | undefined;
   onEvent?: ((event: VerifyEvent) => void) | undefined;
+  /** Which built-in kinds --model and path recognition may name (default: all). */
+  kinds?: readonly ('release' | 'base')[];
 }
 
 export function describeExpected(expected: readonly ManifestEntry[]) {
@@ -122,7 +127,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     throw asReadError(err, dir);
   }
   if (!info.isDirectory()) throw new InputError('is not a folder', { file: dir, hint: 'pass the folder of decoded files' });
-  const expectations = await resolveExpectations({ ...options, detectFrom: [dir] });
+  const expectations = await resolveExpectations({ ...options, detectFrom: [dir], allowKinds: options.kinds ?? ['release', 'base'] });
   if (!expectations) {
     throw new InputError('no manifest given and no model recognised from the path', {
       file: dir,
@@ -165,6 +170,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
           matchedSource: null,
           status: 'missing',
           seconds: 0,
+          diagnosis: [],
         };
         files.push(result);
         options.onEvent?.({ type: 'file-done', result });
@@ -185,6 +191,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
         matchedSource: outcome.match?.source ?? null,
         status: outcome.match ? 'ok' : 'mismatch',
         seconds: (performance.now() - t0) / 1000,
+        diagnosis:
+          !outcome.match && (await isLfsPointer(path, size))
+            ? [{ code: 'lfs-pointer', message: `${path} is a git-lfs pointer file, not the data: ${lfsHint(await repositoryOf(path))}` }]
+            : [],
       };
       files.push(result);
       options.onEvent?.({ type: 'file-done', result });

@@ -227,11 +227,11 @@ describe('decode: verification failures (exit 1)', () => {
   it('matches any of several published digests, in either algorithm (MD5 fallback after a SHA-256 miss)', async () => {
     const root = join(work, 'rel');
     const fine = seededBytes(300_000, 1);
-    const { baseDir, xorDir } = await writeRelease(root, [{ name: 'w.bin', fine, base: seededBytes(300_000, 2) }]);
+    const { baseDir, xorDir } = await writeRelease(root, [{ name: 'w.dat', fine, base: seededBytes(300_000, 2) }]);
     const sums = join(work, 'mixed');
     const { createHash } = await import('node:crypto');
     // The SHA-256 published for the file is of another revision; its MD5 is right.
-    await writeFile(sums, `${'ab'.repeat(32)}  w.bin\n${createHash('md5').update(fine).digest('hex')}  w.bin\n`);
+    await writeFile(sums, `${'ab'.repeat(32)}  w.dat\n${createHash('md5').update(fine).digest('hex')}  w.dat\n`);
     const r = await runCli(['decode', join(root, 'out'), xorDir, baseDir, '--manifest', sums, '--json']);
     expect(r.code).toBe(0);
     const f = json(r.stdout).files[0]!;
@@ -242,22 +242,22 @@ describe('decode: verification failures (exit 1)', () => {
 describe('decode: bytes, on generated data', () => {
   it('is byte-identical to the format on awkward sizes, shorter and longer bases, gzip and plain payloads', async () => {
     const files: ReleaseFile[] = [
-      { name: 'empty.bin', fine: Buffer.alloc(0), base: seededBytes(10, 1) },
-      { name: 'one.bin', fine: seededBytes(1, 2), base: seededBytes(1, 3) },
-      { name: 'b4095.bin', fine: seededBytes(4095, 4), base: seededBytes(4095, 5) },
-      { name: 'b4096.bin', fine: seededBytes(4096, 6), base: seededBytes(4096, 7) },
-      { name: 'b4097.bin', fine: seededBytes(4097, 8), base: seededBytes(4097, 9) },
-      { name: 'shortbase.bin', fine: seededBytes(9_000_003, 10), base: seededBytes(4_194_309, 11) },
-      { name: 'longbase.bin', fine: seededBytes(5_000_001, 12), base: seededBytes(9_000_000, 13) },
-      { name: 'big.bin', fine: seededBytes(40 * 1024 * 1024 + 13, 14), base: seededBytes(40 * 1024 * 1024 + 13, 15) },
+      { name: 'empty.dat', fine: Buffer.alloc(0), base: seededBytes(10, 1) },
+      { name: 'one.dat', fine: seededBytes(1, 2), base: seededBytes(1, 3) },
+      { name: 'b4095.dat', fine: seededBytes(4095, 4), base: seededBytes(4095, 5) },
+      { name: 'b4096.dat', fine: seededBytes(4096, 6), base: seededBytes(4096, 7) },
+      { name: 'b4097.dat', fine: seededBytes(4097, 8), base: seededBytes(4097, 9) },
+      { name: 'shortbase.dat', fine: seededBytes(9_000_003, 10), base: seededBytes(4_194_309, 11) },
+      { name: 'longbase.dat', fine: seededBytes(5_000_001, 12), base: seededBytes(9_000_000, 13) },
+      { name: 'big.dat', fine: seededBytes(40 * 1024 * 1024 + 13, 14), base: seededBytes(40 * 1024 * 1024 + 13, 15) },
       { name: 'plain.json', fine: Buffer.from('{"a": 1}\n'), base: Buffer.from('{"a": 2}\n'), plain: true },
       { name: 'extra.json', fine: Buffer.from('{"added": true}\n') },
     ];
     const root = join(work, 'rel');
     const { baseDir, xorDir, manifest, outDir } = await writeRelease(root, files);
     // One payload gzip-compressed, as the reference encoder's --compress writes it.
-    const gz = files.find((f) => f.name === 'b4097.bin')!;
-    await writeFile(join(xorDir, 'b4097.bin'), gzipSync(referenceXor(gz.fine, gz.base!)));
+    const gz = files.find((f) => f.name === 'b4097.dat')!;
+    await writeFile(join(xorDir, 'b4097.dat'), gzipSync(referenceXor(gz.fine, gz.base!)));
     const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -267,26 +267,26 @@ describe('decode: bytes, on generated data', () => {
       expect(sha256(out), f.name).toBe(sha256(f.fine));
     }
     const doc = json(r.stdout);
-    expect(doc.files.find((f) => f.name === 'b4097.bin')!.action).toBe('xor-gzip');
+    expect(doc.files.find((f) => f.name === 'b4097.dat')!.action).toBe('xor-gzip');
     expect(doc.files.find((f) => f.name === 'plain.json')!.action).toBe('copy');
   });
 
   it('reads inputs through symlinks, as in a Hugging Face cache', async () => {
     const root = join(work, 'rel');
     const { baseDir, xorDir, manifest } = await writeRelease(root, [
-      { name: 'a.bin', fine: seededBytes(10_000, 1), base: seededBytes(10_000, 2) },
-      { name: 'b.bin', fine: seededBytes(7_000, 3), base: seededBytes(7_000, 4) },
+      { name: 'a.dat', fine: seededBytes(10_000, 1), base: seededBytes(10_000, 2) },
+      { name: 'b.dat', fine: seededBytes(7_000, 3), base: seededBytes(7_000, 4) },
     ]);
     const snapshot = join(work, 'hub', 'snapshots', 'abc');
     await mkdir(snapshot, { recursive: true });
-    for (const n of ['a.bin', 'b.bin']) await symlink(join(xorDir, n), join(snapshot, n));
+    for (const n of ['a.dat', 'b.dat']) await symlink(join(xorDir, n), join(snapshot, n));
     const baseLink = join(work, 'base-link');
     await symlink(baseDir, baseLink);
     const out = join(work, 'out');
     const r = await runCli(['decode', out, snapshot, baseLink, '--manifest', manifest]);
     expect(r.code).toBe(0);
     await expectMatchesManifest(out, manifest);
-    expect((await stat(join(out, 'a.bin'))).isFile()).toBe(true);
+    expect((await stat(join(out, 'a.dat'))).isFile()).toBe(true);
   });
 
   it('keeps memory flat: peak RSS for a 200 MB file is within 40 MB of that for a 4 MB file', async () => {
@@ -294,7 +294,7 @@ describe('decode: bytes, on generated data', () => {
     for (const size of [4_000_000, 200_000_000]) {
       const root = join(work, `rss${size}`);
       const { baseDir, xorDir, manifest, outDir } = await writeRelease(root, [
-        { name: 'w.bin', fine: seededBytes(size, 1), base: seededBytes(size, 2) },
+        { name: 'w.dat', fine: seededBytes(size, 1), base: seededBytes(size, 2) },
       ]);
       const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
       expect(r.code).toBe(0);

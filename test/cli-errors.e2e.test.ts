@@ -150,12 +150,12 @@ describe('exit 3: I/O failure while writing', () => {
     const root = join(work, 'rel');
     const { baseDir, xorDir, manifest, outDir } = await writeRelease(root, [
       { name: 'small.json', fine: Buffer.from('{"a":1}'), base: Buffer.from('{"a":2}') },
-      { name: 'big.bin', fine: seededBytes(3_000_000, 1), base: seededBytes(3_000_000, 2) },
+      { name: 'big.dat', fine: seededBytes(3_000_000, 1), base: seededBytes(3_000_000, 2) },
     ]);
-    // ulimit -f counts 1024-byte blocks here: 1 MB max file size, so big.bin cannot be written.
+    // ulimit -f counts 1024-byte blocks here: 1 MB max file size, so big.dat cannot be written.
     const r = await runCommand('bash', ['-c', `ulimit -f 1000; exec "${process.execPath}" "${BIN}" decode "${outDir}" "${xorDir}" "${baseDir}" --manifest "${manifest}"`]);
     expect(r.code).toBe(3);
-    expectOneLineError(r.stderr, /big\.bin: writing failed \(EFBIG\); the file is larger than this process may write/);
+    expectOneLineError(r.stderr, /big\.dat: writing failed \(EFBIG\); the file is larger than this process may write/);
     expect(await finalNames(outDir)).toEqual(['small.json']);
     expect(await readdir(join(outDir, '.metharme-xor')).catch(() => [])).toEqual([]);
   });
@@ -168,11 +168,12 @@ describe('exit 3: I/O failure while writing', () => {
     try {
       const root = join(work, 'rel');
       const { baseDir, xorDir, manifest } = await writeRelease(root, [
-        { name: 'big.bin', fine: seededBytes(3_000_000, 1), base: seededBytes(3_000_000, 2) },
+        { name: 'big.dat', fine: seededBytes(3_000_000, 1), base: seededBytes(3_000_000, 2) },
       ]);
-      const r = await runCli(['decode', join(mnt, 'out'), xorDir, baseDir, '--manifest', manifest]);
+      // Past the preflight, as when something else fills the disk during the run.
+      const r = await runCli(['decode', join(mnt, 'out'), xorDir, baseDir, '--manifest', manifest, '--no-space-check']);
       expect(r.code).toBe(3);
-      expectOneLineError(r.stderr, /big\.bin: writing failed \(ENOSPC\); the output file system is full/);
+      expectOneLineError(r.stderr, /big\.dat: writing failed \(ENOSPC\); the output file system is full/);
       expect(await finalNames(join(mnt, 'out'))).toEqual([]);
     } finally {
       await runCommand('umount', [mnt]);
@@ -193,18 +194,18 @@ describe('exit 130 / 143: interrupted', () => {
       await mkdir(xorDir, { recursive: true });
       await mkdir(baseDir, { recursive: true });
       // Sparse files: large enough to be mid-file when the signal lands, free to create.
-      await writeFile(join(xorDir, 'w.bin'), '');
-      await writeFile(join(baseDir, 'w.bin'), '');
-      await runCommand('truncate', ['-s', String(size), join(xorDir, 'w.bin'), join(baseDir, 'w.bin')]);
+      await writeFile(join(xorDir, 'w.dat'), '');
+      await writeFile(join(baseDir, 'w.dat'), '');
+      await runCommand('truncate', ['-s', String(size), join(xorDir, 'w.dat'), join(baseDir, 'w.dat')]);
       const sums = join(root, 'SUMS');
-      await writeFile(sums, `${'0'.repeat(64)}  w.bin\n`);
+      await writeFile(sums, `${'0'.repeat(64)}  w.dat\n`);
       const out = join(root, 'out');
       const child = spawn(process.execPath, [BIN, 'decode', out, xorDir, baseDir, '--manifest', sums], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       const exited = new Promise<number | null>((res) => child.on('close', (c) => res(c)));
       // Wait until the temporary file has data: the decode is under way.
-      const partial = join(out, '.metharme-xor', 'w.bin.partial');
+      const partial = join(out, '.metharme-xor', 'w.dat.partial');
       for (let i = 0; i < 400; i++) {
         const s = await stat(partial).catch(() => undefined);
         if (s && s.size > 0) break;

@@ -22,7 +22,7 @@ afterAll(async () => {
   await removeDir(dir);
 });
 
-async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean } = {}) {
+async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean; hashBase?: boolean } = {}) {
   const p = join(dir, 'payload');
   const b = join(dir, 'base');
   const o = join(dir, 'out');
@@ -38,7 +38,13 @@ async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean } = 
     },
   };
   try {
-    const result = await pipeline.run({ source, base: baseSource, output, algorithms: ['sha256', 'md5'] });
+    const result = await pipeline.run({
+      source,
+      base: baseSource,
+      output,
+      algorithms: ['sha256', 'md5'],
+      baseAlgorithms: opts.hashBase ? ['sha256', 'md5'] : undefined,
+    });
     return { result, out: await readFile(o) };
   } finally {
     await handle.close();
@@ -126,6 +132,30 @@ describe('pipeline (payload XOR base -> file + digest)', () => {
     await expect(run).rejects.toBeInstanceOf(InterruptedError);
     expect(seen).toBeLessThan(64 * 4096);
     await source.close();
+  });
+});
+
+describe('hashing the base while decoding (--check-base)', () => {
+  it.each([
+    [0, 0],
+    [4096, 4096],
+    [3 * 4096, 3 * 4096],
+    [5000, 3 * 4096 + 17],
+    [3 * 4096 + 17, 5000],
+    [10 * 4096, 4096],
+    [100, 50_000],
+  ])('digests the whole base (payload %i, base %i), also past the payload end', async (n, m) => {
+    const payload = seededBytes(n, 21);
+    const base = seededBytes(m, 22);
+    const { result, out } = await runXor(payload, base, { hashBase: true });
+    expect(out.equals(referenceXor(payload, base))).toBe(true);
+    expect(result.baseDigests.sha256).toBe(sha256(base));
+    expect(result.baseDigests.md5).toBe(createHash('md5').update(base).digest('hex'));
+  });
+
+  it('hashes nothing extra when not asked', async () => {
+    const { result } = await runXor(seededBytes(5000, 1), seededBytes(5000, 2));
+    expect(result.baseDigests).toEqual({});
   });
 });
 

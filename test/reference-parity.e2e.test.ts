@@ -43,7 +43,7 @@ describe.skipIf(!hasNumpy())('parity with the reference decoder (python3 + numpy
   ];
 
   it('decodes raw payloads to the same bytes', async () => {
-    const files: ReleaseFile[] = sizes.map(([n, m], i) => ({ name: `f${i}-${n}-${m}.bin`, fine: seededBytes(n, i + 1), base: seededBytes(m, i + 100) }));
+    const files: ReleaseFile[] = sizes.map(([n, m], i) => ({ name: `f${i}-${n}-${m}.dat`, fine: seededBytes(n, i + 1), base: seededBytes(m, i + 100) }));
     const root = join(work, 'rel');
     const { baseDir, xorDir, outDir } = await writeRelease(root, files);
     const refOut = join(work, 'ref');
@@ -60,7 +60,7 @@ describe.skipIf(!hasNumpy())('parity with the reference decoder (python3 + numpy
   });
 
   it('decodes payloads the reference encoded with --compress to the same bytes as the fine-tuned files', async () => {
-    const files: ReleaseFile[] = sizes.map(([n, m], i) => ({ name: `g${i}.bin`, fine: seededBytes(n, i + 7), base: seededBytes(m, i + 70) }));
+    const files: ReleaseFile[] = sizes.map(([n, m], i) => ({ name: `g${i}.dat`, fine: seededBytes(n, i + 7), base: seededBytes(m, i + 70) }));
     const root = join(work, 'rel');
     const { baseDir, manifest } = await writeRelease(root, files);
     // Fine-tuned files -> gzip XOR payloads, made by the reference encoder.

@@ -1,0 +1,49 @@
+/**
+ * check-base: is this folder the LLaMA conversion the release was made against? Answers in one
+ * hashing pass before an hour of decoding, and names the likely cause when it is not.
+ */
+import { resolve } from 'node:path';
+import { InputError } from './errors.js';
+import { detectModelFromPaths, findModel, listModels } from './models.js';
+import { requireModel } from './plan.js';
+import { verify, type VerifyOptions, type VerifyReport } from './verify.js';
+
+export interface CheckBaseOptions extends Omit<VerifyOptions, 'manifest' | 'kinds'> {
+  /** A base conversion, or a release (its base is checked). Recognised from the path if absent. */
+  model?: string | undefined;
+}
+
+export function baseModelFor(model: string | undefined, dir: string): string {
+  if (model) {
+    const m = requireModel(model);
+    return m.kind === 'release' ? m.base! : m.name;
+  }
+  const detected = detectModelFromPaths([resolve(dir)], ['base', 'release']);
+  if (!detected) {
+    const bases = listModels()
+      .filter((m) => m.kind === 'base')
+      .map((m) => m.name);
+    throw new InputError('cannot tell which LLaMA conversion this folder should be', {
+      file: dir,
+      hint: `pass --model with one of ${bases.join(', ')} or the release's name`,
+    });
+  }
+  return detected.model.kind === 'release' ? detected.model.base! : detected.model.name;
+}
+
+export async function checkBase(options: CheckBaseOptions): Promise<VerifyReport> {
+  const baseName = baseModelFor(options.model, options.dir);
+  const report = await verify({ ...options, model: baseName, kinds: ['base'] });
+  const conversion = findModel(baseName)!.conversion;
+  for (const f of report.files) {
+    if (f.status === 'mismatch' && f.diagnosis.length === 0) {
+      f.diagnosis.push({
+        code: 'base-not-published',
+        message: `${f.name} is not the published ${baseName} conversion; it was probably converted with another transformers version${
+          conversion ? ` (the releases were made against ${conversion})` : ''
+        }`,
+      });
+    }
+  }
+  return report;
+}

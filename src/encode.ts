@@ -1,0 +1,212 @@
+/**
+ * encode, for publishers: fine-tuned XOR base -> payload files that `metharme-xor decode` and the
+ * reference decoder turn back into the fine-tuned files, plus checksum lists of the fine-tuned files
+ * (what users verify their decode against) and of the base files used (what they check their base
+ * against). JSON files ship plain by default: git on Windows rewrites line endings of text files,
+ * which corrupted XORed JSON in past releases.
+ */
+import { readdir, stat, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createGzip } from 'node:zlib';
+import { asReadError, asWriteError, InputError } from './errors.js';
+import type { Digests } from './hasher.js';
+import { formatManifest, type ManifestEntry } from './manifest.js';
+import { createTemp, commitTemp, discardTemp, prepareOutputDir, stateDir, tidyOutputDir, type TempFile } from './output.js';
+import { Pipeline, type OutputSink } from './pipeline.js';
+import { checkOutputDir, isChecksumListName } from './plan.js';
+import { FileSource, type ByteSource } from './sources.js';
+import { hashFile } from './verify.js';
+import { realpath } from 'node:fs/promises';
+
+export interface EncodeOptions {
+  outputDir: string;
+  fineDir: string;
+  baseDir: string;
+  /** Write gzip payloads, as the reference encoder's --compress does. */
+  compress?: boolean;
+  /** XOR JSON files too (by default they ship plain). */
+  xorJson?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (event: EncodeEvent) => void;
+}
+
+export interface EncodedFile {
+  name: string;
+  action: 'xor' | 'xor-gzip' | 'copy';
+  /** Size of the fine-tuned file. */
+  bytes: number;
+  payloadBytes: number;
+  sha256: string;
+  baseSha256: string | null;
+  seconds: number;
+}
+
+export interface EncodeReport {
+  outputDir: string;
+  files: EncodedFile[];
+  manifests: { fineTuned: string; base: string };
+  seconds: number;
+}
+
+export type EncodeEvent =
+  | { type: 'file-start'; name: string; bytes: number }
+  | { type: 'progress'; name: string; bytes: number }
+  | { type: 'file-done'; file: EncodedFile };
+
+export const FINE_TUNED_SUMS = 'SHA256SUMS';
+export const BASE_SUMS = 'SHA256SUMS.base';
+
+/** Streams gzip to a temporary file; chunks must arrive in order (the pipeline writes them so). */
+class GzipSink implements OutputSink {
+  private readonly gzip = createGzip();
+  private written = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  readonly path: string;
+
+  constructor(private readonly temp: TempFile) {
+    this.path = temp.path;
+    this.gzip.on('data', (chunk: Buffer) => {
+      const at = this.written;
+      this.written += chunk.length;
+      this.queue = this.queue.then(() => temp.write(chunk, chunk.length, at)).catch((err) => {
+        this.failure ??= err;
+      });
+    });
+  }
+
+  write(data: Buffer, length: number): Promise<void> {
+    // The callback fires once zlib has consumed the bytes, so the pipeline may then reuse its slot.
+    return new Promise((resolve, reject) => {
+      this.gzip.write(data.subarray(0, length), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async finish(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.gzip.once('end', resolve);
+      this.gzip.once('error', reject);
+      this.gzip.end();
+      this.gzip.resume();
+    });
+    await this.queue;
+    if (this.failure) throw this.failure;
+    return this.written;
+  }
+}
+
+async function requireDir(path: string, role: string): Promise<string> {
+  try {
+    if (!(await stat(path)).isDirectory()) throw new InputError(`${role} is not a folder`, { file: path, hint: 'pass a folder' });
+    return await realpath(path);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw asReadError(err, path);
+  }
+}
+
+export async function encode(options: EncodeOptions): Promise<EncodeReport> {
+  const started = performance.now();
+  const fineDir = await requireDir(options.fineDir, 'fine-tuned folder');
+  const baseDir = await requireDir(options.baseDir, 'base folder');
+  const outputDir = await checkOutputDir(options.outputDir, [
+    { path: fineDir, role: 'fine-tuned folder' },
+    { path: baseDir, role: 'base folder' },
+  ]);
+  const names: { name: string; size: number; baseSize: number | undefined }[] = [];
+  for (const entry of await readdir(fineDir, { withFileTypes: true })) {
+    if (entry.name.startsWith('.') || isChecksumListName(entry.name)) continue;
+    const info = await stat(join(fineDir, entry.name)).catch((err) => {
+      throw asReadError(err, join(fineDir, entry.name));
+    });
+    if (!info.isFile()) continue;
+    const baseInfo = await stat(join(baseDir, entry.name)).catch(() => undefined);
+    names.push({ name: entry.name, size: info.size, baseSize: baseInfo?.isFile() ? baseInfo.size : undefined });
+  }
+  names.sort((a, b) => a.size - b.size || (a.name < b.name ? -1 : 1));
+  for (const n of names) {
+    if (n.baseSize === undefined && !n.name.endsWith('.json')) {
+      throw new InputError(`has no base counterpart in ${baseDir}`, {
+        file: join(fineDir, n.name),
+        hint: 'only JSON files may ship without a base file; add the base file or leave this file out',
+      });
+    }
+  }
+  await prepareOutputDir(outputDir);
+  const pipeline = new Pipeline({ outputDir: stateDir(outputDir) });
+  const files: EncodedFile[] = [];
+  try {
+    for (const n of names) {
+      const t0 = performance.now();
+      const finePath = join(fineDir, n.name);
+      const basePath = join(baseDir, n.name);
+      const plain = n.baseSize === undefined || (n.name.endsWith('.json') && !options.xorJson);
+      const action: EncodedFile['action'] = plain ? 'copy' : options.compress ? 'xor-gzip' : 'xor';
+      options.onEvent?.({ type: 'file-start', name: n.name, bytes: n.size });
+      const onBytes = (bytes: number) => options.onEvent?.({ type: 'progress', name: n.name, bytes });
+      // The fine-tuned file's digest needs its bytes before the XOR: one extra read, for publishers only.
+      const fineDigest = plain ? undefined : (await hashFile(pipeline, finePath, ['sha256'], { signal: options.signal })).digests;
+      const temp = await createTemp(outputDir, n.name, { direct: pipeline.directAligned && action === 'xor' });
+      let committed = false;
+      try {
+        const sink = action === 'xor-gzip' ? new GzipSink(temp) : temp;
+        const source: ByteSource = await FileSource.open(finePath);
+        let base: ByteSource | undefined;
+        let result;
+        try {
+          base = plain ? undefined : await FileSource.open(basePath);
+          result = await pipeline.run({
+            source,
+            base,
+            output: sink,
+            algorithms: plain ? ['sha256'] : [],
+            baseAlgorithms: plain ? [] : ['sha256'],
+            signal: options.signal,
+            onBytes,
+          });
+        } finally {
+          await source.close();
+          await base?.close();
+        }
+        const payloadBytes = sink instanceof GzipSink ? await sink.finish() : result.bytes;
+        await commitTemp(temp);
+        committed = true;
+        const digests: Digests = plain ? result.digests : fineDigest!;
+        const file: EncodedFile = {
+          name: n.name,
+          action,
+          bytes: result.bytes,
+          payloadBytes,
+          sha256: digests.sha256!,
+          baseSha256: plain ? null : (result.baseDigests.sha256 ?? null),
+          seconds: (performance.now() - t0) / 1000,
+        };
+        files.push(file);
+        options.onEvent?.({ type: 'file-done', file });
+      } finally {
+        if (!committed) await discardTemp(temp);
+      }
+    }
+  } finally {
+    await pipeline.close();
+    await tidyOutputDir(outputDir);
+  }
+  const entry = (name: string, digest: string): ManifestEntry => ({ name, algorithm: 'sha256', digest, source: '' });
+  const byName = [...files].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const fineSums = join(outputDir, FINE_TUNED_SUMS);
+  const baseSums = join(outputDir, BASE_SUMS);
+  await writeAtomically(fineSums, formatManifest(byName.map((f) => entry(f.name, f.sha256))));
+  await writeAtomically(baseSums, formatManifest(byName.filter((f) => f.baseSha256).map((f) => entry(f.name, f.baseSha256!))));
+  return { outputDir, files, manifests: { fineTuned: fineSums, base: baseSums }, seconds: (performance.now() - started) / 1000 };
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temp = `${path}.partial`;
+  try {
+    await writeFile(temp, text);
+    await rename(temp, path);
+  } catch (err) {
+    throw asWriteError(err, path, 'writing the checksum list');
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * End to end: each trap from the public threads is detected and explained (file, cause, fix), with
+ * the right exit code, the diagnosis in --json, and no wrong file left under a final name.
+ */
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decode, type DecodeEvent } from '../src/index.js';
+import { removeDir, runCli, runCommand, seededBytes, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
+
+let work: string;
+beforeEach(async () => {
+  work = await tempDir();
+});
+afterEach(async () => {
+  await removeDir(work);
+});
+
+/** A fake PyTorch shard: a zip local-file header, then "weights". */
+function shard(size: number, seed: number): Buffer {
+  const b = seededBytes(size, seed);
+  b.write('PK\u0003\u0004', 0, 'latin1');
+  return b;
+}
+
+const SHARD = 'pytorch_model-00001-of-00002.bin';
+
+function release(extra: Partial<Record<string, Buffer>> = {}): ReleaseFile[] {
+  const base = shard(6_000_000, 1);
+  const fine = Buffer.from(base);
+  for (let i = 4096; i < fine.length; i += 7) fine[i] ^= 0x5a;
+  return [
+    { name: 'config.json', fine: Buffer.from('{"hidden_size": 5120, "use_cache": true}\n'), base: Buffer.from('{"hidden_size": 5120}\n') },
+    { name: SHARD, fine, base },
+    ...Object.entries(extra).map(([name, fine]) => ({ name, fine: fine!, base: seededBytes(fine!.length, 9) })),
+  ];
+}
+
+async function finalNames(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+}
+
+function doc(stdout: string) {
+  return JSON.parse(stdout) as {
+    exitCode: number;
+    files: { name: string; status: string; diagnosis: { code: string; message: string }[]; baseCheck: { status: string } | null }[];
+    error?: { message: string; file: string; hint: string };
+  };
+}
+
+const POINTER = 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 9976576152\n';
+
+describe('git-lfs pointers', () => {
+  it('a payload that is an LFS pointer is refused before decoding (exit 2) with the git-lfs fix for its repository', async () => {
+    const root = join(work, 'metharme-repo');
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(root, release());
+    await mkdir(join(root, '.git'));
+    await writeFile(join(xorDir, SHARD), POINTER);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      new RegExp(`error: .*${SHARD}: is a git-lfs pointer file, not the data; the repository was cloned without git-lfs; run "git lfs install && git lfs pull" in ${root}$`, 'm'),
+    );
+    expect(await finalNames(outDir)).toEqual([]);
+  });
+
+  it('a base file that is an LFS pointer is refused too, counting the others', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
+    await writeFile(join(baseDir, SHARD), POINTER);
+    await writeFile(join(baseDir, 'config.json'), POINTER);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.code).toBe(2);
+    const d = doc(r.stdout);
+    expect(d.error!.message).toMatch(/is a git-lfs pointer file, not the data \(and 1 more such files\)/);
+    expect(d.error!.hint).toMatch(/git lfs install && git lfs pull/);
+    expect(await finalNames(outDir)).toEqual([]);
+  });
+
+  it('verify names a decoded file that is really an LFS pointer', async () => {
+    const dir = join(work, 'out');
+    await mkdir(dir);
+    await writeFile(join(dir, 'w.bin'), POINTER);
+    const sums = join(work, 'SUMS');
+    await writeFile(sums, `${'a'.repeat(64)}  w.bin\n`);
+    const r = await runCli(['verify', dir, '--manifest', sums]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/w\.bin is a git-lfs pointer file, not the data: .*git lfs install && git lfs pull/);
+  });
+});
+
+describe('a wrong base', () => {
+  it('one flipped byte in the zip header stops that shard at its first chunk (exit 1), with the cause', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
+    const basePath = join(baseDir, SHARD);
+    const bytes = await readFile(basePath);
+    bytes[2] ^= 0x01;
+    await writeFile(basePath, bytes);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.code).toBe(1);
+    const f = doc(r.stdout).files.find((x) => x.name === SHARD)!;
+    expect(f.status).toBe('invalid');
+    expect(f.diagnosis[0]).toMatchObject({ code: 'not-a-checkpoint' });
+    expect(f.diagnosis[0]!.message).toMatch(/do not start like a PyTorch checkpoint .*so the base does not match the one the XOR files were made against; the file was stopped at its first chunk/);
+    // The shard's name is in the published llama-7b-hf list, so the base itself is judged too.
+    expect(f.diagnosis.map((d) => d.code)).toContain('base-not-published');
+    expect(r.stderr).toMatch(/error: pytorch_model-00001-of-00002\.bin: the decoded bytes cannot be right; the output was not kept/);
+    expect(await finalNames(outDir)).toEqual(['config.json']);
+  });
+
+  it('stops before writing a byte: no progress is reported for the stopped file', async () => {
+    const files = release();
+    files[1] = { name: SHARD, fine: shard(40_000_000, 3), base: shard(40_000_000, 4) };
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), files);
+    const basePath = join(baseDir, SHARD);
+    const bytes = await readFile(basePath);
+    bytes[0] ^= 0xff;
+    await writeFile(basePath, bytes);
+    let phase = '';
+    const decodedBytes: number[] = [];
+    const report = await decode({
+      outputDir: outDir,
+      xorDir,
+      baseDir,
+      manifest,
+      onEvent: (e: DecodeEvent) => {
+        if (e.type === 'file-start' && e.name === SHARD) phase = e.phase;
+        if (e.type === 'progress' && e.name === SHARD && phase === 'decode') decodedBytes.push(e.bytes);
+      },
+    });
+    const result = report.files.find((f) => f.name === SHARD)!;
+    expect(result.status).toBe('invalid');
+    expect(result.bytes).toBeNull();
+    // The first chunk is inspected before it is written or counted: nothing of the 40 MB was decoded.
+    expect(decodedBytes).toEqual([]);
+    expect(phase).toBe('diagnose');
+  });
+
+  it('one flipped byte deep inside decodes fully, fails the digest (exit 1), and names the base as the cause', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
+    const basePath = join(baseDir, SHARD);
+    const bytes = await readFile(basePath);
+    bytes[5_000_000] ^= 0x10;
+    await writeFile(basePath, bytes);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.code).toBe(1);
+    const f = doc(r.stdout).files.find((x) => x.name === SHARD)!;
+    expect(f.status).toBe('mismatch');
+    expect(f.diagnosis).toEqual([
+      {
+        code: 'base-not-published',
+        message: expect.stringMatching(/^base file .*pytorch_model-00001-of-00002\.bin is not the published llama-7b-hf conversion; it was probably converted with another transformers version/),
+      },
+    ]);
+    expect(r.stderr).toMatch(/^ {2}base file .* is not the published llama-7b-hf conversion/m);
+    expect(await finalNames(outDir)).toEqual(['config.json']);
+  });
+
+  it('reports a size difference between base and payload as a likely cause', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
+    const basePath = join(baseDir, SHARD);
+    await writeFile(basePath, (await readFile(basePath)).subarray(0, 5_000_000));
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.code).toBe(1);
+    const f = doc(r.stdout).files.find((x) => x.name === SHARD)!;
+    expect(f.diagnosis[0]).toMatchObject({ code: 'size-differs' });
+    expect(f.diagnosis[0]!.message).toMatch(/is 5000000 bytes but the XOR file is 6000000 bytes/);
+  });
+
+  it('a JSON base whose line endings git rewrote gives invalid JSON and the core.autocrlf fix', async () => {
+    const files = release();
+    files[0] = { name: 'config.json', fine: Buffer.from('{\n  "a": 1,\n  "b": 2\n}\n'), base: Buffer.from('{\n  "a": 3,\n  "b": 4\n}\n') };
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), files);
+    const crlf = (await readFile(join(baseDir, 'config.json'), 'utf8')).replace(/\n/g, '\r\n');
+    await writeFile(join(baseDir, 'config.json'), crlf);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.code).toBe(1);
+    const f = doc(r.stdout).files.find((x) => x.name === 'config.json')!;
+    expect(['invalid', 'mismatch']).toContain(f.status);
+    const crlfDiagnosis = f.diagnosis.find((d) => d.code === 'crlf')!;
+    expect(crlfDiagnosis.message).toMatch(/config\.json has CRLF line endings: git probably rewrote them \(Windows core\.autocrlf\); clone again with "git -c core\.autocrlf=false clone/);
+    expect(r.stderr).toMatch(/CRLF line endings/);
+    expect(await finalNames(outDir)).not.toContain('config.json');
+  });
+});
+
+describe('decode --check-base', () => {
+  it('hashes every base file while decoding and reports whether it is the published conversion', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release({ 'custom.bin': shard(10_000, 5) }));
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--check-base', '--json']);
+    const d = doc(r.stdout);
+    // Outputs verify, but the (generated) shard base is not the published llama-7b-hf one: exit 1.
+    expect(d.files.every((f) => f.status === 'verified')).toBe(true);
+    expect(d.files.find((f) => f.name === SHARD)!.baseCheck).toMatchObject({ status: 'not-published' });
+    expect(d.files.find((f) => f.name === 'custom.bin')!.baseCheck).toMatchObject({ status: 'unknown' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/pytorch_model-00001-of-00002\.bin: the base file is not the published conversion \(--check-base\)/);
+  });
+
+  it('is off by default', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.code).toBe(0);
+    expect(doc(r.stdout).files.every((f) => f.baseCheck === null)).toBe(true);
+  });
+});
+
+describe('check-base', () => {
+  async function baseFolder(name: string) {
+    const dir = join(work, name);
+    await mkdir(dir);
+    await writeFile(join(dir, 'config.json'), '{"not": "published"}');
+    await writeFile(join(dir, 'tokenizer.model'), seededBytes(1000, 1));
+    return dir;
+  }
+
+  it('recognises the conversion from the folder name and names files that are not the published ones (exit 1)', async () => {
+    const dir = await baseFolder('llama-13b');
+    const r = await runCli(['check-base', dir, '--json']);
+    expect(r.code).toBe(1);
+    const d = JSON.parse(r.stdout);
+    expect(d.manifest.label).toBe('llama-13b-hf');
+    const cfg = d.files.find((f: { name: string }) => f.name === 'config.json');
+    expect(cfg.status).toBe('mismatch');
+    expect(cfg.diagnosis[0].message).toMatch(/config\.json is not the published llama-13b-hf conversion; it was probably converted with another transformers version/);
+    expect(d.files.find((f: { name: string }) => f.name === 'pytorch_model-00001-of-00003.bin').status).toBe('missing');
+  });
+
+  it('takes a release name and checks its base', async () => {
+    const dir = await baseFolder('some-base');
+    const r = await runCli(['check-base', dir, '--model', 'oasst-sft-6-llama-30b', '--json']);
+    expect(r.code).toBe(1);
+    const d = JSON.parse(r.stdout);
+    expect(d.manifest.label).toBe('llama-30b-hf');
+    expect(d.files.find((f: { name: string }) => f.name === 'config.json').diagnosis[0].message).toMatch(/d04ec99bec8a0b432fc03ed60cea9a1a20ebaf3c/);
+  });
+
+  it('asks for --model when the folder name says nothing (exit 2)', async () => {
+    const dir = await baseFolder('models');
+    const r = await runCli(['check-base', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot tell which LLaMA conversion this folder should be; pass --model with one of llama-7b-hf, llama-13b-hf, llama-30b-hf/);
+  });
+});
+
+describe('disk space preflight', () => {
+  it('refuses with exit 3 and the numbers when the output cannot fit, before writing anything', async (ctx) => {
+    const mnt = join(work, 'mnt');
+    await mkdir(mnt);
+    const mounted = await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]).catch(() => undefined);
+    if (!mounted || mounted.code !== 0) ctx.skip();
+    try {
+      const { baseDir, xorDir, manifest } = await writeRelease(join(work, 'r'), release());
+      const out = join(mnt, 'out');
+      const r = await runCli(['decode', out, xorDir, baseDir, '--manifest', manifest]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/error: .*out: not enough free space: 6\.0 MB still to write, 1\.0 MB free .*; free some space or choose another output folder/);
+      expect(await readdir(mnt)).toEqual([]);
+    } finally {
+      await runCommand('umount', [mnt]);
+    }
+  });
+});

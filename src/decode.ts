@@ -5,8 +5,10 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { baseAlgorithmsFor, diagnoseFailure, judgeBase, type Diagnosis } from './diagnose.js';
-import { primaryAlgorithm } from './digests.js';
-import { InputError, InterruptedError, MetharmeXorError } from './errors.js';
+import { findMatch, primaryAlgorithm } from './digests.js';
+import { InputError, InterruptedError, MetharmeXorError, WriteError } from './errors.js';
+import { formatBytes } from './format.js';
+import { acquireLock } from './lock.js';
 import type { Algorithm } from './manifest.js';
 import {
   commitTemp,
@@ -24,7 +26,8 @@ import { planDecode, type DecodePlan, type FileAction, type FilePlan, type PlanO
 import type { Digests } from './hasher.js';
 import { checkDecodedHead, type SanityProblem } from './sanity.js';
 import { FileSource, GzipSource, type ByteSource } from './sources.js';
-import { requireFreeSpace } from './space.js';
+import { freeBytes, requireFreeSpace } from './space.js';
+import { ResumeState } from './state.js';
 import { checkFile, describeExpected, matchWithFallback } from './verify.js';
 
 /**
@@ -122,8 +125,13 @@ interface Context {
   /** The base conversion the release was made against, when the release is known. */
   releaseBase: string | undefined;
   diagnoseState: { badBaseSeen: boolean };
+  state: ResumeState;
   signal: AbortSignal;
   emit: (event: DecodeEvent) => void;
+}
+
+function statePaths(file: FilePlan) {
+  return { output: file.outputPath, payload: file.payloadPath, base: file.basePath };
 }
 
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
@@ -157,6 +165,33 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: Context, t
     throw new InputError('is a folder where an output file must go', { file: file.outputPath, hint: 'move it away' });
   }
   if (ctx.force) return undefined;
+  // Written by an earlier run and untouched since (output and inputs): no need to read it again.
+  const recorded = await ctx.state.unchanged(file.name, statePaths(file));
+  if (recorded) {
+    const match = findMatch(file.expected, recorded.digests);
+    if (ctx.verify && match) {
+      return {
+        ...baseResult(file),
+        bytes: recorded.output.size,
+        algorithm: match.algorithm,
+        actual: match.digest,
+        matchedSource: match.source,
+        status: 'skipped',
+        note: 'verified by an earlier run, unchanged since',
+        seconds: (performance.now() - t0) / 1000,
+      };
+    }
+    if (!ctx.verify || file.expected.length === 0) {
+      return {
+        ...baseResult(file),
+        bytes: recorded.output.size,
+        algorithm: null,
+        status: 'skipped',
+        note: 'decoded by an earlier run, unchanged since; not verified',
+        seconds: (performance.now() - t0) / 1000,
+      };
+    }
+  }
   if (!ctx.verify || file.expected.length === 0) {
     throw new InputError('already exists and cannot be checked (no published digest)', {
       file: file.outputPath,
@@ -168,6 +203,7 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: Context, t
     signal: ctx.signal,
     onBytes: (bytes) => ctx.emit({ type: 'progress', name: file.name, bytes }),
   });
+  if (outcome.match) await ctx.state.record(file.name, statePaths(file), outcome.digests);
   if (!outcome.match) {
     throw new InputError(`already exists and does not match ${ctx.plan.expectations?.manifest.label ?? 'the manifest'}`, {
       file: file.outputPath,
@@ -213,6 +249,7 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
   const primary = ctx.verify ? primaryAlgorithm(file.expected) : undefined;
   const baseAlgorithms = ctx.checkBase && file.basePath ? baseAlgorithmsFor(file.name, ctx.releaseBase) : [];
   const knownSize = file.action === 'xor-gzip' ? undefined : file.payloadSize;
+  ctx.state.forget(file.name);
   const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name, { direct: pipeline.directAligned });
   let committed = false;
   try {
@@ -264,6 +301,13 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
         hint: 'make sure no other program is writing the XOR files, then run again',
       });
     }
+    const baseExpected = file.basePath && knownSize !== undefined ? Math.min(knownSize, file.baseSize ?? 0) : undefined;
+    if (baseExpected !== undefined && streamed.baseBytes !== baseExpected) {
+      throw new InputError(`changed size while being read (${file.baseSize} bytes planned, ${streamed.baseBytes} read)`, {
+        file: file.basePath,
+        hint: 'make sure no other program is writing the base files, then run again',
+      });
+    }
     let status: FileStatus = 'unverified';
     let outcome = { digests: streamed.digests, match: undefined as FileResult['expected'][number] | undefined };
     if (primary) {
@@ -279,6 +323,7 @@ async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: Context): Pro
     } else {
       await commitTemp(temp);
       committed = true;
+      await ctx.state.record(file.name, statePaths(file), outcome.digests);
     }
     const shown = outcome.match?.algorithm ?? primary ?? null;
     return {
@@ -330,7 +375,38 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   }
   if (options.spaceCheck !== false) await requireFreeSpace(plan.outputDir, await bytesToWrite(plan, options.force === true));
   await prepareOutputDir(plan.outputDir);
+  const lock = await acquireLock(plan.outputDir);
+  try {
+    if (lock.tookOverFrom) {
+      const t = lock.tookOverFrom;
+      emit({ type: 'warning', message: `took over the lock left by process ${t.pid} (started ${t.started}), which no longer exists` });
+    }
+    return await decodeLocked(plan, options, emit, verify, started);
+  } finally {
+    await lock.release();
+    await tidyOutputDir(plan.outputDir);
+  }
+}
 
+/** Turns "disk full" into the numbers the user needs: what was still to write, and what is free. */
+async function withSpaceNeeded(err: unknown, plan: DecodePlan, unfinished: readonly FilePlan[]): Promise<unknown> {
+  const code = ((err as MetharmeXorError).cause as NodeJS.ErrnoException | undefined)?.code;
+  if (!(err instanceof WriteError) || (code !== 'ENOSPC' && code !== 'EDQUOT')) return err;
+  const needed = unfinished.reduce((sum, f) => sum + f.payloadSize, 0);
+  const free = await freeBytes(plan.outputDir);
+  return new WriteError(
+    `${err.message}: ${formatBytes(needed)} were still to write${free === undefined ? '' : `, ${formatBytes(free)} free now`}`,
+    { file: err.file, hint: err.hint, cause: err.cause },
+  );
+}
+
+async function decodeLocked(
+  plan: DecodePlan,
+  options: DecodeOptions,
+  emit: (event: DecodeEvent) => void,
+  verify: boolean,
+  started: number,
+): Promise<DecodeReport> {
   const internal = new AbortController();
   const onExternalAbort = () => internal.abort(options.signal?.reason);
   if (options.signal?.aborted) onExternalAbort();
@@ -342,6 +418,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     checkBase: options.checkBase === true,
     releaseBase: plan.expectations?.model?.base,
     diagnoseState: { badBaseSeen: false },
+    state: await ResumeState.load(plan.outputDir),
     signal: internal.signal,
     emit,
   };
@@ -369,11 +446,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(), plan.files.length || 1));
   await Promise.all(Array.from({ length: jobs }, lane));
   options.signal?.removeEventListener('abort', onExternalAbort);
-  await tidyOutputDir(plan.outputDir);
-  if (firstError !== undefined) {
-    if (firstError instanceof MetharmeXorError) throw firstError;
-    throw firstError;
-  }
+  if (firstError !== undefined) throw await withSpaceNeeded(firstError, plan, plan.files.filter((_, i) => !results[i]));
 
   const files = results.filter(Boolean);
   for (const name of plan.missing) {

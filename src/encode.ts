@@ -13,6 +13,7 @@ import { asReadError, asWriteError, InputError } from './errors.js';
 import type { Digests } from './hasher.js';
 import { formatManifest, type ManifestEntry } from './manifest.js';
 import { createTemp, commitTemp, discardTemp, prepareOutputDir, stateDir, tidyOutputDir, type TempFile } from './output.js';
+import { acquireLock } from './lock.js';
 import { Pipeline, type OutputSink } from './pipeline.js';
 import { checkOutputDir, isChecksumListName } from './plan.js';
 import { FileSource, type ByteSource } from './sources.js';
@@ -134,6 +135,7 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
     }
   }
   await prepareOutputDir(outputDir);
+  const lock = await acquireLock(outputDir);
   const pipeline = new Pipeline({ outputDir: stateDir(outputDir) });
   const files: EncodedFile[] = [];
   try {
@@ -190,6 +192,7 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
     }
   } finally {
     await pipeline.close();
+    await lock.release();
     await tidyOutputDir(outputDir);
   }
   const entry = (name: string, digest: string): ManifestEntry => ({ name, algorithm: 'sha256', digest, source: '' });

@@ -102,7 +102,9 @@ export function decodeLine(r: FileResult, nameWidth = 0): string {
       detail = `${algo} ok (${sourceShort(r.matchedSource)})`;
       break;
     case 'skipped':
-      detail = `already present, ${algo} ok (${sourceShort(r.matchedSource)})`;
+      detail = r.actual
+        ? `already present, ${algo} ok (${sourceShort(r.matchedSource)})`
+        : 'already present (decoded by an earlier run); NOT VERIFIED (no published digest)';
       break;
     case 'mismatch':
       detail = `${algo} ${shortDigest(r.actual)} does not match the published digest; output not kept`;

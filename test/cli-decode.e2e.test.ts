@@ -77,8 +77,9 @@ describe('decode: the bundled sample', () => {
     // The plain JSON payloads are copied, and say so.
     expect(r.stdout).toMatch(/verified +generation_config\.json .*plain JSON payload, copied/);
     expect(r.stdout).toMatch(/verified +added_tokens\.json .*no base counterpart/);
-    // The hidden state folder is gone after a clean run.
-    expect(await readdir(out)).toEqual(await sampleNames());
+    // Nothing else is left: the hidden folder holds only the resume state, no temporary files.
+    expect(await readdir(out)).toEqual(['.metharme-xor', ...(await sampleNames())].sort());
+    expect(await readdir(join(out, '.metharme-xor'))).toEqual(['state.json']);
   });
 
   it('processes small files first, so a bad setup shows up in seconds', async () => {
@@ -212,7 +213,7 @@ describe('decode: verification failures (exit 1)', () => {
     const names = await finalNames(out);
     expect(names).not.toContain('tokenizer.model');
     expect(names).toHaveLength(8);
-    await expect(readdir(join(out, '.metharme-xor'))).rejects.toThrow();
+    expect(await readdir(join(out, '.metharme-xor'))).toEqual(['state.json']);
   });
 
   it('a manifest file the XOR folder lacks is reported missing with exit 1', async () => {

@@ -1,0 +1,102 @@
+/**
+ * Resume state: what this tool wrote and verified in an output folder, so a rerun (after success,
+ * Ctrl-C or kill -9) skips finished files without hashing them again. An entry counts only while
+ * the output and its inputs are exactly as they were (size, modification time, inode); any change
+ * and the file is checked or decoded again.
+ */
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digests } from './hasher.js';
+import { stateDir } from './output.js';
+
+export interface FileIdentity {
+  size: number;
+  mtimeNs: string;
+  ino: string;
+}
+
+export interface StateEntry {
+  output: FileIdentity;
+  payload: FileIdentity;
+  base: FileIdentity | null;
+  digests: Digests;
+}
+
+interface StateFile {
+  version: 1;
+  files: Record<string, StateEntry>;
+}
+
+export async function identify(path: string): Promise<FileIdentity | undefined> {
+  try {
+    const s = await stat(path, { bigint: true });
+    return { size: Number(s.size), mtimeNs: s.mtimeNs.toString(), ino: s.ino.toString() };
+  } catch {
+    return undefined;
+  }
+}
+
+function same(a: FileIdentity | null | undefined, b: FileIdentity | null | undefined): boolean {
+  if (!a || !b) return a === b || (!a && !b);
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+}
+
+export class ResumeState {
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly path: string,
+    private readonly data: StateFile,
+  ) {}
+
+  static async load(outputDir: string): Promise<ResumeState> {
+    const path = join(stateDir(outputDir), 'state.json');
+    let data: StateFile = { version: 1, files: {} };
+    try {
+      const parsed = JSON.parse(await readFile(path, 'utf8')) as StateFile;
+      if (parsed.version === 1 && parsed.files && typeof parsed.files === 'object') data = parsed;
+    } catch {
+      // Missing or damaged state only costs a re-check of the outputs.
+    }
+    return new ResumeState(path, data);
+  }
+
+  /** The recorded entry, if output and inputs are unchanged since it was written. */
+  async unchanged(name: string, paths: { output: string; payload: string; base: string | undefined }): Promise<StateEntry | undefined> {
+    const entry = this.data.files[name];
+    if (!entry) return undefined;
+    const [output, payload, base] = await Promise.all([
+      identify(paths.output),
+      identify(paths.payload),
+      paths.base ? identify(paths.base) : Promise.resolve(undefined),
+    ]);
+    if (!same(output, entry.output) || !same(payload, entry.payload) || !same(base ?? null, entry.base)) return undefined;
+    return entry;
+  }
+
+  async record(name: string, paths: { output: string; payload: string; base: string | undefined }, digests: Digests): Promise<void> {
+    const [output, payload, base] = await Promise.all([
+      identify(paths.output),
+      identify(paths.payload),
+      paths.base ? identify(paths.base) : Promise.resolve(undefined),
+    ]);
+    if (!output || !payload) return;
+    this.data.files[name] = { output, payload, base: base ?? null, digests };
+    await this.save();
+  }
+
+  forget(name: string): void {
+    delete this.data.files[name];
+  }
+
+  /** Writes are serialised and atomic (temp + rename): a crash leaves the old or the new state. */
+  save(): Promise<void> {
+    const text = `${JSON.stringify(this.data)}\n`;
+    this.writing = this.writing.then(async () => {
+      const temp = `${this.path}.partial`;
+      await writeFile(temp, text);
+      await rename(temp, this.path);
+    });
+    return this.writing;
+  }
+}

@@ -67,6 +67,8 @@ export interface DecodeReport {
   baseDir: string;
   verifiedAgainst: { label: string; how: 'model' | 'manifest' | 'xor-folder' | 'detected'; detectedFrom: string | null } | null;
   files: FileResult[];
+  /** Everything the run warned about (also printed on stderr). */
+  warnings: string[];
   ignored: string[];
   totals: {
     files: number;
@@ -355,7 +357,11 @@ async function bytesToWrite(plan: DecodePlan, force: boolean): Promise<number> {
 
 export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   const started = performance.now();
-  const emit = options.onEvent ?? (() => undefined);
+  const warnings: string[] = [];
+  const emit = (event: DecodeEvent) => {
+    if (event.type === 'warning') warnings.push(event.message);
+    options.onEvent?.(event);
+  };
   const verify = options.verify !== false;
   const plan = await planDecode(options);
   const totalBytes = plan.files.reduce((sum, f) => sum + f.payloadSize, 0);
@@ -381,7 +387,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
       const t = lock.tookOverFrom;
       emit({ type: 'warning', message: `took over the lock left by process ${t.pid} (started ${t.started}), which no longer exists` });
     }
-    return await decodeLocked(plan, options, emit, verify, started);
+    return { ...(await decodeLocked(plan, options, emit, verify, started)), warnings };
   } finally {
     await lock.release();
     await tidyOutputDir(plan.outputDir);
@@ -406,7 +412,7 @@ async function decodeLocked(
   emit: (event: DecodeEvent) => void,
   verify: boolean,
   started: number,
-): Promise<DecodeReport> {
+): Promise<Omit<DecodeReport, 'warnings'>> {
   const internal = new AbortController();
   const onExternalAbort = () => internal.abort(options.signal?.reason);
   if (options.signal?.aborted) onExternalAbort();

@@ -5,9 +5,9 @@
  */
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DIRECT_ALIGN, O_DIRECT } from './direct-io.js';
-import { asWriteError } from './errors.js';
+import { asWriteError, InputError } from './errors.js';
 import type { OutputSink } from './pipeline.js';
 
 export const STATE_DIR_NAME = '.metharme-xor';
@@ -56,11 +56,39 @@ export function stateDir(outputDir: string): string {
   return join(outputDir, STATE_DIR_NAME);
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir reports ENOENT where the real cause is a
+ * read-only file system or a permission, and users need the real cause.
+ */
+async function makeDirs(path: string): Promise<void> {
+  const missing: string[] = [];
+  let dir = resolve(path);
+  while (!(await lstatOrUndefined(dir))) {
+    missing.unshift(dir);
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  for (const d of missing) {
+    await mkdir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+  }
+}
+
 export async function prepareOutputDir(outputDir: string): Promise<void> {
   try {
-    await mkdir(stateDir(outputDir), { recursive: true });
+    await makeDirs(stateDir(outputDir));
   } catch (err) {
     throw asWriteError(err, outputDir, 'creating the output folder');
+  }
+  // Temporary files must be written inside the output folder itself, never through a link elsewhere.
+  const info = await lstat(stateDir(outputDir));
+  if (!info.isDirectory()) {
+    throw new InputError('is not a folder (a symlink or a file)', {
+      file: stateDir(outputDir),
+      hint: 'remove it; metharme-xor keeps its temporary files and state there',
+    });
   }
 }
 

@@ -103,7 +103,8 @@ export class Pipeline {
   constructor(options: PipelineOptions = {}) {
     // Whole blocks per chunk, so every chunk but a file's last starts at an aligned file offset.
     const chunk = Math.max(DIRECT_ALIGN, Math.ceil((options.chunkBytes ?? DEFAULT_CHUNK_BYTES) / DIRECT_ALIGN) * DIRECT_ALIGN);
-    const slotCount = options.slots ?? DEFAULT_SLOTS;
+    // Read-ahead fills the next slot while the current one is written: fewer than two would overlap.
+    const slotCount = Math.max(2, options.slots ?? DEFAULT_SLOTS);
     this.chunkBytes = chunk;
     // Slots then two base buffers, with room to start them at an aligned address.
     this.memory = createXorMemory((slotCount + 2) * chunk + DIRECT_ALIGN, { simd: options.simd ?? true });

@@ -145,7 +145,8 @@ export class DecodeReporter {
   }
 
   private warn(line: string): void {
-    if (this.mode === 'quiet' || this.mode === 'json') return;
+    // --json keeps stdout for the document; warnings still reach a human on stderr.
+    if (this.mode === 'quiet') return;
     if (this.bars) this.bars.log(`${PROGRAM}: warning: ${line}\n`);
     else this.streams.err.write(`${PROGRAM}: warning: ${line}\n`);
   }

@@ -170,3 +170,52 @@ describe('gzip recognition', () => {
     expect(isGzip(Buffer.from([0x00, 0x00, 0x08, 0x00]))).toBe(false);
   });
 });
+
+describe('codec properties', () => {
+  it('decode(encode(x)) == x for random sizes, bases and chunk sizes', async () => {
+    const fc = (await import('fast-check')).default;
+    const { writeFile: write, readFile: read } = await import('node:fs/promises');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 70_000 }),
+        fc.integer({ min: 0, max: 70_000 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer(),
+        async (size, baseSize, blocks, slots, seed) => {
+          const p = new Pipeline({ chunkBytes: blocks * 4096, slots });
+          try {
+            const fine = seededBytes(size, seed);
+            const base = seededBytes(baseSize, seed ^ 0x5555);
+            const encoded = referenceXor(fine, base);
+            const payloadPath = join(dir, 'prop-payload');
+            const basePath = join(dir, 'prop-base');
+            const outPath = join(dir, 'prop-out');
+            await write(payloadPath, encoded);
+            await write(basePath, base);
+            const source = await FileSource.open(payloadPath);
+            const baseSource = await FileSource.open(basePath);
+            const handle = await open(outPath, 'w');
+            try {
+              const result = await p.run({
+                source,
+                base: baseSource,
+                output: { path: outPath, write: async (d: Buffer, n: number, at: number) => void (await handle.write(d, 0, n, at)) },
+                algorithms: ['sha256'],
+              });
+              expect(result.digests.sha256).toBe(sha256(fine));
+            } finally {
+              await handle.close();
+              await source.close();
+              await baseSource.close();
+            }
+            expect((await read(outPath)).equals(fine)).toBe(true);
+          } finally {
+            await p.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});

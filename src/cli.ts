@@ -65,6 +65,22 @@ function reportError(err: unknown, state: RunState, streams: Streams): number {
   return INTERNAL_ERROR;
 }
 
+/** Runs a job whose progress a reporter shows: the report sets the exit code; errors stop the bars first. */
+async function reported<R extends { exitCode: number }>(
+  state: RunState,
+  reporter: { finish(report: R): void; abort(): void },
+  run: () => Promise<R>,
+): Promise<void> {
+  try {
+    const report = await run();
+    reporter.finish(report);
+    state.code = report.exitCode;
+  } catch (err) {
+    reporter.abort();
+    throw err;
+  }
+}
+
 export function buildProgram(state: RunState, streams: Streams): Command {
   const program = new Command(PROGRAM);
   program
@@ -107,8 +123,8 @@ export function buildProgram(state: RunState, streams: Streams): Command {
     .action(async (outputDir: string, xorDir: string, baseDir: string, opts) => {
       state.json = Boolean(opts.json);
       const reporter = new DecodeReporter(chooseMode(opts, streams.err), streams);
-      try {
-        const report = await decode({
+      await reported(state, reporter, () =>
+        decode({
           outputDir,
           xorDir,
           baseDir,
@@ -121,13 +137,8 @@ export function buildProgram(state: RunState, streams: Streams): Command {
           spaceCheck: opts.spaceCheck,
           signal: state.signal,
           onEvent: reporter.handle,
-        });
-        reporter.finish(report);
-        state.code = report.exitCode;
-      } catch (err) {
-        reporter.abort();
-        throw err;
-      }
+        }),
+      );
     });
 
   program
@@ -142,14 +153,9 @@ export function buildProgram(state: RunState, streams: Streams): Command {
     .action(async (dir: string, opts) => {
       state.json = Boolean(opts.json);
       const reporter = new VerifyReporter(chooseMode(opts, streams.err), streams, 'decode it again');
-      try {
-        const report = await verify({ dir, model: opts.model, manifest: opts.manifest, signal: state.signal, onEvent: reporter.handle });
-        reporter.finish(report);
-        state.code = report.exitCode;
-      } catch (err) {
-        reporter.abort();
-        throw err;
-      }
+      await reported(state, reporter, () =>
+        verify({ dir, model: opts.model, manifest: opts.manifest, signal: state.signal, onEvent: reporter.handle }),
+      );
     });
 
   program
@@ -163,14 +169,7 @@ export function buildProgram(state: RunState, streams: Streams): Command {
     .action(async (dir: string, opts) => {
       state.json = Boolean(opts.json);
       const reporter = new VerifyReporter(chooseMode(opts, streams.err), streams, 'see below');
-      try {
-        const report = await checkBase({ dir, model: opts.model, signal: state.signal, onEvent: reporter.handle });
-        reporter.finish(report);
-        state.code = report.exitCode;
-      } catch (err) {
-        reporter.abort();
-        throw err;
-      }
+      await reported(state, reporter, () => checkBase({ dir, model: opts.model, signal: state.signal, onEvent: reporter.handle }));
     });
 
   program
@@ -258,6 +257,8 @@ export function buildProgram(state: RunState, streams: Streams): Command {
       }
     });
 
+  // --help and --version everywhere, as users type them after whatever command they were running.
+  for (const command of program.commands) command.version(VERSION, '-V, --version');
   return program;
 }
 

@@ -14,3 +14,5 @@ export { ExitCode, MetharmeXorError, InputError, WriteError, InterruptedError } 
 export { checkBase } from './check-base.js';
 export type { CheckBaseOptions } from './check-base.js';
 export type { Diagnosis, DiagnosisCode } from './diagnose.js';
+export { encode } from './encode.js';
+export type { EncodeOptions, EncodeReport, EncodedFile, EncodeEvent } from './encode.js';

@@ -2,7 +2,7 @@
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { md5, removeDir, runCli, runCommand, SAMPLE, seededBytes, tempDir } from './support/helpers.js';
+import { md5, removeDir, runCli, runCommand, SAMPLE, SAMPLE_BASE, seededBytes, tempDir } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -12,7 +12,6 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-const SAMPLE_BASE = join(SAMPLE, 'llama-base');
 const BASE_SUMS = join(SAMPLE, 'llama-base.SHA256SUMS');
 
 describe('verify', () => {

@@ -6,18 +6,7 @@ import { cp, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  fileSha256,
-  referenceXor,
-  removeDir,
-  runCli,
-  SAMPLE,
-  seededBytes,
-  sha256,
-  tempDir,
-  writeRelease,
-  type ReleaseFile,
-} from './support/helpers.js';
+import { fileSha256, finalNames, referenceXor, removeDir, runCli, SAMPLE, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, sha256, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -27,9 +16,6 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-const SAMPLE_XOR = join(SAMPLE, 'xor_encoded_files');
-const SAMPLE_BASE = join(SAMPLE, 'llama-base');
-const SAMPLE_SUMS = join(SAMPLE, 'SHA256SUMS');
 
 async function sampleNames(): Promise<string[]> {
   return (await readdir(SAMPLE_XOR)).sort();
@@ -43,14 +29,6 @@ async function expectMatchesManifest(dir: string, manifest: string) {
   }
 }
 
-/** Files left under final names in `dir` (the hidden state folder excluded). */
-async function finalNames(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
-  } catch {
-    return [];
-  }
-}
 
 function json(stdout: string) {
   return JSON.parse(stdout) as {

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, removeDir, runCli, runCommand, SAMPLE, seededBytes, tempDir, writeRelease } from './support/helpers.js';
+import { BIN, finalNames, removeDir, runCli, runCommand, SAMPLE, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, tempDir, withTmpfs, writeRelease } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -13,9 +13,6 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-const SAMPLE_XOR = join(SAMPLE, 'xor_encoded_files');
-const SAMPLE_BASE = join(SAMPLE, 'llama-base');
-const SAMPLE_SUMS = join(SAMPLE, 'SHA256SUMS');
 
 /** An error is one line on stderr, starting with the program name, with no stack trace. */
 function expectOneLineError(stderr: string, pattern: RegExp) {
@@ -25,13 +22,6 @@ function expectOneLineError(stderr: string, pattern: RegExp) {
   expect(stderr).not.toMatch(/\n\s+at /);
 }
 
-async function finalNames(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
-  } catch {
-    return [];
-  }
-}
 
 describe('exit 2: usage and input errors', () => {
   it.each([
@@ -162,10 +152,7 @@ describe('exit 3: I/O failure while writing', () => {
 
   it('a full disk (ENOSPC on a small tmpfs) exits 3 with the file named', async (ctx) => {
     const mnt = join(work, 'mnt');
-    await mkdir(mnt);
-    const mounted = await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]).catch(() => undefined);
-    if (!mounted || mounted.code !== 0) ctx.skip();
-    try {
+    await withTmpfs(ctx, mnt, 'size=1m', async () => {
       const root = join(work, 'rel');
       const { baseDir, xorDir, manifest } = await writeRelease(root, [
         { name: 'big.dat', fine: seededBytes(3_000_000, 1), base: seededBytes(3_000_000, 2) },
@@ -175,9 +162,7 @@ describe('exit 3: I/O failure while writing', () => {
       expect(r.code).toBe(3);
       expectOneLineError(r.stderr, /big\.dat: writing failed \(ENOSPC\): 3\.0 MB were still to write, [\d.]+ (B|kB|MB) free now; the output file system is full/);
       expect(await finalNames(join(mnt, 'out'))).toEqual([]);
-    } finally {
-      await runCommand('umount', [mnt]);
-    }
+    });
   });
 });
 
@@ -226,11 +211,11 @@ describe('help and version', () => {
   it('--help lists the commands and the exit codes, and exits 0', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    for (const cmd of ['decode', 'verify', 'models', 'manifest']) expect(r.stdout).toContain(cmd);
+    for (const cmd of ['decode', 'verify', 'check-base', 'encode', 'models', 'manifest']) expect(r.stdout).toContain(cmd);
     expect(r.stdout).toMatch(/Exit codes:[\s\S]*130/);
   });
 
-  it.each(['decode', 'verify', 'models', 'manifest'])('%s --help works and exits 0', async (cmd) => {
+  it.each(['decode', 'verify', 'check-base', 'encode', 'models', 'manifest'])('%s --help works and exits 0', async (cmd) => {
     const r = await runCli([cmd, '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`Usage: metharme-xor ${cmd}`));
@@ -240,6 +225,13 @@ describe('help and version', () => {
     const r = await runCli(['decode', '--help']);
     expect(r.stdout).toMatch(/decode \[options\] <output-dir> <xor-dir> <base-dir>/);
     expect(r.stdout).toMatch(/Exit codes:/);
+  });
+
+  it.each(['decode', 'verify', 'check-base', 'encode', 'models', 'manifest'])('%s --version prints the version too', async (cmd) => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+    const r = await runCli([cmd, '--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
   });
 
   it('--version prints the package version', async () => {

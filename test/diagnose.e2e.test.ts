@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decode, type DecodeEvent } from '../src/index.js';
-import { removeDir, runCli, runCommand, seededBytes, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
+import { checkpointBytes, finalNames, removeDir, runCli, runCommand, seededBytes, tempDir, withTmpfs, writeRelease, type ReleaseFile } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -16,17 +16,11 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-/** A fake PyTorch shard: a zip local-file header, then "weights". */
-function shard(size: number, seed: number): Buffer {
-  const b = seededBytes(size, seed);
-  b.write('PK\u0003\u0004', 0, 'latin1');
-  return b;
-}
 
 const SHARD = 'pytorch_model-00001-of-00002.bin';
 
 function release(extra: Partial<Record<string, Buffer>> = {}): ReleaseFile[] {
-  const base = shard(6_000_000, 1);
+  const base = checkpointBytes(6_000_000, 1);
   const fine = Buffer.from(base);
   for (let i = 4096; i < fine.length; i += 7) fine[i] ^= 0x5a;
   return [
@@ -36,9 +30,6 @@ function release(extra: Partial<Record<string, Buffer>> = {}): ReleaseFile[] {
   ];
 }
 
-async function finalNames(dir: string): Promise<string[]> {
-  return (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
-}
 
 function doc(stdout: string) {
   return JSON.parse(stdout) as {
@@ -109,7 +100,7 @@ describe('a wrong base', () => {
 
   it('stops before writing a byte: no progress is reported for the stopped file', async () => {
     const files = release();
-    files[1] = { name: SHARD, fine: shard(40_000_000, 3), base: shard(40_000_000, 4) };
+    files[1] = { name: SHARD, fine: checkpointBytes(40_000_000, 3), base: checkpointBytes(40_000_000, 4) };
     const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), files);
     const basePath = join(baseDir, SHARD);
     const bytes = await readFile(basePath);
@@ -185,7 +176,7 @@ describe('a wrong base', () => {
 
 describe('decode --check-base', () => {
   it('hashes every base file while decoding and reports whether it is the published conversion', async () => {
-    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release({ 'custom.bin': shard(10_000, 5) }));
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release({ 'custom.bin': checkpointBytes(10_000, 5) }));
     const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--check-base', '--json']);
     const d = doc(r.stdout);
     // Outputs verify, but the (generated) shard base is not the published llama-7b-hf one: exit 1.
@@ -245,18 +236,13 @@ describe('check-base', () => {
 describe('disk space preflight', () => {
   it('refuses with exit 3 and the numbers when the output cannot fit, before writing anything', async (ctx) => {
     const mnt = join(work, 'mnt');
-    await mkdir(mnt);
-    const mounted = await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]).catch(() => undefined);
-    if (!mounted || mounted.code !== 0) ctx.skip();
-    try {
+    await withTmpfs(ctx, mnt, 'size=1m', async () => {
       const { baseDir, xorDir, manifest } = await writeRelease(join(work, 'r'), release());
       const out = join(mnt, 'out');
       const r = await runCli(['decode', out, xorDir, baseDir, '--manifest', manifest]);
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/error: .*out: not enough free space: 6\.0 MB still to write, 1\.0 MB free .*; free some space or choose another output folder/);
       expect(await readdir(mnt)).toEqual([]);
-    } finally {
-      await runCommand('umount', [mnt]);
-    }
+    });
   });
 });

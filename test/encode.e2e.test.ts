@@ -1,19 +1,8 @@
 /** End to end: encode for publishers, decoded back by metharme-xor and by the reference decoder. */
-import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeDir, runCli, runCommand, seededBytes, sha256, tempDir } from './support/helpers.js';
-
-const REFERENCE = join(import.meta.dirname, 'support', 'reference_codec.py');
-const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { checkpointBytes, HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, sha256, tempDir } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -23,11 +12,6 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-function zipLike(size: number, seed: number): Buffer {
-  const b = seededBytes(size, seed);
-  b.write('PK\u0003\u0004', 0, 'latin1');
-  return b;
-}
 
 /** A fine-tuned folder and its base: files longer, shorter and equal to their base, JSON, and a JSON with no base. */
 async function models() {
@@ -36,8 +20,8 @@ async function models() {
   await mkdir(fine);
   await mkdir(base);
   const files: Record<string, { fine: Buffer; base?: Buffer }> = {
-    'pytorch_model-00001-of-00002.bin': { fine: zipLike(9_000_001, 1), base: zipLike(9_000_001, 2) },
-    'pytorch_model-00002-of-00002.bin': { fine: zipLike(5_000_003, 3), base: zipLike(3_000_000, 4) },
+    'pytorch_model-00001-of-00002.bin': { fine: checkpointBytes(9_000_001, 1), base: checkpointBytes(9_000_001, 2) },
+    'pytorch_model-00002-of-00002.bin': { fine: checkpointBytes(5_000_003, 3), base: checkpointBytes(3_000_000, 4) },
     'tokenizer.model': { fine: seededBytes(4_000, 5), base: seededBytes(70_000, 6) },
     'config.json': { fine: Buffer.from('{"use_cache": true}\n'), base: Buffer.from('{"use_cache": false}\n') },
     'added_tokens.json': { fine: Buffer.from('{"<|user|>": 32001}\n') },
@@ -99,7 +83,7 @@ describe('encode', () => {
     expect(r.code).toBe(0);
   });
 
-  it.skipIf(!hasNumpy).each([[[]], [['--compress']]])('with --xor-json, the reference decoder restores every file (%j)', async (flags) => {
+  it.skipIf(!HAS_NUMPY).each([[[]], [['--compress']]])('with --xor-json, the reference decoder restores every file (%j)', async (flags) => {
     const { fine, base, files } = await models();
     // The reference decoder has no notion of a file without base: leave that one out here.
     await runCommand('rm', [join(fine, 'added_tokens.json')]);
@@ -111,14 +95,14 @@ describe('encode', () => {
     await mkdir(payloads);
     for (const name of Object.keys(files)) await writeFile(join(payloads, name), await readFile(join(xor, name)));
     const out = join(work, 'ref-out');
-    const ref = await runCommand('python3', [REFERENCE, out, payloads, base, '--decode', ...flags]);
+    const ref = await runCommand('python3', [REFERENCE_CODEC, out, payloads, base, '--decode', ...flags]);
     expect(ref.stdout).not.toMatch(/Exception/);
     await expectSameFiles(out, files);
   });
 
   it('refuses a non-JSON file with no base counterpart (exit 2)', async () => {
     const { fine, base } = await models();
-    await writeFile(join(fine, 'extra.bin'), zipLike(100, 7));
+    await writeFile(join(fine, 'extra.bin'), checkpointBytes(100, 7));
     const r = await runCli(['encode', join(work, 'x'), fine, base]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/extra\.bin: has no base counterpart in .*; only JSON files may ship without a base file/);

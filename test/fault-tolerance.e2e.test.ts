@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, stat, symlink, truncate, utimes, writeFile } 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decode, type DecodeEvent } from '../src/index.js';
-import { BIN, removeDir, runCli, runCommand, seededBytes, sha256, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
+import { BIN, finalNames, removeDir, runCli, runCommand, seededBytes, sha256, tempDir, withTmpfs, writeRelease, type ReleaseFile } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -62,9 +62,6 @@ async function midFile(outDir: string, name: string): Promise<void> {
   throw new Error(`${name} never started`);
 }
 
-async function finalNames(dir: string): Promise<string[]> {
-  return (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
-}
 
 describe('crash and resume', () => {
   it('after kill -9 mid-file, the same command finishes the job without redoing verified files', async () => {
@@ -200,18 +197,13 @@ describe('where outputs may go', () => {
 
   it('a read-only output file system is an I/O error (exit 3) that says so', async (ctx) => {
     const mnt = join(work, 'ro');
-    await mkdir(mnt);
-    const mounted = await runCommand('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', mnt]).catch(() => undefined);
-    if (!mounted || mounted.code !== 0) ctx.skip();
-    try {
+    await withTmpfs(ctx, mnt, 'size=1m,ro', async () => {
       const root = join(work, 'rel');
       const { baseDir, xorDir, manifest } = await writeRelease(root, [{ name: 'a.dat', fine: seededBytes(1000, 1), base: seededBytes(1000, 2) }]);
       const r = await runCli(['decode', join(mnt, 'out'), xorDir, baseDir, '--manifest', manifest]);
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/out: creating the output folder failed \(EROFS\); the output file system is read-only/);
-    } finally {
-      await runCommand('umount', [mnt]);
-    }
+    });
   });
 
   it('refuses a state folder that is a symlink, so temporary files never land elsewhere', async () => {

@@ -47,5 +47,14 @@ describe('npm pack', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^done: 9 files, .*9 verified/m);
+    // The library entry, with its types, from the installed package.
+    const lib = await runCommand(process.execPath, [
+      '--input-type=module',
+      '-e',
+      "const m = await import('metharme-xor'); console.log(typeof m.decode, typeof m.verify, typeof m.checkBase, typeof m.encode)",
+    ], { cwd: prefix });
+    expect(lib.stdout.trim()).toBe('function function function function');
+    const { access } = await import('node:fs/promises');
+    await access(join(prefix, 'node_modules', 'metharme-xor', 'dist', 'index.d.ts'));
   }, 120_000);
 });

@@ -2,22 +2,10 @@
  * Parity with the reference approach: the same release decoded by a model of xor_codec.py (Python,
  * numpy, 4096-byte blocks) and by metharme-xor must give identical bytes.
  */
-import { execFileSync } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { removeDir, runCli, runCommand, seededBytes, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
-
-const REFERENCE = join(import.meta.dirname, 'support', 'reference_codec.py');
-
-function hasNumpy(): boolean {
-  try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -27,7 +15,7 @@ afterEach(async () => {
   await removeDir(work);
 });
 
-describe.skipIf(!hasNumpy())('parity with the reference decoder (python3 + numpy)', () => {
+describe.skipIf(!HAS_NUMPY)('parity with the reference decoder (python3 + numpy)', () => {
   const sizes: [number, number][] = [
     [0, 0],
     [1, 1],
@@ -47,7 +35,7 @@ describe.skipIf(!hasNumpy())('parity with the reference decoder (python3 + numpy
     const root = join(work, 'rel');
     const { baseDir, xorDir, outDir } = await writeRelease(root, files);
     const refOut = join(work, 'ref');
-    const ref = await runCommand('python3', [REFERENCE, refOut, xorDir, baseDir, '--decode']);
+    const ref = await runCommand('python3', [REFERENCE_CODEC, refOut, xorDir, baseDir, '--decode']);
     expect(ref.code).toBe(0);
     const ours = await runCli(['decode', outDir, xorDir, baseDir, '--no-verify']);
     expect(ours.code).toBe(0);
@@ -69,7 +57,7 @@ describe.skipIf(!hasNumpy())('parity with the reference decoder (python3 + numpy
     await mkdir(fineDir);
     for (const f of files) await writeFile(join(fineDir, f.name), f.fine);
     const gzDir = join(root, 'xor-gz');
-    const enc = await runCommand('python3', [REFERENCE, gzDir, fineDir, baseDir, '--encode', '--compress']);
+    const enc = await runCommand('python3', [REFERENCE_CODEC, gzDir, fineDir, baseDir, '--encode', '--compress']);
     expect(enc.code).toBe(0);
     await rm(join(root, 'xor'), { recursive: true });
     const out = join(work, 'out');

@@ -1,6 +1,6 @@
-import { spawn, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type SpawnOptions } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,20 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(ROOT, 'bin', 'metharme-xor.js');
 export const SAMPLE = join(ROOT, 'fixtures', 'sample');
+export const SAMPLE_XOR = join(SAMPLE, 'xor_encoded_files');
+export const SAMPLE_BASE = join(SAMPLE, 'llama-base');
+export const SAMPLE_SUMS = join(SAMPLE, 'SHA256SUMS');
+/** The model of the reference decoder (python3 + numpy). */
+export const REFERENCE_CODEC = join(ROOT, 'test', 'support', 'reference_codec.py');
+
+export const HAS_NUMPY = (() => {
+  try {
+    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 export interface RunResult {
   code: number | null;
@@ -71,6 +85,13 @@ export function seededBytes(length: number, seed: number): Buffer {
 
 export { randomBytes };
 
+/** Bytes that start like a PyTorch checkpoint (a zip local-file header), then pseudo-random "weights". */
+export function checkpointBytes(size: number, seed: number): Buffer {
+  const b = seededBytes(size, seed);
+  b.write('PK\u0003\u0004', 0, 'latin1');
+  return b;
+}
+
 export interface ReleaseFile {
   name: string;
   fine: Buffer;
@@ -100,4 +121,29 @@ export async function writeRelease(root: string, files: ReleaseFile[]) {
 
 export async function fileSha256(path: string): Promise<string> {
   return sha256(await readFile(path));
+}
+
+/** Files under final names in `dir` (hidden state folder excluded); [] if the folder does not exist. */
+export async function finalNames(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+}
+
+/**
+ * Runs `fn` with a tmpfs of `size` mounted at `mountPoint` (extra options such as "ro" allowed), and
+ * skips the test where mounting is not possible (not root, no mount namespace).
+ */
+export async function withTmpfs(
+  ctx: { skip: () => void },
+  mountPoint: string,
+  options: string,
+  fn: () => Promise<void>,
+): Promise<void> {
+  await mkdir(mountPoint, { recursive: true });
+  const mounted = await runCommand('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', mountPoint]).catch(() => undefined);
+  if (!mounted || mounted.code !== 0) ctx.skip();
+  try {
+    await fn();
+  } finally {
+    await runCommand('umount', [mountPoint]);
+  }
 }

@@ -5,7 +5,7 @@
  * against). JSON files ship plain by default: git on Windows rewrites line endings of text files,
  * which corrupted XORed JSON in past releases.
  */
-import { readdir, stat, writeFile, rename } from 'node:fs/promises';
+import { readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createGzip } from 'node:zlib';
@@ -15,10 +15,9 @@ import { formatManifest, type ManifestEntry } from './manifest.js';
 import { createTemp, commitTemp, discardTemp, prepareOutputDir, stateDir, tidyOutputDir, type TempFile } from './output.js';
 import { acquireLock } from './lock.js';
 import { Pipeline, type OutputSink } from './pipeline.js';
-import { checkOutputDir, isChecksumListName } from './plan.js';
+import { checkOutputDir, isChecksumListName, requireDir } from './plan.js';
 import { FileSource, type ByteSource } from './sources.js';
 import { hashFile } from './verify.js';
-import { realpath } from 'node:fs/promises';
 
 export interface EncodeOptions {
   outputDir: string;
@@ -97,16 +96,6 @@ class GzipSink implements OutputSink {
   }
 }
 
-async function requireDir(path: string, role: string): Promise<string> {
-  try {
-    if (!(await stat(path)).isDirectory()) throw new InputError(`${role} is not a folder`, { file: path, hint: 'pass a folder' });
-    return await realpath(path);
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw asReadError(err, path);
-  }
-}
-
 export async function encode(options: EncodeOptions): Promise<EncodeReport> {
   const started = performance.now();
   const fineDir = await requireDir(options.fineDir, 'fine-tuned folder');
@@ -116,7 +105,10 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
     { path: baseDir, role: 'base folder' },
   ]);
   const names: { name: string; size: number; baseSize: number | undefined }[] = [];
-  for (const entry of await readdir(fineDir, { withFileTypes: true })) {
+  const entries = await readdir(fineDir, { withFileTypes: true }).catch((err) => {
+    throw asReadError(err, fineDir);
+  });
+  for (const entry of entries) {
     if (entry.name.startsWith('.') || isChecksumListName(entry.name)) continue;
     const info = await stat(join(fineDir, entry.name)).catch((err) => {
       throw asReadError(err, join(fineDir, entry.name));

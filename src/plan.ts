@@ -140,7 +140,8 @@ export async function resolveExpectations(options: ExpectationOptions): Promise<
   };
 }
 
-async function requireDir(path: string, role: string): Promise<string> {
+/** The real path of an input folder, or an InputError naming it. */
+export async function requireDir(path: string, role: string): Promise<string> {
   let info;
   try {
     info = await stat(path);

@@ -211,7 +211,7 @@ try {
       console.log(`  ${label.padEnd(36)} ${s === null ? '   (skipped)' : `${s.toFixed(3).padStart(7)} s  ${gb(opts.size, s).padStart(5)} GB/s`}  ${note}`);
     const fmt = (x) => (x === null ? 'n/a' : x.toFixed(2));
     const ok = (cond) => (cond === null ? '' : cond ? 'ok' : 'MISSED');
-    console.log(`\nmetharme-xor bench: ${(opts.size / 2 ** 30).toFixed(2)} GiB payload + base, page-cached, median of ${opts.runs} interleaved runs`);
+    console.log(`\nmetharme-xor bench: ${(opts.size / 2 ** 30).toFixed(2)} GiB payload + base, page cache warmed first, median of ${opts.runs} interleaved runs`);
     row('(a) openssl dgst -sha256', med.hash, 'hashing floor');
     row('(b) cp payload', med.copy, 'copy floor');
     row('(c) metharme-xor decode (verified)', med.decode, `peak RSS ${(result.peakRssBytes / 1e6).toFixed(0)} MB`);

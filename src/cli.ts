@@ -21,11 +21,15 @@ const VERSION = (require('../package.json') as { version: string }).version;
 export const EXIT_CODES_HELP = `
 Exit codes:
   0    every file done and verified (or verification skipped on request)
-  1    at least one file failed verification, or a file the manifest lists is missing
+  1    a file failed verification, was stopped because its decoded bytes cannot be right,
+       or is listed in the manifest but missing; with --check-base, a base file that is not
+       the published conversion; verify/check-base: a mismatched or missing file
   2    usage or input error: bad arguments, missing or unreadable input, unknown model,
-       unparsable manifest, output folder equal to or inside an input folder,
-       an existing output that does not match (use --force)
-  3    I/O failure while writing: disk full, permission denied, read-only file system
+       unparsable manifest, output folder equal to or inside an input folder, an existing
+       output that does not match (use --force), a git-lfs pointer instead of data, an input
+       that changed while being read, another run holding the output folder's lock
+  3    I/O failure while writing: not enough free space, disk full, file too large,
+       permission denied, read-only file system
   70   internal error (a bug: please report it with the --debug output)
   130  interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM)
 `;

@@ -221,6 +221,18 @@ describe('help and version', () => {
     expect(r.stdout).toMatch(new RegExp(`Usage: metharme-xor ${cmd}`));
   });
 
+  it('--help and the README list the same exit codes', async () => {
+    const r = await runCli(['--help']);
+    const helpCodes = [...r.stdout.matchAll(/^ {2}(\d+) /gm)].map((m) => Number(m[1]));
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('### Exit codes'), readme.indexOf('### What decode does'));
+    const readmeCodes = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+    expect(helpCodes).toEqual([0, 1, 2, 3, 70, 130]);
+    expect(readmeCodes).toEqual(helpCodes);
+    expect(r.stdout).toMatch(/143 terminated/);
+    expect(table).toMatch(/143 for SIGTERM/);
+  });
+
   it('decode --help gives the model-card argument order and the exit codes', async () => {
     const r = await runCli(['decode', '--help']);
     expect(r.stdout).toMatch(/decode \[options\] <output-dir> <xor-dir> <base-dir>/);

@@ -94,7 +94,6 @@ export class Pipeline {
   readonly chunkBytes: number;
   /** Whether slot buffers are aligned for direct writes to the output file system. */
   readonly directAligned: boolean;
-  readonly xorKind: XorMemory['kind'];
   private readonly memory: XorMemory;
   private readonly slots: Slot[];
   private readonly bases: BaseBuffer[];
@@ -108,7 +107,6 @@ export class Pipeline {
     this.chunkBytes = chunk;
     // Slots then two base buffers, with room to start them at an aligned address.
     this.memory = createXorMemory((slotCount + 2) * chunk + DIRECT_ALIGN, { simd: options.simd ?? true });
-    this.xorKind = this.memory.kind;
     const whole = Buffer.from(this.memory.buffer);
     const start = options.outputDir ? findDirectOffset(whole, options.outputDir) : undefined;
     this.directAligned = start !== undefined;

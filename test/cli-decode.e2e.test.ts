@@ -6,7 +6,7 @@ import { cp, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fileSha256, finalNames, referenceXor, removeDir, runCli, SAMPLE, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, sha256, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
+import { BIN, fileSha256, finalNames, referenceXor, removeDir, runCli, runCommand, SAMPLE, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, sha256, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -298,6 +298,41 @@ describe('decode: recognising the release from the paths', () => {
     expect(r.stdout).toMatch(/verifying against metharme-13b \(built-in manifest, recognised from .*metharme-13b/);
     expect(r.stderr).toMatch(/config\.json: sha256 [0-9a-f]{64} does not match metharme-13b/);
     expect(r.stderr).toMatch(/pytorch_model-00001-of-00003\.bin: listed in metharme-13b/);
+    expect(r.code).toBe(1);
+  });
+});
+
+describe('decode: on a terminal', () => {
+  it('draws progress bars on stderr: overall and current file, with bytes, %, throughput and ETA', async (ctx) => {
+    if ((await runCommand('script', ['--version'])).code !== 0) ctx.skip();
+    const root = join(work, 'rel');
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(root, [
+      { name: 'weights.dat', fine: seededBytes(300_000_000, 1), base: seededBytes(300_000_000, 2) },
+    ]);
+    const command = [process.execPath, BIN, 'decode', outDir, xorDir, baseDir, '--manifest', manifest].map((a) => `'${a}'`).join(' ');
+    // script(1) gives the CLI a pseudo-terminal; CI is unset because bars are off under CI.
+    const env = { ...process.env };
+    delete env.CI;
+    const r = await runCommand('script', ['-qec', command, '/dev/null'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\u001b\[/);
+    expect(r.stdout).toMatch(/\d+% total +[\d.]+ [kMG]?B\/300 MB [\d.]+ [kMG]?B\/s ETA /);
+    expect(r.stdout).toMatch(/\d+% weights\.dat +[\d.]+ [kMG]?B\/300 MB /);
+    expect(r.stdout).toMatch(/verified +weights\.dat/);
+  });
+});
+
+describe('decode --model', () => {
+  it('verifies against the named built-in release and says so', async () => {
+    const root = join(work, 'rel');
+    const { baseDir, xorDir, outDir } = await writeRelease(root, [{ name: 'config.json', fine: Buffer.from('{"x": 1}\n'), base: Buffer.from('{"x": 2}\n') }]);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--model', 'pygmalion-7b', '--json']);
+    const doc = json(r.stdout);
+    expect(doc.verifiedAgainst).toMatchObject({ label: 'pygmalion-7b', how: 'model' });
+    const f = doc.files[0]!;
+    // Published as MD5 (model card) and SHA-256 (docs): SHA-256 first, MD5 computed after it missed.
+    expect(f.status).toBe('mismatch');
+    expect(f.expected.map((e) => e.digest)).toEqual(['4608facb4910118f8dfa80f090cbc4dc', 'e6e95f80203ae4d3925d420e9eeb31fc11fa4d9a49b40d8c6499838365e3f5a8']);
     expect(r.code).toBe(1);
   });
 });

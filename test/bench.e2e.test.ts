@@ -1,0 +1,22 @@
+/** The benchmark script runs and reports everything it promises (a small size: this is no timing test). */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCommand } from './support/helpers.js';
+
+describe('npm run bench', () => {
+  it('measures the floors, the decode and the hashers, and reports ratios and peak RSS as JSON', async () => {
+    const r = await runCommand(process.execPath, [join(ROOT, 'scripts', 'bench.mjs'), '--size', '24M', '--runs', '3', '--json', '--no-reference']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.bytes).toBe(24 * 2 ** 20);
+    expect(result.seconds.decode).toHaveLength(3);
+    expect(result.seconds.copy).toHaveLength(3);
+    expect(result.medianSeconds.decode).toBeGreaterThan(0);
+    expect(result.ratios.decodeOverCopy).toBeGreaterThan(0);
+    expect(result.peakRssBytes).toBeGreaterThan(10e6);
+    expect(result.hashers.nodeCryptoSha256GBps).toBeGreaterThan(0);
+    expect(result.hashers.hashWasmSha256GBps).toBeGreaterThan(0);
+    expect(result.targets).toEqual({ decodeOverHashMax: 1.35, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6 });
+  }, 120_000);
+});

@@ -91,7 +91,7 @@ export async function diagnoseFailure(file: FilePlan, ctx: DiagnoseContext): Pro
     });
   }
   if (file.name.endsWith('.json')) {
-    const payloadCrlf = file.action === 'copy' && (await hasCrlf(file.payloadPath));
+    const payloadCrlf = file.action !== 'xor-gzip' && (await hasCrlf(file.payloadPath));
     const baseCrlf = await hasCrlf(file.basePath);
     if (payloadCrlf || baseCrlf) {
       found.push({

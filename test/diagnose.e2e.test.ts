@@ -172,6 +172,19 @@ describe('a wrong base', () => {
     expect(r.stderr).toMatch(/CRLF line endings/);
     expect(await finalNames(outDir)).not.toContain('config.json');
   });
+
+  it('a plain JSON payload whose line endings git rewrote fails its digest and gets the same fix', async () => {
+    const files = release();
+    files[0] = { name: 'config.json', fine: Buffer.from('{\n  "a": 1\n}\n'), base: Buffer.from('{\n  "a": 2\n}\n'), plain: true };
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), files);
+    await writeFile(join(xorDir, 'config.json'), '{\r\n  "a": 1\r\n}\r\n');
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.code).toBe(1);
+    const f = doc(r.stdout).files.find((x) => x.name === 'config.json')!;
+    expect(f.status).toBe('mismatch');
+    expect(f.diagnosis.find((d) => d.code === 'crlf')!.message).toMatch(new RegExp(`${xorDir}/config\\.json has CRLF line endings`));
+    expect(await finalNames(outDir)).not.toContain('config.json');
+  });
 });
 
 describe('decode --check-base', () => {

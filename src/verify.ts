@@ -11,6 +11,7 @@ import type { Digests } from './hasher.js';
 import { entriesByName, type Algorithm, type ManifestEntry } from './manifest.js';
 import { Pipeline } from './pipeline.js';
 import { resolveExpectations, type Expectations } from './plan.js';
+import type { Diagnosis } from './diagnose.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
 import { FileSource } from './sources.js';
 
@@ -86,7 +87,7 @@ export interface VerifyFileResult {
   status: VerifyStatus;
   seconds: number;
   /** Why a file failed and what to do, when that can be told. */
-  diagnosis: { code: string; message: string }[];
+  diagnosis: Diagnosis[];
 }
 
 export interface VerifyReport {

@@ -31,6 +31,13 @@ function release(extra: Partial<Record<string, Buffer>> = {}): ReleaseFile[] {
 }
 
 
+/** Damages one byte of a file in place, as a different conversion (or a bad download) would. */
+async function flipByte(path: string, offset: number, mask: number): Promise<void> {
+  const bytes = await readFile(path);
+  bytes[offset] ^= mask;
+  await writeFile(path, bytes);
+}
+
 function doc(stdout: string) {
   return JSON.parse(stdout) as {
     exitCode: number;
@@ -82,10 +89,7 @@ describe('git-lfs pointers', () => {
 describe('a wrong base', () => {
   it('one flipped byte in the zip header stops that shard at its first chunk (exit 1), with the cause', async () => {
     const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
-    const basePath = join(baseDir, SHARD);
-    const bytes = await readFile(basePath);
-    bytes[2] ^= 0x01;
-    await writeFile(basePath, bytes);
+    await flipByte(join(baseDir, SHARD), 2, 0x01);
     const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
     expect(r.code).toBe(1);
     const f = doc(r.stdout).files.find((x) => x.name === SHARD)!;
@@ -102,10 +106,7 @@ describe('a wrong base', () => {
     const files = release();
     files[1] = { name: SHARD, fine: checkpointBytes(40_000_000, 3), base: checkpointBytes(40_000_000, 4) };
     const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), files);
-    const basePath = join(baseDir, SHARD);
-    const bytes = await readFile(basePath);
-    bytes[0] ^= 0xff;
-    await writeFile(basePath, bytes);
+    await flipByte(join(baseDir, SHARD), 0, 0xff);
     let phase = '';
     const decodedBytes: number[] = [];
     const report = await decode({
@@ -128,10 +129,7 @@ describe('a wrong base', () => {
 
   it('one flipped byte deep inside decodes fully, fails the digest (exit 1), and names the base as the cause', async () => {
     const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
-    const basePath = join(baseDir, SHARD);
-    const bytes = await readFile(basePath);
-    bytes[5_000_000] ^= 0x10;
-    await writeFile(basePath, bytes);
+    await flipByte(join(baseDir, SHARD), 5_000_000, 0x10);
     const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
     expect(r.code).toBe(1);
     const f = doc(r.stdout).files.find((x) => x.name === SHARD)!;

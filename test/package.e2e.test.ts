@@ -22,7 +22,7 @@ afterAll(async () => {
 describe('npm pack', () => {
   it('ships the CLI, the compiled library and its types, and no tests, fixtures or sources', () => {
     expect(files).toContain('bin/metharme-xor.js');
-    expect(files).toContain('dist/cli.js');
+    expect(files).toContain('dist/cli/main.js');
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('README.md');

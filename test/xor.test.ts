@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createXorMemory, xorInto } from '../src/xor.js';
+import { createXorMemory, xorInto } from '../src/codec/xor.js';
 import { referenceXor, seededBytes } from './support/helpers.js';
 
 describe('XOR kernel', () => {

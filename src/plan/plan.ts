@@ -3,26 +3,16 @@
  * that can be refused without decoding (missing folders, unsafe output location, unknown model,
  * XOR payloads without a base) is refused here, before a single byte is written.
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { dirname, basename, join, resolve, sep } from 'node:path';
-import { asReadError, InputError } from './errors.js';
-import {
-  entriesByName,
-  MAX_MANIFEST_BYTES,
-  parseManifest,
-  type Manifest,
-  type ManifestEntry,
-} from './manifest.js';
-import { detectModelFromPaths, findModel, listModels, modelEntries, type BuiltinModel } from './models.js';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { isGzip, readHead } from '../codec/sources.js';
+import { asReadError, InputError } from '../errors.js';
+import { resolveExpectations, type Expectations } from '../release/expectations.js';
+import { entriesByName, type ManifestEntry } from '../release/manifest.js';
+import { checkOutputDir, isChecksumListName, requireDir } from './inputs.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
-import { isGzip, readHead } from './sources.js';
 
 export type FileAction = 'xor' | 'xor-gzip' | 'copy';
-
-/** Checksum lists published beside the payloads (as `encode` writes them) are not payloads. */
-export function isChecksumListName(name: string): boolean {
-  return /^(SHA256SUMS|MD5SUMS|SHA256SUM|MD5SUM)(\.[A-Za-z0-9_-]+)?$/i.test(name) || /\.(sha256|md5)$/i.test(name);
-}
 
 export interface FilePlan {
   name: string;
@@ -37,15 +27,6 @@ export interface FilePlan {
   expected: ManifestEntry[];
 }
 
-export interface Expectations {
-  manifest: Manifest;
-  /** How the digests were chosen: --model, --manifest, the XOR folder's SHA256SUMS, or recognised from a path. */
-  how: 'model' | 'manifest' | 'xor-folder' | 'detected';
-  model: BuiltinModel | undefined;
-  /** For "detected": the folder the model name was read from. */
-  detectedFrom: string | undefined;
-}
-
 export interface DecodePlan {
   outputDir: string;
   xorDir: string;
@@ -58,130 +39,8 @@ export interface DecodePlan {
   ignored: string[];
 }
 
-export interface ExpectationOptions {
-  model?: string | undefined;
-  manifest?: string | undefined;
-  /** Folders to recognise a release from when neither --model nor --manifest is given. */
-  detectFrom?: readonly string[];
-  /** Which kinds --model may name here. */
-  allowKinds?: readonly BuiltinModel['kind'][];
-  /** A checksum list shipped with the release, used when neither --model nor --manifest is given. */
-  bundledManifest?: string | undefined;
-}
-
 /** A JSON file larger than this is not a config; it is XORed without trying to parse it. */
 const MAX_JSON_PROBE_BYTES = 64 << 20;
-
-export async function loadManifestFile(path: string): Promise<Manifest> {
-  let info;
-  try {
-    info = await stat(path);
-  } catch (err) {
-    throw asReadError(err, path);
-  }
-  if (!info.isFile()) throw new InputError('is not a file', { file: path, hint: 'pass a checksum list file to --manifest' });
-  if (info.size > MAX_MANIFEST_BYTES) {
-    throw new InputError(`is ${info.size} bytes, too large for a checksum list`, {
-      file: path,
-      hint: 'pass the checksum list (sha256sum/md5sum/rhash output), not a model file',
-    });
-  }
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw asReadError(err, path);
-  }
-  return parseManifest(text, path);
-}
-
-export function requireModel(name: string, allowKinds: readonly BuiltinModel['kind'][] = ['release', 'base']): BuiltinModel {
-  const model = findModel(name);
-  const allowed = listModels().filter((m) => allowKinds.includes(m.kind));
-  if (!model) {
-    throw new InputError(`unknown model "${name}"`, {
-      hint: `known: ${allowed.map((m) => m.name).join(', ')} (see "metharme-xor models")`,
-    });
-  }
-  if (!allowKinds.includes(model.kind)) {
-    throw new InputError(`"${name}" is a ${model.kind === 'base' ? 'base conversion' : 'release'}, not usable here`, {
-      hint: `use one of: ${allowed.map((m) => m.name).join(', ')}`,
-    });
-  }
-  return model;
-}
-
-export async function resolveExpectations(options: ExpectationOptions): Promise<Expectations | undefined> {
-  if (options.model && options.manifest) {
-    throw new InputError('--model and --manifest cannot be used together', { hint: 'pass one of them' });
-  }
-  if (options.manifest) {
-    return {
-      manifest: await loadManifestFile(options.manifest),
-      how: 'manifest',
-      model: undefined,
-      detectedFrom: undefined,
-    };
-  }
-  if (options.model) {
-    const model = requireModel(options.model, options.allowKinds);
-    return { manifest: { label: model.name, entries: modelEntries(model) }, how: 'model', model, detectedFrom: undefined };
-  }
-  if (options.bundledManifest) {
-    return { manifest: await loadManifestFile(options.bundledManifest), how: 'xor-folder', model: undefined, detectedFrom: undefined };
-  }
-  const detected = detectModelFromPaths(options.detectFrom ?? [], options.allowKinds ?? ['release']);
-  if (!detected) return undefined;
-  return {
-    manifest: { label: detected.model.name, entries: modelEntries(detected.model) },
-    how: 'detected',
-    model: detected.model,
-    detectedFrom: detected.path,
-  };
-}
-
-/** The real path of an input folder, or an InputError naming it. */
-export async function requireDir(path: string, role: string): Promise<string> {
-  let info;
-  try {
-    info = await stat(path);
-  } catch (err) {
-    const e = asReadError(err, path);
-    throw new InputError(`${role} ${e.message}`, { file: path, hint: e.hint ?? 'check the path', cause: err });
-  }
-  if (!info.isDirectory()) throw new InputError(`${role} is not a folder`, { file: path, hint: 'pass a folder' });
-  return realpath(path);
-}
-
-/** Resolves a path that may not exist yet through its nearest existing ancestor's real path. */
-async function realpathLenient(path: string): Promise<string> {
-  const absolute = resolve(path);
-  try {
-    return await realpath(absolute);
-  } catch {
-    const parent = dirname(absolute);
-    if (parent === absolute) return absolute;
-    return join(await realpathLenient(parent), basename(absolute));
-  }
-}
-
-function isSameOrInside(child: string, parent: string): boolean {
-  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
-}
-
-/** Output folders that would overwrite or mix with the inputs are refused. */
-export async function checkOutputDir(outputDir: string, inputs: { path: string; role: string }[]): Promise<string> {
-  const out = await realpathLenient(outputDir);
-  for (const input of inputs) {
-    if (isSameOrInside(out, input.path)) {
-      throw new InputError(`output folder is ${out === input.path ? 'the same as' : 'inside'} the ${input.role} (${input.path})`, {
-        file: outputDir,
-        hint: 'choose an output folder outside the input folders',
-      });
-    }
-  }
-  return out;
-}
 
 function looksLikeJson(bytes: Buffer): boolean {
   try {
@@ -223,10 +82,15 @@ async function refuseLfsPointers(files: readonly FilePlan[]): Promise<void> {
   throw new InputError(`is a git-lfs pointer file, not the data${more}`, { file: first, hint: lfsHint(await repositoryOf(first)) });
 }
 
-export interface PlanOptions extends ExpectationOptions {
+/** What a decode is asked to do; every field is one a user can set. */
+export interface PlanOptions {
   outputDir: string;
   xorDir: string;
   baseDir: string;
+  /** A built-in release to verify against (see `listModels`). */
+  model?: string | undefined;
+  /** A checksum list file to verify against. */
+  manifest?: string | undefined;
 }
 
 export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
@@ -238,7 +102,8 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
   ]);
   const bundled = join(xorDir, 'SHA256SUMS');
   const expectations = await resolveExpectations({
-    ...options,
+    model: options.model,
+    manifest: options.manifest,
     allowKinds: ['release'],
     bundledManifest: (await sizeOf(bundled)) === undefined ? undefined : bundled,
     detectFrom: [resolve(options.xorDir), xorDir, resolve(options.outputDir)],

@@ -3,7 +3,8 @@
  * they were made against. Every digest keeps the name of the place it was published, because public
  * sources sometimes disagree and users need to know which one a file matched.
  */
-import { algorithmForDigest, type Algorithm, type ManifestEntry } from './manifest.js';
+import type { Algorithm } from '../types.js';
+import { algorithmForDigest, type ManifestEntry } from './manifest.js';
 
 export type ModelKind = 'release' | 'base';
 

@@ -3,9 +3,9 @@
  * hashing pass before an hour of decoding, and names the likely cause when it is not.
  */
 import { resolve } from 'node:path';
-import { InputError } from './errors.js';
-import { detectModelFromPaths, findModel, listModels } from './models.js';
-import { requireModel } from './plan.js';
+import { InputError } from '../errors.js';
+import { detectModelFromPaths, findModel, listModels } from '../release/models.js';
+import { requireModel } from '../release/expectations.js';
 import { verify, type VerifyOptions, type VerifyReport } from './verify.js';
 
 export interface CheckBaseOptions extends Omit<VerifyOptions, 'manifest' | 'kinds'> {

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { readHead } from './sources.js';
+import { readHead } from '../codec/sources.js';
 
 const POINTER_PREFIX = 'version https://git-lfs.github.com/spec/';
 /** The spec caps pointer files at 1024 bytes. */

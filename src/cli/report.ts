@@ -4,9 +4,9 @@
  * warnings and errors to stderr, so `2>/dev/null` and pipes both do what users expect.
  */
 import cliProgress from 'cli-progress';
-import type { DecodeEvent, DecodeReport, FileResult } from './decode.js';
-import { formatBytes, formatRate, formatSeconds, shortDigest } from './format.js';
-import type { VerifyEvent, VerifyFileResult, VerifyReport } from './verify.js';
+import type { DecodeEvent, DecodeReport, FileResult } from '../jobs/decode.js';
+import { formatBytes, formatRate, formatSeconds, shortDigest } from '../format.js';
+import type { VerifyEvent, VerifyFileResult, VerifyReport } from '../jobs/verify.js';
 
 export type ReportMode = 'tty' | 'plain' | 'quiet' | 'json';
 

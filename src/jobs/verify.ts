@@ -5,75 +5,14 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { findMatch, otherAlgorithms, primaryAlgorithm } from './digests.js';
-import { asReadError, InputError } from './errors.js';
-import type { Digests } from './hasher.js';
-import { entriesByName, type Algorithm, type ManifestEntry } from './manifest.js';
-import { Pipeline } from './pipeline.js';
-import { resolveExpectations, type Expectations } from './plan.js';
-import type { Diagnosis } from './diagnose.js';
-import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
-import { FileSource } from './sources.js';
-
-export interface HashOptions {
-  signal?: AbortSignal | undefined;
-  onBytes?: ((bytes: number) => void) | undefined;
-}
-
-export async function hashFile(
-  pipeline: Pipeline,
-  path: string,
-  algorithms: readonly Algorithm[],
-  options: HashOptions = {},
-): Promise<{ bytes: number; digests: Digests }> {
-  const source = await FileSource.open(path);
-  try {
-    const { bytes, digests } = await pipeline.run({ source, algorithms, signal: options.signal, onBytes: options.onBytes });
-    return { bytes, digests };
-  } finally {
-    await source.close();
-  }
-}
-
-export interface MatchOutcome {
-  digests: Digests;
-  match: ManifestEntry | undefined;
-}
-
-/**
- * Completes `computed` with the other published algorithms when nothing matched yet. The file is read
- * again only in that failure case, so the common path costs one hash of one algorithm.
- */
-export async function matchWithFallback(
-  pipeline: Pipeline,
-  path: string,
-  expected: readonly ManifestEntry[],
-  computed: Digests,
-  options: HashOptions = {},
-): Promise<MatchOutcome> {
-  let match = findMatch(expected, computed);
-  if (match) return { digests: computed, match };
-  const others = otherAlgorithms(expected, computed);
-  if (others.length === 0) return { digests: computed, match: undefined };
-  const more = await hashFile(pipeline, path, others, options);
-  const digests = { ...computed, ...more.digests };
-  match = findMatch(expected, digests);
-  return { digests, match };
-}
-
-/** Hashes `path` and matches it with any of the published digests. */
-export async function checkFile(
-  pipeline: Pipeline,
-  path: string,
-  expected: readonly ManifestEntry[],
-  options: HashOptions = {},
-): Promise<MatchOutcome & { bytes: number }> {
-  const primary = primaryAlgorithm(expected);
-  if (!primary) return { digests: {}, match: undefined, bytes: 0 };
-  const first = await hashFile(pipeline, path, [primary], options);
-  const outcome = await matchWithFallback(pipeline, path, expected, first.digests, options);
-  return { ...outcome, bytes: first.bytes };
-}
+import { describeExpected, primaryAlgorithm } from '../verify/digests.js';
+import { checkFile } from '../verify/hash-file.js';
+import { asReadError, InputError } from '../errors.js';
+import { entriesByName } from '../release/manifest.js';
+import type { Algorithm, Diagnosis } from '../types.js';
+import { Pipeline } from '../codec/pipeline.js';
+import { resolveExpectations, type Expectations } from '../release/expectations.js';
+import { isLfsPointer, lfsHint, repositoryOf } from '../plan/lfs.js';
 
 export type VerifyStatus = 'ok' | 'mismatch' | 'missing';
 
@@ -112,10 +51,6 @@ export interface VerifyOptions {
   onEvent?: ((event: VerifyEvent) => void) | undefined;
   /** Which built-in kinds --model and path recognition may name (default: all). */
   kinds?: readonly ('release' | 'base')[];
-}
-
-export function describeExpected(expected: readonly ManifestEntry[]) {
-  return expected.map((e) => ({ digest: e.digest, algorithm: e.algorithm, source: e.source }));
 }
 
 export async function verify(options: VerifyOptions): Promise<VerifyReport> {

@@ -5,7 +5,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import { asReadError, InputError } from './errors.js';
+import { asReadError, InputError } from '../errors.js';
 
 export interface ByteSource {
   readonly path: string;

@@ -6,8 +6,8 @@
  */
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Digests } from './hasher.js';
-import { stateDir } from './output.js';
+import type { Digests } from '../types.js';
+import { stateDir } from './temp-file.js';
 
 export interface FileIdentity {
   size: number;

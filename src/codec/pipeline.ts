@@ -8,9 +8,9 @@
  * stays at (slots + 2) x chunk size whatever the file size.
  */
 import { DIRECT_ALIGN, findDirectOffset } from './direct-io.js';
-import { asWriteError, InterruptedError } from './errors.js';
-import { HashWorker, type Digests } from './hasher.js';
-import type { Algorithm } from './manifest.js';
+import { asWriteError, InterruptedError } from '../errors.js';
+import { HashWorker } from './hasher.js';
+import type { Algorithm, Digests } from '../types.js';
 import type { ByteSource } from './sources.js';
 import { createXorMemory, type XorMemory } from './xor.js';
 

@@ -4,19 +4,19 @@
  */
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { decode, defaultJobs } from './decode.js';
-import { ExitCode, MetharmeXorError } from './errors.js';
-import { formatManifest } from './manifest.js';
-import { listModels, modelAlgorithms, modelEntries, modelFileCount, primaryEntries } from './models.js';
-import { requireModel } from './plan.js';
+import { decode, defaultJobs } from '../jobs/decode.js';
+import { ExitCode, MetharmeXorError } from '../errors.js';
+import { formatManifest } from '../release/manifest.js';
+import { listModels, modelAlgorithms, modelEntries, modelFileCount, primaryEntries } from '../release/models.js';
+import { requireModel } from '../release/expectations.js';
 import { chooseMode, DecodeReporter, errorLine, PROGRAM, VerifyReporter, type Streams } from './report.js';
-import { checkBase } from './check-base.js';
-import { encode } from './encode.js';
-import { formatBytes, formatSeconds } from './format.js';
-import { verify } from './verify.js';
+import { checkBase } from '../jobs/check-base.js';
+import { encode } from '../jobs/encode.js';
+import { formatBytes, formatSeconds } from '../format.js';
+import { verify } from '../jobs/verify.js';
 
 const require = createRequire(import.meta.url);
-const VERSION = (require('../package.json') as { version: string }).version;
+const VERSION = (require('../../package.json') as { version: string }).version;
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -42,14 +42,14 @@ function positiveInt(value: string): number {
   return n;
 }
 
-interface RunState {
+export interface RunState {
   code: number;
   debug: boolean;
   signal: AbortSignal;
   json: boolean;
 }
 
-function reportError(err: unknown, state: RunState, streams: Streams): number {
+export function reportError(err: unknown, state: RunState, streams: Streams): number {
   if (err instanceof MetharmeXorError) {
     streams.err.write(errorLine(err.oneLine()));
     if (state.debug) {
@@ -264,33 +264,5 @@ export function buildProgram(state: RunState, streams: Streams): Command {
   // --help and --version everywhere, as users type them after whatever command they were running.
   for (const command of program.commands) command.version(VERSION, '-V, --version');
   return program;
-}
-
-export async function main(argv: readonly string[], streams: Streams = { out: process.stdout, err: process.stderr }): Promise<number> {
-  const controller = new AbortController();
-  const state: RunState = { code: ExitCode.ok, debug: argv.includes('--debug'), signal: controller.signal, json: false };
-  const onSignal = (signal: NodeJS.Signals) => {
-    // A second Ctrl-C means "now": temporary files may be left in the hidden folder, never final names.
-    if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
-    controller.abort(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    await buildProgram(state, streams).parseAsync([...argv]);
-    return state.code;
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
-        return ExitCode.ok;
-      }
-      // Commander's own errors (unknown option, missing argument) are usage errors.
-      return ExitCode.usage;
-    }
-    return reportError(err, state, streams);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 

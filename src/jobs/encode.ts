@@ -9,15 +9,15 @@ import { readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createGzip } from 'node:zlib';
-import { asReadError, asWriteError, InputError } from './errors.js';
-import type { Digests } from './hasher.js';
-import { formatManifest, type ManifestEntry } from './manifest.js';
-import { createTemp, commitTemp, discardTemp, prepareOutputDir, stateDir, tidyOutputDir, type TempFile } from './output.js';
-import { acquireLock } from './lock.js';
-import { Pipeline, type OutputSink } from './pipeline.js';
-import { checkOutputDir, isChecksumListName, requireDir } from './plan.js';
-import { FileSource, type ByteSource } from './sources.js';
-import { hashFile } from './verify.js';
+import { asReadError, asWriteError, InputError } from '../errors.js';
+import type { Digests } from '../types.js';
+import { formatManifest, type ManifestEntry } from '../release/manifest.js';
+import { createTemp, commitTemp, discardTemp, prepareOutputDir, stateDir, tidyOutputDir, type TempFile } from '../output/temp-file.js';
+import { acquireLock } from '../output/lock.js';
+import { Pipeline, type OutputSink } from '../codec/pipeline.js';
+import { checkOutputDir, isChecksumListName, requireDir } from '../plan/inputs.js';
+import { FileSource, type ByteSource } from '../codec/sources.js';
+import { hashFile } from '../verify/hash-file.js';
 
 export interface EncodeOptions {
   outputDir: string;

@@ -6,9 +6,9 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { DIRECT_ALIGN, O_DIRECT } from './direct-io.js';
-import { asWriteError, InputError } from './errors.js';
-import type { OutputSink } from './pipeline.js';
+import { DIRECT_ALIGN, O_DIRECT } from '../codec/direct-io.js';
+import { asWriteError, InputError } from '../errors.js';
+import type { OutputSink } from '../codec/pipeline.js';
 
 export const STATE_DIR_NAME = '.metharme-xor';
 

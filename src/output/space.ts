@@ -1,8 +1,8 @@
 /** Disk space preflight: refuse a decode that cannot fit before writing a byte of it. */
 import { statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { WriteError } from './errors.js';
-import { formatBytes } from './format.js';
+import { WriteError } from '../errors.js';
+import { formatBytes } from '../format.js';
 
 export async function freeBytes(path: string): Promise<number | undefined> {
   let dir = resolve(path);

@@ -2,9 +2,9 @@
  * Checksum manifests: parsing the formats users paste from model cards, and printing them back.
  * The algorithm is implied by the digest length (32 hex = MD5, 64 hex = SHA-256).
  */
-import { InputError } from './errors.js';
+import { InputError } from '../errors.js';
 
-export type Algorithm = 'md5' | 'sha256';
+import type { Algorithm } from '../types.js';
 
 export interface ManifestEntry {
   /** Relative file name as written in the manifest (leading "./" removed). */

@@ -4,29 +4,12 @@
  * endings; these checks tell which, with the fix, instead of leaving users to guess.
  */
 import { readFile } from 'node:fs/promises';
-import type { Digests } from './hasher.js';
-import type { Algorithm, ManifestEntry } from './manifest.js';
-import { findModel, listModels, modelEntries, type BuiltinModel } from './models.js';
-import type { Pipeline } from './pipeline.js';
-import type { FilePlan } from './plan.js';
-import { hashFile, type HashOptions } from './verify.js';
-
-export type DiagnosisCode =
-  | 'lfs-pointer'
-  | 'not-a-checkpoint'
-  | 'invalid-safetensors'
-  | 'invalid-json'
-  | 'size-differs'
-  | 'crlf'
-  | 'base-is-published'
-  | 'base-not-published'
-  | 'base-not-checked';
-
-export interface Diagnosis {
-  code: DiagnosisCode;
-  /** One sentence naming the file, the cause and the fix. */
-  message: string;
-}
+import type { ManifestEntry } from '../release/manifest.js';
+import type { Algorithm, Diagnosis, Digests } from '../types.js';
+import { findModel, listModels, modelEntries, type BuiltinModel } from '../release/models.js';
+import type { Pipeline } from '../codec/pipeline.js';
+import type { FilePlan } from '../plan/plan.js';
+import { hashFile, type HashOptions } from './hash-file.js';
 
 /** Bases whose published digests can judge `name`: the release's own base, else every base that lists it. */
 export function baseCandidates(name: string, releaseBase: string | undefined): { model: BuiltinModel; entries: ManifestEntry[] }[] {

@@ -4,12 +4,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { baseAlgorithmsFor, diagnoseFailure, judgeBase, type Diagnosis } from './diagnose.js';
-import { findMatch, primaryAlgorithm } from './digests.js';
-import { InputError, InterruptedError, MetharmeXorError, WriteError } from './errors.js';
-import { formatBytes } from './format.js';
-import { acquireLock } from './lock.js';
-import type { Algorithm } from './manifest.js';
+import { baseAlgorithmsFor, diagnoseFailure, judgeBase } from '../verify/diagnose.js';
+import { findMatch, primaryAlgorithm } from '../verify/digests.js';
+import { InputError, InterruptedError, MetharmeXorError, WriteError } from '../errors.js';
+import { formatBytes } from '../format.js';
+import { acquireLock } from '../output/lock.js';
+import type { Algorithm, Diagnosis, Digests, FileStatus } from '../types.js';
 import {
   commitTemp,
   createTemp,
@@ -19,23 +19,17 @@ import {
   stateDir,
   tidyOutputDir,
   type TempFile,
-} from './output.js';
-import { peakRssBytes } from './memory.js';
-import { Pipeline } from './pipeline.js';
-import { planDecode, type DecodePlan, type FileAction, type FilePlan, type PlanOptions } from './plan.js';
-import type { Digests } from './hasher.js';
-import { checkDecodedHead, type SanityProblem } from './sanity.js';
-import { FileSource, GzipSource, type ByteSource } from './sources.js';
-import { freeBytes, requireFreeSpace } from './space.js';
-import { ResumeState } from './state.js';
-import { checkFile, describeExpected, matchWithFallback } from './verify.js';
+} from '../output/temp-file.js';
+import { peakRssBytes } from '../memory.js';
+import { Pipeline } from '../codec/pipeline.js';
+import { planDecode, type DecodePlan, type FileAction, type FilePlan, type PlanOptions } from '../plan/plan.js';
+import { checkDecodedHead, type SanityProblem } from '../verify/sanity.js';
+import { FileSource, GzipSource, type ByteSource } from '../codec/sources.js';
+import { freeBytes, requireFreeSpace } from '../output/space.js';
+import { ResumeState } from '../output/state.js';
+import { describeExpected } from '../verify/digests.js';
+import { checkFile, matchWithFallback } from '../verify/hash-file.js';
 
-/**
- * verified: matches a published digest. mismatch: complete but matches none. invalid: stopped early
- * because the decoded bytes cannot be right. unverified: no digest to check. skipped: already there
- * and verified. missing: listed in the manifest but not in the XOR folder.
- */
-export type FileStatus = 'verified' | 'mismatch' | 'invalid' | 'unverified' | 'skipped' | 'missing';
 
 export interface BaseCheck {
   /** published: the base file is the published conversion; not-published: it is not; unknown: no digest. */

@@ -6,8 +6,8 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
-import { asWriteError, InputError } from './errors.js';
-import { stateDir } from './output.js';
+import { asWriteError, InputError } from '../errors.js';
+import { stateDir } from './temp-file.js';
 
 interface LockInfo {
   pid: number;

@@ -2,8 +2,8 @@
  * Comparing computed digests with published ones. One file may have several published digests
  * (different sources, sometimes different algorithms); it is correct if it matches any of them.
  */
-import type { Digests } from './hasher.js';
-import type { Algorithm, ManifestEntry } from './manifest.js';
+import type { ManifestEntry } from '../release/manifest.js';
+import type { Algorithm, Digests, ExpectedDigest } from '../types.js';
 
 /** SHA-256 when anything was published in it (stronger, and the fast hasher here), else MD5. */
 export function primaryAlgorithm(expected: readonly ManifestEntry[]): Algorithm | undefined {
@@ -19,4 +19,8 @@ export function otherAlgorithms(expected: readonly ManifestEntry[], computed: Di
 
 export function findMatch(expected: readonly ManifestEntry[], computed: Digests): ManifestEntry | undefined {
   return expected.find((e) => computed[e.algorithm] === e.digest);
+}
+
+export function describeExpected(expected: readonly ManifestEntry[]): ExpectedDigest[] {
+  return expected.map((e) => ({ digest: e.digest, algorithm: e.algorithm, source: e.source }));
 }

@@ -5,7 +5,7 @@
  * independent streams can be hashed at once (the output, and the base for --check-base).
  */
 import { Worker } from 'node:worker_threads';
-import type { Algorithm } from './manifest.js';
+import type { Algorithm, Digests } from '../types.js';
 
 // Inline (eval) so the same code runs from dist/ and from the TypeScript sources under the tests.
 const WORKER_SOURCE = `
@@ -29,8 +29,6 @@ parentPort.on('message', (m) => {
 `;
 
 type Reply = { resolve: (value: unknown) => void; reject: (err: Error) => void };
-
-export type Digests = Partial<Record<Algorithm, string>>;
 
 export class HashWorker {
   private readonly worker: Worker;

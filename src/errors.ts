@@ -8,10 +8,28 @@ export const ExitCode = {
   verificationFailed: 1,
   usage: 2,
   io: 3,
+  internal: 70,
   interrupted: 130,
   terminated: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** What each exit code means: the one table the help text prints and the README repeats (tested). */
+export const EXIT_CODE_MEANINGS: readonly { code: ExitCodeValue; meaning: string }[] = [
+  { code: ExitCode.ok, meaning: 'every file done and verified (or verification skipped on request, or no digest known: said loudly)' },
+  {
+    code: ExitCode.verificationFailed,
+    meaning: 'a file failed verification (mismatch), was not kept (invalid), or is listed in the manifest but missing; with --check-base, a base file that is not the published conversion',
+  },
+  {
+    code: ExitCode.usage,
+    meaning: 'usage or input error: bad arguments, missing, unreadable or changing input, unknown model, unparsable manifest, unsafe output folder, an existing output that does not match, a git-lfs pointer, a held lock',
+  },
+  { code: ExitCode.io, meaning: 'I/O failure while writing: not enough free space, disk full, file too large, permission denied, read-only file system' },
+  { code: ExitCode.internal, meaning: 'internal error: a bug; please report it with the --debug output' },
+  { code: ExitCode.interrupted, meaning: 'interrupted (SIGINT, Ctrl-C)' },
+  { code: ExitCode.terminated, meaning: 'terminated (SIGTERM)' },
+];
 
 export class MetharmeXorError extends Error {
   readonly exitCode: ExitCodeValue;

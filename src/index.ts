@@ -2,7 +2,8 @@
 export { decode, defaultJobs } from './jobs/decode.js';
 export type { BaseCheck, DecodeEvent, DecodeOptions, DecodeReport, FilePhase, FileResult } from './jobs/decode.js';
 export { verify } from './jobs/verify.js';
-export type { VerifyEvent, VerifyFileResult, VerifyOptions, VerifyReport, VerifyStatus } from './jobs/verify.js';
+export type { VerifyEvent, VerifyFileResult, VerifyOptions, VerifyReport } from './jobs/verify.js';
+export type { FileVerdict } from './jobs/results.js';
 export { parseManifest, formatManifest, algorithmForDigest } from './release/manifest.js';
 export type { Manifest, ManifestEntry } from './release/manifest.js';
 export type { Algorithm, Diagnosis, DiagnosisCode, Digests, ExpectedDigest, FileStatus } from './types.js';

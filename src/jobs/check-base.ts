@@ -4,11 +4,12 @@
  */
 import { resolve } from 'node:path';
 import { InputError } from '../errors.js';
+import { folderFileNotPublished } from '../verify/diagnosis-text.js';
 import { detectModelFromPaths, findModel, listModels } from '../release/models.js';
 import { requireModel } from '../release/expectations.js';
-import { verify, type VerifyOptions, type VerifyReport } from './verify.js';
+import { verifyFolder, type VerifyOptions, type VerifyReport } from './verify.js';
 
-export interface CheckBaseOptions extends Omit<VerifyOptions, 'manifest' | 'kinds'> {
+export interface CheckBaseOptions extends Omit<VerifyOptions, 'manifest'> {
   /** A base conversion, or a release (its base is checked). Recognised from the path if absent. */
   model?: string | undefined;
 }
@@ -33,16 +34,11 @@ export function baseModelFor(model: string | undefined, dir: string): string {
 
 export async function checkBase(options: CheckBaseOptions): Promise<VerifyReport> {
   const baseName = baseModelFor(options.model, options.dir);
-  const report = await verify({ ...options, model: baseName, kinds: ['base'] });
+  const report = await verifyFolder({ ...options, model: baseName }, ['base']);
   const conversion = findModel(baseName)!.conversion;
   for (const f of report.files) {
     if (f.status === 'mismatch' && f.diagnosis.length === 0) {
-      f.diagnosis.push({
-        code: 'base-not-published',
-        message: `${f.name} is not the published ${baseName} conversion; it was probably converted with another transformers version${
-          conversion ? ` (the releases were made against ${conversion})` : ''
-        }`,
-      });
+      f.diagnosis.push(folderFileNotPublished(f.name, baseName, conversion));
     }
   }
   return report;

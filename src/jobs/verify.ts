@@ -1,39 +1,29 @@
 /**
- * Verification: hashing files and matching them with published digests, and the `verify` command
- * over a folder of decoded files.
+ * The verify command: hash the files a manifest names in a folder and judge each one. check-base
+ * runs the same job over a base folder.
  */
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { describeExpected, primaryAlgorithm } from '../verify/digests.js';
-import { checkFile } from '../verify/hash-file.js';
-import { asReadError, InputError } from '../errors.js';
-import { entriesByName } from '../release/manifest.js';
-import type { Algorithm, Diagnosis } from '../types.js';
 import { Pipeline } from '../codec/pipeline.js';
-import { resolveExpectations, type Expectations } from '../release/expectations.js';
+import { InputError } from '../errors.js';
+import { requireDir } from '../plan/inputs.js';
 import { isLfsPointer, lfsHint, repositoryOf } from '../plan/lfs.js';
+import { resolveExpectations, type Expectations } from '../release/expectations.js';
+import { entriesByName } from '../release/manifest.js';
+import type { BuiltinModel } from '../release/models.js';
+import { lfsPointer } from '../verify/diagnosis-text.js';
+import { primaryAlgorithm } from '../verify/digests.js';
+import { checkFile } from '../verify/hash-file.js';
+import { verdict, type FileVerdict } from './results.js';
 
-export type VerifyStatus = 'ok' | 'mismatch' | 'missing';
-
-export interface VerifyFileResult {
-  name: string;
-  bytes: number | null;
-  algorithm: Algorithm;
-  expected: { digest: string; algorithm: Algorithm; source: string }[];
-  actual: string | null;
-  matchedSource: string | null;
-  status: VerifyStatus;
-  seconds: number;
-  /** Why a file failed and what to do, when that can be told. */
-  diagnosis: Diagnosis[];
-}
+export type VerifyFileResult = FileVerdict;
 
 export interface VerifyReport {
   dir: string;
   manifest: { label: string; how: Expectations['how']; detectedFrom: string | null };
   files: VerifyFileResult[];
-  totals: { files: number; ok: number; mismatch: number; missing: number; bytes: number; seconds: number };
+  totals: { files: number; verified: number; mismatch: number; missing: number; bytes: number; seconds: number };
   exitCode: 0 | 1;
 }
 
@@ -49,21 +39,18 @@ export interface VerifyOptions {
   manifest?: string | undefined;
   signal?: AbortSignal | undefined;
   onEvent?: ((event: VerifyEvent) => void) | undefined;
-  /** Which built-in kinds --model and path recognition may name (default: all). */
-  kinds?: readonly ('release' | 'base')[];
 }
 
-export async function verify(options: VerifyOptions): Promise<VerifyReport> {
+export function verify(options: VerifyOptions): Promise<VerifyReport> {
+  return verifyFolder(options, ['release', 'base']);
+}
+
+/** `kinds`: which built-in models --model and path recognition may name (check-base: bases only). */
+export async function verifyFolder(options: VerifyOptions, kinds: readonly BuiltinModel['kind'][]): Promise<VerifyReport> {
   const started = performance.now();
   const dir = resolve(options.dir);
-  let info;
-  try {
-    info = await stat(dir);
-  } catch (err) {
-    throw asReadError(err, dir);
-  }
-  if (!info.isDirectory()) throw new InputError('is not a folder', { file: dir, hint: 'pass the folder of decoded files' });
-  const expectations = await resolveExpectations({ ...options, detectFrom: [dir], allowKinds: options.kinds ?? ['release', 'base'] });
+  await requireDir(dir, 'folder to verify');
+  const expectations = await resolveExpectations({ model: options.model, manifest: options.manifest, detectFrom: [dir], allowKinds: kinds });
   if (!expectations) {
     throw new InputError('no manifest given and no model recognised from the path', {
       file: dir,
@@ -94,58 +81,44 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
     for (const [name, expected] of byName) {
       const t0 = performance.now();
       const path = join(dir, name);
-      const algorithm = primaryAlgorithm(expected)!;
+      const algorithm = primaryAlgorithm(expected);
       const size = sizes.get(name) ?? null;
+      let result: VerifyFileResult;
       if (size === null) {
-        const result: VerifyFileResult = {
+        result = verdict({ name, expected, status: 'missing', seconds: 0, algorithm });
+      } else {
+        options.onEvent?.({ type: 'file-start', name, bytes: size });
+        const outcome = await checkFile(pipeline, path, expected, {
+          signal: options.signal,
+          onBytes: (bytes) => options.onEvent?.({ type: 'progress', name, bytes }),
+        });
+        const pointer = !outcome.match && (await isLfsPointer(path, size));
+        result = verdict({
           name,
-          bytes: null,
+          expected,
+          status: outcome.match ? 'verified' : 'mismatch',
+          seconds: (performance.now() - t0) / 1000,
+          bytes: outcome.bytes,
           algorithm,
-          expected: describeExpected(expected),
-          actual: null,
-          matchedSource: null,
-          status: 'missing',
-          seconds: 0,
-          diagnosis: [],
-        };
-        files.push(result);
-        options.onEvent?.({ type: 'file-done', result });
-        continue;
+          digests: outcome.digests,
+          match: outcome.match,
+          diagnosis: pointer ? [lfsPointer(path, lfsHint(await repositoryOf(path)))] : [],
+        });
       }
-      options.onEvent?.({ type: 'file-start', name, bytes: size });
-      const outcome = await checkFile(pipeline, path, expected, {
-        signal: options.signal,
-        onBytes: (bytes) => options.onEvent?.({ type: 'progress', name, bytes }),
-      });
-      const shown = outcome.match?.algorithm ?? algorithm;
-      const result: VerifyFileResult = {
-        name,
-        bytes: outcome.bytes,
-        algorithm: shown,
-        expected: describeExpected(expected),
-        actual: outcome.digests[shown] ?? null,
-        matchedSource: outcome.match?.source ?? null,
-        status: outcome.match ? 'ok' : 'mismatch',
-        seconds: (performance.now() - t0) / 1000,
-        diagnosis:
-          !outcome.match && (await isLfsPointer(path, size))
-            ? [{ code: 'lfs-pointer', message: `${path} is a git-lfs pointer file, not the data: ${lfsHint(await repositoryOf(path))}` }]
-            : [],
-      };
       files.push(result);
       options.onEvent?.({ type: 'file-done', result });
     }
   } finally {
     await pipeline.close();
   }
-  const count = (s: VerifyStatus) => files.filter((f) => f.status === s).length;
+  const count = (s: VerifyFileResult['status']) => files.filter((f) => f.status === s).length;
   const totals = {
     files: files.length,
-    ok: count('ok'),
+    verified: count('verified'),
     mismatch: count('mismatch'),
     missing: count('missing'),
     bytes: files.reduce((sum, f) => sum + (f.bytes ?? 0), 0),
     seconds: (performance.now() - started) / 1000,
   };
-  return { dir, manifest, files, totals, exitCode: totals.ok === totals.files ? 0 : 1 };
+  return { dir, manifest, files, totals, exitCode: totals.verified === totals.files ? 0 : 1 };
 }

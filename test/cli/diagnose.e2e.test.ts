@@ -5,8 +5,8 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decode, type DecodeEvent } from '../src/index.js';
-import { checkpointBytes, finalNames, removeDir, runCli, runCommand, seededBytes, tempDir, withTmpfs, writeRelease, type ReleaseFile } from './support/helpers.js';
+import { decode, type DecodeEvent } from '../../src/index.js';
+import { checkpointBytes, finalNames, removeDir, runCli, runCommand, seededBytes, tempDir, withTmpfs, writeRelease, type ReleaseFile } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {

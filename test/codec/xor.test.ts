@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createXorMemory, xorInto } from '../src/codec/xor.js';
-import { referenceXor, seededBytes } from './support/helpers.js';
+import { createXorMemory, xorInto } from '../../src/codec/xor.js';
+import { referenceXor, seededBytes } from '../support/helpers.js';
 
 describe('XOR kernel', () => {
   const sizes = [0, 1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 65_543];

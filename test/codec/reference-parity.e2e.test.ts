@@ -5,7 +5,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, tempDir, writeRelease, type ReleaseFile } from './support/helpers.js';
+import { HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, tempDir, writeRelease, type ReleaseFile } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {

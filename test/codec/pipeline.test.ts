@@ -3,10 +3,10 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Pipeline } from '../src/codec/pipeline.js';
-import { FileSource, GzipSource } from '../src/codec/sources.js';
-import { InputError, InterruptedError } from '../src/errors.js';
-import { referenceXor, removeDir, seededBytes, sha256, tempDir } from './support/helpers.js';
+import { Pipeline } from '../../src/codec/pipeline.js';
+import { FileSource, GzipSource } from '../../src/codec/sources.js';
+import { InputError, InterruptedError } from '../../src/errors.js';
+import { referenceXor, removeDir, seededBytes, sha256, tempDir } from '../support/helpers.js';
 
 const CHUNK = 4096;
 let dir: string;
@@ -161,7 +161,7 @@ describe('hashing the base while decoding (--check-base)', () => {
 
 describe('gzip recognition', () => {
   it('needs the magic, the deflate method and clear reserved flags', async () => {
-    const { isGzip } = await import('../src/codec/sources.js');
+    const { isGzip } = await import('../../src/codec/sources.js');
     const { gzipSync } = await import('node:zlib');
     expect(isGzip(gzipSync(Buffer.from('x')))).toBe(true);
     expect(isGzip(Buffer.from([0x1f, 0x8b, 0x07, 0x00]))).toBe(false);

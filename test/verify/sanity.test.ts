@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { judgeBase, baseCandidates, baseAlgorithmsFor } from '../src/verify/diagnose.js';
-import { isLfsPointer } from '../src/plan/lfs.js';
-import { isChecksumListName } from '../src/plan/inputs.js';
-import { checkDecodedHead } from '../src/verify/sanity.js';
-import { removeDir, tempDir } from './support/helpers.js';
+import { judgeBase, baseCandidates, baseAlgorithmsFor } from '../../src/verify/diagnose.js';
+import { isLfsPointer } from '../../src/plan/lfs.js';
+import { isChecksumListName } from '../../src/plan/inputs.js';
+import { checkDecodedHead } from '../../src/verify/sanity.js';
+import { removeDir, tempDir } from '../support/helpers.js';
 
 describe('fail-fast checks on decoded bytes', () => {
   const zip = Buffer.from('PK\u0003\u0004rest of a zip');

@@ -2,7 +2,7 @@
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { md5, removeDir, runCli, runCommand, SAMPLE, SAMPLE_BASE, seededBytes, tempDir } from './support/helpers.js';
+import { md5, removeDir, runCli, runCommand, SAMPLE, SAMPLE_BASE, seededBytes, tempDir } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -19,7 +19,7 @@ describe('verify', () => {
     const r = await runCli(['verify', SAMPLE_BASE, '--manifest', BASE_SUMS]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout.split('\n').filter((l) => /^ok +\S/.test(l))).toHaveLength(8);
+    expect(r.stdout.split('\n').filter((l) => /^verified +\S/.test(l))).toHaveLength(8);
     expect(r.stdout).toMatch(/^ok: 8\/8 files match .*llama-base\.SHA256SUMS/m);
   });
 
@@ -32,8 +32,8 @@ describe('verify', () => {
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     const status = Object.fromEntries(doc.files.map((f: { name: string; status: string }) => [f.name, f.status]));
-    expect(status).toMatchObject({ 'config.json': 'mismatch', 'tokenizer.model': 'missing', 'tokenizer_config.json': 'ok' });
-    expect(doc.totals).toMatchObject({ files: 8, ok: 6, mismatch: 1, missing: 1 });
+    expect(status).toMatchObject({ 'config.json': 'mismatch', 'tokenizer.model': 'missing', 'tokenizer_config.json': 'verified' });
+    expect(doc.totals).toMatchObject({ files: 8, verified: 6, mismatch: 1, missing: 1 });
     expect(r.stderr).toMatch(/^metharme-xor: error: config\.json: sha256 [0-9a-f]{64} does not match/m);
     expect(r.stderr).toMatch(/^metharme-xor: error: tokenizer\.model: missing from /m);
   });
@@ -57,7 +57,7 @@ describe('verify', () => {
     await writeFile(sums, `${lines.join('\r\n')}\r\n`);
     const r = await runCli(['verify', SAMPLE_BASE, '--manifest', sums]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ok +config\.json .*md5 ok/m);
+    expect(r.stdout).toMatch(/^verified +config\.json .*md5 ok/m);
   });
 
   it('recognises the model from the folder name, and fails on files that are not the release', async () => {

@@ -43,6 +43,6 @@ describe('library', () => {
   it('verify() reports per file', async () => {
     const report = await verify({ dir: join(SAMPLE, 'llama-base'), manifest: join(SAMPLE, 'llama-base.SHA256SUMS') });
     expect(report.exitCode).toBe(0);
-    expect(report.files.every((f) => f.status === 'ok')).toBe(true);
+    expect(report.files.every((f) => f.status === 'verified')).toBe(true);
   });
 });

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decode, type DecodeEvent } from '../src/index.js';
-import { BIN, finalNames, removeDir, runCli, runCommand, seededBytes, sha256, tempDir, withTmpfs, writeRelease, type ReleaseFile } from './support/helpers.js';
+import { decode, type DecodeEvent } from '../../src/index.js';
+import { BIN, finalNames, removeDir, runCli, runCommand, seededBytes, sha256, tempDir, withTmpfs, writeRelease, type ReleaseFile } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {

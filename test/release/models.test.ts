@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatManifest, parseManifest } from '../src/release/manifest.js';
-import { detectModelFromPaths, findModel, listModels, modelEntries, modelFileCount, primaryEntries } from '../src/release/models.js';
-import { ROOT } from './support/helpers.js';
+import { formatManifest, parseManifest } from '../../src/release/manifest.js';
+import { detectModelFromPaths, findModel, listModels, modelEntries, modelFileCount, primaryEntries } from '../../src/release/models.js';
+import { ROOT } from '../support/helpers.js';
 
 describe('built-in manifests', () => {
   it('has every release and base conversion the project supports', () => {

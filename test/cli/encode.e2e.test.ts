@@ -2,7 +2,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkpointBytes, HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, sha256, tempDir } from './support/helpers.js';
+import { checkpointBytes, HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, sha256, tempDir } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checkManifestName, formatManifest, parseManifest } from '../src/release/manifest.js';
-import { InputError } from '../src/errors.js';
+import { checkManifestName, formatManifest, parseManifest } from '../../src/release/manifest.js';
+import { InputError } from '../../src/errors.js';
 
 const A = 'be2c276865d1b0759257c0934275f05e02ee520657c2d8ebe3f2a2db1562949a';
 const B = 'a23652fc622a27b8863c39f524707796967095b2a85f334561b11422f71445a2';

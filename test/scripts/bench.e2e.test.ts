@@ -1,7 +1,7 @@
 /** The benchmark script runs and reports everything it promises (a small size: this is no timing test). */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCommand } from './support/helpers.js';
+import { ROOT, runCommand } from '../support/helpers.js';
 
 describe('npm run bench', () => {
   it('measures the floors, the decode and the hashers, and reports ratios and peak RSS as JSON', async () => {

@@ -1,0 +1,65 @@
+/** What `verify` and `check-base` print: a line per file, errors with their diagnosis, a summary. */
+import { formatBytes, formatSeconds, shortDigest } from '../format.js';
+import type { VerifyEvent, VerifyFileResult, VerifyReport } from '../jobs/verify.js';
+import { errorLine, Reporter, sourceShort, type ReportMode, type Streams } from './reporter.js';
+
+export function verifyLine(r: VerifyFileResult): string {
+  const size = r.bytes === null ? '' : formatBytes(r.bytes);
+  const detail =
+    r.status === 'verified'
+      ? `${r.algorithm} ok (${sourceShort(r.matchedSource)})`
+      : r.status === 'missing'
+        ? 'file not found'
+        : `${r.algorithm} ${shortDigest(r.actual)} does not match any published digest`;
+  return `${r.status.padEnd(9)} ${r.name}  ${size}  ${detail}`;
+}
+
+export class VerifyPrinter extends Reporter<VerifyReport> {
+  constructor(
+    mode: ReportMode,
+    streams: Streams,
+    /** What to tell the user to do about a mismatched file. */
+    private readonly mismatchHint: string,
+  ) {
+    super(mode, streams);
+  }
+
+  handle = (event: VerifyEvent): void => {
+    switch (event.type) {
+      case 'start':
+        this.say(`verifying ${event.files} files against ${event.manifest.label}`);
+        this.startBars(event.bytes);
+        break;
+      case 'file-start':
+        this.bars?.startFile(`checking ${event.name}`, event.bytes);
+        break;
+      case 'progress':
+        this.bars?.progress(event.bytes);
+        break;
+      case 'file-done':
+        this.say(verifyLine(event.result));
+        break;
+    }
+  };
+
+  protected printErrors(report: VerifyReport): void {
+    for (const r of report.files) {
+      if (r.status === 'mismatch') {
+        this.error(errorLine(`${r.name}: ${r.algorithm} ${r.actual} does not match ${report.manifest.label}; ${this.mismatchHint}`));
+      } else if (r.status === 'missing') {
+        this.error(errorLine(`${r.name}: missing from ${report.dir}; decode or download it`));
+      }
+      for (const d of r.diagnosis) this.error(`  ${d.message}\n`);
+    }
+  }
+
+  protected printSummary(report: VerifyReport): void {
+    const t = report.totals;
+    this.say(
+      `${report.exitCode === 0 ? 'ok' : 'FAILED'}: ${t.verified}/${t.files} files match ${report.manifest.label}` +
+        (t.mismatch ? `, ${t.mismatch} mismatched` : '') +
+        (t.missing ? `, ${t.missing} missing` : '') +
+        ` (${formatBytes(t.bytes)} in ${formatSeconds(t.seconds)})`,
+    );
+  }
+}

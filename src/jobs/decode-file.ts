@@ -1,0 +1,211 @@
+/**
+ * The job for one file: check an output already in place, stream payload XOR base into a temporary
+ * file while hashing it, judge it against the published digests, then commit it or diagnose why not.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Pipeline } from '../codec/pipeline.js';
+import { FileSource, GzipSource, type ByteSource } from '../codec/sources.js';
+import { InputError } from '../errors.js';
+import type { ResumeState } from '../output/state.js';
+import { commitTemp, createTemp, discardTemp, lstatOrUndefined, type TempFile } from '../output/temp-file.js';
+import type { DecodePlan, FilePlan } from '../plan/plan.js';
+import type { Diagnosis, Digests } from '../types.js';
+import { baseAlgorithmsFor, diagnoseFailure, judgeBase } from '../verify/diagnose.js';
+import { stoppedAtHead } from '../verify/diagnosis-text.js';
+import { findMatch, primaryAlgorithm } from '../verify/digests.js';
+import { checkFile, matchWithFallback } from '../verify/hash-file.js';
+import { checkDecodedHead, type SanityProblem } from '../verify/sanity.js';
+import { verdict, type BaseCheck, type DecodeEvent, type FileResult, type VerdictInput } from './results.js';
+
+/** What every file of one run shares. */
+export interface RunContext {
+  plan: DecodePlan;
+  /** Hash outputs and compare them with the published digests. */
+  verifying: boolean;
+  force: boolean;
+  /** --check-base: hash every base file as it is read. */
+  checkingBase: boolean;
+  /** The base conversion the release was made against, when the release is known. */
+  releaseBase: string | undefined;
+  /** Evidence gathered by earlier diagnoses in this run. */
+  evidence: { badBaseSeen: boolean };
+  resume: ResumeState;
+  signal: AbortSignal;
+  notify: (event: DecodeEvent) => void;
+}
+
+function resultOf(file: FilePlan, t0: number, input: Omit<VerdictInput, 'name' | 'expected' | 'seconds'>, extra: Partial<FileResult> = {}): FileResult {
+  return {
+    ...verdict({ name: file.name, expected: file.expected, seconds: (performance.now() - t0) / 1000, ...input }),
+    action: file.action,
+    note: file.note ?? null,
+    baseCheck: null,
+    ...extra,
+  };
+}
+
+function resumePaths(file: FilePlan) {
+  return { output: file.outputPath, payload: file.payloadPath, base: file.basePath };
+}
+
+/** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
+class StopFile extends Error {}
+
+async function openSource(file: FilePlan): Promise<ByteSource> {
+  return file.action === 'xor-gzip' ? new GzipSource(file.payloadPath) : FileSource.open(file.payloadPath);
+}
+
+/** An output already in place is kept when it verifies, and is never silently overwritten. */
+async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: RunContext, t0: number): Promise<FileResult | undefined> {
+  const existing = await lstatOrUndefined(file.outputPath);
+  // A symlink is not our output: it is replaced, and its target is never written through.
+  if (!existing || existing.isSymbolicLink()) return undefined;
+  if (existing.isDirectory()) {
+    throw new InputError('is a folder where an output file must go', { file: file.outputPath, hint: 'move it away' });
+  }
+  if (ctx.force) return undefined;
+  // Written by an earlier run and untouched since (output and inputs): no need to read it again.
+  const recorded = await ctx.resume.unchanged(file.name, resumePaths(file));
+  if (recorded) {
+    const match = findMatch(file.expected, recorded.digests);
+    if (ctx.verifying && match) {
+      return resultOf(file, t0, { status: 'skipped', bytes: recorded.output.size, digests: recorded.digests, match }, {
+        note: 'verified by an earlier run, unchanged since',
+      });
+    }
+    if (!ctx.verifying || file.expected.length === 0) {
+      return resultOf(file, t0, { status: 'skipped', bytes: recorded.output.size }, {
+        note: 'decoded by an earlier run, unchanged since; not verified',
+      });
+    }
+  }
+  if (!ctx.verifying || file.expected.length === 0) {
+    throw new InputError('already exists and cannot be checked (no published digest)', {
+      file: file.outputPath,
+      hint: 'use --force to overwrite it',
+    });
+  }
+  ctx.notify({ type: 'file-start', name: file.name, bytes: existing.size, action: file.action, phase: 'check-existing' });
+  const outcome = await checkFile(pipeline, file.outputPath, file.expected, {
+    signal: ctx.signal,
+    onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
+  });
+  if (!outcome.match) {
+    throw new InputError(`already exists and does not match ${ctx.plan.expectations?.manifest.label ?? 'the manifest'}`, {
+      file: file.outputPath,
+      hint: 'use --force to replace it',
+    });
+  }
+  await ctx.resume.record(file.name, resumePaths(file), outcome.digests);
+  return resultOf(file, t0, { status: 'skipped', bytes: outcome.bytes, digests: outcome.digests, match: outcome.match }, {
+    note: 'already present and verified',
+  });
+}
+
+async function diagnose(file: FilePlan, pipeline: Pipeline, ctx: RunContext, baseDigests: Digests | undefined): Promise<Diagnosis[]> {
+  ctx.notify({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });
+  return diagnoseFailure(file, {
+    pipeline,
+    releaseBase: ctx.releaseBase,
+    baseDigests,
+    evidence: ctx.evidence,
+    hash: { signal: ctx.signal, onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }) },
+  });
+}
+
+function baseCheckOf(file: FilePlan, digests: Digests, ctx: RunContext): BaseCheck | null {
+  if (!ctx.checkingBase || !file.basePath) return null;
+  const judged = judgeBase(file, digests, ctx.releaseBase);
+  if (!judged) return { status: 'unknown', digests };
+  return { status: judged.code === 'base-is-published' ? 'published' : 'not-published', digests };
+}
+
+export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext): Promise<FileResult> {
+  const t0 = performance.now();
+  const kept = await checkExisting(file, pipeline, ctx, t0);
+  if (kept) return kept;
+
+  ctx.notify({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, phase: 'decode' });
+  const primary = ctx.verifying ? primaryAlgorithm(file.expected) : undefined;
+  const baseAlgorithms = ctx.checkingBase && file.basePath ? baseAlgorithmsFor(file.name, ctx.releaseBase) : [];
+  const knownSize = file.action === 'xor-gzip' ? undefined : file.payloadSize;
+  ctx.resume.forget(file.name);
+  const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name, { direct: pipeline.directAligned });
+  let committed = false;
+  try {
+    const source = await openSource(file);
+    let base: ByteSource | undefined;
+    let streamed;
+    let problem: SanityProblem | undefined;
+    try {
+      base = file.basePath ? await FileSource.open(file.basePath) : undefined;
+      streamed = await pipeline.run({
+        source,
+        base,
+        output: temp,
+        algorithms: primary ? [primary] : [],
+        baseAlgorithms,
+        signal: ctx.signal,
+        // Plain copies are the published bytes themselves; decoded ones must look like their kind.
+        inspectHead:
+          file.action === 'copy'
+            ? undefined
+            : (head) => {
+                problem = checkDecodedHead(file.name, head, knownSize);
+                if (problem) throw new StopFile(problem.message);
+              },
+        onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
+      });
+    } catch (err) {
+      if (!(err instanceof StopFile)) throw err;
+    } finally {
+      await source.close();
+      await base?.close();
+    }
+    if (problem || !streamed) {
+      await discardTemp(temp);
+      const stopped = stoppedAtHead(file.name, problem!.code, problem!.message);
+      return resultOf(file, t0, {
+        status: 'invalid',
+        algorithm: primaryAlgorithm(file.expected),
+        diagnosis: [stopped, ...(await diagnose(file, pipeline, ctx, undefined))],
+      });
+    }
+    if (knownSize !== undefined && streamed.bytes !== knownSize) {
+      throw new InputError(`changed size while being read (${knownSize} -> ${streamed.bytes} bytes)`, {
+        file: file.payloadPath,
+        hint: 'make sure no other program is writing the XOR files, then run again',
+      });
+    }
+    const baseExpected = file.basePath && knownSize !== undefined ? Math.min(knownSize, file.baseSize ?? 0) : undefined;
+    if (baseExpected !== undefined && streamed.baseBytes !== baseExpected) {
+      throw new InputError(`changed size while being read (${file.baseSize} bytes planned, ${streamed.baseBytes} read)`, {
+        file: file.basePath,
+        hint: 'make sure no other program is writing the base files, then run again',
+      });
+    }
+    let outcome = { digests: streamed.digests, match: undefined as (typeof file.expected)[number] | undefined };
+    if (primary) {
+      // Reads the temporary file again only when the first algorithm matched nothing.
+      outcome = await matchWithFallback(pipeline, temp.tempPath, file.expected, streamed.digests, { signal: ctx.signal });
+    }
+    const status = !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
+    let diagnosis: Diagnosis[] = [];
+    if (status === 'mismatch') {
+      await discardTemp(temp);
+      diagnosis = await diagnose(file, pipeline, ctx, baseAlgorithms.length > 0 ? streamed.baseDigests : undefined);
+    } else {
+      await commitTemp(temp);
+      committed = true;
+      await ctx.resume.record(file.name, resumePaths(file), outcome.digests);
+    }
+    return resultOf(
+      file,
+      t0,
+      { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis },
+      { baseCheck: baseCheckOf(file, streamed.baseDigests, ctx) },
+    );
+  } finally {
+    if (!committed) await discardTemp(temp);
+  }
+}

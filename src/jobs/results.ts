@@ -1,0 +1,103 @@
+/**
+ * What the jobs report: one result shape per file, built in one place, for decode and verify alike,
+ * and decode's report, events and options.
+ */
+import type { FileAction, DecodePlan } from '../plan/plan.js';
+import type { Expectations } from '../release/expectations.js';
+import type { ManifestEntry } from '../release/manifest.js';
+import type { Algorithm, Diagnosis, Digests, ExpectedDigest, FileStatus } from '../types.js';
+import { describeExpected } from '../verify/digests.js';
+
+/** What every report says about one file. */
+export interface FileVerdict {
+  name: string;
+  bytes: number | null;
+  /** The algorithm of `actual`: the one that matched, else the one computed. */
+  algorithm: Algorithm | null;
+  expected: ExpectedDigest[];
+  actual: string | null;
+  matchedSource: string | null;
+  status: FileStatus;
+  seconds: number;
+  /** Why the file failed and what to do, when that can be told. */
+  diagnosis: Diagnosis[];
+}
+
+export interface VerdictInput {
+  name: string;
+  expected: readonly ManifestEntry[];
+  status: FileStatus;
+  seconds: number;
+  bytes?: number | null | undefined;
+  /** The algorithm computed (or that would have been), shown when nothing matched. */
+  algorithm?: Algorithm | null | undefined;
+  digests?: Digests | undefined;
+  match?: ManifestEntry | undefined;
+  diagnosis?: Diagnosis[] | undefined;
+}
+
+export function verdict(input: VerdictInput): FileVerdict {
+  const shown = input.match?.algorithm ?? input.algorithm ?? null;
+  return {
+    name: input.name,
+    bytes: input.bytes ?? null,
+    algorithm: shown,
+    expected: describeExpected(input.expected),
+    actual: shown && input.digests ? (input.digests[shown] ?? null) : null,
+    matchedSource: input.match?.source ?? null,
+    status: input.status,
+    seconds: input.seconds,
+    diagnosis: input.diagnosis ?? [],
+  };
+}
+
+export interface BaseCheck {
+  /** published: the base file is the published conversion; not-published: it is not; unknown: no digest. */
+  status: 'published' | 'not-published' | 'unknown';
+  digests: Digests;
+}
+
+export interface FileResult extends FileVerdict {
+  action: FileAction | 'none';
+  note: string | null;
+  /** With --check-base: whether the base file is the published conversion. */
+  baseCheck: BaseCheck | null;
+}
+
+export interface DecodeReport {
+  outputDir: string;
+  xorDir: string;
+  baseDir: string;
+  verifiedAgainst: { label: string; how: Expectations['how']; detectedFrom: string | null } | null;
+  files: FileResult[];
+  /** Everything the run warned about (also printed on stderr). */
+  warnings: string[];
+  ignored: string[];
+  totals: {
+    files: number;
+    bytes: number;
+    seconds: number;
+    verified: number;
+    mismatch: number;
+    invalid: number;
+    unverified: number;
+    /** With --check-base: base files that are not the published conversion. */
+    badBase: number;
+    skipped: number;
+    missing: number;
+    /** Peak resident memory of this process so far (bytes): flat whatever the file sizes. */
+    peakRssBytes: number;
+  };
+  /** 0 when every file was produced and verified (or verification was not asked for), else 1. */
+  exitCode: 0 | 1;
+}
+
+/** decode: writing the output; check-existing: hashing an output already there; diagnose: hashing the base after a failure. */
+export type FilePhase = 'decode' | 'check-existing' | 'diagnose';
+
+export type DecodeEvent =
+  | { type: 'plan'; plan: DecodePlan; totalBytes: number }
+  | { type: 'warning'; message: string }
+  | { type: 'file-start'; name: string; bytes: number; action: FileAction; phase: FilePhase }
+  | { type: 'progress'; name: string; bytes: number }
+  | { type: 'file-done'; result: FileResult };

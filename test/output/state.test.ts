@@ -1,0 +1,49 @@
+import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ResumeState } from '../../src/output/state.js';
+import { stateDir } from '../../src/output/temp-file.js';
+import { removeDir, tempDir } from '../support/helpers.js';
+
+let dir: string;
+let paths: { output: string; payload: string; base: string };
+beforeEach(async () => {
+  dir = await tempDir();
+  await mkdir(stateDir(dir));
+  paths = { output: join(dir, 'out.bin'), payload: join(dir, 'payload'), base: join(dir, 'base') };
+  for (const p of Object.values(paths)) await writeFile(p, 'x');
+});
+afterEach(() => removeDir(dir));
+
+describe('ResumeState', () => {
+  it('remembers a recorded file across loads while output and inputs are unchanged', async () => {
+    const state = await ResumeState.load(dir);
+    await state.record('out.bin', paths, { sha256: 'ab' });
+    const again = await ResumeState.load(dir);
+    expect((await again.unchanged('out.bin', paths))?.digests).toEqual({ sha256: 'ab' });
+    expect(await again.unchanged('other', paths)).toBeUndefined();
+  });
+
+  it.each(['output', 'payload', 'base'] as const)('forgets the entry when the %s changes (size or mtime)', async (which) => {
+    const state = await ResumeState.load(dir);
+    await state.record('out.bin', paths, { sha256: 'ab' });
+    const before = await stat(paths[which]);
+    await utimes(paths[which], before.atime, new Date(before.mtimeMs + 5000));
+    expect(await state.unchanged('out.bin', paths)).toBeUndefined();
+  });
+
+  it('treats a damaged state file as empty (costs a re-check, never a wrong skip)', async () => {
+    await writeFile(join(stateDir(dir), 'state.json'), '{"version":1,"files":');
+    const state = await ResumeState.load(dir);
+    expect(await state.unchanged('out.bin', paths)).toBeUndefined();
+  });
+
+  it('forget() drops an entry from what is saved next', async () => {
+    const state = await ResumeState.load(dir);
+    await state.record('out.bin', paths, { sha256: 'ab' });
+    state.forget('out.bin');
+    await state.save();
+    const saved = JSON.parse(await readFile(join(stateDir(dir), 'state.json'), 'utf8'));
+    expect(saved.files).toEqual({});
+  });
+});

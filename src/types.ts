@@ -21,7 +21,17 @@ export interface ExpectedDigest {
  * because its decoded bytes cannot be right (only where no digest can decide). unverified: no digest
  * to check. skipped: already there and verified. missing: listed in the manifest but absent.
  */
-export type FileStatus = 'verified' | 'mismatch' | 'invalid' | 'unverified' | 'skipped' | 'missing';
+export type FileStatus = 'verified' | 'mismatch' | 'invalid' | 'unverified' | 'skipped' | 'missing' | 'not-started';
+
+/**
+ * Why a file failed, decided only from evidence that was checked (see diagnose.ts's table):
+ * base: the base file is not the one the release was made against; xor-file: the XOR file is damaged;
+ * manifest: the published digest is wrong or for another revision; unknown: no evidence decides.
+ */
+export type Cause = 'base' | 'xor-file' | 'manifest' | 'unknown';
+
+/** What a checked source of truth says about an input file. */
+export type Integrity = 'intact' | 'differs' | 'unknown';
 
 export type DiagnosisCode =
   | 'lfs-pointer'
@@ -32,7 +42,12 @@ export type DiagnosisCode =
   | 'crlf'
   | 'base-is-published'
   | 'base-not-published'
-  | 'base-not-checked';
+  | 'base-not-checked'
+  | 'base-truncated'
+  | 'xor-file-intact'
+  | 'xor-file-corrupt'
+  | 'xor-file-unknown'
+  | 'cause';
 
 export interface Diagnosis {
   code: DiagnosisCode;

@@ -17,26 +17,29 @@ export function decodeLine(r: FileResult, nameWidth = 0): string {
         : 'already present (decoded by an earlier run); NOT VERIFIED (no published digest)';
       break;
     case 'mismatch':
-      detail = `${algo} ${shortDigest(r.actual)} does not match the published digest; output not kept`;
+      detail = `${algo} ${shortDigest(r.actual)} does not match the published digest; output not kept; cause: ${r.cause}`;
       break;
     case 'invalid':
-      detail = 'stopped at the first chunk: the decoded bytes cannot be right; output not kept';
+      detail = `stopped at the first chunk: no digest is known and the decoded bytes lack the structure of the base; output not kept; cause: ${r.cause}`;
       break;
     case 'missing':
       detail = 'listed in the manifest, missing from the XOR folder';
       break;
+    case 'not-started':
+      detail = 'not started: an earlier file failed (--keep-going decodes every file)';
+      break;
     default:
       detail = r.expected.length === 0 ? 'NOT VERIFIED (no published digest)' : 'NOT VERIFIED (--no-verify)';
   }
-  const how = r.note && r.status !== 'skipped' ? ` [${r.note}]` : '';
+  const how = r.note && r.status !== 'skipped' && r.status !== 'not-started' ? ` [${r.note}]` : '';
   const base =
     r.baseCheck?.status === 'published' ? ' (base: published conversion)' : r.baseCheck?.status === 'not-published' ? ' (base: NOT the published conversion)' : '';
   return `${r.status.padEnd(10)} ${r.name.padEnd(nameWidth)}  ${size.padStart(8)}  ${detail}${how}${base}`;
 }
 
-function mismatchError(r: FileResult, report: DecodeReport): string {
+function mismatchError(r: FileResult, label: string): string {
   const wanted = r.expected.map((e) => `${shortDigest(e.digest)} (${e.source})`).join(' or ');
-  return `${r.name}: ${r.algorithm} ${r.actual} does not match ${report.verifiedAgainst?.label ?? 'the manifest'} (expected ${wanted}); the output was not kept. Check that the base folder is the exact conversion the XOR files were made against`;
+  return `${r.name}: ${r.algorithm} ${r.actual} does not match ${label} (expected ${wanted}); the output was not kept (cause: ${r.cause})`;
 }
 
 function howChosen(how: string, detectedFrom: string | undefined): string {
@@ -54,6 +57,8 @@ function howChosen(how: string, detectedFrom: string | undefined): string {
 
 export class DecodePrinter extends Reporter<DecodeReport> {
   private nameWidth = 0;
+  private label = 'the manifest';
+  private xorDir = '';
 
   handle = (event: DecodeEvent): void => {
     switch (event.type) {
@@ -61,6 +66,8 @@ export class DecodePrinter extends Reporter<DecodeReport> {
         const { plan } = event;
         this.nameWidth = Math.max(0, ...plan.files.map((f) => f.name.length), ...plan.missing.map((n) => n.length));
         const exp = plan.expectations;
+        this.label = exp?.manifest.label ?? this.label;
+        this.xorDir = plan.xorDir;
         if (exp) this.say(`verifying against ${exp.manifest.label} (${howChosen(exp.how, exp.detectedFrom)})`);
         this.say(`decoding ${plan.files.length} files (${formatBytes(event.totalBytes)}) into ${plan.outputDir}`);
         this.startBars(event.totalBytes);
@@ -80,23 +87,32 @@ export class DecodePrinter extends Reporter<DecodeReport> {
         break;
       case 'file-done':
         this.say(decodeLine(event.result, this.nameWidth));
+        // Causes and fixes at once, not after the remaining files: the user can act while it runs.
+        this.printFileErrors(event.result);
         break;
     }
   };
 
+  private printFileErrors(r: FileResult): void {
+    if (r.status === 'mismatch') this.error(errorLine(mismatchError(r, this.label)));
+    if (r.status === 'invalid') {
+      this.error(errorLine(`${r.name}: no digest is known and the decoded bytes lack the structure of the base file; the output was not kept (cause: ${r.cause})`));
+    }
+    if (r.baseCheck?.status === 'not-published' && r.status !== 'mismatch' && r.status !== 'invalid') {
+      this.error(errorLine(`${r.name}: the base file is not the published one (--check-base)`));
+    }
+    for (const d of r.diagnosis) this.error(`  ${d.message}\n`);
+    if (r.status === 'missing') {
+      this.error(errorLine(`${r.name}: listed in ${this.label} but missing from the XOR folder ${this.xorDir}; download it (git lfs pull) and run again`));
+    }
+  }
+
   protected printErrors(report: DecodeReport): void {
-    for (const r of report.files) {
-      if (r.status === 'mismatch') this.error(errorLine(mismatchError(r, report)));
-      if (r.status === 'invalid') this.error(errorLine(`${r.name}: the decoded bytes cannot be right; the output was not kept`));
-      if (r.baseCheck?.status === 'not-published' && r.status !== 'mismatch' && r.status !== 'invalid') {
-        this.error(errorLine(`${r.name}: the base file is not the published conversion (--check-base)`));
-      }
-      for (const d of r.diagnosis) this.error(`  ${d.message}\n`);
-      if (r.status === 'missing') {
-        this.error(
-          errorLine(`${r.name}: listed in ${report.verifiedAgainst?.label} but missing from the XOR folder ${report.xorDir}; download it (git lfs pull) and run again`),
-        );
-      }
+    const notStarted = report.files.filter((f) => f.status === 'not-started');
+    if (notStarted.length > 0) {
+      this.error(
+        errorLine(`${notStarted.length} ${notStarted.length === 1 ? "file" : "files"} not started, as a file failed for a reason that would repeat for the others: fix the cause above and run again (--keep-going decodes every file)`),
+      );
     }
   }
 
@@ -108,6 +124,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
     if (t.invalid) parts.push(`${t.invalid} INVALID`);
     if (t.badBase) parts.push(`${t.badBase} with a base that is NOT the published conversion`);
     if (t.missing) parts.push(`${t.missing} MISSING`);
+    if (t.notStarted) parts.push(`${t.notStarted} NOT STARTED`);
     if (t.unverified) parts.push(`${t.unverified} not verified`);
     const against = report.verifiedAgainst ? ` against ${report.verifiedAgainst.label}` : '';
     this.say(

@@ -108,6 +108,9 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
       'also hash every base file while decoding and compare it with the published conversion (a second hash pass: about half the speed on two cores)',
     )
     .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
+    .option('--keep-going', 'decode every file even after one failed because of its base (by default the run stops starting files)')
+    .option('--xor-manifest <file>', 'published digests of the XOR files, to tell a damaged XOR file from a wrong base (default: SHA256SUMS.xor in <xor-dir>)')
+    .option('--base-manifest <file>', 'digests of the base files the release was made against (default: SHA256SUMS.base in <xor-dir>, or the known release\'s base)')
     .addOption(new Option('--decode', 'accepted and ignored, for copy-paste from model cards').hideHelp())
     .addOption(new Option('--compress', 'accepted and ignored: gzip payloads are recognised by their content').hideHelp())
     .action(async (outputDir: string, xorDir: string, baseDir: string, opts) => {
@@ -125,6 +128,9 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           jobs: opts.jobs,
           checkBase: opts.checkBase,
           spaceCheck: opts.spaceCheck,
+          keepGoing: opts.keepGoing,
+          xorManifest: opts.xorManifest,
+          baseManifest: opts.baseManifest,
           signal: run.signal,
           onEvent: printer.handle,
         }),
@@ -151,10 +157,11 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
   )
     .argument('<base-dir>', 'LLaMA converted to the Hugging Face format')
     .option('--model <name>', 'a base conversion (llama-13b-hf) or a release (metharme-13b); recognised from the path if omitted')
+    .option('--manifest <file>', 'digests of the base files, for any release (e.g. its SHA256SUMS.base)')
     .action(async (dir: string, opts) => {
       run.json = Boolean(opts.json);
       const printer = new VerifyPrinter(chooseMode(opts, streams.err), streams, 'see below');
-      await reported(run, printer, () => checkBase({ dir, model: opts.model, signal: run.signal, onEvent: printer.handle }));
+      await reported(run, printer, () => checkBase({ dir, model: opts.model, manifest: opts.manifest, signal: run.signal, onEvent: printer.handle }));
     });
 
   addCommand(

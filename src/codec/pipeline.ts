@@ -166,7 +166,7 @@ export class Pipeline {
         if (used > 0) this.memory.xor(current.slot.offset, current.base.offset, used);
         baseBytes += used;
         if (position === 0 && job.inspectHead) job.inspectHead(current.slot.data.subarray(0, n));
-        current.slot.busy = this.emit(current.slot, n, position, output);
+        current.slot.busy = this.writeAndHash(current.slot, n, position, output);
         position += n;
         job.onBytes?.(n);
         if (output?.flush && !flushing && position - flushedAt >= BACKGROUND_FLUSH_BYTES) {
@@ -213,7 +213,7 @@ export class Pipeline {
     }
   }
 
-  private async emit(slot: Slot, length: number, position: number, output: OutputSink | undefined): Promise<void> {
+  private async writeAndHash(slot: Slot, length: number, position: number, output: OutputSink | undefined): Promise<void> {
     const hashed = this.hasher.update(OUTPUT_STREAM, slot.offset, length);
     if (output) {
       try {

@@ -9,9 +9,11 @@ import { detectModelFromPaths, findModel, listModels } from '../release/models.j
 import { requireModel } from '../release/expectations.js';
 import { verifyFolder, type VerifyOptions, type VerifyReport } from './verify.js';
 
-export interface CheckBaseOptions extends Omit<VerifyOptions, 'manifest'> {
+export interface CheckBaseOptions extends VerifyOptions {
   /** A base conversion, or a release (its base is checked). Recognised from the path if absent. */
   model?: string | undefined;
+  /** Digests of the base files (e.g. a release's SHA256SUMS.base): works for any release. */
+  manifest?: string | undefined;
 }
 
 export function baseModelFor(model: string | undefined, dir: string): string {
@@ -33,12 +35,15 @@ export function baseModelFor(model: string | undefined, dir: string): string {
 }
 
 export async function checkBase(options: CheckBaseOptions): Promise<VerifyReport> {
-  const baseName = baseModelFor(options.model, options.dir);
+  if (options.model && options.manifest) {
+    throw new InputError('--model and --manifest cannot be used together', { hint: 'pass one of them' });
+  }
+  const baseName = options.manifest ? undefined : baseModelFor(options.model, options.dir);
   const report = await verifyFolder({ ...options, model: baseName }, ['base']);
-  const conversion = findModel(baseName)!.conversion;
+  const recipe = baseName ? findModel(baseName)!.conversion : undefined;
   for (const f of report.files) {
     if (f.status === 'mismatch' && f.diagnosis.length === 0) {
-      f.diagnosis.push(folderFileNotPublished(f.name, baseName, conversion));
+      f.diagnosis.push(folderFileNotPublished(f.name, report.manifest.label, recipe));
     }
   }
   return report;

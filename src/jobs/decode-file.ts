@@ -4,17 +4,17 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Pipeline } from '../codec/pipeline.js';
-import { FileSource, GzipSource, type ByteSource } from '../codec/sources.js';
+import { FileSource, GzipSource, readHead, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import type { ResumeState } from '../output/state.js';
 import { commitTemp, createTemp, discardTemp, lstatOrUndefined, type TempFile } from '../output/temp-file.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
-import type { Diagnosis, Digests } from '../types.js';
-import { baseAlgorithmsFor, diagnoseFailure, judgeBase } from '../verify/diagnose.js';
-import { stoppedAtHead } from '../verify/diagnosis-text.js';
+import type { Digests } from '../types.js';
+import { baseVerdict, diagnoseFailure, type Finding } from '../verify/diagnose.js';
+import * as text from '../verify/diagnosis-text.js';
 import { findMatch, primaryAlgorithm } from '../verify/digests.js';
 import { checkFile, matchWithFallback } from '../verify/hash-file.js';
-import { checkDecodedHead, type SanityProblem } from '../verify/sanity.js';
+import { lacksBaseStructure, type SanityProblem } from '../release/file-structure.js';
 import { verdict, type BaseCheck, type DecodeEvent, type FileResult, type VerdictInput } from './results.js';
 
 /** What every file of one run shares. */
@@ -25,8 +25,6 @@ export interface RunContext {
   force: boolean;
   /** --check-base: hash every base file as it is read. */
   checkingBase: boolean;
-  /** The base conversion the release was made against, when the release is known. */
-  releaseBase: string | undefined;
   /** Evidence gathered by earlier diagnoses in this run. */
   evidence: { badBaseSeen: boolean };
   resume: ResumeState;
@@ -40,6 +38,7 @@ function resultOf(file: FilePlan, t0: number, input: Omit<VerdictInput, 'name' |
     action: file.action,
     note: file.note ?? null,
     baseCheck: null,
+    cause: null,
     ...extra,
   };
 }
@@ -102,12 +101,14 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: RunContext
   });
 }
 
-async function diagnose(file: FilePlan, pipeline: Pipeline, ctx: RunContext, baseDigests: Digests | undefined): Promise<Diagnosis[]> {
+async function diagnose(file: FilePlan, pipeline: Pipeline, ctx: RunContext, seen: { baseDigests?: Digests | undefined; decodedHead?: Buffer | undefined }): Promise<Finding> {
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });
   return diagnoseFailure(file, {
     pipeline,
-    releaseBase: ctx.releaseBase,
-    baseDigests,
+    payloadList: ctx.plan.inputDigests.payload,
+    baseList: ctx.plan.inputDigests.base,
+    baseDigests: seen.baseDigests,
+    decodedHead: seen.decodedHead,
     evidence: ctx.evidence,
     hash: { signal: ctx.signal, onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }) },
   });
@@ -115,9 +116,14 @@ async function diagnose(file: FilePlan, pipeline: Pipeline, ctx: RunContext, bas
 
 function baseCheckOf(file: FilePlan, digests: Digests, ctx: RunContext): BaseCheck | null {
   if (!ctx.checkingBase || !file.basePath) return null;
-  const judged = judgeBase(file, digests, ctx.releaseBase);
-  if (!judged) return { status: 'unknown', digests };
-  return { status: judged.code === 'base-is-published' ? 'published' : 'not-published', digests };
+  const integrity = baseVerdict(file.name, digests, ctx.plan.inputDigests.base);
+  return { status: integrity === 'intact' ? 'published' : integrity === 'differs' ? 'not-published' : 'unknown', digests };
+}
+
+/** The base's first bytes, to compare the decoded file's structure with (enough for a JSON config). */
+async function baseHeadOf(file: FilePlan, chunkBytes: number): Promise<{ head: Buffer; size: number } | undefined> {
+  if (!file.basePath || file.baseSize === undefined || file.action === 'copy') return undefined;
+  return { head: await readHead(file.basePath, Math.min(file.baseSize, chunkBytes)), size: file.baseSize };
 }
 
 export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext): Promise<FileResult> {
@@ -127,8 +133,12 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
 
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, phase: 'decode' });
   const primary = ctx.verifying ? primaryAlgorithm(file.expected) : undefined;
-  const baseAlgorithms = ctx.checkingBase && file.basePath ? baseAlgorithmsFor(file.name, ctx.releaseBase) : [];
+  const baseEntries = ctx.plan.inputDigests.base?.byName.get(file.name) ?? [];
+  const baseAlgorithms = ctx.checkingBase && file.basePath ? [...new Set(baseEntries.map((e) => e.algorithm))] : [];
   const knownSize = file.action === 'xor-gzip' ? undefined : file.payloadSize;
+  // Only a digest decides a file. Without one, the decoded bytes are refused only where they lack a
+  // structure their base has; with --no-verify nothing is refused, a warning is all.
+  const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes);
   ctx.resume.forget(file.name);
   const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name, { direct: pipeline.directAligned });
   let committed = false;
@@ -136,7 +146,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     const source = await openSource(file);
     let base: ByteSource | undefined;
     let streamed;
-    let problem: SanityProblem | undefined;
+    let decodedHead: Buffer | undefined;
+    let lacking: SanityProblem | undefined;
     try {
       base = file.basePath ? await FileSource.open(file.basePath) : undefined;
       streamed = await pipeline.run({
@@ -146,14 +157,12 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         algorithms: primary ? [primary] : [],
         baseAlgorithms,
         signal: ctx.signal,
-        // Plain copies are the published bytes themselves; decoded ones must look like their kind.
-        inspectHead:
-          file.action === 'copy'
-            ? undefined
-            : (head) => {
-                problem = checkDecodedHead(file.name, head, knownSize);
-                if (problem) throw new StopFile(problem.message);
-              },
+        inspectHead: (head) => {
+          decodedHead = Buffer.from(head.subarray(0, Math.min(head.length, 1 << 20)));
+          if (!baseHead) return;
+          lacking = lacksBaseStructure(file.name, { head, size: knownSize }, baseHead);
+          if (lacking && ctx.verifying) throw new StopFile(lacking.message);
+        },
         onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
       });
     } catch (err) {
@@ -162,15 +171,12 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       await source.close();
       await base?.close();
     }
-    if (problem || !streamed) {
+    if (!streamed) {
       await discardTemp(temp);
-      const stopped = stoppedAtHead(file.name, problem!.code, problem!.message);
-      return resultOf(file, t0, {
-        status: 'invalid',
-        algorithm: primaryAlgorithm(file.expected),
-        diagnosis: [stopped, ...(await diagnose(file, pipeline, ctx, undefined))],
-      });
+      const finding = await diagnose(file, pipeline, ctx, { decodedHead });
+      return resultOf(file, t0, { status: 'invalid', algorithm: primaryAlgorithm(file.expected), diagnosis: finding.diagnosis }, { cause: finding.cause });
     }
+    if (lacking) ctx.notify({ type: 'warning', message: text.unverifiedStructure(file.name, lacking) });
     if (knownSize !== undefined && streamed.bytes !== knownSize) {
       throw new InputError(`changed size while being read (${knownSize} -> ${streamed.bytes} bytes)`, {
         file: file.payloadPath,
@@ -190,10 +196,10 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       outcome = await matchWithFallback(pipeline, temp.tempPath, file.expected, streamed.digests, { signal: ctx.signal });
     }
     const status = !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
-    let diagnosis: Diagnosis[] = [];
+    let finding: Finding | undefined;
     if (status === 'mismatch') {
       await discardTemp(temp);
-      diagnosis = await diagnose(file, pipeline, ctx, baseAlgorithms.length > 0 ? streamed.baseDigests : undefined);
+      finding = await diagnose(file, pipeline, ctx, { baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined, decodedHead });
     } else {
       await commitTemp(temp);
       committed = true;
@@ -202,8 +208,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     return resultOf(
       file,
       t0,
-      { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis },
-      { baseCheck: baseCheckOf(file, streamed.baseDigests, ctx) },
+      { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: finding?.diagnosis },
+      { baseCheck: baseCheckOf(file, streamed.baseDigests, ctx), cause: finding?.cause ?? null },
     );
   } finally {
     if (!committed) await discardTemp(temp);

@@ -31,6 +31,11 @@ export interface DecodeOptions extends PlanOptions {
   checkBase?: boolean;
   /** Refuse to start when the output file system lacks the space (default true). */
   spaceCheck?: boolean;
+  /**
+   * Decode every file even after one failed because of its base or for a reason no evidence decides
+   * (default false: such a failure stops the run from starting more files, which are `not-started`).
+   */
+  keepGoing?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: DecodeEvent) => void;
 }
@@ -62,6 +67,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   const plan = await planDecode(options);
   const totalBytes = plan.files.reduce((sum, f) => sum + f.payloadSize, 0);
   notify({ type: 'plan', plan, totalBytes });
+  for (const note of plan.notes) notify({ type: 'warning', message: note });
   if (verifying && !plan.expectations) {
     notify({
       type: 'warning',
@@ -109,7 +115,23 @@ function missingResult(plan: DecodePlan, name: string): FileResult {
     action: 'none',
     note: 'listed in the manifest but not in the XOR folder',
     baseCheck: null,
+    cause: null,
   };
+}
+
+function notStartedResult(file: FilePlan): FileResult {
+  return {
+    ...verdict({ name: file.name, expected: file.expected, status: 'not-started', seconds: 0, algorithm: primaryAlgorithm(file.expected) }),
+    action: file.action,
+    note: 'not started: an earlier file failed because of its base (or for a reason no evidence decides); --keep-going decodes every file',
+    baseCheck: null,
+    cause: null,
+  };
+}
+
+/** A failure that will repeat for every other file: the base is wrong, or nothing tells what is. */
+function stopsTheRun(result: FileResult): boolean {
+  return (result.status === 'mismatch' || result.status === 'invalid') && (result.cause === 'base' || result.cause === 'unknown');
 }
 
 async function decodeLocked(
@@ -128,7 +150,6 @@ async function decodeLocked(
     verifying,
     force: options.force === true,
     checkingBase: options.checkBase === true,
-    releaseBase: plan.expectations?.model?.base,
     evidence: { badBaseSeen: false },
     resume: await ResumeState.load(plan.outputDir),
     signal: internal.signal,
@@ -136,14 +157,16 @@ async function decodeLocked(
   };
   const results: FileResult[] = new Array(plan.files.length);
   let next = 0;
+  let stopped = false;
   let firstError: unknown;
   const lane = async () => {
     const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir) });
     try {
-      while (next < plan.files.length && !internal.signal.aborted) {
+      while (next < plan.files.length && !internal.signal.aborted && !stopped) {
         const index = next++;
         const result = await decodeFile(plan.files[index]!, pipeline, ctx);
         results[index] = result;
+        if (stopsTheRun(result) && options.keepGoing !== true) stopped = true;
         notify({ type: 'file-done', result });
       }
     } catch (err) {
@@ -160,7 +183,12 @@ async function decodeLocked(
   options.signal?.removeEventListener('abort', onExternalAbort);
   if (firstError !== undefined) throw await withSpaceNeeded(firstError, plan, plan.files.filter((_, i) => !results[i]));
 
-  const files = results.filter(Boolean);
+  const files = plan.files.map((file, i) => {
+    if (results[i]) return results[i]!;
+    const result = notStartedResult(file);
+    notify({ type: 'file-done', result });
+    return result;
+  });
   for (const name of plan.missing) {
     const result = missingResult(plan, name);
     files.push(result);
@@ -178,6 +206,7 @@ async function decodeLocked(
     badBase: files.filter((f) => f.baseCheck?.status === 'not-published').length,
     skipped: count('skipped'),
     missing: count('missing'),
+    notStarted: count('not-started'),
     peakRssBytes: peakRssBytes(),
   };
   const exp = plan.expectations;
@@ -189,6 +218,6 @@ async function decodeLocked(
     files,
     ignored: plan.ignored,
     totals,
-    exitCode: totals.mismatch + totals.invalid + totals.missing + totals.badBase > 0 ? 1 : 0,
+    exitCode: totals.mismatch + totals.invalid + totals.missing + totals.badBase + totals.notStarted > 0 ? 1 : 0,
   };
 }

@@ -5,7 +5,7 @@
 import type { FileAction, DecodePlan } from '../plan/plan.js';
 import type { Expectations } from '../release/expectations.js';
 import type { ManifestEntry } from '../release/manifest.js';
-import type { Algorithm, Diagnosis, Digests, ExpectedDigest, FileStatus } from '../types.js';
+import type { Algorithm, Cause, Diagnosis, Digests, ExpectedDigest, FileStatus } from '../types.js';
 import { describeExpected } from '../verify/digests.js';
 
 /** What every report says about one file. */
@@ -59,6 +59,8 @@ export interface BaseCheck {
 
 export interface FileResult extends FileVerdict {
   action: FileAction | 'none';
+  /** For a failed file: what is at fault, decided from evidence (see the README's table); else null. */
+  cause: Cause | null;
   note: string | null;
   /** With --check-base: whether the base file is the published conversion. */
   baseCheck: BaseCheck | null;
@@ -85,6 +87,8 @@ export interface DecodeReport {
     badBase: number;
     skipped: number;
     missing: number;
+    /** Files not started because an earlier one failed for a reason that repeats (see keepGoing). */
+    notStarted: number;
     /** Peak resident memory of this process so far (bytes): flat whatever the file sizes. */
     peakRssBytes: number;
   };

@@ -7,9 +7,10 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isGzip, readHead } from '../codec/sources.js';
 import { asReadError, InputError } from '../errors.js';
-import { resolveExpectations, type Expectations } from '../release/expectations.js';
+import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, type ManifestEntry } from '../release/manifest.js';
 import { checkOutputDir, isChecksumListName, requireDir } from './inputs.js';
+import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
 
 export type FileAction = 'xor' | 'xor-gzip' | 'copy';
@@ -37,6 +38,10 @@ export interface DecodePlan {
   missing: string[];
   /** Entries of the XOR folder that are not processed (folders, hidden files). */
   ignored: string[];
+  /** Published digests of the inputs, which decide a failed file's cause. */
+  inputDigests: InputDigests;
+  /** What planning decided that the user should hear (e.g. a cache snapshot used for its model folder). */
+  notes: string[];
 }
 
 /** A JSON file larger than this is not a config; it is XORed without trying to parse it. */
@@ -91,11 +96,22 @@ export interface PlanOptions {
   model?: string | undefined;
   /** A checksum list file to verify against. */
   manifest?: string | undefined;
+  /** Published digests of the XOR files (default: SHA256SUMS.xor in the XOR folder). */
+  xorManifest?: string | undefined;
+  /** Published digests of the base files (default: SHA256SUMS.base in the XOR folder, or the known release's base). */
+  baseManifest?: string | undefined;
 }
 
 export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
-  const xorDir = await requireDir(options.xorDir, 'XOR folder');
-  const baseDir = await requireDir(options.baseDir, 'base folder');
+  const notes: string[] = [];
+  const inFolder = async (path: string, role: string) => {
+    const resolved = await resolveCacheRoot(await requireDir(path, role), role);
+    if (resolved.note) notes.push(resolved.note);
+    return resolved.dir;
+  };
+  const xorDir = await inFolder(options.xorDir, 'XOR folder');
+  const baseDir = await inFolder(options.baseDir, 'base folder');
+  await refuseRepositoryRoot(xorDir);
   const outputDir = await checkOutputDir(options.outputDir, [
     { path: xorDir, role: 'XOR folder' },
     { path: baseDir, role: 'base folder' },
@@ -175,9 +191,16 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
     });
   }
   await refuseLfsPointers(files);
+  await refuseSwapped(
+    files.flatMap((f) => (f.basePath ? [{ name: f.name, payloadPath: f.payloadPath, basePath: f.basePath }] : [])),
+    xorDir,
+    baseDir,
+  );
+  const known = expectations?.how === 'model' || expectations?.how === 'detected' ? expectations.model : undefined;
+  const inputDigests = await resolveInputDigests({ xorDir, xorManifest: options.xorManifest, baseManifest: options.baseManifest, release: known });
   // Small files first: a wrong JSON or a bad setup shows up in seconds, not after a 10 GB shard.
   files.sort((a, b) => a.payloadSize - b.payloadSize || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const present = new Set(files.map((f) => f.name));
   const missing = [...expectedByName.keys()].filter((n) => !present.has(n)).sort();
-  return { outputDir, xorDir, baseDir, files, expectations, missing, ignored: ignored.sort() };
+  return { outputDir, xorDir, baseDir, files, expectations, missing, ignored: ignored.sort(), inputDigests, notes };
 }

@@ -3,8 +3,9 @@
  * list shipped in the XOR folder, or a release recognised from the paths.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { asReadError, InputError } from '../errors.js';
-import { MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './manifest.js';
+import { entriesByName, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import { detectModelFromPaths, findModel, listModels, modelEntries, type BuiltinModel } from './models.js';
 
 export interface Expectations {
@@ -95,3 +96,51 @@ export async function resolveExpectations(options: ExpectationOptions): Promise<
   };
 }
 
+
+/** A checksum list and the name users know it by. */
+export interface DigestList {
+  label: string;
+  byName: Map<string, ManifestEntry[]>;
+}
+
+/** Digests of the base files a release was made against, and how that base was made, when known. */
+export interface BaseDigestList extends DigestList {
+  recipe?: string | undefined;
+}
+
+/** Published digests of the inputs, which decide the cause when a file fails. */
+export interface InputDigests {
+  payload: DigestList | undefined;
+  base: BaseDigestList | undefined;
+}
+
+async function listIfPresent(path: string): Promise<DigestList | undefined> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) return undefined;
+  const manifest = await loadManifestFile(path);
+  return { label: path, byName: entriesByName(manifest.entries) };
+}
+
+/**
+ * Where the inputs' digests come from: --xor-manifest, else SHA256SUMS.xor in the XOR folder;
+ * --base-manifest, else SHA256SUMS.base in the XOR folder, else the built-in base conversion, but only
+ * when the release is a known one (never for a custom manifest).
+ */
+export async function resolveInputDigests(options: {
+  xorDir: string;
+  xorManifest?: string | undefined;
+  baseManifest?: string | undefined;
+  release: BuiltinModel | undefined;
+}): Promise<InputDigests> {
+  const payload = options.xorManifest
+    ? { label: options.xorManifest, byName: entriesByName((await loadManifestFile(options.xorManifest)).entries) }
+    : await listIfPresent(join(options.xorDir, 'SHA256SUMS.xor'));
+  let base: BaseDigestList | undefined = options.baseManifest
+    ? { label: options.baseManifest, byName: entriesByName((await loadManifestFile(options.baseManifest)).entries) }
+    : await listIfPresent(join(options.xorDir, 'SHA256SUMS.base'));
+  const conversion = options.release?.base ? findModel(options.release.base) : undefined;
+  if (!base && conversion) {
+    base = { label: `the published ${conversion.name} conversion`, byName: entriesByName(modelEntries(conversion)), recipe: conversion.conversion };
+  }
+  return { payload, base };
+}

@@ -1,90 +1,177 @@
 /**
- * Naming the cause of a failed file. Almost every failed decode in the public threads came from a
- * base converted with another transformers version, a clone without git-lfs, or git rewriting line
- * endings; these checks tell which, with the fix, instead of leaving users to guess.
+ * Naming the cause of a failed file from evidence that was actually checked. Facts (sizes, line
+ * endings, structure) are reported as facts; the cause comes from the deduction table below, fed by
+ * published digests of the XOR file and of the base file, or from a proof (a CRLF rewrite is proven
+ * when undoing it gives the published digest).
+ *
+ * | XOR file \ base | differs | intact   | unknown  |
+ * |-----------------|---------|----------|----------|
+ * | differs         | xor-file| xor-file | xor-file |
+ * | intact          | base    | manifest | base     |
+ * | unknown         | base    | xor-file | unknown  |
  */
-import { readFile } from 'node:fs/promises';
-import type { ManifestEntry } from '../release/manifest.js';
-import type { Algorithm, Diagnosis, Digests } from '../types.js';
-import { findModel, listModels, modelEntries, type BuiltinModel } from '../release/models.js';
+import { createHash } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
 import type { Pipeline } from '../codec/pipeline.js';
+import { readHead } from '../codec/sources.js';
 import type { FilePlan } from '../plan/plan.js';
+import type { Algorithm, Cause, Diagnosis, Digests, Integrity } from '../types.js';
 import * as text from './diagnosis-text.js';
+import type { BaseDigestList, DigestList } from '../release/expectations.js';
+import { checkPayload, judgeBaseDigests, publishedPayload } from './evidence.js';
 import { hashFile, type HashOptions } from './hash-file.js';
+import { isTruncatedZip, lacksBaseStructure, ZIP_TAIL_BYTES } from '../release/file-structure.js';
 
-/** Bases whose published digests can judge `name`: the release's own base, else every base that lists it. */
-export function baseCandidates(name: string, releaseBase: string | undefined): { model: BuiltinModel; entries: ManifestEntry[] }[] {
-  const models = releaseBase ? [findModel(releaseBase)!] : listModels().filter((m) => m.kind === 'base');
-  return models
-    .map((model) => ({ model, entries: modelEntries(model).filter((e) => e.name === name) }))
-    .filter((c) => c.entries.length > 0);
+export function deduceCause(payload: Integrity, base: Integrity): Cause {
+  if (payload === 'differs') return 'xor-file';
+  if (payload === 'intact') return base === 'intact' ? 'manifest' : 'base';
+  if (base === 'differs') return 'base';
+  if (base === 'intact') return 'xor-file';
+  return 'unknown';
 }
 
-export function baseAlgorithmsFor(name: string, releaseBase: string | undefined): Algorithm[] {
-  return [...new Set(baseCandidates(name, releaseBase).flatMap((c) => c.entries.map((e) => e.algorithm)))];
-}
-
-/** Judges a base file's digests against the published conversions. */
-export function judgeBase(
-  file: Pick<FilePlan, 'name' | 'basePath'>,
-  digests: Digests,
-  releaseBase: string | undefined,
-): Diagnosis | undefined {
-  const candidates = baseCandidates(file.name, releaseBase);
-  if (candidates.length === 0) return undefined;
-  const hit = candidates.find((c) => c.entries.some((e) => digests[e.algorithm] === e.digest));
-  if (hit) return text.baseIsPublished(file.basePath, hit.model.name);
-  const names = candidates.map((c) => c.model.name).join(' or ');
-  return text.baseNotPublished(file.basePath, names, candidates.length === 1 ? candidates[0]!.model.conversion : undefined);
-}
 
 export interface DiagnoseContext {
   pipeline: Pipeline;
-  releaseBase: string | undefined;
+  payloadList: DigestList | undefined;
+  baseList: BaseDigestList | undefined;
   /** Base digests already computed (--check-base), so the base is not read again. */
   baseDigests?: Digests | undefined;
+  /** The decoded file's first bytes, when they were seen. */
+  decodedHead?: Buffer | undefined;
   /** Set once a base file proved not to be the published one: large bases are then not re-hashed. */
   evidence: { badBaseSeen: boolean };
-  hash?: HashOptions;
+  hash: HashOptions;
+}
+
+export interface Finding {
+  cause: Cause;
+  diagnosis: Diagnosis[];
 }
 
 /** A base file larger than this is hashed for a diagnosis only while no other base proved wrong. */
 const ALWAYS_HASH_BASE_BYTES = 64 << 20;
+/** JSON files up to this size are re-hashed with LF line endings to prove a CRLF rewrite. */
+const CRLF_PROOF_BYTES = 16 << 20;
 
-async function hasCrlf(path: string | undefined): Promise<boolean> {
-  if (!path) return false;
-  const bytes = await readFile(path).catch(() => undefined);
-  return bytes !== undefined && bytes.includes('\r\n');
+function digestOf(bytes: Buffer, algorithm: Algorithm): string {
+  return createHash(algorithm).update(bytes).digest('hex');
 }
 
-export async function diagnoseFailure(file: FilePlan, ctx: DiagnoseContext): Promise<Diagnosis[]> {
-  const found: Diagnosis[] = [];
-  if (file.action === 'xor' && file.baseSize !== undefined && file.baseSize !== file.payloadSize && !file.name.endsWith('.json')) {
-    found.push(text.sizeDiffers(file.basePath, file.baseSize, file.payloadSize));
+function matchesPublished(bytes: Buffer, file: FilePlan): boolean {
+  return file.expected.some((e) => digestOf(bytes, e.algorithm) === e.digest);
+}
+
+function xorPadded(payload: Buffer, base: Buffer): Buffer {
+  const out = Buffer.from(payload);
+  for (let i = 0; i < Math.min(out.length, base.length); i++) out[i]! ^= base[i]!;
+  return out;
+}
+
+const CRLF = Buffer.from('\r\n');
+function toLf(bytes: Buffer): Buffer {
+  return Buffer.from(bytes.toString('latin1').replaceAll('\r\n', '\n'), 'latin1');
+}
+
+/** For a JSON file: CRLF facts, and the cause when undoing the rewrite gives the published digest. */
+async function lineEndings(file: FilePlan): Promise<{ facts: Diagnosis[]; proven?: Finding }> {
+  if (!file.name.toLowerCase().endsWith('.json') || file.action === 'xor-gzip' || file.payloadSize > CRLF_PROOF_BYTES) return { facts: [] };
+  const payload = await readFile(file.payloadPath).catch(() => undefined);
+  const base = file.basePath && (file.baseSize ?? 0) <= CRLF_PROOF_BYTES ? await readFile(file.basePath).catch(() => undefined) : undefined;
+  if (!payload) return { facts: [] };
+  const payloadCrlf = payload.includes(CRLF);
+  const baseCrlf = base?.includes(CRLF) === true;
+  const facts: Diagnosis[] = [];
+  if (payloadCrlf) facts.push(text.crlfFact(file.payloadPath));
+  if (baseCrlf) facts.push(text.crlfFact(file.basePath!));
+  if (file.action === 'copy') {
+    if (payloadCrlf && matchesPublished(toLf(payload), file)) return { facts, proven: { cause: 'xor-file', diagnosis: [text.crlfProven(file.payloadPath, 'xor-file')] } };
+    return { facts };
   }
-  if (file.name.endsWith('.json')) {
-    const payloadCrlf = file.action !== 'xor-gzip' && (await hasCrlf(file.payloadPath));
-    const baseCrlf = await hasCrlf(file.basePath);
-    if (payloadCrlf || baseCrlf) {
-      found.push(text.crlf(payloadCrlf ? file.payloadPath : file.basePath));
-    }
+  if (!base) return { facts };
+  if (baseCrlf && matchesPublished(xorPadded(payload, toLf(base)), file)) {
+    return { facts, proven: { cause: 'base', diagnosis: [text.crlfProven(file.basePath!, 'base')] } };
   }
+  if (payloadCrlf && matchesPublished(xorPadded(toLf(payload), base), file)) {
+    return { facts, proven: { cause: 'xor-file', diagnosis: [text.crlfProven(file.payloadPath, 'xor-file')] } };
+  }
+  return { facts };
+}
+
+/** Decoded bytes that lack the structure their base has: a fact about this payload and base together. */
+async function structureFacts(file: FilePlan, decodedHead: Buffer | undefined): Promise<Diagnosis[]> {
+  if (!decodedHead || !file.basePath || file.baseSize === undefined) return [];
+  const baseHead = await readHead(file.basePath, Math.min(decodedHead.length, 1 << 20)).catch(() => undefined);
+  if (!baseHead) return [];
+  const size = file.action === 'xor-gzip' ? undefined : file.payloadSize;
+  const problem = lacksBaseStructure(file.name, { head: decodedHead, size }, { head: baseHead, size: file.baseSize });
+  return problem ? [text.structureFact(file.name, problem)] : [];
+}
+
+/** Reads a file's last bytes (for the zip end record). */
+async function readTail(path: string, size: number): Promise<Buffer> {
+  const length = Math.min(size, ZIP_TAIL_BYTES);
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buf, 0, length, size - length);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function baseIntegrity(file: FilePlan, ctx: DiagnoseContext): Promise<{ integrity: Integrity; lines: Diagnosis[] }> {
+  if (file.action === 'copy') return { integrity: 'intact', lines: [] };
   if (file.basePath && file.baseSize !== undefined) {
-    const algorithms = baseAlgorithmsFor(file.name, ctx.releaseBase);
-    if (algorithms.length > 0) {
-      let digests = ctx.baseDigests;
-      const complete = digests && algorithms.every((a) => digests![a] !== undefined);
-      if (!complete && ctx.evidence.badBaseSeen && file.baseSize > ALWAYS_HASH_BASE_BYTES) {
-        found.push(text.baseNotChecked(file.basePath));
-        return found;
-      }
-      if (!complete) digests = (await hashFile(ctx.pipeline, file.basePath, algorithms, ctx.hash)).digests;
-      const verdict = judgeBase(file, digests!, ctx.releaseBase);
-      if (verdict) {
-        if (verdict.code === 'base-not-published') ctx.evidence.badBaseSeen = true;
-        found.push(verdict);
-      }
-    }
+    const [head, tail] = await Promise.all([readHead(file.basePath, 4), readTail(file.basePath, file.baseSize)]).catch(() => [undefined, undefined]);
+    if (head && tail && isTruncatedZip(head, tail)) return { integrity: 'differs', lines: [text.truncatedBase(file.basePath)] };
   }
-  return found;
+  const entries = ctx.baseList?.byName.get(file.name);
+  if (!file.basePath || !entries || entries.length === 0) return { integrity: 'unknown', lines: [] };
+  const algorithms = [...new Set(entries.map((e) => e.algorithm))];
+  let digests = ctx.baseDigests;
+  if (!digests || !algorithms.every((a) => digests![a] !== undefined)) {
+    if (ctx.evidence.badBaseSeen && (file.baseSize ?? 0) > ALWAYS_HASH_BASE_BYTES) {
+      return { integrity: 'unknown', lines: [text.baseNotChecked(file.basePath)] };
+    }
+    digests = (await hashFile(ctx.pipeline, file.basePath, algorithms, ctx.hash)).digests;
+  }
+  const integrity = judgeBaseDigests(entries, digests);
+  if (integrity === 'differs') ctx.evidence.badBaseSeen = true;
+  const line = integrity === 'intact' ? text.baseIsPublished(file.basePath, ctx.baseList!.label) : text.baseNotPublished(file.basePath, ctx.baseList!.label);
+  return { integrity, lines: [line] };
+}
+
+export async function diagnoseFailure(file: FilePlan, ctx: DiagnoseContext): Promise<Finding> {
+  const facts: Diagnosis[] = [...(await structureFacts(file, ctx.decodedHead))];
+  const crlf = await lineEndings(file);
+  facts.push(...crlf.facts);
+  if (crlf.proven) return { cause: crlf.proven.cause, diagnosis: [...facts, ...crlf.proven.diagnosis] };
+
+  const published = await publishedPayload(file.payloadPath, file.name, ctx.payloadList);
+  const payload = await checkPayload(ctx.pipeline, file.payloadPath, published, ctx.hash);
+  const base = await baseIntegrity(file, ctx);
+  if (file.action === 'xor' && file.baseSize !== undefined && file.baseSize !== file.payloadSize) {
+    facts.push(text.sizesDiffer(file.basePath!, file.baseSize, file.payloadSize));
+  }
+  if (published?.size !== undefined && published.size !== file.payloadSize) {
+    facts.push(text.payloadSizeDiffers(file.payloadPath, file.payloadSize, published.size, published.source));
+  }
+  const payloadLine = published ? text.payloadEvidence(file.payloadPath, payload, published.source) : undefined;
+  const cause = deduceCause(payload, base.integrity);
+  return {
+    cause,
+    diagnosis: [
+      ...facts,
+      ...(payloadLine ? [payloadLine] : []),
+      ...base.lines,
+      text.causeAndFix(file, cause, ctx.baseList, base.lines.some((d) => d.code === 'base-truncated')),
+    ],
+  };
+}
+
+/** With --check-base: the base file's verdict, from the base digest list when it names the file. */
+export function baseVerdict(name: string, digests: Digests, baseList: DigestList | undefined): Integrity {
+  return judgeBaseDigests(baseList?.byName.get(name), digests);
 }

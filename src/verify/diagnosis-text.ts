@@ -1,63 +1,110 @@
 /**
- * Every sentence a diagnosis says, in one place: each names the file, what the evidence shows and
- * what to do. Deciding which applies is diagnose.ts's job; wording is this module's.
+ * Every sentence a diagnosis says, in one place: each names the file and states a fact, a piece of
+ * evidence, or the cause with its fix. Deciding which applies is diagnose.ts's job; wording is this
+ * module's. A sentence claims a cause only where evidence proved it.
  */
-import type { Diagnosis } from '../types.js';
+import type { FilePlan } from '../plan/plan.js';
+import type { Cause, Diagnosis, Integrity } from '../types.js';
+import type { SanityProblem } from '../release/file-structure.js';
 
 export function lfsPointer(path: string, hint: string): Diagnosis {
   return { code: 'lfs-pointer', message: `${path} is a git-lfs pointer file, not the data: ${hint}` };
 }
 
-export function stoppedAtHead(name: string, code: Diagnosis['code'], problem: string): Diagnosis {
+export function structureFact(name: string, problem: SanityProblem): Diagnosis {
+  return { code: problem.code, message: `the decoded ${name} ${problem.message}, though its base file does` };
+}
+
+export function unverifiedStructure(name: string, problem: SanityProblem): string {
+  return `${name}: the decoded file ${problem.message}, though its base file does; it was kept because --no-verify was given, but it is most likely wrong`;
+}
+
+export function sizesDiffer(basePath: string, baseSize: number, payloadSize: number): Diagnosis {
+  return { code: 'size-differs', message: `base file ${basePath} is ${baseSize} bytes, the XOR file ${payloadSize} bytes` };
+}
+
+export function truncatedBase(basePath: string): Diagnosis {
   return {
-    code,
-    message: `${name}: ${problem}, so the base does not match the one the XOR files were made against; the file was stopped at its first chunk`,
+    code: 'base-truncated',
+    message: `base file ${basePath} is a zip archive without its end record: it was cut short, an incomplete download or copy`,
   };
 }
 
-export function sizeDiffers(basePath: string | undefined, baseSize: number, payloadSize: number): Diagnosis {
-  return {
-    code: 'size-differs',
-    message: `base file ${basePath} is ${baseSize} bytes but the XOR file is ${payloadSize} bytes: the base is most likely not the conversion the XOR files were made against`,
-  };
+export function payloadSizeDiffers(path: string, size: number, published: number, source: string): Diagnosis {
+  const shorter = size < published ? ', shorter than the published size: an incomplete download?' : '';
+  return { code: 'size-differs', message: `XOR file ${path} is ${size} bytes; ${source} gives ${published} bytes${shorter}` };
 }
 
-export function crlf(path: string | undefined): Diagnosis {
+export function crlfFact(path: string): Diagnosis {
+  return { code: 'crlf', message: `${path} has CRLF line endings` };
+}
+
+export function crlfProven(path: string, cause: 'base' | 'xor-file'): Diagnosis {
+  const which = cause === 'base' ? 'base file' : 'XOR file';
   return {
     code: 'crlf',
-    message: `${path} has CRLF line endings: git probably rewrote them (Windows core.autocrlf); clone again with "git -c core.autocrlf=false clone ..." or run "git config --global core.autocrlf false" and re-checkout`,
+    message: `with LF line endings the ${which} ${path} gives the published digest: git rewrote its line endings (Windows core.autocrlf); check it out again with "git -c core.autocrlf=false clone ..." or run "git config --global core.autocrlf false" and re-checkout`,
   };
 }
 
-export function baseNotChecked(basePath: string | undefined): Diagnosis {
+export function payloadEvidence(path: string, integrity: Integrity, source: string): Diagnosis {
+  return integrity === 'intact'
+    ? { code: 'xor-file-intact', message: `XOR file ${path} matches the SHA-256 published in ${source}` }
+    : { code: 'xor-file-corrupt', message: `XOR file ${path} does not match the SHA-256 published in ${source}` };
+}
+
+export function baseNotChecked(basePath: string): Diagnosis {
   return {
     code: 'base-not-checked',
-    message: `base file ${basePath} was not hashed, as another base file already proved not to be the published conversion; check the whole folder with "metharme-xor check-base"`,
+    message: `base file ${basePath} was not hashed, as another base file already proved not to be the published one; check the whole folder with "metharme-xor check-base"`,
   };
 }
 
-export function baseIsPublished(basePath: string | undefined, conversion: string): Diagnosis {
-  return {
-    code: 'base-is-published',
-    message: `base file ${basePath} matches the published ${conversion} conversion, so the XOR file or the manifest is at fault: download the XOR file again`,
-  };
+export function baseIsPublished(basePath: string, label: string): Diagnosis {
+  return { code: 'base-is-published', message: `base file ${basePath} matches ${label}` };
 }
 
-/** `recipe`: how the releases' base was made, when the one candidate conversion says. */
-export function baseNotPublished(basePath: string | undefined, conversions: string, recipe: string | undefined): Diagnosis {
-  const how = recipe ? ` (the releases were made against ${recipe})` : '';
-  return {
-    code: 'base-not-published',
-    message: `base file ${basePath} is not the published ${conversions} conversion; it was probably converted with another transformers version${how}: convert LLaMA again with that version, or use a base that passes "metharme-xor check-base"`,
-  };
+export function baseNotPublished(basePath: string, label: string): Diagnosis {
+  return { code: 'base-not-published', message: `base file ${basePath} does not match ${label}` };
+}
+
+const EVIDENCE_HINT =
+  'pass --base-manifest <file> (digests of the base files) or --xor-manifest <file> (digests of the XOR files), or decode from a Hugging Face cache or a git-lfs clone, which record the XOR files\' digests';
+
+/** The line that names the cause, with the fix that matches it. */
+export function causeAndFix(
+  file: FilePlan,
+  cause: Cause,
+  base: { label: string; recipe?: string | undefined } | undefined,
+  baseTruncated = false,
+): Diagnosis {
+  let message: string;
+  switch (cause) {
+    case 'base':
+      if (baseTruncated) {
+        message = `cause: base. Base file ${file.basePath} is incomplete; download or copy it again`;
+        break;
+      }
+      message = `cause: base. Base file ${file.basePath} is not the one the release was made against${
+        base?.recipe ? ` (${base.recipe})` : ''
+      }; get the right base file${base ? ` (check it with "metharme-xor check-base --manifest" or against ${base.label})` : ''}`;
+      break;
+    case 'xor-file':
+      message = `cause: xor-file. The XOR file ${file.payloadPath} is not the published one; download it again`;
+      break;
+    case 'manifest':
+      message = `cause: manifest. The XOR file and the base file are both the published ones, so the published digest for ${file.name} is wrong or for another revision of the release; check which revision you downloaded`;
+      break;
+    default:
+      message = `cause: unknown. No evidence tells whether the base file or the XOR file is at fault; to decide it, ${EVIDENCE_HINT}`;
+  }
+  return { code: 'cause', message };
 }
 
 /** check-base's wording: the file is judged as part of a base folder, not as one decode's input. */
-export function folderFileNotPublished(name: string, conversion: string, recipe: string | undefined): Diagnosis {
+export function folderFileNotPublished(name: string, label: string, recipe: string | undefined): Diagnosis {
   return {
     code: 'base-not-published',
-    message: `${name} is not the published ${conversion} conversion; it was probably converted with another transformers version${
-      recipe ? ` (the releases were made against ${recipe})` : ''
-    }`,
+    message: `${name} is not the base file ${label} lists; the release was made against another conversion${recipe ? ` (${recipe})` : ''}`,
   };
 }

@@ -147,3 +147,38 @@ export async function withTmpfs(
     await runCommand('umount', [mountPoint]);
   }
 }
+
+/** Real torch.save checkpoints and XOR releases of them (fixtures/make-checkpoints.py). */
+export const TORCH = join(ROOT, 'fixtures', 'torch');
+export const TORCH_XOR = join(TORCH, 'xor_encoded_files');
+export const TORCH_BASE = join(TORCH, 'llama-base');
+export const TORCH_FINE = join(TORCH, 'finetune');
+export const TORCH_SUMS = join(TORCH, 'SHA256SUMS');
+export const SHARD1 = 'pytorch_model-00001-of-00003.bin';
+export const SHARD2 = 'pytorch_model-00002-of-00003.bin';
+
+/** Damages one byte of a file in place, as a bad download or disk would. */
+export async function flipByte(path: string, offset: number, mask = 0x01): Promise<void> {
+  const bytes = await readFile(path);
+  bytes[offset] ^= mask;
+  await writeFile(path, bytes);
+}
+
+/** The one JSON document a --json run prints. */
+export function jsonDoc<T = DecodeDoc>(stdout: string): T {
+  return JSON.parse(stdout) as T;
+}
+
+export interface DecodeDoc {
+  exitCode: number;
+  files: {
+    name: string;
+    status: string;
+    cause: string | null;
+    diagnosis: { code: string; message: string }[];
+    baseCheck: { status: string } | null;
+  }[];
+  totals: Record<string, number>;
+  warnings: string[];
+  error?: { message: string; file: string; hint: string; exitCode: number };
+}

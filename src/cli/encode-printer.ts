@@ -13,6 +13,6 @@ export class EncodePrinter extends Reporter<EncodeReport> {
   protected printErrors(): void {}
 
   protected printSummary(report: EncodeReport): void {
-    this.say(`done: ${report.files.length} files in ${formatSeconds(report.seconds)}; checksums in ${report.manifests.fineTuned} and ${report.manifests.base}`);
+    this.say(`done: ${report.files.length} files in ${formatSeconds(report.seconds)}; checksums in ${report.manifests.fineTuned}, ${report.manifests.base} and ${report.manifests.payloads}`);
   }
 }

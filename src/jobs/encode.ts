@@ -39,13 +39,15 @@ export interface EncodedFile {
   payloadBytes: number;
   sha256: string;
   baseSha256: string | null;
+  /** SHA-256 of the payload file written (what SHA256SUMS.xor lists). */
+  payloadSha256: string;
   seconds: number;
 }
 
 export interface EncodeReport {
   outputDir: string;
   files: EncodedFile[];
-  manifests: { fineTuned: string; base: string };
+  manifests: { fineTuned: string; base: string; payloads: string };
   seconds: number;
 }
 
@@ -56,6 +58,7 @@ export type EncodeEvent =
 
 export const FINE_TUNED_SUMS = 'SHA256SUMS';
 export const BASE_SUMS = 'SHA256SUMS.base';
+export const PAYLOAD_SUMS = 'SHA256SUMS.xor';
 
 /** Streams gzip to a temporary file; chunks must arrive in order (the pipeline writes them so). */
 class GzipSink implements OutputSink {
@@ -65,7 +68,7 @@ class GzipSink implements OutputSink {
   private failure: unknown;
   readonly path: string;
 
-  constructor(private readonly temp: TempFile) {
+  constructor(temp: TempFile) {
     this.path = temp.path;
     this.gzip.on('data', (chunk: Buffer) => {
       const at = this.written;
@@ -154,7 +157,8 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
             source,
             base,
             output: sink,
-            algorithms: plain ? ['sha256'] : [],
+            // The bytes written are the payload itself, except for gzip (hashed after compression).
+            algorithms: ['sha256'],
             baseAlgorithms: plain ? [] : ['sha256'],
             signal: options.signal,
             onBytes,
@@ -164,6 +168,8 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
           await base?.close();
         }
         const payloadBytes = sink instanceof GzipSink ? await sink.finish() : result.bytes;
+        const payloadSha256 =
+          sink instanceof GzipSink ? (await hashFile(pipeline, temp.tempPath, ['sha256'], { signal: options.signal })).digests.sha256! : result.digests.sha256!;
         await commitTemp(temp);
         committed = true;
         const digests: Digests = plain ? result.digests : fineDigest!;
@@ -174,6 +180,7 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
           payloadBytes,
           sha256: digests.sha256!,
           baseSha256: plain ? null : (result.baseDigests.sha256 ?? null),
+          payloadSha256,
           seconds: (performance.now() - t0) / 1000,
         };
         files.push(file);
@@ -193,7 +200,14 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
   const baseSums = join(outputDir, BASE_SUMS);
   await writeAtomically(fineSums, formatManifest(byName.map((f) => entry(f.name, f.sha256))));
   await writeAtomically(baseSums, formatManifest(byName.filter((f) => f.baseSha256).map((f) => entry(f.name, f.baseSha256!))));
-  return { outputDir, files, manifests: { fineTuned: fineSums, base: baseSums }, seconds: (performance.now() - started) / 1000 };
+  const payloadSums = join(outputDir, PAYLOAD_SUMS);
+  await writeAtomically(payloadSums, formatManifest(byName.map((f) => entry(f.name, f.payloadSha256))));
+  return {
+    outputDir,
+    files,
+    manifests: { fineTuned: fineSums, base: baseSums, payloads: payloadSums },
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 async function writeAtomically(path: string, text: string): Promise<void> {

@@ -6,7 +6,7 @@ import { cp, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, fileSha256, finalNames, referenceXor, removeDir, runCli, runCommand, SAMPLE, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, sha256, tempDir, writeRelease, type ReleaseFile } from '../support/helpers.js';
+import { BIN, fileSha256, finalNames, referenceXor, removeDir, runCli, runCommand, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, sha256, tempDir, writeRelease, type ReleaseFile } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {

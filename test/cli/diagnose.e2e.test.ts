@@ -2,11 +2,10 @@
  * End to end: each trap from the public threads is detected and explained (file, cause, fix), with
  * the right exit code, the diagnosis in --json, and no wrong file left under a final name.
  */
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decode, type DecodeEvent } from '../../src/index.js';
-import { checkpointBytes, finalNames, removeDir, runCli, runCommand, seededBytes, tempDir, withTmpfs, writeRelease, type ReleaseFile } from '../support/helpers.js';
+import { checkpointBytes, finalNames, removeDir, runCli, seededBytes, tempDir, withTmpfs, writeRelease, type ReleaseFile } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -30,13 +29,6 @@ function release(extra: Partial<Record<string, Buffer>> = {}): ReleaseFile[] {
   ];
 }
 
-
-/** Damages one byte of a file in place, as a different conversion (or a bad download) would. */
-async function flipByte(path: string, offset: number, mask: number): Promise<void> {
-  const bytes = await readFile(path);
-  bytes[offset] ^= mask;
-  await writeFile(path, bytes);
-}
 
 function doc(stdout: string) {
   return JSON.parse(stdout) as {

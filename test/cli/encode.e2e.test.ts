@@ -2,7 +2,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkpointBytes, HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, sha256, tempDir } from '../support/helpers.js';
+import { checkpointBytes, flipByte, HAS_NUMPY, REFERENCE_CODEC, removeDir, runCli, runCommand, seededBytes, sha256, tempDir } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -64,6 +64,9 @@ describe('encode', () => {
     const baseSums = await readFile(join(xor, 'SHA256SUMS.base'), 'utf8');
     expect(baseSums).toContain(`${sha256(files['tokenizer.model']!.base!)}  tokenizer.model\n`);
     expect(baseSums).not.toContain('added_tokens.json');
+    // SHA256SUMS.xor lists the payload files as written (gzip included), for diagnosing a bad download.
+    const payloadSums = await readFile(join(xor, 'SHA256SUMS.xor'), 'utf8');
+    for (const name of Object.keys(files)) expect(payloadSums).toContain(`${sha256(await readFile(join(xor, name)))}  ${name}\n`);
     // Decode picks up the shipped SHA256SUMS on its own and verifies every file.
     const out = join(work, 'decoded');
     const d = await runCli(['decode', out, xor, base, '--json']);
@@ -73,6 +76,18 @@ describe('encode', () => {
     expect(doc.totals).toMatchObject({ files: 5, verified: 5 });
     await expectSameFiles(out, files);
     expect((await readdir(out)).filter((n) => !n.startsWith('.')).sort()).toEqual(Object.keys(files).sort());
+  });
+
+  it('a damaged payload of an encoded release is named as such from the SHA256SUMS.xor it wrote', async () => {
+    const { fine, base } = await models();
+    const xor = join(work, 'xor');
+    await runCli(['encode', xor, fine, base]);
+    await flipByte(join(xor, 'tokenizer.model'), 10);
+    const r = await runCli(['decode', join(work, 'out'), xor, base, '--json']);
+    expect(r.code).toBe(1);
+    const f = JSON.parse(r.stdout).files.find((x: { name: string }) => x.name === 'tokenizer.model');
+    expect(f.cause).toBe('xor-file');
+    expect(r.stderr).toMatch(/does not match the SHA-256 published in .*SHA256SUMS\.xor/);
   });
 
   it('the base folder passes "verify" against the SHA256SUMS.base it wrote', async () => {

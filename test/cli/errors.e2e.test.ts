@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, finalNames, removeDir, runCli, runCommand, SAMPLE, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, tempDir, withTmpfs, writeRelease } from '../support/helpers.js';
+import { BIN, finalNames, removeDir, runCli, runCommand, SAMPLE_BASE, SAMPLE_SUMS, SAMPLE_XOR, seededBytes, tempDir, withTmpfs, writeRelease } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {

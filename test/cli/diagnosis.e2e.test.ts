@@ -222,7 +222,7 @@ describe('a damaged XOR file', () => {
     expect(r.stderr).toMatch(/does not match the SHA-256 published in the Hugging Face cache/);
   });
 
-  it('in a git-lfs clone: the pointer the repository stores gives the SHA-256 (no git-lfs needed)', async () => {
+  async function lfsClone(): Promise<{ repo: string; xor: string }> {
     const repo = join(work, 'tiny-xor');
     const xor = join(repo, 'xor_encoded_files');
     await mkdir(xor, { recursive: true });
@@ -237,6 +237,21 @@ describe('a damaged XOR file', () => {
     expect((await git('commit', '-qm', 'pointers')).code).toBe(0);
     // What git-lfs's smudge filter leaves in the working tree: the data.
     for (const name of names) await cp(join(TORCH_XOR, name), join(xor, name));
+    return { repo, xor };
+  }
+
+  it('in a git-lfs clone, a payload shorter than its pointer says is named an incomplete download', async () => {
+    const { xor } = await lfsClone();
+    const bytes = await readFile(join(xor, SHARD2));
+    await writeFile(join(xor, SHARD2), bytes.subarray(0, 5000));
+    const r = await decodeJson(join(work, 'out'), xor, TORCH_BASE);
+    expect(r.code).toBe(1);
+    expect(file(jsonDoc(r.stdout), SHARD2).cause).toBe('xor-file');
+    expect(r.stderr).toMatch(new RegExp(`XOR file .*${SHARD2} is 5000 bytes; the git-lfs pointer in .* gives ${bytes.length} bytes, shorter than the published size: an incomplete download\\?`));
+  });
+
+  it('in a git-lfs clone: the pointer the repository stores gives the SHA-256 (no git-lfs needed)', async () => {
+    const { repo, xor } = await lfsClone();
     await flipByte(join(xor, SHARD2), 4000);
     const r = await decodeJson(join(work, 'out'), xor, TORCH_BASE);
     expect(r.code).toBe(1);

@@ -2,6 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deduceCause } from '../../src/verify/diagnose.js';
+import { causeAndFix } from '../../src/verify/diagnosis-text.js';
+import type { FilePlan } from '../../src/plan/plan.js';
 import { judgeBaseDigests } from '../../src/verify/evidence.js';
 import { isLfsPointer } from '../../src/plan/lfs.js';
 import { isChecksumListName } from '../../src/plan/inputs.js';
@@ -60,6 +62,21 @@ describe('structure checks on a file\'s first bytes', () => {
     expect(isTruncatedZip(zip, Buffer.concat([Buffer.alloc(100), end]))).toBe(false);
     expect(isTruncatedZip(zip, Buffer.alloc(100))).toBe(true);
     expect(isTruncatedZip(Buffer.from([0x80, 0x02]), Buffer.alloc(100))).toBe(false);
+  });
+});
+
+describe('the fix matches the cause', () => {
+  const file = { name: 'a.bin', payloadPath: '/x/a.bin', basePath: '/b/a.bin' } as FilePlan;
+  it('names the publisher\'s conversion recipe for a known release\'s base', () => {
+    const line = causeAndFix(file, 'base', { label: 'the published llama-30b-hf conversion', recipe: 'transformers commit d04ec99' });
+    expect(line.message).toMatch(/^cause: base\. Base file \/b\/a\.bin is not the one the release was made against \(transformers commit d04ec99\)/);
+  });
+  it.each([
+    ['xor-file', /download it again/],
+    ['manifest', /wrong or for another revision/],
+    ['unknown', /--base-manifest .*--xor-manifest/],
+  ] as const)('%s: %s', (cause, fix) => {
+    expect(causeAndFix(file, cause, undefined).message).toMatch(fix);
   });
 });
 

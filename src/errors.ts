@@ -9,7 +9,10 @@ export const ExitCode = {
   usage: 2,
   io: 3,
   internal: 70,
+  stdout: 74,
+  hangup: 129,
   interrupted: 130,
+  stdoutClosed: 141,
   terminated: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -27,7 +30,10 @@ export const EXIT_CODE_MEANINGS: readonly { code: ExitCodeValue; meaning: string
   },
   { code: ExitCode.io, meaning: 'I/O failure while writing: not enough free space, disk full, file too large, permission denied, read-only file system' },
   { code: ExitCode.internal, meaning: 'internal error: a bug; please report it with the --debug output' },
-  { code: ExitCode.interrupted, meaning: 'interrupted (SIGINT, Ctrl-C)' },
+  { code: ExitCode.stdout, meaning: 'standard output could not be written (e.g. a full disk behind a redirection); the run stops' },
+  { code: ExitCode.hangup, meaning: 'hung up (SIGHUP, the terminal closed); cleaned up as for SIGTERM' },
+  { code: ExitCode.interrupted, meaning: 'interrupted (SIGINT, Ctrl-C; Ctrl-Break on Windows)' },
+  { code: ExitCode.stdoutClosed, meaning: 'standard output was closed early (a pipe whose reader exited, e.g. | head); the run stops quietly' },
   { code: ExitCode.terminated, meaning: 'terminated (SIGTERM)' },
 ];
 
@@ -72,15 +78,32 @@ export class WriteError extends MetharmeXorError {
   }
 }
 
-/** The run was stopped by a signal (exit 130 for SIGINT, 143 for SIGTERM). */
+const SIGNAL_EXIT: Partial<Record<string, ExitCodeValue>> = {
+  SIGTERM: ExitCode.terminated,
+  SIGHUP: ExitCode.hangup,
+  SIGPIPE: ExitCode.stdoutClosed,
+};
+
+/** The run was stopped by a signal: 130 for SIGINT (and a library AbortSignal), 143 SIGTERM, 129 SIGHUP, 141 SIGPIPE. */
 export class InterruptedError extends MetharmeXorError {
-  readonly signal: NodeJS.Signals;
-  constructor(signal: NodeJS.Signals) {
-    super(signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted, `interrupted by ${signal}`, {
+  readonly signal: string;
+  constructor(signal: string) {
+    super(SIGNAL_EXIT[signal] ?? ExitCode.interrupted, `interrupted by ${signal}`, {
       hint: 'no partial file was left under a final name; run the same command again to finish',
     });
     this.signal = signal;
   }
+}
+
+/** The InterruptedError for an aborted signal: its reason names the OS signal (CLI), else it was a library abort. */
+export function interruptedBy(signal: AbortSignal): InterruptedError {
+  const reason: unknown = signal.reason;
+  return new InterruptedError(typeof reason === 'string' && /^SIG[A-Z]+$/.test(reason) ? reason : 'SIGINT');
+}
+
+/** Throws the run's InterruptedError once its signal is aborted: checked between steps that do not stream. */
+export function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interruptedBy(signal);
 }
 
 const writeErrorHints: Record<string, string> = {
@@ -101,15 +124,15 @@ export function asWriteError(err: unknown, file: string, action: string): Methar
   return new WriteError(`${action} failed (${code})`, { file, hint, cause: err });
 }
 
-/** Wraps a Node error raised while reading an input `file` into an InputError. */
-export function asReadError(err: unknown, file: string): MetharmeXorError {
+/** Wraps a Node error raised while reading an input `file` (or folder) into an InputError. */
+export function asReadError(err: unknown, file: string, kind: 'file' | 'folder' = 'file'): MetharmeXorError {
   if (err instanceof MetharmeXorError) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'EUNKNOWN';
   const hint =
     code === 'ENOENT'
-      ? 'the file does not exist; check the path'
+      ? `the ${kind} does not exist; check the path`
       : code === 'EACCES' || code === 'EPERM'
-        ? 'permission denied; make the file readable'
+        ? `permission denied; make the ${kind} readable`
         : code === 'EISDIR'
           ? 'expected a file, found a folder'
           : 'check the file and the disk';

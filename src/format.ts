@@ -8,7 +8,7 @@ export function formatBytes(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
 export function formatSeconds(seconds: number): string {
@@ -30,4 +30,13 @@ export function formatRate(bytes: number, seconds: number): string {
 
 export function shortDigest(hex: string | null | undefined): string {
   return hex ? `${hex.slice(0, 12)}…` : '-';
+}
+
+/**
+ * Text safe to print on a terminal: control characters (a file name may hold any byte but "/" and
+ * NUL, including escape sequences) are shown as \xNN instead of being sent to the terminal.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -64,7 +64,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
     switch (event.type) {
       case 'plan': {
         const { plan } = event;
-        this.nameWidth = Math.max(0, ...plan.files.map((f) => f.name.length), ...plan.missing.map((n) => n.length));
+        this.nameWidth = [...plan.files.map((f) => f.name), ...plan.missing].reduce((w, n) => Math.max(w, n.length), 0);
         const exp = plan.expectations;
         this.label = exp?.manifest.label ?? this.label;
         this.xorDir = plan.xorDir;
@@ -74,7 +74,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
         break;
       }
       case 'warning':
-        this.warn(event.message);
+        this.warn(event.message, event.safety === true);
         break;
       case 'file-start': {
         const label =
@@ -131,7 +131,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
       `${report.exitCode === 0 ? 'done' : 'FAILED'}: ${t.files} files, ${formatBytes(t.bytes)} in ${formatSeconds(t.seconds)} (${formatRate(t.bytes, t.seconds)}): ${parts.join(', ')}${against}`,
     );
     if (!report.verifiedAgainst && t.files > 0) {
-      this.warn('nothing was verified: compare the outputs with the published checksums yourself, or pass --model/--manifest next time');
+      this.warn('nothing was verified: compare the outputs with the published checksums yourself, or pass --model/--manifest next time', true);
     }
   }
 }

@@ -5,6 +5,7 @@ import { Reporter } from './reporter.js';
 
 export class EncodePrinter extends Reporter<EncodeReport> {
   handle = (e: EncodeEvent): void => {
+    if (e.type === 'warning') this.warn(e.message, true);
     if (e.type !== 'file-done') return;
     const f = e.file;
     this.say(`${f.action.padEnd(8)} ${f.name}  ${formatBytes(f.bytes)} -> ${formatBytes(f.payloadBytes)}  sha256 ${f.sha256.slice(0, 12)}…`);

@@ -7,50 +7,72 @@ import { ExitCode, MetharmeXorError } from '../errors.js';
 import { buildProgram, type CliRun } from './program.js';
 import { errorLine, type Streams } from './reporter.js';
 
+/** SIGBREAK is Ctrl-Break on Windows; SIGHUP a closed terminal. Each stops the run with its own code. */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', ...(process.platform === 'win32' ? ['SIGBREAK'] : [])] as NodeJS.Signals[];
+const SIGNAL_EXIT: Record<string, number> = { SIGTERM: ExitCode.terminated, SIGHUP: ExitCode.hangup };
+
+function errorDocument(message: string, exitCode: number, file?: string, hint?: string): string {
+  return `${JSON.stringify({ error: { message, file: file ?? null, hint: hint ?? null, exitCode }, exitCode }, null, 2)}\n`;
+}
+
 function reportError(err: unknown, run: CliRun, streams: Streams): number {
   if (err instanceof MetharmeXorError) {
+    // A closed stdout (| head) is the reader's choice, not an error to report.
+    if (err.exitCode === ExitCode.stdoutClosed) return err.exitCode;
     streams.err.write(errorLine(err.oneLine()));
     if (run.debug) {
       streams.err.write(`${err.stack}\n`);
       if (err.cause instanceof Error) streams.err.write(`caused by: ${err.cause.stack ?? String(err.cause)}\n`);
     }
-    if (run.json) {
-      streams.out.write(
-        `${JSON.stringify({ error: { message: err.message, file: err.file ?? null, hint: err.hint ?? null, exitCode: err.exitCode }, exitCode: err.exitCode }, null, 2)}\n`,
-      );
-    }
+    if (run.json) streams.out.write(errorDocument(err.message, err.exitCode, err.file, err.hint));
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
   streams.err.write(errorLine(`internal error: ${message}; run with --debug and report it`));
   if (run.debug && err instanceof Error) streams.err.write(`${err.stack}\n`);
+  if (run.json) streams.out.write(errorDocument(`internal error: ${message}`, ExitCode.internal));
   return ExitCode.internal;
 }
 
 export async function main(argv: readonly string[], streams: Streams = { out: process.stdout, err: process.stderr }): Promise<number> {
   const controller = new AbortController();
-  const run: CliRun = { code: ExitCode.ok, debug: argv.includes('--debug'), signal: controller.signal, json: false };
-  const onSignal = (signal: NodeJS.Signals) => {
-    // A second Ctrl-C means "now": temporary files may be left in the hidden folder, never final names.
-    if (controller.signal.aborted) process.exit(signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
-    controller.abort(signal);
+  // --json is known before parsing, so that argument errors get their JSON document too.
+  const run: CliRun = { code: ExitCode.ok, debug: argv.includes('--debug'), signal: controller.signal, json: argv.includes('--json') };
+  let stdoutFailure: number | undefined;
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (stdoutFailure !== undefined) return;
+    stdoutFailure = err.code === 'EPIPE' ? ExitCode.stdoutClosed : ExitCode.stdout;
+    if (stdoutFailure === ExitCode.stdout) streams.err.write(errorLine(`cannot write to standard output (${err.code ?? err.message}); the run stops`));
+    controller.abort(err.code === 'EPIPE' ? 'SIGPIPE' : 'SIGTERM');
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const out = streams.out as NodeJS.WritableStream & Partial<NodeJS.EventEmitter>;
+  out.on?.('error', onStdoutError);
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal means "now": temporary files may be left in the hidden folder, never final names.
+    if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal] ?? ExitCode.interrupted);
+    controller.abort(signal === 'SIGBREAK' ? 'SIGINT' : signal);
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+  let code: number;
   try {
     await buildProgram(run, streams).parseAsync([...argv]);
-    return run.code;
+    code = run.code;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
-        return ExitCode.ok;
+        code = ExitCode.ok;
+      } else {
+        // Commander's own errors (unknown option, missing argument) are usage errors.
+        if (run.json) streams.out.write(errorDocument(err.message.replace(/^error: /, ''), ExitCode.usage, undefined, 'see --help'));
+        code = ExitCode.usage;
       }
-      // Commander's own errors (unknown option, missing argument) are usage errors.
-      return ExitCode.usage;
+    } else {
+      code = reportError(err, run, streams);
     }
-    return reportError(err, run, streams);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const s of SIGNALS) process.off(s, onSignal);
   }
+  // Writes to stdout fail asynchronously: give a pending error the chance to arrive before deciding.
+  await new Promise((r) => setImmediate(r));
+  return stdoutFailure ?? code;
 }

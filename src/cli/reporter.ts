@@ -3,6 +3,7 @@
  * line goes. Results go to stdout, warnings and errors to stderr, bars to stderr only when it is a
  * terminal, so `2>/dev/null`, `>file` and pipes all do what users expect.
  */
+import { printable } from '../format.js';
 import { Bars } from './bars.js';
 
 export type ReportMode = 'tty' | 'plain' | 'quiet' | 'json';
@@ -28,7 +29,7 @@ export function chooseMode(options: { json?: boolean; quiet?: boolean }, err: St
 }
 
 export function errorLine(message: string): string {
-  return `${PROGRAM}: error: ${message}\n`;
+  return `${PROGRAM}: error: ${printable(message)}\n`;
 }
 
 export abstract class Reporter<Report> {
@@ -46,19 +47,20 @@ export abstract class Reporter<Report> {
   /** A result line: stdout. Through the bars only when stdout is the same terminal they draw on. */
   protected say(line: string): void {
     if (this.mode === 'quiet' || this.mode === 'json') return;
-    if (this.bars && this.streams.out.isTTY) this.bars.log(`${line}\n`);
-    else this.streams.out.write(`${line}\n`);
+    const text = `${printable(line)}\n`;
+    if (this.bars && this.streams.out.isTTY) this.bars.log(text);
+    else this.streams.out.write(text);
   }
 
-  /** A warning: stderr, in every mode but --quiet. */
-  protected warn(line: string): void {
-    if (this.mode === 'quiet') return;
-    this.toErr(`${PROGRAM}: warning: ${line}\n`);
+  /** A warning: stderr, in every mode but --quiet, where only safety warnings are printed. */
+  protected warn(line: string, safety = false): void {
+    if (this.mode === 'quiet' && !safety) return;
+    this.toErr(`${PROGRAM}: warning: ${printable(line)}\n`);
   }
 
   /** An error or diagnosis line: stderr, in every mode. */
   protected error(line: string): void {
-    this.toErr(line);
+    this.toErr(printable(line.replace(/\n$/, '')) + '\n');
   }
 
   private toErr(text: string): void {

@@ -8,7 +8,7 @@
  * stays at (slots + 2) x chunk size whatever the file size.
  */
 import { DIRECT_ALIGN, findDirectOffset } from './direct-io.js';
-import { asWriteError, InterruptedError } from '../errors.js';
+import { asWriteError, interruptedBy } from '../errors.js';
 import { HashWorker } from './hasher.js';
 import type { Algorithm, Digests } from '../types.js';
 import type { ByteSource } from './sources.js';
@@ -159,7 +159,7 @@ export class Pipeline {
         const [n, nb] = await current.read;
         if (nb < chunk) baseEnded = true;
         if (n === 0) break;
-        if (signal?.aborted) throw new InterruptedError(signalName(signal));
+        if (signal?.aborted) throw interruptedBy(signal);
         // Read ahead: the next chunk's reads run while this one is XORed, written and hashed.
         if (n === chunk) pending = startRead(++chunkIndex);
         const used = Math.min(n, nb);
@@ -204,7 +204,7 @@ export class Pipeline {
   private async hashRestOfBase(base: ByteSource, ended: () => boolean, signal: AbortSignal | undefined): Promise<void> {
     let i = 0;
     while (!ended()) {
-      if (signal?.aborted) throw new InterruptedError(signalName(signal));
+      if (signal?.aborted) throw interruptedBy(signal);
       const buffer = this.bases[i++ % 2]!;
       await buffer.busy;
       const n = await base.read(buffer.data, this.chunkBytes);
@@ -229,9 +229,4 @@ export class Pipeline {
   async close(): Promise<void> {
     await this.hasher.close();
   }
-}
-
-function signalName(signal: AbortSignal): NodeJS.Signals {
-  const reason: unknown = signal.reason;
-  return reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
 }

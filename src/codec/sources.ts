@@ -2,10 +2,10 @@
  * Sequential byte sources the pipeline pulls from: a plain file, or a gzip stream (payloads made with
  * the reference encoder's --compress). Both fill the caller's buffer, so the hot path owns all memory.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import type { FileHandle } from 'node:fs/promises';
+import { constants as zlibConstants, createGunzip, gunzipSync } from 'node:zlib';
 import { asReadError, InputError } from '../errors.js';
+import { openInput, readInput } from '../input-files.js';
 
 export interface ByteSource {
   readonly path: string;
@@ -19,21 +19,22 @@ export class FileSource implements ByteSource {
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
+    /** Never read past this: the size the file had when it was opened (or planned). */
+    private readonly limit: number,
   ) {}
 
-  static async open(path: string): Promise<FileSource> {
-    try {
-      return new FileSource(path, await open(path, 'r'));
-    } catch (err) {
-      throw asReadError(err, path);
-    }
+  /** `limit`: bytes to read at most; default the size the opened file has now. */
+  static async open(path: string, options: { limit?: number | undefined } = {}): Promise<FileSource> {
+    const { handle, size } = await openInput(path);
+    return new FileSource(path, handle, options.limit ?? size);
   }
 
   async read(buf: Buffer, want: number): Promise<number> {
     let filled = 0;
+    const allowed = Math.min(want, this.limit - this.position);
     try {
-      while (filled < want) {
-        const { bytesRead } = await this.handle.read(buf, filled, want - filled, this.position);
+      while (filled < allowed) {
+        const { bytesRead } = await this.handle.read(buf, filled, allowed - filled, this.position);
         if (bytesRead === 0) break;
         filled += bytesRead;
         this.position += bytesRead;
@@ -42,6 +43,11 @@ export class FileSource implements ByteSource {
       throw asReadError(err, this.path);
     }
     return filled;
+  }
+
+  /** The file's size now, to tell whether it changed while it was read. */
+  async sizeNow(): Promise<number> {
+    return (await this.handle.stat()).size;
   }
 
   async close(): Promise<void> {
@@ -55,12 +61,22 @@ export class GzipSource implements ByteSource {
   private pending: Buffer | undefined;
   private ended = false;
 
-  constructor(readonly path: string) {
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    size: number,
+  ) {
     const gunzip = createGunzip();
-    const file = createReadStream(path, { highWaterMark: 1 << 20 });
+    // Bounded by the size at opening: a file that grows meanwhile is not followed.
+    const file = handle.createReadStream({ highWaterMark: 1 << 20, start: 0, end: Math.max(0, size - 1), autoClose: false });
     file.on('error', (err) => gunzip.destroy(err));
     this.stream = file.pipe(gunzip);
     this.chunks = this.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  static async open(path: string): Promise<GzipSource> {
+    const { handle, size } = await openInput(path);
+    return new GzipSource(path, handle, size);
   }
 
   async read(buf: Buffer, want: number): Promise<number> {
@@ -97,19 +113,27 @@ export class GzipSource implements ByteSource {
 
   async close(): Promise<void> {
     this.stream.destroy();
+    await this.handle.close().catch(() => undefined);
   }
 }
 
 
 /** Reads the first bytes of a file (fewer if it is shorter). */
 export async function readHead(path: string, length: number): Promise<Buffer> {
-  const source = await FileSource.open(path);
+  return (await readInput(path, length)).bytes;
+}
+
+/**
+ * Whether a payload that starts like gzip really is one: its first bytes must inflate. A raw payload
+ * can start with the four gzip bytes by chance (XORed weights are arbitrary); it will not inflate.
+ */
+export function inflatesAsGzip(head: Buffer): boolean {
+  if (!isGzip(head)) return false;
   try {
-    const buf = Buffer.alloc(length);
-    const n = await source.read(buf, length);
-    return buf.subarray(0, n);
-  } finally {
-    await source.close();
+    gunzipSync(head, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: 256 << 20 });
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -7,7 +7,8 @@ import { InputError } from '../errors.js';
 import { folderFileNotPublished } from '../verify/diagnosis-text.js';
 import { detectModelFromPaths, findModel, listModels } from '../release/models.js';
 import { requireModel } from '../release/expectations.js';
-import { verifyFolder, type VerifyOptions, type VerifyReport } from './verify.js';
+import { checkOptions } from './options.js';
+import { VERIFY_OPTIONS, verifyFolder, type VerifyOptions, type VerifyReport } from './verify.js';
 
 export interface CheckBaseOptions extends VerifyOptions {
   /** A base conversion, or a release (its base is checked). Recognised from the path if absent. */
@@ -35,6 +36,7 @@ export function baseModelFor(model: string | undefined, dir: string): string {
 }
 
 export async function checkBase(options: CheckBaseOptions): Promise<VerifyReport> {
+  checkOptions(options, VERIFY_OPTIONS.required, VERIFY_OPTIONS.optional);
   if (options.model && options.manifest) {
     throw new InputError('--model and --manifest cannot be used together', { hint: 'pass one of them' });
   }

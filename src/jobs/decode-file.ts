@@ -13,7 +13,7 @@ import type { Digests } from '../types.js';
 import { baseVerdict, diagnoseFailure, type Finding } from '../verify/diagnose.js';
 import * as text from '../verify/diagnosis-text.js';
 import { findMatch, primaryAlgorithm } from '../verify/digests.js';
-import { checkFile, matchWithFallback } from '../verify/hash-file.js';
+import { checkFile } from '../verify/hash-file.js';
 import { lacksBaseStructure, type SanityProblem } from '../release/file-structure.js';
 import { verdict, type BaseCheck, type DecodeEvent, type FileResult, type VerdictInput } from './results.js';
 
@@ -51,7 +51,19 @@ function resumePaths(file: FilePlan) {
 class StopFile extends Error {}
 
 async function openSource(file: FilePlan): Promise<ByteSource> {
-  return file.action === 'xor-gzip' ? new GzipSource(file.payloadPath) : FileSource.open(file.payloadPath);
+  return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize });
+}
+
+/** An input whose size differs from the planned one changed while it was read: nothing it gave is trusted. */
+async function requireUnchanged(source: ByteSource | undefined, planned: number | undefined, who: string): Promise<void> {
+  if (!(source instanceof FileSource) || planned === undefined) return;
+  const now = await source.sizeNow();
+  if (now !== planned) {
+    throw new InputError(`changed size while being read (${planned} bytes planned, ${now} now)`, {
+      file: source.path,
+      hint: `make sure no other program is writing the ${who} files, then run again`,
+    });
+  }
 }
 
 /** An output already in place is kept when it verifies, and is never silently overwritten. */
@@ -149,7 +161,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     let decodedHead: Buffer | undefined;
     let lacking: SanityProblem | undefined;
     try {
-      base = file.basePath ? await FileSource.open(file.basePath) : undefined;
+      base = file.basePath ? await FileSource.open(file.basePath, { limit: file.baseSize }) : undefined;
       streamed = await pipeline.run({
         source,
         base,
@@ -165,6 +177,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         },
         onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
       });
+      await requireUnchanged(source, file.payloadSize, 'XOR');
+      await requireUnchanged(base, file.baseSize, 'base');
     } catch (err) {
       if (!(err instanceof StopFile)) throw err;
     } finally {
@@ -176,7 +190,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       const finding = await diagnose(file, pipeline, ctx, { decodedHead });
       return resultOf(file, t0, { status: 'invalid', algorithm: primaryAlgorithm(file.expected), diagnosis: finding.diagnosis }, { cause: finding.cause });
     }
-    if (lacking) ctx.notify({ type: 'warning', message: text.unverifiedStructure(file.name, lacking) });
+    if (lacking) ctx.notify({ type: 'warning', safety: true, message: text.unverifiedStructure(file.name, lacking) });
     if (knownSize !== undefined && streamed.bytes !== knownSize) {
       throw new InputError(`changed size while being read (${knownSize} -> ${streamed.bytes} bytes)`, {
         file: file.payloadPath,
@@ -190,20 +204,17 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         hint: 'make sure no other program is writing the base files, then run again',
       });
     }
-    let outcome = { digests: streamed.digests, match: undefined as (typeof file.expected)[number] | undefined };
-    if (primary) {
-      // Reads the temporary file again only when the first algorithm matched nothing.
-      outcome = await matchWithFallback(pipeline, temp.tempPath, file.expected, streamed.digests, { signal: ctx.signal });
-    }
+    const outcome = { digests: streamed.digests, match: primary ? findMatch(file.expected, streamed.digests) : undefined };
     const status = !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
     let finding: Finding | undefined;
     if (status === 'mismatch') {
       await discardTemp(temp);
       finding = await diagnose(file, pipeline, ctx, { baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined, decodedHead });
     } else {
-      await commitTemp(temp);
+      // Recorded under the identity the file keeps through the rename: a kill in between leaves a
+      // finished file that the next run recognises instead of refusing it.
+      await commitTemp(temp, () => ctx.resume.record(file.name, { ...resumePaths(file), output: temp.tempPath }, outcome.digests));
       committed = true;
-      await ctx.resume.record(file.name, resumePaths(file), outcome.digests);
     }
     return resultOf(
       file,

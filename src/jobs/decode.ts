@@ -5,17 +5,19 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Pipeline } from '../codec/pipeline.js';
-import { InterruptedError, MetharmeXorError, WriteError } from '../errors.js';
+import { interruptedBy, InterruptedError, MetharmeXorError, throwIfInterrupted, WriteError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { peakRssBytes } from '../memory.js';
 import { acquireLock } from '../output/lock.js';
 import { freeBytes, requireFreeSpace } from '../output/space.js';
 import { ResumeState } from '../output/state.js';
-import { lstatOrUndefined, prepareOutputDir, stateDir, tidyOutputDir } from '../output/temp-file.js';
+import { lstatOrUndefined, prepareOutputDir, removeStaleFiles, stateDir, tidyOutputDir } from '../output/temp-file.js';
 import { planDecode, type DecodePlan, type FilePlan, type PlanOptions } from '../plan/plan.js';
+import { entriesByName, type ManifestEntry } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
 import { primaryAlgorithm } from '../verify/digests.js';
 import { decodeFile, type RunContext } from './decode-file.js';
+import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
 
 export type { BaseCheck, DecodeEvent, DecodeReport, FilePhase, FileResult } from './results.js';
@@ -40,6 +42,9 @@ export interface DecodeOptions extends PlanOptions {
   onEvent?: (event: DecodeEvent) => void;
 }
 
+/** Missing files named one by one in warnings; the rest are counted (all are in the report). */
+const MISSING_NAMED = 20;
+
 export function defaultJobs(): number {
   // Each job keeps one core busy hashing and another on I/O and XOR.
   return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
@@ -57,6 +62,19 @@ async function bytesToWrite(plan: DecodePlan, force: boolean): Promise<number> {
 }
 
 export async function decode(options: DecodeOptions): Promise<DecodeReport> {
+  checkOptions(options, { outputDir: 'string', xorDir: 'string', baseDir: 'string' }, {
+    ...COMMON_OPTIONS,
+    model: 'string',
+    manifest: 'string',
+    xorManifest: 'string',
+    baseManifest: 'string',
+    verify: 'boolean',
+    force: 'boolean',
+    jobs: 'jobs',
+    checkBase: 'boolean',
+    spaceCheck: 'boolean',
+    keepGoing: 'boolean',
+  });
   const started = performance.now();
   const warnings: string[] = [];
   const notify = (event: DecodeEvent) => {
@@ -64,30 +82,46 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     options.onEvent?.(event);
   };
   const verifying = options.verify !== false;
-  const plan = await planDecode(options);
+  const plan = await planDecode(options, options.signal);
   const totalBytes = plan.files.reduce((sum, f) => sum + f.payloadSize, 0);
   notify({ type: 'plan', plan, totalBytes });
   for (const note of plan.notes) notify({ type: 'warning', message: note });
   if (verifying && !plan.expectations) {
     notify({
       type: 'warning',
+      safety: true,
       message:
         'NOTHING WILL BE VERIFIED: no release recognised from the paths; pass --model <name> or --manifest <file>',
     });
   }
-  for (const name of plan.missing) {
+  if (verifying && plan.expectations) {
+    for (const f of plan.files.filter((x) => x.expected.length === 0)) {
+      notify({ type: 'warning', safety: true, message: `${f.name}: not listed in ${plan.expectations.manifest.label}; it will be decoded but NOT VERIFIED` });
+    }
+  }
+  // A manifest of a larger release can list thousands of absent names: name a few, count the rest.
+  for (const name of plan.missing.slice(0, MISSING_NAMED)) {
     notify({
       type: 'warning',
+      safety: true,
       message: `${name}: listed in ${plan.expectations?.manifest.label} but not in the XOR folder ${plan.xorDir}; download it, or the output will be incomplete`,
     });
   }
+  if (plan.missing.length > MISSING_NAMED) {
+    notify({ type: 'warning', safety: true, message: `and ${plan.missing.length - MISSING_NAMED} more names listed in ${plan.expectations?.manifest.label} are not in the XOR folder` });
+  }
   if (options.spaceCheck !== false) await requireFreeSpace(plan.outputDir, await bytesToWrite(plan, options.force === true));
+  throwIfInterrupted(options.signal);
   await prepareOutputDir(plan.outputDir);
   const lock = await acquireLock(plan.outputDir);
   try {
+    await removeStaleFiles(plan.outputDir);
     if (lock.tookOverFrom) {
       const t = lock.tookOverFrom;
-      notify({ type: 'warning', message: `took over the lock left by process ${t.pid} (started ${t.started}), which no longer exists` });
+      notify({
+        type: 'warning',
+        message: t.pid === 0 ? 'took over a lock file that was empty or damaged (a run cut off while writing it)' : `took over the lock left by process ${t.pid} (started ${t.started}), which no longer exists`,
+      });
     }
     return { ...(await decodeLocked(plan, options, notify, verifying, started)), warnings };
   } finally {
@@ -108,8 +142,8 @@ async function withSpaceNeeded(err: unknown, plan: DecodePlan, unfinished: reado
   );
 }
 
-function missingResult(plan: DecodePlan, name: string): FileResult {
-  const expected = plan.expectations!.manifest.entries.filter((e) => e.name === name);
+function missingResult(expectedByName: ReadonlyMap<string, ManifestEntry[]>, name: string): FileResult {
+  const expected = expectedByName.get(name) ?? [];
   return {
     ...verdict({ name, expected, status: 'missing', seconds: 0, algorithm: primaryAlgorithm(expected) }),
     action: 'none',
@@ -182,6 +216,8 @@ async function decodeLocked(
   await Promise.all(Array.from({ length: jobs }, lane));
   options.signal?.removeEventListener('abort', onExternalAbort);
   if (firstError !== undefined) throw await withSpaceNeeded(firstError, plan, plan.files.filter((_, i) => !results[i]));
+  // Stopped by a signal between files: an interrupted run, unless every file finished anyway.
+  if (options.signal?.aborted && results.filter(Boolean).length < plan.files.length) throw interruptedBy(options.signal);
 
   const files = plan.files.map((file, i) => {
     if (results[i]) return results[i]!;
@@ -189,8 +225,9 @@ async function decodeLocked(
     notify({ type: 'file-done', result });
     return result;
   });
+  const expectedByName = entriesByName(plan.expectations?.manifest.entries ?? []);
   for (const name of plan.missing) {
-    const result = missingResult(plan, name);
+    const result = missingResult(expectedByName, name);
     files.push(result);
     notify({ type: 'file-done', result });
   }

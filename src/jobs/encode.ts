@@ -5,18 +5,20 @@
  * against). JSON files ship plain by default: git on Windows rewrites line endings of text files,
  * which corrupted XORed JSON in past releases.
  */
-import { readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createGzip } from 'node:zlib';
 import { asReadError, asWriteError, InputError } from '../errors.js';
 import type { Digests } from '../types.js';
 import { formatManifest, type ManifestEntry } from '../release/manifest.js';
-import { createTemp, commitTemp, discardTemp, prepareOutputDir, stateDir, tidyOutputDir, type TempFile } from '../output/temp-file.js';
+import { createTemp, commitTemp, discardTemp, prepareOutputDir, removeStaleFiles, renameWithRetry, STATE_DIR_NAME, stateDir, tidyOutputDir, type TempFile } from '../output/temp-file.js';
 import { acquireLock } from '../output/lock.js';
+import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { Pipeline, type OutputSink } from '../codec/pipeline.js';
 import { checkOutputDir, isChecksumListName, requireDir } from '../plan/inputs.js';
-import { FileSource, type ByteSource } from '../codec/sources.js';
+import { FileSource, isGzip, type ByteSource } from '../codec/sources.js';
 import { hashFile } from '../verify/hash-file.js';
 
 export interface EncodeOptions {
@@ -52,6 +54,7 @@ export interface EncodeReport {
 }
 
 export type EncodeEvent =
+  | { type: 'warning'; message: string }
   | { type: 'file-start'; name: string; bytes: number }
   | { type: 'progress'; name: string; bytes: number }
   | { type: 'file-done'; file: EncodedFile };
@@ -100,6 +103,7 @@ class GzipSink implements OutputSink {
 }
 
 export async function encode(options: EncodeOptions): Promise<EncodeReport> {
+  checkOptions(options, { outputDir: 'string', fineDir: 'string', baseDir: 'string' }, { ...COMMON_OPTIONS, compress: 'boolean', xorJson: 'boolean' });
   const started = performance.now();
   const fineDir = await requireDir(options.fineDir, 'fine-tuned folder');
   const baseDir = await requireDir(options.baseDir, 'base folder');
@@ -131,8 +135,12 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
   }
   await prepareOutputDir(outputDir);
   const lock = await acquireLock(outputDir);
+  await removeStaleFiles(outputDir);
   const pipeline = new Pipeline({ outputDir: stateDir(outputDir) });
   const files: EncodedFile[] = [];
+  const fineSums = join(outputDir, FINE_TUNED_SUMS);
+  const baseSums = join(outputDir, BASE_SUMS);
+  const payloadSums = join(outputDir, PAYLOAD_SUMS);
   try {
     for (const n of names) {
       const t0 = performance.now();
@@ -161,6 +169,15 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
             algorithms: ['sha256'],
             baseAlgorithms: plain ? [] : ['sha256'],
             signal: options.signal,
+            inspectHead: (head) => {
+              // A raw payload that starts with gzip's bytes by chance: decoders that go by the magic misread it.
+              if (action === 'xor' && isGzip(head)) {
+                options.onEvent?.({
+                  type: 'warning',
+                  message: `${n.name}: the raw payload happens to start with the gzip signature (1f 8b 08); metharme-xor decodes it correctly (it does not inflate), but a decoder that goes by the first bytes may not; --compress avoids the ambiguity`,
+                });
+              }
+            },
             onBytes,
           });
         } finally {
@@ -189,19 +206,16 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
         if (!committed) await discardTemp(temp);
       }
     }
+    const entry = (name: string, digest: string): ManifestEntry => ({ name, algorithm: 'sha256', digest, source: '' });
+    const byName = [...files].sort((a, b) => (a.name < b.name ? -1 : 1));
+    await writeAtomically(fineSums, formatManifest(byName.map((f) => entry(f.name, f.sha256))));
+    await writeAtomically(baseSums, formatManifest(byName.filter((f) => f.baseSha256).map((f) => entry(f.name, f.baseSha256!))));
+    await writeAtomically(payloadSums, formatManifest(byName.map((f) => entry(f.name, f.payloadSha256))));
   } finally {
     await pipeline.close();
     await lock.release();
     await tidyOutputDir(outputDir);
   }
-  const entry = (name: string, digest: string): ManifestEntry => ({ name, algorithm: 'sha256', digest, source: '' });
-  const byName = [...files].sort((a, b) => (a.name < b.name ? -1 : 1));
-  const fineSums = join(outputDir, FINE_TUNED_SUMS);
-  const baseSums = join(outputDir, BASE_SUMS);
-  await writeAtomically(fineSums, formatManifest(byName.map((f) => entry(f.name, f.sha256))));
-  await writeAtomically(baseSums, formatManifest(byName.filter((f) => f.baseSha256).map((f) => entry(f.name, f.baseSha256!))));
-  const payloadSums = join(outputDir, PAYLOAD_SUMS);
-  await writeAtomically(payloadSums, formatManifest(byName.map((f) => entry(f.name, f.payloadSha256))));
   return {
     outputDir,
     files,
@@ -210,12 +224,14 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
   };
 }
 
+/** A unique temporary name, created exclusively (nothing planted there is written through), then renamed. */
 async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = `${path}.partial`;
+  const temp = join(dirname(path), STATE_DIR_NAME, `${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await writeFile(temp, text);
-    await rename(temp, path);
+    await writeFile(temp, text, { flag: 'wx', mode: 0o644 });
+    await renameWithRetry(temp, path);
   } catch (err) {
+    await unlink(temp).catch(() => undefined);
     throw asWriteError(err, path, 'writing the checksum list');
   }
 }

@@ -101,7 +101,8 @@ export type FilePhase = 'decode' | 'check-existing' | 'diagnose';
 
 export type DecodeEvent =
   | { type: 'plan'; plan: DecodePlan; totalBytes: number }
-  | { type: 'warning'; message: string }
+  /** safety: the user must hear it even with --quiet (something will not be verified, or may be wrong). */
+  | { type: 'warning'; message: string; safety?: boolean }
   | { type: 'file-start'; name: string; bytes: number; action: FileAction; phase: FilePhase }
   | { type: 'progress'; name: string; bytes: number }
   | { type: 'file-done'; result: FileResult };

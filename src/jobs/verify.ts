@@ -15,6 +15,7 @@ import type { BuiltinModel } from '../release/models.js';
 import { lfsPointer } from '../verify/diagnosis-text.js';
 import { primaryAlgorithm } from '../verify/digests.js';
 import { checkFile } from '../verify/hash-file.js';
+import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type FileVerdict } from './results.js';
 
 export type VerifyFileResult = FileVerdict;
@@ -41,7 +42,10 @@ export interface VerifyOptions {
   onEvent?: ((event: VerifyEvent) => void) | undefined;
 }
 
-export function verify(options: VerifyOptions): Promise<VerifyReport> {
+export const VERIFY_OPTIONS = { required: { dir: 'string' }, optional: { ...COMMON_OPTIONS, model: 'string', manifest: 'string' } } as const;
+
+export async function verify(options: VerifyOptions): Promise<VerifyReport> {
+  checkOptions(options, VERIFY_OPTIONS.required, VERIFY_OPTIONS.optional);
   return verifyFolder(options, ['release', 'base']);
 }
 

@@ -4,10 +4,16 @@
  * the output and its inputs are exactly as they were (size, modification time, inode); any change
  * and the file is checked or decoded again.
  */
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { stat, unlink, writeFile } from 'node:fs/promises';
+import { readInput } from '../input-files.js';
+import { asWriteError } from '../errors.js';
 import { join } from 'node:path';
 import type { Digests } from '../types.js';
-import { stateDir } from './temp-file.js';
+import { renameWithRetry, stateDir } from './temp-file.js';
+
+/** Far more than the state of any release (a few hundred bytes a file); a larger one is not ours. */
+const MAX_STATE_BYTES = 64 << 20;
 
 export interface FileIdentity {
   size: number;
@@ -53,7 +59,7 @@ export class ResumeState {
     const path = join(stateDir(outputDir), 'state.json');
     let data: StateFile = { version: 1, files: {} };
     try {
-      const parsed = JSON.parse(await readFile(path, 'utf8')) as StateFile;
+      const parsed = JSON.parse((await readInput(path, MAX_STATE_BYTES)).bytes.toString('utf8')) as StateFile;
       if (parsed.version === 1 && parsed.files && typeof parsed.files === 'object') data = parsed;
     } catch {
       // Missing or damaged state only costs a re-check of the outputs.
@@ -89,13 +95,21 @@ export class ResumeState {
     delete this.data.files[name];
   }
 
-  /** Writes are serialised and atomic (temp + rename): a crash leaves the old or the new state. */
+  /**
+   * Writes are serialised and atomic (temp + rename): a crash leaves the old or the new state. The
+   * temporary name is unique and created exclusively, so nothing planted there is written through.
+   */
   save(): Promise<void> {
     const text = `${JSON.stringify(this.data)}\n`;
     this.writing = this.writing.then(async () => {
-      const temp = `${this.path}.partial`;
-      await writeFile(temp, text);
-      await rename(temp, this.path);
+      const temp = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+      try {
+        await writeFile(temp, text, { flag: 'wx', mode: 0o644 });
+        await renameWithRetry(temp, this.path);
+      } catch (err) {
+        await unlink(temp).catch(() => undefined);
+        throw asWriteError(err, this.path, 'saving the resume state');
+      }
     });
     return this.writing;
   }

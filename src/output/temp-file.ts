@@ -4,7 +4,7 @@
  * flushed and verified. A file under its final name is therefore always whole and correct.
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { DIRECT_ALIGN, O_DIRECT } from '../codec/direct-io.js';
 import { asWriteError, InputError } from '../errors.js';
@@ -57,6 +57,14 @@ export function stateDir(outputDir: string): string {
 }
 
 /**
+ * Temporary outputs live in their own folder under their final names: a payload name (never a path)
+ * cannot reach the lock, the state or each other, and is no longer than the final name.
+ */
+export function partialDir(outputDir: string): string {
+  return join(stateDir(outputDir), 'partial');
+}
+
+/**
  * mkdir -p, one level at a time: Node's recursive mkdir reports ENOENT where the real cause is a
  * read-only file system or a permission, and users need the real cause.
  */
@@ -76,31 +84,55 @@ async function makeDirs(path: string): Promise<void> {
   }
 }
 
-export async function prepareOutputDir(outputDir: string): Promise<void> {
-  try {
-    await makeDirs(stateDir(outputDir));
-  } catch (err) {
-    throw asWriteError(err, outputDir, 'creating the output folder');
-  }
-  // Temporary files must be written inside the output folder itself, never through a link elsewhere.
-  const info = await lstat(stateDir(outputDir));
+/** Our own folders must be real folders inside the output folder, never links to elsewhere. */
+async function requireRealDir(path: string): Promise<void> {
+  const info = await lstat(path);
   if (!info.isDirectory()) {
     throw new InputError('is not a folder (a symlink or a file)', {
-      file: stateDir(outputDir),
+      file: path,
       hint: 'remove it; metharme-xor keeps its temporary files and state there',
     });
   }
 }
 
+export async function prepareOutputDir(outputDir: string): Promise<void> {
+  // Each level is checked before anything is created inside it: never a folder made through a link.
+  for (const dir of [stateDir(outputDir), partialDir(outputDir)]) {
+    try {
+      await makeDirs(dir);
+    } catch (err) {
+      throw asWriteError(err, outputDir, 'creating the output folder');
+    }
+    await requireRealDir(dir);
+  }
+}
+
+/**
+ * Deletes what an interrupted run left: temporary outputs, and the temporary names of the state and
+ * the lock. Only called while holding the lock, so nothing deleted here is in use.
+ */
+export async function removeStaleFiles(outputDir: string): Promise<void> {
+  const remove = async (dir: string, keep: (name: string) => boolean) => {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (keep(name)) continue;
+      const info = await lstat(join(dir, name)).catch(() => undefined);
+      if (info && !info.isDirectory()) await unlink(join(dir, name)).catch(() => undefined);
+    }
+  };
+  await remove(partialDir(outputDir), () => false);
+  // Version 1 kept temporary outputs beside the state as <name>.partial.
+  await remove(stateDir(outputDir), (name) => name === 'lock' || name === 'state.json' || name === 'partial');
+}
+
 export async function createTemp(outputDir: string, name: string, options: { direct?: boolean } = {}): Promise<TempFile> {
-  const tempPath = join(stateDir(outputDir), `${name}.partial`);
+  const tempPath = join(partialDir(outputDir), name);
   const finalPath = join(outputDir, name);
   let handle: FileHandle;
   try {
     await unlink(tempPath).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });
-    // "wx" refuses to open through anything already there, including a symlink planted meanwhile.
+    // "wx" (O_CREAT | O_EXCL) never opens through anything already there, a planted symlink included.
     handle = await open(tempPath, 'wx', 0o644);
   } catch (err) {
     throw asWriteError(err, tempPath, 'creating a temporary file');
@@ -112,13 +144,41 @@ export async function createTemp(outputDir: string, name: string, options: { dir
   return new TempFile(handle, direct, tempPath, finalPath);
 }
 
-/** Flushes, closes and moves the temporary file to its final name (replacing a file or symlink there). */
-export async function commitTemp(temp: TempFile): Promise<void> {
+/** Windows: an indexer or antivirus holding the target open makes rename fail for a moment. */
+const BUSY_RENAME = new Set(['EPERM', 'EACCES', 'EBUSY']);
+
+export async function renameWithRetry(
+  from: string,
+  to: string,
+  options: { platform?: NodeJS.Platform; rename?: (a: string, b: string) => Promise<void>; delaysMs?: readonly number[] } = {},
+): Promise<void> {
+  const doRename = options.rename ?? rename;
+  const delays = (options.platform ?? process.platform) === 'win32' ? (options.delaysMs ?? [50, 100, 250, 500, 1000, 2000]) : [];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await doRename(from, to);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const delay = delays[attempt];
+      if (delay === undefined || !BUSY_RENAME.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/**
+ * Flushes and closes the temporary file, runs `beforeRename` (the resume state records the file
+ * under the identity it keeps through the rename, so a kill between the two leaves a file the next
+ * run recognises), then moves it to its final name (replacing a file or symlink there).
+ */
+export async function commitTemp(temp: TempFile, beforeRename?: () => Promise<void>): Promise<void> {
   try {
     // Also flushes the disk's write cache for what the direct handle wrote.
     await temp.handle.datasync();
     await temp.close();
-    await rename(temp.tempPath, temp.path);
+    await beforeRename?.();
+    await renameWithRetry(temp.tempPath, temp.path);
   } catch (err) {
     await discardTemp(temp);
     throw asWriteError(err, temp.path, 'finishing the file');
@@ -130,8 +190,9 @@ export async function discardTemp(temp: TempFile): Promise<void> {
   await unlink(temp.tempPath).catch(() => undefined);
 }
 
-/** Removes the hidden folder when nothing is left in it. */
+/** Removes our hidden folders when nothing is left in them. */
 export async function tidyOutputDir(outputDir: string): Promise<void> {
+  await rmdir(partialDir(outputDir)).catch(() => undefined);
   await rmdir(stateDir(outputDir)).catch(() => undefined);
 }
 

@@ -3,7 +3,7 @@
  * overwrite or mix with an input, and which files in an input folder are checksum lists, not data.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { asReadError, InputError } from '../errors.js';
 
 /** Checksum lists published beside the payloads (as `encode` writes them) are not payloads. */
@@ -17,7 +17,7 @@ export async function requireDir(path: string, role: string): Promise<string> {
   try {
     info = await stat(path);
   } catch (err) {
-    const e = asReadError(err, path);
+    const e = asReadError(err, path, 'folder');
     throw new InputError(`${role} ${e.message}`, { file: path, hint: e.hint ?? 'check the path', cause: err });
   }
   if (!info.isDirectory()) throw new InputError(`${role} is not a folder`, { file: path, hint: 'pass a folder' });
@@ -36,21 +36,37 @@ async function realpathLenient(path: string): Promise<string> {
   }
 }
 
-function isSameOrInside(child: string, parent: string): boolean {
-  return child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+/** A folder's identity: a bind mount or a link reaches the same (device, inode) by another path. */
+async function identityOf(path: string): Promise<string | undefined> {
+  const info = await stat(path, { bigint: true }).catch(() => undefined);
+  return info ? `${info.dev}:${info.ino}` : undefined;
 }
 
-/** Output folders that would overwrite or mix with the inputs are refused. */
+/**
+ * Output folders that would overwrite or mix with the inputs are refused, whatever path reaches them:
+ * the output folder and each of its existing ancestors are compared with the input folders by device
+ * and inode, so a bind mount, a symlink or a second mount of the same folder is seen for what it is.
+ */
 export async function checkOutputDir(outputDir: string, inputs: { path: string; role: string }[]): Promise<string> {
   const out = await realpathLenient(outputDir);
-  for (const input of inputs) {
-    if (isSameOrInside(out, input.path)) {
-      throw new InputError(`output folder is ${out === input.path ? 'the same as' : 'inside'} the ${input.role} (${input.path})`, {
+  const existing = await stat(out).catch(() => undefined);
+  if (existing && !existing.isDirectory()) {
+    throw new InputError('is a file, not a folder', { file: outputDir, hint: 'pass a folder for the outputs (it is created if missing)' });
+  }
+  const inputIds = await Promise.all(inputs.map(async (input) => ({ ...input, id: await identityOf(input.path) })));
+  let dir = out;
+  for (let depth = 0; ; depth++) {
+    const id = await identityOf(dir);
+    const hit = id === undefined ? undefined : inputIds.find((input) => input.id === id);
+    if (hit) {
+      throw new InputError(`output folder is ${depth === 0 && dir === out && existing ? 'the same as' : 'inside'} the ${hit.role} (${hit.path})`, {
         file: outputDir,
         hint: 'choose an output folder outside the input folders',
       });
     }
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
   }
   return out;
 }
-

@@ -3,7 +3,8 @@
  * repository root instead of its XOR folder, and XOR and base folders swapped (XOR commutes, so a
  * swapped run would otherwise "succeed" with wrong JSON files and no added_tokens.json).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { readInput } from '../input-files.js';
 import { basename, join } from 'node:path';
 import { readHead } from '../codec/sources.js';
 import { InputError } from '../errors.js';
@@ -22,7 +23,7 @@ async function isDir(path: string): Promise<boolean> {
  */
 export async function resolveCacheRoot(dir: string, role: string): Promise<{ dir: string; note?: string }> {
   if (!basename(dir).startsWith('models--') || !(await isDir(join(dir, 'snapshots')))) return { dir };
-  const commit = (await readFile(join(dir, 'refs', 'main'), 'utf8').catch(() => '')).trim();
+  const commit = (await readInput(join(dir, 'refs', 'main'), 256).then((r) => r.bytes.toString('utf8'), () => '')).trim();
   const snapshot = join(dir, 'snapshots', commit);
   if (commit && (await isDir(snapshot))) {
     return { dir: snapshot, note: `${role} ${dir} is a Hugging Face cache model folder; using its snapshot for refs/main, ${snapshot}` };

@@ -3,17 +3,16 @@
  * that can be refused without decoding (missing folders, unsafe output location, unknown model,
  * XOR payloads without a base) is refused here, before a single byte is written.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { isGzip, readHead } from '../codec/sources.js';
-import { asReadError, InputError } from '../errors.js';
+import { InputError, throwIfInterrupted } from '../errors.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, type ManifestEntry } from '../release/manifest.js';
+import { chooseAction, folderNames, inputSize, type FileAction } from './entries.js';
 import { checkOutputDir, isChecksumListName, requireDir } from './inputs.js';
 import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
 
-export type FileAction = 'xor' | 'xor-gzip' | 'copy';
+export type { FileAction } from './entries.js';
 
 export interface FilePlan {
   name: string;
@@ -44,36 +43,6 @@ export interface DecodePlan {
   notes: string[];
 }
 
-/** A JSON file larger than this is not a config; it is XORed without trying to parse it. */
-const MAX_JSON_PROBE_BYTES = 64 << 20;
-
-function looksLikeJson(bytes: Buffer): boolean {
-  try {
-    JSON.parse(bytes.toString('utf8'));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function sizeOf(path: string): Promise<number | undefined> {
-  try {
-    const info = await stat(path);
-    if (info.isDirectory()) return undefined;
-    return info.size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw asReadError(err, path);
-  }
-}
-
 /** Any payload or base that is a git-lfs pointer is refused before anything is decoded. */
 async function refuseLfsPointers(files: readonly FilePlan[]): Promise<void> {
   const pointers: string[] = [];
@@ -102,7 +71,7 @@ export interface PlanOptions {
   baseManifest?: string | undefined;
 }
 
-export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
+export async function planDecode(options: PlanOptions, signal?: AbortSignal): Promise<DecodePlan> {
   const notes: string[] = [];
   const inFolder = async (path: string, role: string) => {
     const resolved = await resolveCacheRoot(await requireDir(path, role), role);
@@ -121,62 +90,49 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
     model: options.model,
     manifest: options.manifest,
     allowKinds: ['release'],
-    bundledManifest: (await sizeOf(bundled)) === undefined ? undefined : bundled,
+    bundledManifest: typeof (await inputSize(bundled, 'checksum list')) === 'number' ? bundled : undefined,
     detectFrom: [resolve(options.xorDir), xorDir, resolve(options.outputDir)],
   });
   const expectedByName = expectations ? entriesByName(expectations.manifest.entries) : new Map<string, ManifestEntry[]>();
 
-  let entries;
-  try {
-    entries = await readdir(xorDir, { withFileTypes: true });
-  } catch (err) {
-    throw asReadError(err, xorDir);
-  }
+  const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
   const files: FilePlan[] = [];
   const ignored: string[] = [];
-  for (const entry of entries) {
-    const name = entry.name;
+  for (const name of await folderNames(xorDir)) {
+    throwIfInterrupted(signal);
     const payloadPath = join(xorDir, name);
     // Hidden files are git/tool metadata (.gitattributes, our own state), never model files.
     if (name.startsWith('.') || isChecksumListName(name)) {
       ignored.push(name);
       continue;
     }
-    const payloadSize = await sizeOf(payloadPath);
-    if (payloadSize === undefined) {
-      if (entry.isSymbolicLink() && !(await exists(payloadPath))) {
-        throw new InputError('is a broken symbolic link', {
-          file: payloadPath,
-          hint: 'the file it points to is missing (an interrupted download?); download the release again',
-        });
-      }
+    const payloadSize = await inputSize(payloadPath, 'XOR file');
+    if (payloadSize === 'folder' || payloadSize === undefined) {
       ignored.push(name);
+      notes.push(`${payloadPath} is a folder: not decoded (the XOR folder is read without its subfolders)`);
       continue;
     }
     const basePath = join(baseDir, name);
-    const baseSize = await sizeOf(basePath);
-    const head = await readHead(payloadPath, 4);
-    let action: FileAction = 'xor';
-    let note: string | undefined;
-    if (isGzip(head)) {
-      action = 'xor-gzip';
-    } else if (payloadSize <= MAX_JSON_PROBE_BYTES && (name.endsWith('.json') || baseSize === undefined)) {
-      let content: Buffer;
-      try {
-        content = await readFile(payloadPath);
-      } catch (err) {
-        throw asReadError(err, payloadPath);
-      }
-      if (payloadSize > 0 && looksLikeJson(content)) {
-        action = 'copy';
-        note = baseSize === undefined ? 'plain JSON with no base counterpart, copied' : 'plain JSON payload, copied';
-      }
-    }
+    const baseInfo = await inputSize(basePath, 'base file');
+    if (baseInfo === 'folder') throw new InputError('base file is a folder', { file: basePath, hint: `the base folder must hold a file named ${name}` });
+    const baseSize = baseInfo;
+    const { action, note } = await chooseAction(name, payloadPath, payloadSize, baseSize);
     if (action !== 'copy' && baseSize === undefined) {
       throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {
         file: payloadPath,
         hint: 'check that <base-dir> is the LLaMA folder in Hugging Face format with all files (same names as the XOR files)',
       });
+    }
+    let expected = expectedByName.get(name);
+    if (!expected) {
+      // macOS writes names decomposed (NFD), manifests are usually composed (NFC): same name to a user.
+      const normal = byNormalName.get(name.normalize('NFC'));
+      if (normal) {
+        expected = normal.entries;
+        expectedByName.delete(normal.name);
+        expectedByName.set(name, normal.entries);
+        notes.push(`${name}: the manifest's name for it differs only in Unicode normalisation (NFC/NFD); it is verified against that entry`);
+      }
     }
     files.push({
       name,
@@ -187,7 +143,7 @@ export async function planDecode(options: PlanOptions): Promise<DecodePlan> {
       action,
       note,
       outputPath: join(outputDir, name),
-      expected: expectedByName.get(name) ?? [],
+      expected: expected ?? [],
     });
   }
   await refuseLfsPointers(files);

@@ -2,9 +2,10 @@
  * Which digests a run checks against: a checksum list (--manifest), a built-in release (--model), the
  * list shipped in the XOR folder, or a release recognised from the paths.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readInput } from '../input-files.js';
 import { join } from 'node:path';
-import { asReadError, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { entriesByName, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestEntry } from './manifest.js';
 import { detectModelFromPaths, findModel, listModels, modelEntries, type BuiltinModel } from './models.js';
 
@@ -29,26 +30,15 @@ export interface ExpectationOptions {
 }
 
 export async function loadManifestFile(path: string): Promise<Manifest> {
-  let info;
-  try {
-    info = await stat(path);
-  } catch (err) {
-    throw asReadError(err, path);
-  }
-  if (!info.isFile()) throw new InputError('is not a file', { file: path, hint: 'pass a checksum list file to --manifest' });
-  if (info.size > MAX_MANIFEST_BYTES) {
-    throw new InputError(`is ${info.size} bytes, too large for a checksum list`, {
+  // Bounded and regular files only: a FIFO or /dev/zero passed as a manifest is refused, not read forever.
+  const { bytes, size } = await readInput(path, MAX_MANIFEST_BYTES);
+  if (size > MAX_MANIFEST_BYTES) {
+    throw new InputError(`is ${size} bytes, too large for a checksum list`, {
       file: path,
       hint: 'pass the checksum list (sha256sum/md5sum/rhash output), not a model file',
     });
   }
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw asReadError(err, path);
-  }
-  return parseManifest(text, path);
+  return parseManifest(bytes.toString('utf8'), path);
 }
 
 export function requireModel(name: string, allowKinds: readonly BuiltinModel['kind'][] = ['release', 'base']): BuiltinModel {

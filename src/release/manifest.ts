@@ -26,10 +26,11 @@ export interface Manifest {
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 const HEX = /^[0-9a-fA-F]+$/;
-// GNU coreutils / rhash: "<hex>  <name>", "<hex> *<name>", and sloppy "<hex> <name>".
-const GNU_LINE = /^(\\?)([0-9a-fA-F]+) (?: |\*)?(.+)$/;
-// BSD: "SHA256 (<name>) = <hex>".
-const BSD_LINE = /^(SHA256|SHA-256|MD5)\s?\((.+)\)\s?=\s?([0-9a-fA-F]+)$/i;
+// GNU coreutils / rhash: "<hex>  <name>", "<hex> *<name>", and sloppy "<hex> <name>". A leading
+// backslash marks a name with escapes. The name runs to the end of the line, spaces included.
+const GNU_LINE = /^(\\?)([0-9a-fA-F]+) (?: |\*)?(.+)$/s;
+// BSD / coreutils --tag: "SHA256 (<name>) = <hex>", escaped the same way.
+const BSD_LINE = /^(\\?)(SHA256|SHA-256|MD5)\s?\((.+)\)\s?=\s?([0-9a-fA-F]+)$/is;
 
 export function algorithmForDigest(hex: string): Algorithm | undefined {
   if (!HEX.test(hex)) return undefined;
@@ -53,9 +54,9 @@ export function checkManifestName(raw: string): { name: string } | { refused: st
   return { name };
 }
 
-function unescapeGnuName(name: string): string {
-  // coreutils escapes "\" and newline in names and marks such lines with a leading backslash.
-  return name.replace(/\\(\\|n)/g, (_m, c: string) => (c === 'n' ? '\n' : '\\'));
+function unescapeName(name: string): string {
+  // coreutils escapes "\", newline and (since 9.2) carriage return in names, marking such lines with a leading backslash.
+  return name.replace(/\\(\\|n|r)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : '\\'));
 }
 
 /**
@@ -72,23 +73,26 @@ export function parseManifest(text: string, label: string): Manifest {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const entries: ManifestEntry[] = [];
   const seen = new Map<string, { digest: string; line: number }>();
-  const lines = text.split(/\r?\n|\r/);
+  // Only CRLF/LF end a line; a name keeps its spaces (sha256sum writes names exactly), and a lone
+  // carriage return inside a name is written escaped by coreutils.
+  const lines = text.split(/\r?\n/);
   lines.forEach((rawLine, index) => {
     const lineNo = index + 1;
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#')) return;
+    // Leading white space is skipped, as sha256sum -c does.
+    const line = rawLine.replace(/^[ \t]+/, '');
+    if (line.trim() === '' || line.startsWith('#')) return;
     let rawName: string;
     let digest: string;
     let declared: Algorithm | undefined;
     const bsd = BSD_LINE.exec(line);
     const gnu = bsd ? null : GNU_LINE.exec(line);
     if (bsd) {
-      declared = bsd[1]!.toLowerCase().startsWith('md5') ? 'md5' : 'sha256';
-      rawName = bsd[2]!;
-      digest = bsd[3]!;
+      declared = bsd[2]!.toLowerCase().startsWith('md5') ? 'md5' : 'sha256';
+      rawName = bsd[1] ? unescapeName(bsd[3]!) : bsd[3]!;
+      digest = bsd[4]!;
     } else if (gnu) {
       digest = gnu[2]!;
-      rawName = gnu[1] ? unescapeGnuName(gnu[3]!) : gnu[3]!;
+      rawName = gnu[1] ? unescapeName(gnu[3]!) : gnu[3]!;
     } else {
       throw new InputError(`line ${lineNo} is not a checksum line`, {
         file: label,
@@ -141,7 +145,13 @@ export function parseManifest(text: string, label: string): Manifest {
 
 /** Prints entries in coreutils format ("<hex>  <name>"), which sha256sum -c / md5sum -c accept. */
 export function formatManifest(entries: readonly ManifestEntry[]): string {
-  return entries.map((e) => `${e.digest}  ${e.name}\n`).join('');
+  return entries
+    .map((e) => {
+      // As coreutils writes them: a name with a backslash, newline or carriage return is escaped, the line marked.
+      const escaped = e.name.replace(/[\\\n\r]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\'));
+      return `${escaped === e.name ? '' : '\\'}${e.digest}  ${escaped}\n`;
+    })
+    .join('');
 }
 
 /** Groups entries by file name, keeping every published alternative. */

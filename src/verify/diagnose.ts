@@ -11,7 +11,7 @@
  * | unknown         | base    | xor-file | unknown  |
  */
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { openInput, readInput } from '../input-files.js';
 import type { Pipeline } from '../codec/pipeline.js';
 import { readHead } from '../codec/sources.js';
 import type { FilePlan } from '../plan/plan.js';
@@ -76,8 +76,9 @@ function toLf(bytes: Buffer): Buffer {
 /** For a JSON file: CRLF facts, and the cause when undoing the rewrite gives the published digest. */
 async function lineEndings(file: FilePlan): Promise<{ facts: Diagnosis[]; proven?: Finding }> {
   if (!file.name.toLowerCase().endsWith('.json') || file.action === 'xor-gzip' || file.payloadSize > CRLF_PROOF_BYTES) return { facts: [] };
-  const payload = await readFile(file.payloadPath).catch(() => undefined);
-  const base = file.basePath && (file.baseSize ?? 0) <= CRLF_PROOF_BYTES ? await readFile(file.basePath).catch(() => undefined) : undefined;
+  const read = (path: string) => readInput(path, CRLF_PROOF_BYTES).then((r) => r.bytes, () => undefined);
+  const payload = await read(file.payloadPath);
+  const base = file.basePath && (file.baseSize ?? 0) <= CRLF_PROOF_BYTES ? await read(file.basePath) : undefined;
   if (!payload) return { facts: [] };
   const payloadCrlf = payload.includes(CRLF);
   const baseCrlf = base?.includes(CRLF) === true;
@@ -111,7 +112,7 @@ async function structureFacts(file: FilePlan, decodedHead: Buffer | undefined): 
 /** Reads a file's last bytes (for the zip end record). */
 async function readTail(path: string, size: number): Promise<Buffer> {
   const length = Math.min(size, ZIP_TAIL_BYTES);
-  const handle = await open(path, 'r');
+  const { handle } = await openInput(path);
   try {
     const buf = Buffer.alloc(length);
     const { bytesRead } = await handle.read(buf, 0, length, size - length);

@@ -12,13 +12,13 @@ export function primaryAlgorithm(expected: readonly ManifestEntry[]): Algorithm 
   return undefined;
 }
 
-/** Algorithms published for the file that were not computed yet: needed only after a mismatch. */
-export function otherAlgorithms(expected: readonly ManifestEntry[], computed: Digests): Algorithm[] {
-  return [...new Set(expected.map((e) => e.algorithm))].filter((a) => computed[a] === undefined);
-}
-
+/**
+ * The published digest the file matches. Only the strongest algorithm listed decides: a matching MD5
+ * cannot outvote a mismatching SHA-256 (MD5 collisions are cheap to make).
+ */
 export function findMatch(expected: readonly ManifestEntry[], computed: Digests): ManifestEntry | undefined {
-  return expected.find((e) => computed[e.algorithm] === e.digest);
+  const strongest = primaryAlgorithm(expected);
+  return expected.find((e) => e.algorithm === strongest && computed[e.algorithm] === e.digest);
 }
 
 export function describeExpected(expected: readonly ManifestEntry[]): ExpectedDigest[] {

@@ -203,18 +203,29 @@ describe('decode: verification failures (exit 1)', () => {
     expect(r.stderr).toMatch(/error: pytorch_model-00003-of-00003\.bin: listed in .* missing from the XOR folder/);
   });
 
-  it('matches any of several published digests, in either algorithm (MD5 fallback after a SHA-256 miss)', async () => {
+  it('the strongest algorithm listed decides: a matching MD5 cannot outvote a mismatching SHA-256', async () => {
     const root = join(work, 'rel');
     const fine = seededBytes(300_000, 1);
     const { baseDir, xorDir } = await writeRelease(root, [{ name: 'w.dat', fine, base: seededBytes(300_000, 2) }]);
     const sums = join(work, 'mixed');
     const { createHash } = await import('node:crypto');
-    // The SHA-256 published for the file is of another revision; its MD5 is right.
     await writeFile(sums, `${'ab'.repeat(32)}  w.dat\n${createHash('md5').update(fine).digest('hex')}  w.dat\n`);
     const r = await runCli(['decode', join(root, 'out'), xorDir, baseDir, '--manifest', sums, '--json']);
+    expect(r.code).toBe(1);
+    expect(json(r.stdout).files[0]!).toMatchObject({ status: 'mismatch', algorithm: 'sha256' });
+    expect(r.stdout).not.toMatch(/md5 ok/);
+  });
+
+  it('MD5 decides where no SHA-256 is listed', async () => {
+    const root = join(work, 'rel');
+    const fine = seededBytes(300_000, 1);
+    const { baseDir, xorDir } = await writeRelease(root, [{ name: 'w.dat', fine, base: seededBytes(300_000, 2) }]);
+    const { createHash } = await import('node:crypto');
+    const md5 = join(work, 'md5');
+    await writeFile(md5, `${createHash('md5').update(fine).digest('hex')}  w.dat\n`);
+    const r = await runCli(['decode', join(root, 'out'), xorDir, baseDir, '--manifest', md5, '--json']);
     expect(r.code).toBe(0);
-    const f = json(r.stdout).files[0]!;
-    expect(f).toMatchObject({ status: 'verified', algorithm: 'md5' });
+    expect(json(r.stdout).files[0]!).toMatchObject({ status: 'verified', algorithm: 'md5' });
   });
 });
 

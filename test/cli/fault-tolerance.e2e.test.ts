@@ -53,7 +53,7 @@ function start(args: string[]): { child: ChildProcess; done: Promise<{ code: num
 
 /** Resolves once the temporary file of `name` has data: the run is mid-file. */
 async function midFile(outDir: string, name: string): Promise<void> {
-  const partial = join(outDir, '.metharme-xor', `${name}.partial`);
+  const partial = join(outDir, '.metharme-xor', 'partial', name);
   for (let i = 0; i < 1000; i++) {
     const s = await stat(partial).catch(() => undefined);
     if (s && s.size > 0) return;

@@ -28,7 +28,7 @@ async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean; has
   const o = join(dir, 'out');
   await writeFile(p, opts.gzip ? gzipSync(payload) : payload);
   await writeFile(b, base);
-  const source = opts.gzip ? new GzipSource(p) : await FileSource.open(p);
+  const source = opts.gzip ? await GzipSource.open(p) : await FileSource.open(p);
   const baseSource = await FileSource.open(b);
   const handle = await open(o, 'w');
   const output = {
@@ -106,7 +106,7 @@ describe('pipeline (payload XOR base -> file + digest)', () => {
     const good = gzipSync(seededBytes(100_000, 7));
     const p = join(dir, 'bad.gz');
     await writeFile(p, Buffer.concat([good.subarray(0, 1000), Buffer.alloc(500, 0xff)]));
-    const source = new GzipSource(p);
+    const source = await GzipSource.open(p);
     await expect(pipeline.run({ source, algorithms: ['sha256'] })).rejects.toThrow(InputError);
     await source.close();
     // The pipeline is reusable after a failure.

@@ -4,27 +4,55 @@
  * worker reads the pipeline's shared memory directly: no chunk is copied to be hashed. Several
  * independent streams can be hashed at once (the output, and the base for --check-base).
  */
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Algorithm, Digests } from '../types.js';
 
+/**
+ * MD5 comes from hash-wasm where node:crypto has none (OpenSSL in FIPS mode refuses MD5, and the
+ * Pygmalion-7B and OpenAssistant-30B digests are MD5). METHARME_XOR_MD5=wasm forces that path, so it
+ * can be tested (and compared) on any machine.
+ */
+const HASH_WASM = createRequire(import.meta.url).resolve('hash-wasm');
+const FORCE_WASM_MD5 = process.env.METHARME_XOR_MD5 === 'wasm';
+
 // Inline (eval) so the same code runs from dist/ and from the TypeScript sources under the tests.
+// Messages are handled strictly in order (one promise chain), so replies match requests.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const memory = workerData.buffer;
 const streams = new Map();
-parentPort.on('message', (m) => {
-  if (m.op === 'begin') {
-    streams.set(m.stream, m.algorithms.map((a) => createHash(a)));
-  } else if (m.op === 'update') {
-    const view = Buffer.from(memory, m.offset, m.length);
-    for (const h of streams.get(m.stream)) h.update(view);
-    parentPort.postMessage(null);
-  } else if (m.op === 'digest') {
-    const hashes = streams.get(m.stream) || [];
-    streams.delete(m.stream);
-    parentPort.postMessage(hashes.map((h) => h.digest('hex')));
+let wasm;
+async function hasher(algorithm) {
+  try {
+    if (algorithm === 'md5' && workerData.forceWasmMd5) throw new Error('forced');
+    const h = createHash(algorithm);
+    return { update: (v) => h.update(v), digest: () => h.digest('hex') };
+  } catch (err) {
+    if (algorithm !== 'md5') throw err;
+    wasm = wasm || require(workerData.hashWasm);
+    const h = await wasm.createMD5();
+    h.init();
+    return { update: (v) => h.update(v), digest: () => h.digest('hex') };
   }
+}
+let queue = Promise.resolve();
+parentPort.on('message', (m) => {
+  queue = queue.then(async () => {
+    if (m.op === 'begin') {
+      streams.set(m.stream, await Promise.all(m.algorithms.map(hasher)));
+    } else if (m.op === 'update') {
+      const view = Buffer.from(memory, m.offset, m.length);
+      for (const h of streams.get(m.stream)) h.update(view);
+      parentPort.postMessage(null);
+    } else if (m.op === 'digest') {
+      const hashes = streams.get(m.stream) || [];
+      streams.delete(m.stream);
+      parentPort.postMessage(hashes.map((h) => h.digest()));
+    }
+  }).catch((err) => setImmediate(() => { throw err; }));
 });
 `;
 
@@ -36,8 +64,12 @@ export class HashWorker {
   private readonly algorithms = new Map<number, Algorithm[]>();
   private failure: Error | undefined;
 
-  constructor(buffer: SharedArrayBuffer) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { buffer } });
+  /** `md5`: where MD5 comes from (tests force hash-wasm, and may point it at another module). */
+  constructor(buffer: SharedArrayBuffer, md5: { wasm?: boolean; module?: string } = {}) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { buffer, hashWasm: md5.module ?? HASH_WASM, forceWasmMd5: md5.wasm ?? FORCE_WASM_MD5 },
+    });
     this.worker.unref();
     this.worker.on('message', (value: unknown) => {
       const reply = this.waiting.shift();
@@ -92,5 +124,16 @@ export class HashWorker {
   async close(): Promise<void> {
     this.failure ??= new Error('hash worker closed');
     await this.worker.terminate();
+  }
+}
+
+/** One digest of bytes in memory, on this thread: node:crypto, or hash-wasm for MD5 where node:crypto has none. */
+export async function digestBytes(algorithm: Algorithm, bytes: Uint8Array): Promise<string> {
+  if (algorithm === 'md5' && FORCE_WASM_MD5) return (await import('hash-wasm')).md5(bytes);
+  try {
+    return createHash(algorithm).update(bytes).digest('hex');
+  } catch (err) {
+    if (algorithm !== 'md5') throw err;
+    return (await import('hash-wasm')).md5(bytes);
   }
 }

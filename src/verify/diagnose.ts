@@ -10,12 +10,12 @@
  * | intact          | base    | manifest | base     |
  * | unknown         | base    | xor-file | unknown  |
  */
-import { createHash } from 'node:crypto';
 import { openInput, readInput } from '../input-files.js';
+import { digestBytes } from '../codec/hasher.js';
 import type { Pipeline } from '../codec/pipeline.js';
 import { readHead } from '../codec/sources.js';
 import type { FilePlan } from '../plan/plan.js';
-import type { Algorithm, Cause, Diagnosis, Digests, Integrity } from '../types.js';
+import type { Cause, Diagnosis, Digests, Integrity } from '../types.js';
 import * as text from './diagnosis-text.js';
 import type { BaseDigestList, DigestList } from '../release/expectations.js';
 import { checkPayload, judgeBaseDigests, publishedPayload } from './evidence.js';
@@ -54,12 +54,9 @@ const ALWAYS_HASH_BASE_BYTES = 64 << 20;
 /** JSON files up to this size are re-hashed with LF line endings to prove a CRLF rewrite. */
 const CRLF_PROOF_BYTES = 16 << 20;
 
-function digestOf(bytes: Buffer, algorithm: Algorithm): string {
-  return createHash(algorithm).update(bytes).digest('hex');
-}
-
-function matchesPublished(bytes: Buffer, file: FilePlan): boolean {
-  return file.expected.some((e) => digestOf(bytes, e.algorithm) === e.digest);
+async function matchesPublished(bytes: Buffer, file: FilePlan): Promise<boolean> {
+  for (const e of file.expected) if ((await digestBytes(e.algorithm, bytes)) === e.digest) return true;
+  return false;
 }
 
 function xorPadded(payload: Buffer, base: Buffer): Buffer {
@@ -86,14 +83,14 @@ async function lineEndings(file: FilePlan): Promise<{ facts: Diagnosis[]; proven
   if (payloadCrlf) facts.push(text.crlfFact(file.payloadPath));
   if (baseCrlf) facts.push(text.crlfFact(file.basePath!));
   if (file.action === 'copy') {
-    if (payloadCrlf && matchesPublished(toLf(payload), file)) return { facts, proven: { cause: 'xor-file', diagnosis: [text.crlfProven(file.payloadPath, 'xor-file')] } };
+    if (payloadCrlf && await matchesPublished(toLf(payload), file)) return { facts, proven: { cause: 'xor-file', diagnosis: [text.crlfProven(file.payloadPath, 'xor-file')] } };
     return { facts };
   }
   if (!base) return { facts };
-  if (baseCrlf && matchesPublished(xorPadded(payload, toLf(base)), file)) {
+  if (baseCrlf && await matchesPublished(xorPadded(payload, toLf(base)), file)) {
     return { facts, proven: { cause: 'base', diagnosis: [text.crlfProven(file.basePath!, 'base')] } };
   }
-  if (payloadCrlf && matchesPublished(xorPadded(toLf(payload), base), file)) {
+  if (payloadCrlf && await matchesPublished(xorPadded(toLf(payload), base), file)) {
     return { facts, proven: { cause: 'xor-file', diagnosis: [text.crlfProven(file.payloadPath, 'xor-file')] } };
   }
   return { facts };

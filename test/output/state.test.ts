@@ -1,9 +1,10 @@
-import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { WriteError } from '../../src/errors.js';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ResumeState } from '../../src/output/state.js';
 import { stateDir } from '../../src/output/temp-file.js';
-import { removeDir, tempDir } from '../support/helpers.js';
+import { removeDir, tempDir, withTmpfs } from '../support/helpers.js';
 
 let dir: string;
 let paths: { output: string; payload: string; base: string };
@@ -36,6 +37,29 @@ describe('ResumeState', () => {
     await writeFile(join(stateDir(dir), 'state.json'), '{"version":1,"files":');
     const state = await ResumeState.load(dir);
     expect(await state.unchanged('out.bin', paths)).toBeUndefined();
+  });
+
+  it('never writes through a link planted where a temporary name could be (v1 used state.json.partial)', async () => {
+    const victim = join(dir, 'victim');
+    await writeFile(victim, 'base bytes');
+    await symlink(victim, join(stateDir(dir), 'state.json.partial'));
+    const state = await ResumeState.load(dir);
+    await state.record('out.bin', paths, { sha256: 'ab' });
+    expect(await readFile(victim, 'utf8')).toBe('base bytes');
+  });
+
+  it('a full disk while saving is a WriteError (exit 3), not an internal error', async (ctx) => {
+    const mount = join(dir, 'tiny');
+    await withTmpfs(ctx, mount, 'size=64k', async () => {
+      await mkdir(stateDir(mount));
+      const small = { output: join(mount, 'o'), payload: paths.payload, base: paths.base };
+      await writeFile(small.output, 'x');
+      await writeFile(join(mount, 'filler'), Buffer.alloc(64 * 1024)).catch(() => undefined);
+      const state = await ResumeState.load(mount);
+      const err = await state.record('o', small, { sha256: 'ab'.repeat(32) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WriteError);
+      expect((err as WriteError).exitCode).toBe(3);
+    });
   });
 
   it('forget() drops an entry from what is saved next', async () => {

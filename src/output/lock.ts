@@ -96,7 +96,9 @@ async function writeNew(path: string, text: string): Promise<void> {
   }
 }
 
-async function createExclusive(path: string, text: string): Promise<boolean> {
+type Link = (existing: string, created: string) => Promise<void>;
+
+async function createExclusive(path: string, text: string, link: Link): Promise<boolean> {
   const candidate = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
   try {
     await writeNew(candidate, text);
@@ -124,7 +126,8 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
   }
 }
 
-export async function acquireLock(outputDir: string, options: { graceMs?: number } = {}): Promise<Lock> {
+/** `link`: replaceable in tests, to play a file system without hard links. */
+export async function acquireLock(outputDir: string, options: { graceMs?: number; link?: Link } = {}): Promise<Lock> {
   const path = join(stateDir(outputDir), 'lock');
   const mine = describeSelf();
   const text = `${JSON.stringify(mine)}\n`;
@@ -132,7 +135,7 @@ export async function acquireLock(outputDir: string, options: { graceMs?: number
   let tookOverFrom: LockInfo | undefined;
   const deadline = Date.now() + grace + 1000;
   for (let attempt = 0; ; attempt++) {
-    if (await createExclusive(path, text)) break;
+    if (await createExclusive(path, text, options.link ?? link)) break;
     const holder = await readLock(path);
     if (!holder) {
       const age = Date.now() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? 0);

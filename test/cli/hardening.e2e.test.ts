@@ -183,6 +183,29 @@ describe('signals and interruptions end as interrupted, never as "done" (6)', ()
   });
 });
 
+describe('an abort while re-checking existing outputs (6)', () => {
+  it('rejects with InterruptedError instead of reporting the run done', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), small(3));
+    await decode({ outputDir: outDir, xorDir, baseDir, manifest });
+    // Outputs touched since: each is hashed again ("check-existing") before being kept.
+    for (const n of await finalNames(outDir)) await writeFile(join(outDir, n), await readFile(join(outDir, n)));
+    const controller = new AbortController();
+    const err = await decode({
+      outputDir: outDir,
+      xorDir,
+      baseDir,
+      manifest,
+      jobs: 1,
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'file-start' && e.phase === 'check-existing') controller.abort('SIGTERM');
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect((err as InterruptedError).exitCode).toBe(143);
+  });
+});
+
 describe('library options are checked (7, 21)', () => {
   it.each([
     ['jobs: NaN', { jobs: NaN }, /option "jobs" must be a whole number from 1 to 64, not NaN/],
@@ -209,9 +232,10 @@ describe('resume after kill -9 at any instant (8)', () => {
     const args = [BIN, 'decode', outDir, xorDir, baseDir, '--no-verify'];
     for (let i = 0; i < 8; i++) {
       const child = spawn(process.execPath, args, { stdio: 'ignore' });
+      const closed = new Promise((r) => child.on('close', r));
       await new Promise((r) => setTimeout(r, 150 + i * 37));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
       const rerun = await runCli(args.slice(1));
       expect(rerun.code, rerun.stderr).toBe(0);
       await runCommand('rm', ['-rf', outDir]);

@@ -72,6 +72,16 @@ describe('acquireLock', () => {
     await lock.release();
   });
 
+  it('works where hard links fail (exFAT/FAT: EPERM), still one holder at a time', async () => {
+    const noLinks = async () => {
+      throw Object.assign(new Error('EPERM'), { code: 'EPERM' });
+    };
+    const lock = await acquireLock(dir, { link: noLinks });
+    expect(JSON.parse(await readFile(lock.path, 'utf8')).pid).toBe(process.pid);
+    await expect(acquireLock(dir, { link: noLinks })).rejects.toThrow(/another metharme-xor run/);
+    await lock.release();
+  });
+
   it('release() leaves a lock that another process holds', async () => {
     const lock = await acquireLock(dir);
     const other = { pid: 1, host: hostname(), started: 'x' };

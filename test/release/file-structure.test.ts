@@ -136,3 +136,18 @@ describe('git-lfs pointers and checksum lists', () => {
     expect(isChecksumListName(name)).toBe(expected);
   });
 });
+
+describe('what users read', () => {
+  it('rates below 1 kB/s are whole bytes, not 49.156014981508086 B/s', async () => {
+    const { formatRate, printable } = await import('../../src/format.js');
+    expect(formatRate(49.156014981508086, 1)).toBe('49 B/s');
+    expect(printable('a\u001b[2Jb\nc')).toBe('a\\x1b[2Jb\\x0ac');
+  });
+
+  it('an unreadable folder is told to be made readable as a folder', async () => {
+    const { asReadError } = await import('../../src/errors.js');
+    const err = Object.assign(new Error('x'), { code: 'EACCES' });
+    expect(asReadError(err, '/d', 'folder').hint).toBe('permission denied; make the folder readable');
+    expect(asReadError(err, '/f').hint).toBe('permission denied; make the file readable');
+  });
+});

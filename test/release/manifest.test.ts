@@ -130,3 +130,23 @@ describe('manifest names', () => {
     expect(checkManifestName(name)).toEqual({ name });
   });
 });
+
+describe('names as coreutils writes them', () => {
+  const D = 'a'.repeat(64);
+  it('keeps trailing spaces: the name runs to the end of the line', () => {
+    expect(parseManifest(`${D}  name \n`, 'm').entries[0]!.name).toBe('name ');
+  });
+  it('reads escaped lines: backslash, newline and carriage return (coreutils 9.2+)', () => {
+    expect(parseManifest(`\\${D}  a\\\\b\\nc\\rd\n`, 'm').entries[0]!.name).toBe('a\\b\nc\rd');
+  });
+  it('reads escaped --tag lines', () => {
+    expect(parseManifest(`\\SHA256 (x\\ny) = ${D}\n`, 'm').entries[0]).toMatchObject({ name: 'x\ny', algorithm: 'sha256' });
+  });
+  it('prints such names escaped, so they read back the same', () => {
+    const entries = [{ name: 'a\\b\nc\rd', algorithm: 'sha256' as const, digest: D, source: '' }];
+    const text = formatManifest(entries);
+    expect(text.startsWith('\\')).toBe(true);
+    expect(parseManifest(text, 'm').entries[0]!.name).toBe(entries[0]!.name);
+  });
+});
+

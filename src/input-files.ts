@@ -56,3 +56,15 @@ export async function readInput(path: string, maxBytes: number): Promise<{ bytes
     await handle.close().catch(() => undefined);
   }
 }
+
+/** Standard input, read whole, at most `maxBytes` (a larger one is refused by the caller from `size`). */
+export async function readStdin(maxBytes: number): Promise<{ bytes: Buffer; size: number }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) break;
+    chunks.push(chunk);
+  }
+  return { bytes: Buffer.concat(chunks), size };
+}

@@ -26,6 +26,9 @@ describe('npm pack', () => {
     expect(files).toContain('dist/index.js');
     expect(files).toContain('dist/index.d.ts');
     expect(files).toContain('README.md');
+    expect(files).toContain('LICENSE');
+    expect(files).toContain('cjs/index.cjs');
+    expect(files).toContain('cjs/index.d.cts');
     expect(files).toContain('package.json');
     expect(files.filter((f) => /^(test|fixtures|src|scripts)\//.test(f) || f.endsWith('.map'))).toEqual([]);
   });
@@ -54,6 +57,13 @@ describe('npm pack', () => {
       "const m = await import('metharme-xor'); console.log(typeof m.decode, typeof m.verify, typeof m.checkBase, typeof m.encode)",
     ], { cwd: prefix });
     expect(lib.stdout.trim()).toBe('function function function function');
+    // CommonJS users: require() works (Node >= 20.19 requires the ES module build itself).
+    const cjs = await runCommand(process.execPath, ['-e', "const m = require('metharme-xor'); console.log(typeof m.decode, typeof m.InputError)"], { cwd: prefix });
+    expect(cjs.stderr).toBe('');
+    expect(cjs.stdout.trim()).toBe('function function');
+    // Where require() of an ES module is impossible, the error says what to do instead.
+    const old = await runCommand(process.execPath, ['--no-experimental-require-module', '-e', "require('metharme-xor')"], { cwd: prefix });
+    if (old.code !== 0) expect(old.stderr).toMatch(/metharme-xor is an ES module, and this Node\.js .* cannot require\(\) one: use "const \{ decode \} = await import\('metharme-xor'\)"/);
     const { access } = await import('node:fs/promises');
     await access(join(prefix, 'node_modules', 'metharme-xor', 'dist', 'index.d.ts'));
   }, 120_000);

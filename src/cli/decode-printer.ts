@@ -108,6 +108,9 @@ export class DecodePrinter extends Reporter<DecodeReport> {
   }
 
   protected printErrors(report: DecodeReport): void {
+    if (report.strict && report.totals.notVerified > 0) {
+      this.error(errorLine(`--strict: ${report.totals.notVerified} of ${report.totals.files} files could not be verified (no published digest, or --no-verify)`));
+    }
     const notStarted = report.files.filter((f) => f.status === 'not-started');
     if (notStarted.length > 0) {
       this.error(
@@ -126,6 +129,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
     if (t.missing) parts.push(`${t.missing} MISSING`);
     if (t.notStarted) parts.push(`${t.notStarted} NOT STARTED`);
     if (t.unverified) parts.push(`${t.unverified} not verified`);
+    if (report.strict && t.notVerified) parts.push(`${t.notVerified} NOT VERIFIED, which --strict fails`);
     const against = report.verifiedAgainst ? ` against ${report.verifiedAgainst.label}` : '';
     this.say(
       `${report.exitCode === 0 ? 'done' : 'FAILED'}: ${t.files} files, ${formatBytes(t.bytes)} in ${formatSeconds(t.seconds)} (${formatRate(t.bytes, t.seconds)}): ${parts.join(', ')}${against}`,

@@ -5,7 +5,7 @@
 import { CommanderError } from 'commander';
 import { ExitCode, MetharmeXorError } from '../errors.js';
 import { buildProgram, type CliRun } from './program.js';
-import { errorLine, type Streams } from './reporter.js';
+import { errorLine, PROGRAM, type Streams } from './reporter.js';
 
 /** SIGBREAK is Ctrl-Break on Windows; SIGHUP a closed terminal. Each stops the run with its own code. */
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', ...(process.platform === 'win32' ? ['SIGBREAK'] : [])] as NodeJS.Signals[];
@@ -34,6 +34,17 @@ function reportError(err: unknown, run: CliRun, streams: Streams): number {
   return ExitCode.internal;
 }
 
+/**
+ * The model cards say "python3 xor_codec.py <output> <xor-dir> <base-dir> --decode": the same words
+ * with no command (three paths first) run as `decode` (or `encode` with --encode), with a note.
+ */
+export function modelCardForm(argv: readonly string[], commands: readonly string[]): { argv: string[]; command: string } | undefined {
+  const args = argv.slice(2);
+  if (args.length < 3 || commands.includes(args[0]!) || args.slice(0, 3).some((a) => a.startsWith('-'))) return undefined;
+  const command = args.includes('--encode') ? 'encode' : 'decode';
+  return { argv: [...argv.slice(0, 2), command, ...args.filter((a) => a !== '--encode')], command };
+}
+
 export async function main(argv: readonly string[], streams: Streams = { out: process.stdout, err: process.stderr }): Promise<number> {
   const controller = new AbortController();
   // --json is known before parsing, so that argument errors get their JSON document too.
@@ -55,7 +66,10 @@ export async function main(argv: readonly string[], streams: Streams = { out: pr
   for (const s of SIGNALS) process.on(s, onSignal);
   let code: number;
   try {
-    await buildProgram(run, streams).parseAsync([...argv]);
+    const program = buildProgram(run, streams);
+    const dropIn = modelCardForm(argv, program.commands.map((c) => c.name()));
+    if (dropIn) streams.err.write(`${PROGRAM}: note: running as "${PROGRAM} ${dropIn.command} ..."; "${dropIn.command}" is the documented form\n`);
+    await program.parseAsync(dropIn?.argv ?? [...argv]);
     code = run.code;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -99,8 +99,9 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .argument('<xor-dir>', "the release's XOR files, e.g. metharme-13b/xor_encoded_files")
     .argument('<base-dir>', 'LLaMA converted to the Hugging Face format')
     .option('--model <name>', 'verify against a built-in release manifest (see "models")')
-    .option('--manifest <file>', 'verify against a checksum list (sha256sum, md5sum, rhash or BSD format)')
+    .option('--manifest <file>', 'verify against a checksum list (sha256sum, md5sum, rhash or BSD format); - reads it from standard input')
     .option('--no-verify', 'do not hash the outputs (nothing is checked)')
+    .option('--strict', 'fail (exit 1) when any file could not be verified (no digest known, not in the manifest, --no-verify)')
     .option('--force', 'overwrite existing outputs instead of checking them')
     .option('--jobs <n>', `files decoded at once (default ${defaultJobs()} here)`, positiveInt)
     .option(
@@ -129,6 +130,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           checkBase: opts.checkBase,
           spaceCheck: opts.spaceCheck,
           keepGoing: opts.keepGoing,
+          strict: opts.strict,
           xorManifest: opts.xorManifest,
           baseManifest: opts.baseManifest,
           signal: run.signal,
@@ -140,12 +142,22 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
   addCommand(program, 'verify', 'Hash the files a manifest names in <dir> and report verified / mismatch / missing.', '0 all verified, 1 a file mismatched or is missing, 2 input error')
     .argument('<dir>', 'folder of decoded (or base) files')
     .option('--model <name>', 'a built-in manifest (see "models"); recognised from the path if omitted')
-    .option('--manifest <file>', 'a checksum list (sha256sum, md5sum, rhash or BSD format)')
+    .option('--manifest <file>', 'a checksum list (sha256sum, md5sum, rhash or BSD format); - reads it from standard input')
+    .option('--ignore-missing', 'leave out files the manifest lists that are absent (as sha256sum -c --ignore-missing)')
+    .option('--strict', 'fail (exit 1) when the folder holds files the manifest does not list')
     .action(async (dir: string, opts) => {
       run.json = Boolean(opts.json);
       const printer = new VerifyPrinter(chooseMode(opts, streams.err), streams, 'decode it again');
       await reported(run, printer, () =>
-        verify({ dir, model: opts.model, manifest: opts.manifest, signal: run.signal, onEvent: printer.handle }),
+        verify({
+          dir,
+          model: opts.model,
+          manifest: opts.manifest,
+          ignoreMissing: opts.ignoreMissing,
+          strict: opts.strict,
+          signal: run.signal,
+          onEvent: printer.handle,
+        }),
       );
     });
 

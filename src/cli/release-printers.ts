@@ -8,6 +8,7 @@ export function printModels(streams: Streams, json: boolean): void {
     name: m.name,
     kind: m.kind,
     base: m.base ?? null,
+    repo: m.repo ?? null,
     algorithms: modelAlgorithms(m),
     files: modelFileCount(m),
     description: m.description,
@@ -22,6 +23,7 @@ export function printModels(streams: Streams, json: boolean): void {
       `${r.name.padEnd(22)} ${r.kind.padEnd(8)} ${r.algorithms.join('+').padEnd(11)} ${String(r.files).padStart(2)} files` +
         `${r.base ? `  base: ${r.base}` : ''}\n`,
     );
+    if (r.repo) streams.out.write(`${''.padEnd(23)}hub: ${r.repo}\n`);
     for (const s of r.sources) streams.out.write(`${''.padEnd(23)}digests: ${s}\n`);
   }
 }

@@ -5,12 +5,12 @@ import { errorLine, Reporter, sourceShort, type ReportMode, type Streams } from 
 
 export function verifyLine(r: VerifyFileResult): string {
   const size = r.bytes === null ? '' : formatBytes(r.bytes);
-  const detail =
-    r.status === 'verified'
-      ? `${r.algorithm} ok (${sourceShort(r.matchedSource)})`
-      : r.status === 'missing'
-        ? 'file not found'
-        : `${r.algorithm} ${shortDigest(r.actual)} does not match any published digest`;
+  const details: Partial<Record<VerifyFileResult['status'], string>> = {
+    verified: `${r.algorithm} ok (${sourceShort(r.matchedSource)})`,
+    missing: 'file not found',
+    unverified: 'NOT VERIFIED: the manifest does not list it (--strict)',
+  };
+  const detail = details[r.status] ?? `${r.algorithm} ${shortDigest(r.actual)} does not match any published digest`;
   return `${r.status.padEnd(9)} ${r.name}  ${size}  ${detail}`;
 }
 
@@ -48,6 +48,8 @@ export class VerifyPrinter extends Reporter<VerifyReport> {
         this.error(errorLine(`${r.name}: ${r.algorithm} ${r.actual} does not match ${report.manifest.label}; ${this.mismatchHint}`));
       } else if (r.status === 'missing') {
         this.error(errorLine(`${r.name}: missing from ${report.dir}; decode or download it`));
+      } else if (r.status === 'unverified') {
+        this.error(errorLine(`${r.name}: not listed in ${report.manifest.label}, so it cannot be verified (--strict)`));
       }
       for (const d of r.diagnosis) this.error(`  ${d.message}\n`);
     }
@@ -59,6 +61,8 @@ export class VerifyPrinter extends Reporter<VerifyReport> {
       `${report.exitCode === 0 ? 'ok' : 'FAILED'}: ${t.verified}/${t.files} files match ${report.manifest.label}` +
         (t.mismatch ? `, ${t.mismatch} mismatched` : '') +
         (t.missing ? `, ${t.missing} missing` : '') +
+        (t.unverified ? `, ${t.unverified} not verified` : '') +
+        (t.files === 0 ? ' (no file was verified)' : '') +
         ` (${formatBytes(t.bytes)} in ${formatSeconds(t.seconds)})`,
     );
   }

@@ -38,6 +38,8 @@ export interface DecodeOptions extends PlanOptions {
    * (default false: such a failure stops the run from starting more files, which are `not-started`).
    */
   keepGoing?: boolean;
+  /** Any file not verified (no digest known, not covered by the manifest, --no-verify) makes the exit code 1. */
+  strict?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: DecodeEvent) => void;
 }
@@ -74,6 +76,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     checkBase: 'boolean',
     spaceCheck: 'boolean',
     keepGoing: 'boolean',
+    strict: 'boolean',
   });
   const started = performance.now();
   const warnings: string[] = [];
@@ -244,6 +247,7 @@ async function decodeLocked(
     skipped: count('skipped'),
     missing: count('missing'),
     notStarted: count('not-started'),
+    notVerified: files.filter((f) => f.status === 'unverified' || (f.status === 'skipped' && f.matchedSource === null)).length,
     peakRssBytes: peakRssBytes(),
   };
   const exp = plan.expectations;
@@ -255,6 +259,7 @@ async function decodeLocked(
     files,
     ignored: plan.ignored,
     totals,
-    exitCode: totals.mismatch + totals.invalid + totals.missing + totals.badBase + totals.notStarted > 0 ? 1 : 0,
+    strict: options.strict === true,
+    exitCode: totals.mismatch + totals.invalid + totals.missing + totals.badBase + totals.notStarted + (options.strict ? totals.notVerified : 0) > 0 ? 1 : 0,
   };
 }

@@ -89,10 +89,14 @@ export interface DecodeReport {
     missing: number;
     /** Files not started because an earlier one failed for a reason that repeats (see keepGoing). */
     notStarted: number;
+    /** Files produced but not verified: no digest known, or --no-verify (with --strict they fail the run). */
+    notVerified: number;
     /** Peak resident memory of this process so far (bytes): flat whatever the file sizes. */
     peakRssBytes: number;
   };
-  /** 0 when every file was produced and verified (or verification was not asked for), else 1. */
+  /** --strict: a file that could not be verified fails the run. */
+  strict: boolean;
+  /** 0 when every file was produced and verified (or verification was not asked for, unless strict), else 1. */
   exitCode: 0 | 1;
 }
 

@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Pipeline } from '../codec/pipeline.js';
 import { InputError } from '../errors.js';
-import { requireDir } from '../plan/inputs.js';
+import { folderNames } from '../plan/entries.js';
+import { isChecksumListName, requireDir } from '../plan/inputs.js';
 import { isLfsPointer, lfsHint, repositoryOf } from '../plan/lfs.js';
 import { resolveExpectations, type Expectations } from '../release/expectations.js';
 import { entriesByName } from '../release/manifest.js';
@@ -24,7 +25,7 @@ export interface VerifyReport {
   dir: string;
   manifest: { label: string; how: Expectations['how']; detectedFrom: string | null };
   files: VerifyFileResult[];
-  totals: { files: number; verified: number; mismatch: number; missing: number; bytes: number; seconds: number };
+  totals: { files: number; verified: number; mismatch: number; missing: number; unverified: number; bytes: number; seconds: number };
   exitCode: 0 | 1;
 }
 
@@ -38,11 +39,18 @@ export interface VerifyOptions {
   dir: string;
   model?: string | undefined;
   manifest?: string | undefined;
+  /** Files the manifest names that are absent are left out (as sha256sum -c --ignore-missing); none verified is still a failure. */
+  ignoreMissing?: boolean | undefined;
+  /** Files in the folder that the manifest does not cover are listed as unverified and fail the run. */
+  strict?: boolean | undefined;
   signal?: AbortSignal | undefined;
   onEvent?: ((event: VerifyEvent) => void) | undefined;
 }
 
-export const VERIFY_OPTIONS = { required: { dir: 'string' }, optional: { ...COMMON_OPTIONS, model: 'string', manifest: 'string' } } as const;
+export const VERIFY_OPTIONS = {
+  required: { dir: 'string' },
+  optional: { ...COMMON_OPTIONS, model: 'string', manifest: 'string', ignoreMissing: 'boolean', strict: 'boolean' },
+} as const;
 
 export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   checkOptions(options, VERIFY_OPTIONS.required, VERIFY_OPTIONS.optional);
@@ -66,9 +74,9 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
     how: expectations.how,
     detectedFrom: expectations.detectedFrom ?? null,
   };
-  const byName = [...entriesByName(expectations.manifest.entries)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const listed = entriesByName(expectations.manifest.entries);
   const sizes = new Map<string, number | null>();
-  for (const [name] of byName) {
+  for (const [name] of listed) {
     try {
       const s = await stat(join(dir, name));
       sizes.set(name, s.isFile() ? s.size : null);
@@ -76,6 +84,11 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
       sizes.set(name, null);
     }
   }
+  const byName = [...listed]
+    .filter(([name]) => !(options.ignoreMissing && sizes.get(name) === null))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  // --strict: what the folder holds beyond the manifest cannot be verified, and says so.
+  const uncovered = options.strict ? (await folderNames(dir)).filter((n) => !n.startsWith('.') && !listed.has(n) && !isChecksumListName(n)).sort() : [];
   const totalBytes = [...sizes.values()].reduce<number>((sum, n) => sum + (n ?? 0), 0);
   options.onEvent?.({ type: 'start', files: byName.length, bytes: totalBytes, manifest });
 
@@ -112,6 +125,11 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
       files.push(result);
       options.onEvent?.({ type: 'file-done', result });
     }
+    for (const name of uncovered) {
+      const result = verdict({ name, expected: [], status: 'unverified', seconds: 0 });
+      files.push(result);
+      options.onEvent?.({ type: 'file-done', result });
+    }
   } finally {
     await pipeline.close();
   }
@@ -121,8 +139,10 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
     verified: count('verified'),
     mismatch: count('mismatch'),
     missing: count('missing'),
+    unverified: count('unverified'),
     bytes: files.reduce((sum, f) => sum + (f.bytes ?? 0), 0),
     seconds: (performance.now() - started) / 1000,
   };
-  return { dir, manifest, files, totals, exitCode: totals.verified === totals.files ? 0 : 1 };
+  // Nothing verified is a failure even when everything listed was missing and --ignore-missing left it out.
+  return { dir, manifest, files, totals, exitCode: totals.verified === totals.files && totals.verified > 0 ? 0 : 1 };
 }

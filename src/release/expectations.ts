@@ -3,11 +3,11 @@
  * list shipped in the XOR folder, or a release recognised from the paths.
  */
 import { stat } from 'node:fs/promises';
-import { readInput } from '../input-files.js';
+import { readInput, readStdin } from '../input-files.js';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { entriesByName, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ManifestEntry } from './manifest.js';
-import { detectModelFromPaths, findModel, listModels, modelEntries, type BuiltinModel } from './models.js';
+import { closestModelName, detectModelFromPaths, findModel, listModels, modelEntries, type BuiltinModel } from './models.js';
 
 export interface Expectations {
   manifest: Manifest;
@@ -29,24 +29,28 @@ export interface ExpectationOptions {
   bundledManifest?: string | undefined;
 }
 
+/** "-" names standard input, as `sha256sum -c -` reads it. */
+export const STDIN_MANIFEST = '-';
+
 export async function loadManifestFile(path: string): Promise<Manifest> {
   // Bounded and regular files only: a FIFO or /dev/zero passed as a manifest is refused, not read forever.
-  const { bytes, size } = await readInput(path, MAX_MANIFEST_BYTES);
+  const { bytes, size } = path === STDIN_MANIFEST ? await readStdin(MAX_MANIFEST_BYTES) : await readInput(path, MAX_MANIFEST_BYTES);
   if (size > MAX_MANIFEST_BYTES) {
     throw new InputError(`is ${size} bytes, too large for a checksum list`, {
       file: path,
       hint: 'pass the checksum list (sha256sum/md5sum/rhash output), not a model file',
     });
   }
-  return parseManifest(bytes.toString('utf8'), path);
+  return parseManifest(bytes.toString('utf8'), path === STDIN_MANIFEST ? 'standard input' : path);
 }
 
 export function requireModel(name: string, allowKinds: readonly BuiltinModel['kind'][] = ['release', 'base']): BuiltinModel {
   const model = findModel(name);
   const allowed = listModels().filter((m) => allowKinds.includes(m.kind));
   if (!model) {
-    throw new InputError(`unknown model "${name}"`, {
-      hint: `known: ${allowed.map((m) => m.name).join(', ')} (see "metharme-xor models")`,
+    const closest = closestModelName(name, allowed);
+    throw new InputError(`unknown model "${name}"${closest ? `; did you mean "${closest}"?` : ''}`, {
+      hint: `known: ${allowed.map((m) => m.name).join(', ')}, or their Hugging Face repository ids (see "metharme-xor models")`,
     });
   }
   if (!allowKinds.includes(model.kind)) {

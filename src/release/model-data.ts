@@ -16,6 +16,8 @@ export interface DigestSource {
 
 export interface BuiltinModel {
   name: string;
+  /** For releases: the Hugging Face Hub repository the XOR files are published in. */
+  repo?: string;
   kind: ModelKind;
   /** For releases: the base conversion the XOR files were made against. */
   base?: string;
@@ -29,6 +31,7 @@ export interface BuiltinModel {
 export const MODELS: readonly BuiltinModel[] = [
   {
     name: 'metharme-13b',
+    repo: 'PygmalionAI/metharme-13b',
     kind: 'release',
     base: 'llama-13b-hf',
     description: 'PygmalionAI Metharme 13B (instruct), XOR release against LLaMA-13B',
@@ -62,6 +65,7 @@ bd87e244d21d45c358e5d822aeb2efd4e4d60127e43b648ed3efe7823fd35060  tokenizer_conf
   },
   {
     name: 'metharme-7b',
+    repo: 'PygmalionAI/metharme-7b',
     kind: 'release',
     base: 'llama-7b-hf',
     description: 'PygmalionAI Metharme 7B (instruct), XOR release against LLaMA-7B',
@@ -89,6 +93,7 @@ f9ffc4aede0845ab65324ce5dccb823dca2427f9a0710981e5bc2398d73d8162  tokenizer.json
   },
   {
     name: 'pygmalion-13b',
+    repo: 'PygmalionAI/pygmalion-13b',
     kind: 'release',
     base: 'llama-13b-hf',
     description: 'PygmalionAI Pygmalion 13B (conversational), XOR release against LLaMA-13B',
@@ -111,6 +116,7 @@ f9ffc4aede0845ab65324ce5dccb823dca2427f9a0710981e5bc2398d73d8162  tokenizer.json
   },
   {
     name: 'pygmalion-7b',
+    repo: 'PygmalionAI/pygmalion-7b',
     kind: 'release',
     base: 'llama-7b-hf',
     description: 'PygmalionAI Pygmalion 7B (conversational), XOR release against LLaMA-7B',
@@ -149,6 +155,7 @@ f9ffc4aede0845ab65324ce5dccb823dca2427f9a0710981e5bc2398d73d8162  tokenizer.json
   },
   {
     name: 'oasst-sft-6-llama-30b',
+    repo: 'OpenAssistant/oasst-sft-6-llama-30b-xor',
     kind: 'release',
     base: 'llama-30b-hf',
     description: 'OpenAssistant SFT-6 LLaMA 30B, XOR release against LLaMA-30B (added_tokens.json ships plain)',

@@ -12,9 +12,33 @@ export function listModels(): readonly BuiltinModel[] {
   return MODELS;
 }
 
+/** By name or by Hub repository id (PygmalionAI/metharme-13b), in any case. */
 export function findModel(name: string): BuiltinModel | undefined {
-  const wanted = name.toLowerCase();
-  return MODELS.find((m) => m.name === wanted);
+  const wanted = name.trim().toLowerCase();
+  return MODELS.find((m) => m.name === wanted || m.repo?.toLowerCase() === wanted);
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** The built-in name closest to a mistyped one (by name or repository id), if any is close enough. */
+export function closestModelName(name: string, among: readonly BuiltinModel[] = MODELS): string | undefined {
+  const wanted = name.trim().toLowerCase();
+  let best: { name: string; distance: number } | undefined;
+  for (const m of among) {
+    for (const candidate of [m.name, ...(m.repo ? [m.repo.toLowerCase(), m.repo.split('/')[1]!.toLowerCase()] : [])]) {
+      const distance = editDistance(wanted, candidate);
+      if (!best || distance < best.distance) best = { name: m.name, distance };
+    }
+  }
+  return best && best.distance <= Math.max(3, Math.floor(wanted.length / 3)) ? best.name : undefined;
 }
 
 function parseSourceLines(source: DigestSource): ManifestEntry[] {

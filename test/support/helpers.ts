@@ -35,9 +35,12 @@ export function runCli(args: string[], options: SpawnOptions & { input?: string 
   return runCommand(process.execPath, [BIN, ...args], options);
 }
 
-export function runCommand(cmd: string, args: string[], options: SpawnOptions = {}): Promise<RunResult> {
+/** `input`: written to the child's standard input (else it gets none). */
+export function runCommand(cmd: string, args: string[], options: SpawnOptions & { input?: string } = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    const { input, ...spawnOptions } = options;
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...spawnOptions });
+    if (input !== undefined) child.stdin!.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));

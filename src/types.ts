@@ -20,8 +20,10 @@ export interface ExpectedDigest {
  * verified: matches a published digest. mismatch: complete but matches none. invalid: not kept
  * because its decoded bytes cannot be right (only where no digest can decide). unverified: no digest
  * to check. skipped: already there and verified. missing: listed in the manifest but absent.
+ * not-started: not decoded because an earlier file failed for a reason that repeats. unsafe: its
+ * pickle references globals outside torch's weights-only allowlist (loading it could run code).
  */
-export type FileStatus = 'verified' | 'mismatch' | 'invalid' | 'unverified' | 'skipped' | 'missing' | 'not-started';
+export type FileStatus = 'verified' | 'mismatch' | 'invalid' | 'unverified' | 'skipped' | 'missing' | 'not-started' | 'unsafe';
 
 /**
  * Why a file failed, decided only from evidence that was checked (see diagnose.ts's table):
@@ -47,7 +49,9 @@ export type DiagnosisCode =
   | 'xor-file-intact'
   | 'xor-file-corrupt'
   | 'xor-file-unknown'
-  | 'cause';
+  | 'cause'
+  | 'unsafe-pickle'
+  | 'invalid-pickle';
 
 export interface Diagnosis {
   code: DiagnosisCode;

@@ -20,10 +20,18 @@ export function decodeLine(r: FileResult, nameWidth = 0): string {
       detail = `${algo} ${shortDigest(r.actual)} does not match the published digest; output not kept; cause: ${r.cause}`;
       break;
     case 'invalid':
-      detail = `stopped at the first chunk: no digest is known and the decoded bytes lack the structure of the base; output not kept; cause: ${r.cause}`;
+      detail =
+        r.cause === null
+          ? 'its pickle cannot be read, so it cannot be proven harmless; output not kept'
+          : `stopped at the first chunk: no digest is known and the decoded bytes lack the structure of the base; output not kept; cause: ${r.cause}`;
       break;
     case 'missing':
       detail = 'listed in the manifest, missing from the XOR folder';
+      break;
+    case 'unsafe':
+      detail = r.matchedSource
+        ? `${algo} ok, but its pickle could run code when loaded; output not kept`
+        : 'its pickle could run code when loaded; output not kept';
       break;
     case 'not-started':
       detail = 'not started: an earlier file failed (--keep-going decodes every file)';
@@ -95,9 +103,10 @@ export class DecodePrinter extends Reporter<DecodeReport> {
 
   private printFileErrors(r: FileResult): void {
     if (r.status === 'mismatch') this.error(errorLine(mismatchError(r, this.label)));
-    if (r.status === 'invalid') {
+    if (r.status === 'invalid' && r.cause !== null) {
       this.error(errorLine(`${r.name}: no digest is known and the decoded bytes lack the structure of the base file; the output was not kept (cause: ${r.cause})`));
     }
+    if (r.status === 'unsafe' || (r.status === 'invalid' && r.cause === null)) this.error(errorLine(`${r.name}: NOT SAFE TO LOAD; the output was not kept`));
     if (r.baseCheck?.status === 'not-published' && r.status !== 'mismatch' && r.status !== 'invalid') {
       this.error(errorLine(`${r.name}: the base file is not the published one (--check-base)`));
     }
@@ -128,6 +137,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
     if (t.badBase) parts.push(`${t.badBase} with a base that is NOT the published conversion`);
     if (t.missing) parts.push(`${t.missing} MISSING`);
     if (t.notStarted) parts.push(`${t.notStarted} NOT STARTED`);
+    if (t.unsafe) parts.push(`${t.unsafe} UNSAFE`);
     if (t.unverified) parts.push(`${t.unverified} not verified`);
     if (report.strict && t.notVerified) parts.push(`${t.notVerified} NOT VERIFIED, which --strict fails`);
     const against = report.verifiedAgainst ? ` against ${report.verifiedAgainst.label}` : '';

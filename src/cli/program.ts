@@ -109,6 +109,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
       'also hash every base file while decoding and compare it with the published conversion (a second hash pass: about half the speed on two cores)',
     )
     .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
+    .option('--allow-unsafe-pickle', 'keep a file whose pickle references globals outside torch\'s weights-only allowlist (loading it could run code)')
     .option('--keep-going', 'decode every file even after one failed because of its base (by default the run stops starting files)')
     .option('--xor-manifest <file>', 'published digests of the XOR files, to tell a damaged XOR file from a wrong base (default: SHA256SUMS.xor in <xor-dir>)')
     .option('--base-manifest <file>', 'digests of the base files the release was made against (default: SHA256SUMS.base in <xor-dir>, or the known release\'s base)')
@@ -131,6 +132,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           spaceCheck: opts.spaceCheck,
           keepGoing: opts.keepGoing,
           strict: opts.strict,
+          allowUnsafePickle: opts.allowUnsafePickle,
           xorManifest: opts.xorManifest,
           baseManifest: opts.baseManifest,
           signal: run.signal,

@@ -9,6 +9,8 @@ export function verifyLine(r: VerifyFileResult): string {
     verified: `${r.algorithm} ok (${sourceShort(r.matchedSource)})`,
     missing: 'file not found',
     unverified: 'NOT VERIFIED: the manifest does not list it (--strict)',
+    unsafe: `${r.algorithm} ok, but its pickle could run code when loaded`,
+    invalid: `${r.algorithm} ok, but its pickle cannot be read`,
   };
   const detail = details[r.status] ?? `${r.algorithm} ${shortDigest(r.actual)} does not match any published digest`;
   return `${r.status.padEnd(9)} ${r.name}  ${size}  ${detail}`;
@@ -62,6 +64,7 @@ export class VerifyPrinter extends Reporter<VerifyReport> {
         (t.mismatch ? `, ${t.mismatch} mismatched` : '') +
         (t.missing ? `, ${t.missing} missing` : '') +
         (t.unverified ? `, ${t.unverified} not verified` : '') +
+        (t.unsafe ? `, ${t.unsafe} UNSAFE to load` : '') +
         (t.files === 0 ? ' (no file was verified)' : '') +
         ` (${formatBytes(t.bytes)} in ${formatSeconds(t.seconds)})`,
     );

@@ -63,6 +63,8 @@ export interface StreamJob {
   signal?: AbortSignal | undefined;
   /** Called with the output's first chunk before it is written; throwing stops the file at once. */
   inspectHead?: ((head: Buffer) => void) | undefined;
+  /** Called with every output chunk before it is written (the buffer is reused afterwards). */
+  onChunk?: ((data: Buffer, position: number) => void) | undefined;
   onBytes?: ((bytes: number) => void) | undefined;
 }
 
@@ -166,6 +168,7 @@ export class Pipeline {
         if (used > 0) this.memory.xor(current.slot.offset, current.base.offset, used);
         baseBytes += used;
         if (position === 0 && job.inspectHead) job.inspectHead(current.slot.data.subarray(0, n));
+        job.onChunk?.(current.slot.data.subarray(0, n), position);
         current.slot.busy = this.writeAndHash(current.slot, n, position, output);
         position += n;
         job.onBytes?.(n);

@@ -14,6 +14,7 @@ import { baseVerdict, diagnoseFailure, type Finding } from '../verify/diagnose.j
 import * as text from '../verify/diagnosis-text.js';
 import { findMatch, primaryAlgorithm } from '../verify/digests.js';
 import { checkFile } from '../verify/hash-file.js';
+import { judgePickle, PickleCheck } from '../verify/pickle-check.js';
 import { lacksBaseStructure, type SanityProblem } from '../release/file-structure.js';
 import { verdict, type BaseCheck, type DecodeEvent, type FileResult, type VerdictInput } from './results.js';
 
@@ -25,6 +26,8 @@ export interface RunContext {
   force: boolean;
   /** --check-base: hash every base file as it is read. */
   checkingBase: boolean;
+  /** Keep files whose pickle references globals outside torch's allowlist (with a warning). */
+  allowUnsafePickle: boolean;
   /** Evidence gathered by earlier diagnoses in this run. */
   evidence: { badBaseSeen: boolean };
   resume: ResumeState;
@@ -97,14 +100,23 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: RunContext
     });
   }
   ctx.notify({ type: 'file-start', name: file.name, bytes: existing.size, action: file.action, phase: 'check-existing' });
+  const pickles = new PickleCheck(file.name);
   const outcome = await checkFile(pipeline, file.outputPath, file.expected, {
     signal: ctx.signal,
     onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
+    onChunk: (data) => pickles.feed(data),
   });
   if (!outcome.match) {
     throw new InputError(`already exists and does not match ${ctx.plan.expectations?.manifest.label ?? 'the manifest'}`, {
       file: file.outputPath,
       hint: 'use --force to replace it',
+    });
+  }
+  const safety = judgePickle(file.name, pickles.finish(), ctx.allowUnsafePickle);
+  if (safety && !safety.kept) {
+    // Not ours to delete (an earlier run may have kept it on request), but never reported as fine.
+    return resultOf(file, t0, { status: safety.status, bytes: outcome.bytes, digests: outcome.digests, match: outcome.match, diagnosis: [safety.diagnosis] }, {
+      note: 'already present; matches its digest, but is not safe to load',
     });
   }
   await ctx.resume.record(file.name, resumePaths(file), outcome.digests);
@@ -151,6 +163,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   // Only a digest decides a file. Without one, the decoded bytes are refused only where they lack a
   // structure their base has; with --no-verify nothing is refused, a warning is all.
   const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes);
+  const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name);
   ctx.resume.forget(file.name);
   const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name, { direct: pipeline.directAligned });
   let committed = false;
@@ -175,6 +188,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
           lacking = lacksBaseStructure(file.name, { head, size: knownSize }, baseHead);
           if (lacking && ctx.verifying) throw new StopFile(lacking.message);
         },
+        onChunk: pickles ? (data) => pickles.feed(data) : undefined,
         onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
       });
       await requireUnchanged(source, file.payloadSize, 'XOR');
@@ -205,11 +219,17 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       });
     }
     const outcome = { digests: streamed.digests, match: primary ? findMatch(file.expected, streamed.digests) : undefined };
-    const status = !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
+    const digestStatus = !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
+    // A wrong file is a mismatch first; a right (or unverifiable) one must also be harmless to load.
+    const safety = digestStatus === 'mismatch' ? undefined : judgePickle(file.name, pickles?.finish(), ctx.allowUnsafePickle);
+    if (safety?.kept === true) ctx.notify({ type: 'warning', safety: true, message: safety.diagnosis.message });
+    const status = safety && !safety.kept ? safety.status : digestStatus;
     let finding: Finding | undefined;
-    if (status === 'mismatch') {
+    if (status !== 'verified' && status !== 'unverified') {
       await discardTemp(temp);
-      finding = await diagnose(file, pipeline, ctx, { baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined, decodedHead });
+      if (status === 'mismatch') {
+        finding = await diagnose(file, pipeline, ctx, { baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined, decodedHead });
+      }
     } else {
       // Recorded under the identity the file keeps through the rename: a kill in between leaves a
       // finished file that the next run recognises instead of refusing it.
@@ -219,7 +239,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     return resultOf(
       file,
       t0,
-      { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: finding?.diagnosis },
+      { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: finding?.diagnosis ?? (safety ? [safety.diagnosis] : []) },
       { baseCheck: baseCheckOf(file, streamed.baseDigests, ctx), cause: finding?.cause ?? null },
     );
   } finally {

@@ -40,6 +40,8 @@ export interface DecodeOptions extends PlanOptions {
   keepGoing?: boolean;
   /** Any file not verified (no digest known, not covered by the manifest, --no-verify) makes the exit code 1. */
   strict?: boolean;
+  /** Keep files whose pickle references globals outside torch's weights-only allowlist (default false: they are `unsafe`, not kept). */
+  allowUnsafePickle?: boolean;
   signal?: AbortSignal;
   onEvent?: (event: DecodeEvent) => void;
 }
@@ -77,6 +79,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     spaceCheck: 'boolean',
     keepGoing: 'boolean',
     strict: 'boolean',
+    allowUnsafePickle: 'boolean',
   });
   const started = performance.now();
   const warnings: string[] = [];
@@ -187,6 +190,7 @@ async function decodeLocked(
     verifying,
     force: options.force === true,
     checkingBase: options.checkBase === true,
+    allowUnsafePickle: options.allowUnsafePickle === true,
     evidence: { badBaseSeen: false },
     resume: await ResumeState.load(plan.outputDir),
     signal: internal.signal,
@@ -247,6 +251,7 @@ async function decodeLocked(
     skipped: count('skipped'),
     missing: count('missing'),
     notStarted: count('not-started'),
+    unsafe: count('unsafe'),
     notVerified: files.filter((f) => f.status === 'unverified' || (f.status === 'skipped' && f.matchedSource === null)).length,
     peakRssBytes: peakRssBytes(),
   };
@@ -260,6 +265,7 @@ async function decodeLocked(
     ignored: plan.ignored,
     totals,
     strict: options.strict === true,
-    exitCode: totals.mismatch + totals.invalid + totals.missing + totals.badBase + totals.notStarted + (options.strict ? totals.notVerified : 0) > 0 ? 1 : 0,
+    exitCode:
+      totals.mismatch + totals.invalid + totals.missing + totals.badBase + totals.notStarted + totals.unsafe + (options.strict ? totals.notVerified : 0) > 0 ? 1 : 0,
   };
 }

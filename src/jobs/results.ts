@@ -89,6 +89,8 @@ export interface DecodeReport {
     missing: number;
     /** Files not started because an earlier one failed for a reason that repeats (see keepGoing). */
     notStarted: number;
+    /** Files not kept because their pickle could run code. */
+    unsafe: number;
     /** Files produced but not verified: no digest known, or --no-verify (with --strict they fail the run). */
     notVerified: number;
     /** Peak resident memory of this process so far (bytes): flat whatever the file sizes. */

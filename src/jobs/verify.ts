@@ -16,6 +16,7 @@ import type { BuiltinModel } from '../release/models.js';
 import { lfsPointer } from '../verify/diagnosis-text.js';
 import { primaryAlgorithm } from '../verify/digests.js';
 import { checkFile } from '../verify/hash-file.js';
+import { judgePickle, PickleCheck } from '../verify/pickle-check.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type FileVerdict } from './results.js';
 
@@ -25,7 +26,7 @@ export interface VerifyReport {
   dir: string;
   manifest: { label: string; how: Expectations['how']; detectedFrom: string | null };
   files: VerifyFileResult[];
-  totals: { files: number; verified: number; mismatch: number; missing: number; unverified: number; bytes: number; seconds: number };
+  totals: { files: number; verified: number; mismatch: number; missing: number; unverified: number; unsafe: number; bytes: number; seconds: number };
   exitCode: 0 | 1;
 }
 
@@ -105,21 +106,25 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
         result = verdict({ name, expected, status: 'missing', seconds: 0, algorithm });
       } else {
         options.onEvent?.({ type: 'file-start', name, bytes: size });
+        const pickles = new PickleCheck(name);
         const outcome = await checkFile(pipeline, path, expected, {
           signal: options.signal,
           onBytes: (bytes) => options.onEvent?.({ type: 'progress', name, bytes }),
+          onChunk: (data) => pickles.feed(data),
         });
         const pointer = !outcome.match && (await isLfsPointer(path, size));
+        // A file that matches its digest must also be harmless to load.
+        const safety = outcome.match ? judgePickle(name, pickles.finish(), false) : undefined;
         result = verdict({
           name,
           expected,
-          status: outcome.match ? 'verified' : 'mismatch',
+          status: safety?.status ?? (outcome.match ? 'verified' : 'mismatch'),
           seconds: (performance.now() - t0) / 1000,
           bytes: outcome.bytes,
           algorithm,
           digests: outcome.digests,
           match: outcome.match,
-          diagnosis: pointer ? [lfsPointer(path, lfsHint(await repositoryOf(path)))] : [],
+          diagnosis: pointer ? [lfsPointer(path, lfsHint(await repositoryOf(path)))] : safety ? [safety.diagnosis] : [],
         });
       }
       files.push(result);
@@ -140,6 +145,7 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
     mismatch: count('mismatch'),
     missing: count('missing'),
     unverified: count('unverified'),
+    unsafe: count('unsafe'),
     bytes: files.reduce((sum, f) => sum + (f.bytes ?? 0), 0),
     seconds: (performance.now() - started) / 1000,
   };

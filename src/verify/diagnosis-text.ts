@@ -108,3 +108,16 @@ export function folderFileNotPublished(name: string, label: string, recipe: stri
     message: `${name} is not the base file ${label} lists; the release was made against another conversion${recipe ? ` (${recipe})` : ''}`,
   };
 }
+
+export function unsafePickle(name: string, globals: readonly string[], kept: boolean): Diagnosis {
+  return {
+    code: 'unsafe-pickle',
+    message: `${name}: its pickle references ${globals.join(', ')}, outside torch's weights-only allowlist: loading it with torch.load could run code; ${
+      kept ? 'KEPT because --allow-unsafe-pickle was given' : 'it was not kept (--allow-unsafe-pickle keeps it)'
+    }`,
+  };
+}
+
+export function invalidPickle(name: string, reason: string): Diagnosis {
+  return { code: 'invalid-pickle', message: `${name}: its pickle cannot be read (${reason}), so it cannot be proven harmless; it was not kept` };
+}

@@ -11,6 +11,8 @@ import { findMatch, primaryAlgorithm } from './digests.js';
 export interface HashOptions {
   signal?: AbortSignal | undefined;
   onBytes?: ((bytes: number) => void) | undefined;
+  /** Sees every chunk of the file as it is hashed (the pickle check). */
+  onChunk?: ((data: Buffer, position: number) => void) | undefined;
 }
 
 export async function hashFile(
@@ -21,7 +23,7 @@ export async function hashFile(
 ): Promise<{ bytes: number; digests: Digests }> {
   const source = await FileSource.open(path);
   try {
-    const { bytes, digests } = await pipeline.run({ source, algorithms, signal: options.signal, onBytes: options.onBytes });
+    const { bytes, digests } = await pipeline.run({ source, algorithms, signal: options.signal, onBytes: options.onBytes, onChunk: options.onChunk });
     return { bytes, digests };
   } finally {
     await source.close();

@@ -109,6 +109,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
       'also hash every base file while decoding and compare it with the published conversion (a second hash pass: about half the speed on two cores)',
     )
     .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
+    .option('--safetensors', 'write checkpoint shards as model-*.safetensors (and model.safetensors.index.json) in the same pass, instead of .bin')
     .option('--allow-unsafe-pickle', 'keep a file whose pickle references globals outside torch\'s weights-only allowlist (loading it could run code)')
     .option('--keep-going', 'decode every file even after one failed because of its base (by default the run stops starting files)')
     .option('--xor-manifest <file>', 'published digests of the XOR files, to tell a damaged XOR file from a wrong base (default: SHA256SUMS.xor in <xor-dir>)')
@@ -133,6 +134,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           keepGoing: opts.keepGoing,
           strict: opts.strict,
           allowUnsafePickle: opts.allowUnsafePickle,
+          safetensors: opts.safetensors,
           xorManifest: opts.xorManifest,
           baseManifest: opts.baseManifest,
           signal: run.signal,

@@ -2,12 +2,15 @@
  * The job for one file: check an output already in place, stream payload XOR base into a temporary
  * file while hashing it, judge it against the published digests, then commit it or diagnose why not.
  */
+import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Pipeline } from '../codec/pipeline.js';
 import { FileSource, GzipSource, readHead, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import type { ResumeState } from '../output/state.js';
+import { SafetensorsSink } from '../output/safetensors-sink.js';
 import { commitTemp, createTemp, discardTemp, lstatOrUndefined, type TempFile } from '../output/temp-file.js';
+import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
 import type { Digests } from '../types.js';
 import { baseVerdict, diagnoseFailure, type Finding } from '../verify/diagnose.js';
@@ -93,6 +96,13 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: RunContext
       });
     }
   }
+  if (file.convert) {
+    // Its digest is the .bin's, which is not stored: only the resume state can vouch for a conversion.
+    throw new InputError(`already exists and cannot be checked: it was converted from ${file.name}, whose digest is the published one, and no state of that run is left`, {
+      file: file.outputPath,
+      hint: 'use --force to convert it again',
+    });
+  }
   if (!ctx.verifying || file.expected.length === 0) {
     throw new InputError('already exists and cannot be checked (no published digest)', {
       file: file.outputPath,
@@ -165,7 +175,9 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes);
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name);
   ctx.resume.forget(file.name);
-  const temp: TempFile = await createTemp(ctx.plan.outputDir, file.name, { direct: pipeline.directAligned });
+  // A safetensors file is written at scattered offsets, through the page cache.
+  const temp: TempFile = await createTemp(ctx.plan.outputDir, basename(file.outputPath), { direct: pipeline.directAligned && !file.convert });
+  const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath) : undefined;
   let committed = false;
   try {
     const source = await openSource(file);
@@ -178,7 +190,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       streamed = await pipeline.run({
         source,
         base,
-        output: temp,
+        output: sink ?? temp,
         algorithms: primary ? [primary] : [],
         baseAlgorithms,
         signal: ctx.signal,
@@ -191,6 +203,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         onChunk: pickles ? (data) => pickles.feed(data) : undefined,
         onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
       });
+      sink?.finish();
       await requireUnchanged(source, file.payloadSize, 'XOR');
       await requireUnchanged(base, file.baseSize, 'base');
     } catch (err) {
@@ -231,6 +244,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         finding = await diagnose(file, pipeline, ctx, { baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined, decodedHead });
       }
     } else {
+      if (file.convert === 'safetensors-index') await rewriteIndexForSafetensors(temp);
       // Recorded under the identity the file keeps through the rename: a kill in between leaves a
       // finished file that the next run recognises instead of refusing it.
       await commitTemp(temp, () => ctx.resume.record(file.name, { ...resumePaths(file), output: temp.tempPath }, outcome.digests));

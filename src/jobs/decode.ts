@@ -80,6 +80,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     keepGoing: 'boolean',
     strict: 'boolean',
     allowUnsafePickle: 'boolean',
+    safetensors: 'boolean',
   });
   const started = performance.now();
   const warnings: string[] = [];

@@ -124,6 +124,7 @@ export async function removeStaleFiles(outputDir: string): Promise<void> {
   await remove(stateDir(outputDir), (name) => name === 'lock' || name === 'state.json' || name === 'partial');
 }
 
+/** `name`: the output's final name in `outputDir`. */
 export async function createTemp(outputDir: string, name: string, options: { direct?: boolean } = {}): Promise<TempFile> {
   const tempPath = join(partialDir(outputDir), name);
   const finalPath = join(outputDir, name);

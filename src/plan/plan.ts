@@ -25,6 +25,8 @@ export interface FilePlan {
   note: string | undefined;
   outputPath: string;
   expected: ManifestEntry[];
+  /** --safetensors: a checkpoint shard written as safetensors, or the shard index rewritten for them. */
+  convert?: 'safetensors' | 'safetensors-index' | undefined;
 }
 
 export interface DecodePlan {
@@ -69,6 +71,16 @@ export interface PlanOptions {
   xorManifest?: string | undefined;
   /** Published digests of the base files (default: SHA256SUMS.base in the XOR folder, or the known release's base). */
   baseManifest?: string | undefined;
+  /** Write checkpoint shards as safetensors (and the shard index for them) instead of .bin. */
+  safetensors?: boolean | undefined;
+}
+
+/** The names transformers gives safetensors shards and their index. */
+export function safetensorsName(name: string): { name: string; convert: 'safetensors' | 'safetensors-index' } | undefined {
+  const shard = /^pytorch_model((?:-\d+-of-\d+)?)\.bin$/.exec(name);
+  if (shard) return { name: `model${shard[1]}.safetensors`, convert: 'safetensors' };
+  if (name === 'pytorch_model.bin.index.json') return { name: 'model.safetensors.index.json', convert: 'safetensors-index' };
+  return undefined;
 }
 
 export async function planDecode(options: PlanOptions, signal?: AbortSignal): Promise<DecodePlan> {
@@ -134,6 +146,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
         notes.push(`${name}: the manifest's name for it differs only in Unicode normalisation (NFC/NFD); it is verified against that entry`);
       }
     }
+    const converted = options.safetensors ? safetensorsName(name) : undefined;
     files.push({
       name,
       payloadPath,
@@ -141,9 +154,10 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       basePath: action === 'copy' ? undefined : basePath,
       baseSize,
       action,
-      note,
-      outputPath: join(outputDir, name),
+      note: converted ? `written as ${converted.name}` : note,
+      outputPath: join(outputDir, converted?.name ?? name),
       expected: expected ?? [],
+      convert: converted?.convert,
     });
   }
   await refuseLfsPointers(files);

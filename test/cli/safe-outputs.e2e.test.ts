@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { finalNames, removeDir, runCli, SHARD1, tempDir, TORCH, TORCH_BASE, writeRelease, type ReleaseFile } from '../support/helpers.js';
+import { finalNames, removeDir, runCli, sha256, SHARD1, tempDir, TORCH, TORCH_BASE, writeRelease, type ReleaseFile } from '../support/helpers.js';
 
 let work: string;
 beforeEach(async () => {
@@ -77,5 +77,107 @@ describe('decode refuses a pickle that could run code', () => {
     const r = await runCli(['decode', out, join(TORCH, 'xor_encoded_files'), TORCH_BASE, '--manifest', join(TORCH, 'SHA256SUMS')]);
     expect(r.code).toBe(0);
     expect((await runCli(['verify', out, '--manifest', join(TORCH, 'SHA256SUMS')])).code).toBe(0);
+  });
+});
+
+/** Parses a safetensors file: the header, and each tensor's bytes. */
+function parseSafetensors(file: Buffer) {
+  const length = Number(file.readBigUInt64LE(0));
+  const json = file.subarray(8, 8 + length).toString('utf8');
+  const header = JSON.parse(json) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__?: Record<string, string> };
+  const data = file.subarray(8 + length);
+  const tensors = Object.entries(header).filter(([k]) => k !== '__metadata__') as [string, { dtype: string; shape: number[]; data_offsets: [number, number] }][];
+  return { length, json, metadata: header.__metadata__, tensors, data };
+}
+
+const TORCH_DTYPE: Record<string, string> = { 'torch.float16': 'F16', 'torch.bfloat16': 'BF16', 'torch.float32': 'F32' };
+
+function expectSameTensors(file: Buffer, expected: Record<string, { dtype: string; shape: number[]; sha256: string }>) {
+  const st = parseSafetensors(file);
+  expect(st.length % 8).toBe(0);
+  expect(st.metadata).toEqual({ format: 'pt' });
+  // Contiguous, without holes or overlaps, covering the data section exactly.
+  const ranges = st.tensors.map(([, t]) => t.data_offsets).sort((a, b) => a[0] - b[0]);
+  let at = 0;
+  for (const [b, e] of ranges) {
+    expect(b).toBe(at);
+    at = e;
+  }
+  expect(at).toBe(st.data.length);
+  expect(Object.fromEntries(st.tensors.map(([k, t]) => [k, { dtype: t.dtype, shape: t.shape, sha256: sha256(st.data.subarray(t.data_offsets[0], t.data_offsets[1])) }]))).toEqual(
+    Object.fromEntries(Object.entries(expected).map(([k, t]) => [k, { dtype: TORCH_DTYPE[t.dtype], shape: t.shape, sha256: t.sha256 }])),
+  );
+}
+
+describe('decode --safetensors', () => {
+  it('writes every shard as safetensors in the same pass, tensors equal to torch.load\'s, the index rewritten, no .bin left', async () => {
+    const out = join(work, 'out');
+    const r = await runCli(['decode', out, join(TORCH, 'xor_encoded_files'), TORCH_BASE, '--manifest', join(TORCH, 'SHA256SUMS'), '--safetensors']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const names = await finalNames(out);
+    expect(names.filter((n) => n.endsWith('.bin') || n === 'pytorch_model.bin.index.json')).toEqual([]);
+    const expected = JSON.parse(await readFile(join(TORCH, 'finetune-tensors.json'), 'utf8'));
+    for (const k of [1, 2, 3]) {
+      const shard = `model-0000${k}-of-00003.safetensors`;
+      expect(names).toContain(shard);
+      expectSameTensors(await readFile(join(out, shard)), expected[`pytorch_model-0000${k}-of-00003.bin`]);
+    }
+    const binIndex = JSON.parse(await readFile(join(TORCH, 'finetune', 'pytorch_model.bin.index.json'), 'utf8'));
+    const index = JSON.parse(await readFile(join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(index.metadata.total_size).toBe(binIndex.metadata.total_size);
+    expect(Object.keys(index.weight_map).sort()).toEqual(Object.keys(binIndex.weight_map).sort());
+    for (const [tensor, shard] of Object.entries(index.weight_map)) expect(shard).toBe((binIndex.weight_map[tensor] as string).replace(/^pytorch_model/, 'model').replace(/\.bin$/, '.safetensors'));
+    // Rerun: recognised from the state, nothing read again.
+    const again = await runCli(['decode', out, join(TORCH, 'xor_encoded_files'), TORCH_BASE, '--manifest', join(TORCH, 'SHA256SUMS'), '--safetensors']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/10 already present/);
+  });
+
+  it.each([
+    ['fp16, bf16, fp32 and a scalar', 'pytorch_model-00001-of-00002.bin', 'pytorch_model-00001-of-00002.bin'],
+    ['shared storages and a view with an offset', 'pytorch_model-00002-of-00002.bin', 'pytorch_model-00002-of-00002.bin'],
+    ['a ZIP64 archive (zip64 extra fields, 24-byte data descriptors)', 'zip64/pytorch_model-00001-of-00002.bin', 'pytorch_model-00001-of-00002.bin'],
+  ])('%s', async (_what, file, expectedOf) => {
+    const fine = await readFile(join(TORCH, 'dtypes', file));
+    const name = expectedOf;
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), [{ name, fine, base: await readFile(join(TORCH_BASE, SHARD1)) }]);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--safetensors']);
+    expect(r.code).toBe(0);
+    const expected = JSON.parse(await readFile(join(TORCH, 'dtypes', 'expected-tensors.json'), 'utf8'));
+    expectSameTensors(await readFile(join(outDir, name.replace('pytorch_model', 'model').replace('.bin', '.safetensors'))), expected[expectedOf]);
+  });
+
+  it.each([
+    ['a view with strides (not contiguous)', join('dtypes', 'strided', 'pytorch_model-00001-of-00001.bin'), /tensor "cols" is a view with strides \[4\] \(not contiguous\); safetensors stores no strides; decode without --safetensors/],
+    ['a legacy-format checkpoint', join('llama-base-legacy', 'pytorch_model-00001-of-00003.bin'), /it is in the legacy torch\.save format; only zip checkpoints \(torch >= 1\.6\) are converted/],
+  ])('refuses %s clearly (exit 2) before anything is kept', async (_what, file, message) => {
+    const name = 'pytorch_model-00001-of-00001.bin';
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), [{ name, fine: await readFile(join(TORCH, file)), base: await readFile(join(TORCH_BASE, SHARD1)) }]);
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--safetensors']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(await finalNames(outDir)).toEqual([]);
+  });
+
+  it('keeps no safetensors file whose .bin stream fails its digest', async () => {
+    const out = join(work, 'out');
+    const r = await runCli(['decode', out, join(TORCH, 'xor_encoded_files'), join(TORCH, 'llama-base-qk'), '--manifest', join(TORCH, 'SHA256SUMS'), '--safetensors', '--keep-going']);
+    expect(r.code).toBe(1);
+    const names = await finalNames(out);
+    expect(names).not.toContain('model-00001-of-00003.safetensors');
+    expect(names).not.toContain('model-00002-of-00003.safetensors');
+    expect(names).toContain('model-00003-of-00003.safetensors');
+  });
+
+  it('an existing conversion without the state of its run cannot be checked: --force converts it again', async () => {
+    const out = join(work, 'out');
+    const args = ['decode', out, join(TORCH, 'xor_encoded_files'), TORCH_BASE, '--manifest', join(TORCH, 'SHA256SUMS'), '--safetensors'];
+    expect((await runCli(args)).code).toBe(0);
+    await removeDir(join(out, '.metharme-xor'));
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/model\.safetensors\.index\.json: already exists and cannot be checked: it was converted from pytorch_model\.bin\.index\.json, whose digest is the published one/);
+    expect((await runCli([...args, '--force'])).code).toBe(0);
   });
 });

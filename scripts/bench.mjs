@@ -7,14 +7,16 @@
  *   (b) cp of the payload                          the copy floor (same page-cache writes as a decode)
  *   (c) metharme-xor decode with verification      this tool
  *   (d) a model of the reference decoder (numpy, 4096-byte blocks) + sha256sum, where numpy exists
+ *   (e) metharme-xor decode --safetensors: the same decode, writing safetensors in the same pass
  * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), the peak RSS of (c), and an in-memory
  * comparison of node:crypto and hash-wasm SHA-256. Absolute times on shared machines mean little;
  * the ratios are measured in the same run, so they do.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +24,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'metharme-xor.js');
 const REFERENCE = join(ROOT, 'test', 'support', 'reference_codec.py');
 const { xorInto } = await import(join(ROOT, 'dist', 'index.js'));
+
+/** zlib.crc32 where Node has it (>= 20.15); the descriptors' CRCs are not read by the decoder. */
+const crc = (data, value = 0) => (typeof crc32 === 'function' ? crc32(data, value) : 0);
 
 function parseSize(text) {
   const m = /^(\d+(?:\.\d+)?)([KMGT]?)(i?B)?$/i.exec(String(text).trim());
@@ -57,7 +62,55 @@ function have(cmd, args = ['--version']) {
   return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
 }
 
-/** Payload and base of opts.size random bytes, and the SHA-256 of payload XOR base for the manifest. */
+const STORAGE_BYTES = 64 << 20;
+
+/** A protocol-2 pickle of a state dict of fp16 tensors, as torch.save writes it (names, storages, layout). */
+function statePickle(tensors) {
+  const parts = [Buffer.from([0x80, 0x02, 0x7d, 0x28])];
+  const str = (s) => {
+    const b = Buffer.from(s, 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(b.length);
+    return Buffer.concat([Buffer.from([0x58]), len, b]);
+  };
+  const int = (n) => {
+    const b = Buffer.alloc(5);
+    b[0] = 0x4a;
+    b.writeInt32LE(n, 1);
+    return b;
+  };
+  for (const t of tensors) {
+    parts.push(str(t.name), Buffer.from('ctorch._utils\n_rebuild_tensor_v2\n(('), str('storage'), Buffer.from('ctorch\nHalfStorage\n'), str(t.key), str('cpu'), int(t.numel));
+    parts.push(Buffer.from('tQK\x00', 'latin1'), int(t.numel), Buffer.from([0x85, 0x4b, 0x01, 0x85, 0x89]), Buffer.from('ccollections\nOrderedDict\n)RtR'));
+  }
+  parts.push(Buffer.from('u.'));
+  return Buffer.concat(parts);
+}
+
+function localHeader(name) {
+  const n = Buffer.from(name);
+  const h = Buffer.alloc(30);
+  h.writeUInt32LE(0x04034b50, 0);
+  h.writeUInt16LE(20, 4);
+  h.writeUInt16LE(0x08, 6); // sizes in the data descriptor, as torch writes them
+  h.writeUInt16LE(n.length, 26);
+  return Buffer.concat([h, n]);
+}
+
+function descriptor(crc, size) {
+  const d = Buffer.alloc(16);
+  d.writeUInt32LE(0x08074b50, 0);
+  d.writeUInt32LE(crc >>> 0, 4);
+  d.writeUInt32LE(size, 8);
+  d.writeUInt32LE(size, 12);
+  return d;
+}
+
+/**
+ * The fine-tuned file is a torch-format zip of about opts.size bytes (data.pkl, then 64 MiB fp16
+ * storages of random values), so a plain decode and a --safetensors decode run on the same input.
+ * Returns the payload (fine XOR base) and base, and the SHA-256 of the fine-tuned file.
+ */
 function generate(dir) {
   const xorDir = join(dir, 'xor');
   const baseDir = join(dir, 'base');
@@ -65,28 +118,44 @@ function generate(dir) {
   mkdirSync(baseDir, { recursive: true });
   const payloadPath = join(xorDir, 'pytorch_model-00001-of-00001.bin');
   const basePath = join(baseDir, 'pytorch_model-00001-of-00001.bin');
-  const chunk = 16 << 20;
-  const a = Buffer.alloc(chunk);
-  const b = Buffer.alloc(chunk);
   const fine = createHash('sha256');
+  // The safetensors data section is the storages in the order they come (one tensor each).
+  const tensorBytes = createHash('sha256');
   const fa = openSync(payloadPath, 'w');
   const fb = openSync(basePath, 'w');
-  for (let done = 0; done < opts.size; done += chunk) {
-    const n = Math.min(chunk, opts.size - done);
-    randomFillSync(a, 0, n);
-    randomFillSync(b, 0, n);
-    // Random bytes under a .bin name: decode keeps them because the digest matches, whatever they look like.
-    writeSync(fa, a, 0, n);
-    writeSync(fb, b, 0, n);
-    xorInto(a, b, n);
-    fine.update(a.subarray(0, n));
+  const count = Math.max(1, Math.round(opts.size / STORAGE_BYTES));
+  const each = Math.floor(opts.size / count / 2) * 2;
+  const tensors = Array.from({ length: count }, (_, i) => ({ name: `model.layers.${i}.weight`, key: String(i), numel: each / 2 }));
+  const archive = 'pytorch_model-00001-of-00001';
+  // Fine-tuned bytes go through here in order: base bytes beside them, payload = fine XOR base.
+  const emit = (fineBytes) => {
+    const base = randomFillSync(Buffer.alloc(fineBytes.length));
+    writeSync(fb, base);
+    fine.update(fineBytes);
+    const payload = Buffer.from(fineBytes);
+    xorInto(payload, base, payload.length);
+    writeSync(fa, payload);
+  };
+  const pickle = statePickle(tensors);
+  emit(Buffer.concat([localHeader(`${archive}/data.pkl`), pickle, descriptor(crc(pickle), pickle.length)]));
+  // Storage entries in sorted() order of their keys, as torch writes them.
+  for (const t of [...tensors].sort((x, y) => (x.key < y.key ? -1 : 1))) {
+    emit(localHeader(`${archive}/data/${t.key}`));
+    let crcValue = 0;
+    for (let done = 0; done < each; done += 16 << 20) {
+      const part = randomFillSync(Buffer.alloc(Math.min(16 << 20, each - done)));
+      crcValue = crc(part, crcValue);
+      tensorBytes.update(part);
+      emit(part);
+    }
+    emit(descriptor(crcValue, each));
   }
   closeSync(fa);
   closeSync(fb);
   const sums = join(dir, 'SHA256SUMS');
   const digest = fine.digest('hex');
   writeFileSync(sums, `${digest}  pytorch_model-00001-of-00001.bin\n`);
-  return { xorDir, baseDir, payloadPath, sums, digest };
+  return { xorDir, baseDir, payloadPath, sums, digest, tensorDigest: tensorBytes.digest('hex') };
 }
 
 async function warm(path) {
@@ -157,6 +226,18 @@ try {
       rmSync(out, { recursive: true, force: true });
       return { ...r, peakRss: report.totals.peakRssBytes };
     },
+    safetensors: () => {
+      const out = join(dir, 'out-st');
+      rmSync(out, { recursive: true, force: true });
+      const r = timed(process.execPath, [BIN, 'decode', out, data.xorDir, data.baseDir, '--manifest', data.sums, '--json', '--safetensors']);
+      const report = JSON.parse(r.stdout);
+      if (report.exitCode !== 0 || report.files[0].status !== 'verified') throw new Error('decode --safetensors did not verify');
+      const st = readFileSync(join(out, 'model-00001-of-00001.safetensors'));
+      const dataSection = st.subarray(8 + Number(st.readBigUInt64LE(0)));
+      if (createHash('sha256').update(dataSection).digest('hex') !== data.tensorDigest) throw new Error('decode --safetensors wrote other tensor bytes');
+      rmSync(out, { recursive: true, force: true });
+      return { ...r, peakRss: report.totals.peakRssBytes, safetensorsRss: report.totals.peakRssBytes };
+    },
     reference: () => {
       if (!withReference) return null;
       const out = join(dir, 'ref');
@@ -171,6 +252,7 @@ try {
   const names = Object.keys(cases);
   const samples = Object.fromEntries(names.map((n) => [n, []]));
   const rss = [];
+  const safetensorsRss = [];
   for (let run = 0; run < opts.runs; run++) {
     // Rotate the order each round, so no case always runs right after the same neighbour.
     const order = names.map((_, i) => names[(i + run) % names.length]);
@@ -178,7 +260,8 @@ try {
       const r = cases[name]();
       if (!r) continue;
       samples[name].push(r.seconds);
-      if (r.peakRss) rss.push(r.peakRss);
+      if (r.safetensorsRss) safetensorsRss.push(r.safetensorsRss);
+      else if (r.peakRss) rss.push(r.peakRss);
       log(`  run ${run + 1}/${opts.runs}  ${name.padEnd(9)} ${r.seconds.toFixed(3)} s`);
     }
   }
@@ -194,13 +277,16 @@ try {
       decodeOverHash: ratio(med.decode, med.hash),
       decodeOverCopy: ratio(med.decode, med.copy),
       referenceOverDecode: ratio(med.reference, med.decode),
+      safetensorsOverDecode: ratio(med.safetensors, med.decode),
     },
     peakRssBytes: rss.length ? Math.max(...rss) : null,
+    safetensorsPeakRssBytes: safetensorsRss.length ? Math.max(...safetensorsRss) : null,
     hashers,
     targets: {
       decodeOverHashMax: 1.35,
       referenceOverDecodeMin: 5,
       peakRssMaxBytes: 150e6,
+      safetensorsOverDecodeMax: 1.15,
     },
   };
   if (opts.json) {
@@ -215,11 +301,14 @@ try {
     row('(b) cp payload', med.copy, 'copy floor');
     row('(c) metharme-xor decode (verified)', med.decode, `peak RSS ${(result.peakRssBytes / 1e6).toFixed(0)} MB`);
     row('(d) reference model + sha256sum', med.reference, withReference ? '' : '(needs python3 with numpy)');
+    row('(e) metharme-xor decode --safetensors', med.safetensors, `peak RSS ${(result.safetensorsPeakRssBytes / 1e6).toFixed(0)} MB`);
     const r = result.ratios;
     console.log(`  (c)/(a) = ${fmt(r.decodeOverHash)}  target <= 1.35  ${ok(r.decodeOverHash === null ? null : r.decodeOverHash <= 1.35)}`);
     console.log(`  (c)/(b) = ${fmt(r.decodeOverCopy)}`);
     console.log(`  (d)/(c) = ${fmt(r.referenceOverDecode)}  target >= 5  ${ok(r.referenceOverDecode === null ? null : r.referenceOverDecode >= 5)}`);
     console.log(`  peak RSS of (c) = ${(result.peakRssBytes / 1e6).toFixed(0)} MB  target <= 150 MB  ${ok(result.peakRssBytes <= 150e6)}`);
+    console.log(`  (e)/(c) = ${fmt(r.safetensorsOverDecode)}  aim <= 1.15  ${ok(r.safetensorsOverDecode === null ? null : r.safetensorsOverDecode <= 1.15)}`);
+    console.log(`  peak RSS of (e) = ${(result.safetensorsPeakRssBytes / 1e6).toFixed(0)} MB  target <= 150 MB  ${ok(result.safetensorsPeakRssBytes <= 150e6)}`);
     console.log(
       `  SHA-256 in memory (256 MiB): node:crypto ${hashers.nodeCryptoSha256GBps.toFixed(2)} GB/s, hash-wasm ${
         hashers.hashWasmSha256GBps === null ? 'n/a' : `${hashers.hashWasmSha256GBps.toFixed(2)} GB/s`

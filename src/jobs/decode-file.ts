@@ -9,7 +9,7 @@ import { FileSource, GzipSource, readHead, type ByteSource } from '../codec/sour
 import { InputError } from '../errors.js';
 import type { ResumeState } from '../output/state.js';
 import { SafetensorsSink } from '../output/safetensors-sink.js';
-import { commitTemp, createTemp, discardTemp, lstatOrUndefined, type TempFile } from '../output/temp-file.js';
+import { commitTemp, createTemp, discardTemp, lstatOrUndefined, partialDir, type TempFile } from '../output/temp-file.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
 import type { Digests } from '../types.js';
@@ -175,9 +175,9 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes);
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name);
   ctx.resume.forget(file.name);
-  // A safetensors file is written at scattered offsets, through the page cache.
-  const temp: TempFile = await createTemp(ctx.plan.outputDir, basename(file.outputPath), { direct: pipeline.directAligned && !file.convert });
-  const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath) : undefined;
+  // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
+  const temp: TempFile = await createTemp(ctx.plan.outputDir, basename(file.outputPath), { direct: pipeline.directAligned && file.convert !== 'safetensors-index' });
+  const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined) : undefined;
   let committed = false;
   try {
     const source = await openSource(file);
@@ -203,7 +203,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         onChunk: pickles ? (data) => pickles.feed(data) : undefined,
         onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
       });
-      sink?.finish();
+      await sink?.finish();
       await requireUnchanged(source, file.payloadSize, 'XOR');
       await requireUnchanged(base, file.baseSize, 'base');
     } catch (err) {

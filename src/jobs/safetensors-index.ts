@@ -25,5 +25,5 @@ export async function rewriteIndexForSafetensors(temp: TempFile): Promise<void> 
   const weightMap = Object.fromEntries(Object.entries(index.weight_map).map(([tensor, shard]) => [tensor, safetensorsName(shard)?.name ?? shard]));
   const text = Buffer.from(`${JSON.stringify({ ...index, metadata: index.metadata ?? {}, weight_map: weightMap }, null, 2)}\n`);
   await temp.handle.truncate(0);
-  await temp.write(text, text.length, 0);
+  await temp.writeBuffered(text, text.length, 0);
 }

@@ -5,13 +5,15 @@
  * use them as they arrive. Memory is the head until data.pkl is read, then a few header bytes.
  *
  * safetensors: 8-byte little-endian header length, JSON header padded with spaces to a multiple of
- * 8 with `__metadata__: {"format": "pt"}`, then the tensors, contiguous and without holes.
+ * 8 with `__metadata__: {"format": "pt"}`, then the tensors, contiguous and without holes (here in
+ * the order their storages arrive).
  */
 import type { OutputSink } from '../codec/pipeline.js';
 import { InputError } from '../errors.js';
 import { checkpointFormat, scanCheckpoint, zipLocalEntry, ZipHeaderIncomplete } from '../release/checkpoint.js';
 import { PickleIncomplete } from '../release/pickle.js';
 import { elementCount, isContiguous, NotConvertible, stateDictTensors, type TensorLayout } from '../release/state-dict.js';
+import { StagedWriter } from './staged-writer.js';
 import type { TempFile } from './temp-file.js';
 
 interface Placed extends TensorLayout {
@@ -28,6 +30,8 @@ const ZIP64_EXTRA = 0x0001;
 
 export class SafetensorsSink implements OutputSink {
   readonly path: string;
+  /** Page-cache writes are written back as the pipeline goes, as for a .bin output. */
+  readonly flush: (() => Promise<void>) | undefined;
   private head: Buffer[] = [];
   private headBytes = 0;
   private tensors: Placed[] | undefined;
@@ -40,12 +44,31 @@ export class SafetensorsSink implements OutputSink {
   private done = false;
   private writes: Promise<unknown>[] = [];
 
+  /** Set once the layout is known to be written front to back (no storage shared by two tensors). */
+  private staged: StagedWriter | undefined;
+  /** Where the next in-order byte goes (staged mode). */
+  private cursor = 0;
+
   constructor(
     private readonly temp: TempFile,
     /** The .bin's name, for messages. */
     private readonly source: string,
+    /** Where direct writes may be probed (the output file system); absent: page cache only. */
+    private readonly directDir?: string,
   ) {
     this.path = temp.path;
+    this.flush = temp.flush;
+  }
+
+  /** A piece of the output at `position`: staged for direct writes when in order, else written at once. */
+  private put(bytes: Buffer, position: number): void {
+    if (!this.staged) {
+      this.writes.push(this.temp.writeBuffered(bytes, bytes.length, position));
+      return;
+    }
+    if (position !== this.cursor) throw new Error(`safetensors bytes out of order (${position}, expected ${this.cursor})`);
+    this.cursor += bytes.length;
+    this.writes.push(this.staged.append(bytes));
   }
 
   private refuse(reason: string): never {
@@ -100,7 +123,11 @@ export class SafetensorsSink implements OutputSink {
   private place(tensors: TensorLayout[]): void {
     let at = 0;
     const placed: Placed[] = [];
-    for (const t of [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    // Laid out in the order their storages arrive (torch writes storages in sorted() order of their
+    // keys), so the file is written front to back; any order is valid safetensors.
+    const order = (a: TensorLayout, b: TensorLayout) =>
+      a.storageKey < b.storageKey ? -1 : a.storageKey > b.storageKey ? 1 : a.offset - b.offset || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    for (const t of [...tensors].sort(order)) {
       if (!isContiguous(t)) this.refuse(`tensor "${t.name}" is a view with strides ${JSON.stringify(t.stride)} (not contiguous); safetensors stores no strides`);
       const size = elementCount(t.shape) * t.elementBytes;
       const from = t.offset * t.elementBytes;
@@ -116,7 +143,10 @@ export class SafetensorsSink implements OutputSink {
     headerBytes.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
     headerBytes.write(json, 8, 'utf8');
     for (const t of placed) t.at += headerBytes.length;
-    this.writes.push(this.temp.write(headerBytes, headerBytes.length, 0));
+    // Front to back unless a storage feeds two tensors (then its bytes go to two places at once).
+    const shared = new Set(placed.map((t) => t.storageKey)).size !== placed.length;
+    this.staged = shared || !this.directDir ? undefined : StagedWriter.create(this.temp, this.directDir);
+    this.put(headerBytes, 0);
     this.tensors = placed;
     for (const t of placed) {
       const list = this.byStorage.get(t.storageKey) ?? [];
@@ -179,18 +209,19 @@ export class SafetensorsSink implements OutputSink {
       const to = Math.min(offset + bytes.length, t.to);
       if (to <= from) continue;
       t.written += to - from;
-      this.writes.push(this.temp.write(bytes.subarray(from - offset), to - from, t.at + (from - t.from)));
+      this.put(bytes.subarray(from - offset, to - offset), t.at + (from - t.from));
     }
   }
 
-  /** After the whole .bin went by: every tensor must have all its bytes. */
-  finish(): void {
+  /** After the whole .bin went by: every tensor must have all its bytes, and the staged tail is written. */
+  async finish(): Promise<void> {
     if (!this.tensors) {
       if (this.headBytes === 0) this.refuse('the file is empty');
       this.planFromHead(true);
     }
     const short = this.tensors!.find((t) => t.written !== t.to - t.from);
     if (short) this.refuse(`tensor "${short.name}" got ${short.written} of its ${short.to - short.from} bytes: storage ${short.storageKey} is missing or cut short`);
+    await this.staged?.finish();
   }
 }
 

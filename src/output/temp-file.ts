@@ -46,6 +46,11 @@ export class TempFile implements OutputSink {
     }
   }
 
+  /** Writes through the page cache only: for bytes from memory that is not aligned for direct writes. */
+  async writeBuffered(data: Buffer, length: number, position: number): Promise<void> {
+    for (let done = 0; done < length; ) done += (await this.handle.write(data, done, length - done, position + done)).bytesWritten;
+  }
+
   async close(): Promise<void> {
     await this.direct?.close().catch(() => undefined);
     await this.handle.close().catch(() => undefined);

@@ -17,6 +17,9 @@ describe('npm run bench', () => {
     expect(result.peakRssBytes).toBeGreaterThan(10e6);
     expect(result.hashers.nodeCryptoSha256GBps).toBeGreaterThan(0);
     expect(result.hashers.hashWasmSha256GBps).toBeGreaterThan(0);
-    expect(result.targets).toEqual({ decodeOverHashMax: 1.35, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6 });
+    expect(result.seconds.safetensors).toHaveLength(3);
+    expect(result.ratios.safetensorsOverDecode).toBeGreaterThan(0);
+    expect(result.safetensorsPeakRssBytes).toBeGreaterThan(10e6);
+    expect(result.targets).toEqual({ decodeOverHashMax: 1.35, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6, safetensorsOverDecodeMax: 1.15 });
   }, 120_000);
 });

@@ -22,7 +22,8 @@ export const EXIT_CODE_MEANINGS: readonly { code: ExitCodeValue; meaning: string
   { code: ExitCode.ok, meaning: 'every file done and verified (or verification skipped on request, or no digest known: said loudly)' },
   {
     code: ExitCode.verificationFailed,
-    meaning: 'a file failed verification (mismatch), was not kept (invalid), or is listed in the manifest but missing; with --check-base, a base file that is not the published conversion',
+    meaning:
+      'a file failed verification (mismatch), was not kept (invalid, or unsafe to load), is listed in the manifest but missing, or was not started after a failure that repeats; with --check-base, a base file that is not the published one; with --strict, a file that could not be verified',
   },
   {
     code: ExitCode.usage,
@@ -33,7 +34,7 @@ export const EXIT_CODE_MEANINGS: readonly { code: ExitCodeValue; meaning: string
   { code: ExitCode.stdout, meaning: 'standard output could not be written (e.g. a full disk behind a redirection); the run stops' },
   { code: ExitCode.hangup, meaning: 'hung up (SIGHUP, the terminal closed); cleaned up as for SIGTERM' },
   { code: ExitCode.interrupted, meaning: 'interrupted (SIGINT, Ctrl-C; Ctrl-Break on Windows)' },
-  { code: ExitCode.stdoutClosed, meaning: 'standard output was closed early (a pipe whose reader exited, e.g. | head); the run stops quietly' },
+  { code: ExitCode.stdoutClosed, meaning: 'standard output was closed early (a pipe whose reader exited, such as head); the run stops quietly' },
   { code: ExitCode.terminated, meaning: 'terminated (SIGTERM)' },
 ];
 

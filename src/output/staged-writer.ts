@@ -1,58 +1,74 @@
 /**
- * Sequential output staged in an aligned buffer and written with O_DIRECT in whole blocks: the way a
+ * Sequential output staged in aligned buffers and written with O_DIRECT in whole blocks: the way a
  * .bin output avoids the page cache, for outputs whose bytes do not come from the pipeline's aligned
- * buffers (a safetensors file assembled from pieces of the decoded stream). Appends are serialised.
+ * buffers (a safetensors file assembled from pieces of the decoded stream). Two stages alternate, so
+ * one fills while the other is written; appends are serialised.
  */
 import { DIRECT_ALIGN, findDirectOffset } from '../codec/direct-io.js';
 import type { TempFile } from './temp-file.js';
 
 const STAGE_BYTES = 8 << 20;
 
+interface Stage {
+  data: Buffer;
+  /** The write of this stage's previous contents, if one is under way. */
+  writing: Promise<void>;
+}
+
 export class StagedWriter {
+  private current = 0;
   private fill = 0;
-  /** File offset of the first staged byte; always a multiple of DIRECT_ALIGN. */
+  /** File offset of the current stage's first byte; always a multiple of DIRECT_ALIGN. */
   private fileOffset = 0;
   private queue: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly temp: TempFile,
-    private readonly stage: Buffer,
+    private readonly stages: Stage[],
   ) {}
 
   /** A writer for `temp` (written from offset 0), where the file system takes direct writes. */
   static create(temp: TempFile, dir: string): StagedWriter | undefined {
     if (!temp.direct) return undefined;
-    const raw = Buffer.allocUnsafeSlow(STAGE_BYTES + DIRECT_ALIGN);
+    const raw = Buffer.allocUnsafeSlow(2 * STAGE_BYTES + DIRECT_ALIGN);
     const offset = findDirectOffset(raw, dir);
-    return offset === undefined ? undefined : new StagedWriter(temp, raw.subarray(offset, offset + STAGE_BYTES));
+    if (offset === undefined) return undefined;
+    const stage = (i: number) => ({ data: raw.subarray(offset + i * STAGE_BYTES, offset + (i + 1) * STAGE_BYTES), writing: Promise.resolve() });
+    return new StagedWriter(temp, [stage(0), stage(1)]);
   }
 
   /** Appends `data`, which belongs right after everything appended so far. Resolves once it is copied. */
   append(data: Buffer): Promise<void> {
     this.queue = this.queue.then(async () => {
       for (let i = 0; i < data.length; ) {
-        const n = Math.min(data.length - i, this.stage.length - this.fill);
-        data.copy(this.stage, this.fill, i, i + n);
+        const stage = this.stages[this.current]!;
+        const n = Math.min(data.length - i, stage.data.length - this.fill);
+        data.copy(stage.data, this.fill, i, i + n);
         this.fill += n;
         i += n;
-        if (this.fill === this.stage.length) await this.drain(false);
+        if (this.fill === stage.data.length) await this.switchStage();
       }
     });
     return this.queue;
   }
 
-  /** Writes the whole blocks staged (all of it when `final`: the tail goes through the page cache). */
-  private async drain(final: boolean): Promise<void> {
-    const n = final ? this.fill : this.fill - (this.fill % DIRECT_ALIGN);
-    if (n === 0) return;
-    await this.temp.write(this.stage, n, this.fileOffset);
-    this.stage.copy(this.stage, 0, n, this.fill);
-    this.fileOffset += n;
-    this.fill -= n;
+  /** Starts writing the full stage and continues in the other one, once its last write is done. */
+  private async switchStage(): Promise<void> {
+    const full = this.stages[this.current]!;
+    full.writing = this.temp.write(full.data, full.data.length, this.fileOffset);
+    this.fileOffset += full.data.length;
+    this.fill = 0;
+    this.current = 1 - this.current;
+    await this.stages[this.current]!.writing;
   }
 
+  /** Writes what is staged (the unaligned tail goes through the page cache) and waits for every write. */
   finish(): Promise<void> {
-    this.queue = this.queue.then(() => this.drain(true));
+    this.queue = this.queue.then(async () => {
+      const stage = this.stages[this.current]!;
+      if (this.fill > 0) await this.temp.write(stage.data, this.fill, this.fileOffset);
+      await Promise.all(this.stages.map((s) => s.writing));
+    });
     return this.queue;
   }
 }

@@ -1,0 +1,183 @@
+/**
+ * The Hugging Face Hub's HTTP contract, spoken with native fetch: resolving a revision to its commit,
+ * listing a folder at that commit (with each file's size and, for LFS files, its SHA-256), and ranged
+ * reads through the resolve URL and its redirect. Strict where huggingface.js is lenient: a Range
+ * request must be answered 206 with a matching Content-Range (a 200 means the Range was ignored and
+ * is reported as such, never spliced), sizes are checked against the listing, an expired CDN URL (403)
+ * is resolved again, and dropped connections, 5xx and 429 (Retry-After) are retried with backoff.
+ * Facts: shared/reference/hub-http.md.
+ */
+import { InputError } from '../errors.js';
+import type { HfSource } from './hf-url.js';
+import type { HubSettings } from './settings.js';
+
+export interface HubFile {
+  /** Path in the repository. */
+  path: string;
+  /** Its last path segment. */
+  name: string;
+  size: number;
+  /** For LFS files: the SHA-256 of the content (the listing's lfs.oid). */
+  lfsSha256: string | undefined;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 };
+
+/** A failure worth trying again: a dropped connection, a 5xx, a 429. */
+export class RetryableError extends Error {
+  constructor(
+    message: string,
+    /** From Retry-After, when the server said. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface RangeResponse {
+  body: ReadableStream<Uint8Array>;
+  /** The file offset the body starts at: the requested one, or 0 when the server ignored the Range. */
+  bodyStart: number;
+}
+
+export class HubClient {
+  readonly retry: RetryPolicy;
+  /** Signed CDN URLs by file, reused for every range of it until they expire. */
+  private readonly cdn = new Map<string, string>();
+
+  constructor(
+    readonly settings: HubSettings,
+    options: { retry?: Partial<RetryPolicy> } = {},
+  ) {
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+  }
+
+  private headers(url: string, extra: Record<string, string> = {}): Record<string, string> {
+    // The token goes to the Hub only, never to a CDN on another origin.
+    const sameOrigin = new URL(url).origin === new URL(this.settings.endpoint).origin;
+    return { ...extra, ...(this.settings.token && sameOrigin ? { Authorization: `Bearer ${this.settings.token}` } : {}) };
+  }
+
+  /** Turns the Hub's error answers into what the user must fix (exit 2), and flags what may be retried. */
+  private async judge(response: Response, what: string): Promise<void> {
+    if (response.ok || (response.status >= 300 && response.status < 400)) return;
+    const code = response.headers.get('x-error-code') ?? '';
+    await response.body?.cancel().catch(() => undefined);
+    if (response.status === 401 || (response.status === 403 && code !== '')) {
+      throw new InputError(`the Hub refused access to ${what} (HTTP ${response.status}${code ? `, ${code}` : ''})`, {
+        hint: this.settings.token
+          ? 'the token in HF_TOKEN (or $HF_HOME/token) has no access: accept the repository\'s terms on the Hub, or use a token that has access'
+          : 'the repository is gated or private: set HF_TOKEN to a Hugging Face token with access',
+      });
+    }
+    if (response.status === 404) {
+      const which = code === 'RevisionNotFound' ? 'the revision' : code === 'EntryNotFound' ? 'the path' : 'the repository';
+      throw new InputError(`${which} does not exist on the Hub: ${what} (HTTP 404${code ? `, ${code}` : ''})`, { hint: 'check the hf:// source (owner/name, @revision, folder)' });
+    }
+    if (response.status === 429 || response.status >= 500) {
+      const after = Number(response.headers.get('retry-after'));
+      throw new RetryableError(`HTTP ${response.status} for ${what}`, Number.isFinite(after) && after >= 0 ? after * 1000 : undefined);
+    }
+    throw new InputError(`the Hub answered HTTP ${response.status} for ${what}`, { hint: 'check the hf:// source and HF_ENDPOINT' });
+  }
+
+  /** Runs `attempt` until it succeeds, retrying RetryableErrors and dropped connections with backoff. */
+  async withRetries<T>(what: string, attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        const retryable = err instanceof RetryableError || (err instanceof TypeError && !(err instanceof InputError));
+        if (!retryable || n >= this.retry.attempts || signal?.aborted) {
+          if (retryable) throw new InputError(`the Hub could not be read: ${(err as Error).message} (${n} attempts)`, { hint: 'check the network and HF_ENDPOINT, then run again' });
+          throw err;
+        }
+        const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (n - 1));
+        const wait = err instanceof RetryableError && err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, this.retry.maxDelayMs) : backoff;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  private async getJson(url: string, what: string): Promise<{ json: unknown; response: Response }> {
+    return this.withRetries(what, async () => {
+      const response = await fetch(url, { headers: this.headers(url) });
+      await this.judge(response, what);
+      return { json: (await response.json()) as unknown, response };
+    });
+  }
+
+  /** The commit a revision (branch, tag or commit) names now: every request of a run uses it. */
+  async resolveCommit(repo: string, revision: string): Promise<string> {
+    const url = `${this.settings.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
+    const { json } = await this.getJson(url, `${repo}@${revision}`);
+    const sha = (json as { sha?: unknown }).sha;
+    if (typeof sha !== 'string' || !/^[0-9a-f]{40}$/.test(sha)) throw new InputError(`the Hub gave no commit for ${repo}@${revision}`, { hint: 'check HF_ENDPOINT' });
+    return sha;
+  }
+
+  /** The files directly in a folder at a commit (subfolders are not descended into), following pages. */
+  async listFolder(source: HfSource, commit: string): Promise<HubFile[]> {
+    let url: string | undefined = `${this.settings.endpoint}/api/models/${source.repo}/tree/${commit}${source.path ? `/${source.path}` : ''}?expand=false`;
+    const files: HubFile[] = [];
+    while (url) {
+      const { json, response } = await this.getJson(url, `${source.repo}@${commit}/${source.path}`);
+      if (!Array.isArray(json)) throw new InputError(`the Hub's listing of ${source.repo}/${source.path} is not a list`, { hint: 'check HF_ENDPOINT' });
+      for (const e of json as { type?: string; path?: string; size?: number; lfs?: { oid?: string; size?: number } }[]) {
+        if (e.type !== 'file' || typeof e.path !== 'string' || typeof e.size !== 'number') continue;
+        files.push({ path: e.path, name: e.path.split('/').pop()!, size: e.lfs?.size ?? e.size, lfsSha256: e.lfs?.oid });
+      }
+      url = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
+    }
+    return files;
+  }
+
+  /**
+   * One ranged GET of `path` from byte `offset`: through the resolve URL, whose redirect (LFS files)
+   * is kept and reused, and resolved again when the CDN says it expired (403).
+   */
+  async openRange(repo: string, commit: string, path: string, offset: number, size: number): Promise<RangeResponse> {
+    const key = `${repo}@${commit}/${path}`;
+    const resolveUrl = `${this.settings.endpoint}/${repo}/resolve/${commit}/${path.split('/').map(encodeURIComponent).join('/')}`;
+    const range = { Range: `bytes=${offset}-` };
+    let url = this.cdn.get(key) ?? resolveUrl;
+    for (let hop = 0; hop < 4; hop++) {
+      const response = await fetch(url, { headers: this.headers(url, range), redirect: 'manual' });
+      if (response.status >= 300 && response.status < 400 && response.headers.get('location')) {
+        await response.body?.cancel().catch(() => undefined);
+        url = new URL(response.headers.get('location')!, url).toString();
+        this.cdn.set(key, url);
+        continue;
+      }
+      if (response.status === 403 && url !== resolveUrl && !response.headers.get('x-error-code')) {
+        // A signed CDN URL that expired: ask the Hub for a new one.
+        await response.body?.cancel().catch(() => undefined);
+        this.cdn.delete(key);
+        url = resolveUrl;
+        continue;
+      }
+      await this.judge(response, key);
+      if (!response.body) throw new RetryableError(`no body for ${key}`);
+      if (response.status === 206) {
+        const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
+        if (!m || Number(m[1]) !== offset || Number(m[3]) !== size) {
+          await response.body.cancel().catch(() => undefined);
+          throw new InputError(`the Hub answered bytes ${response.headers.get('content-range')} where bytes ${offset}-/${size} were asked for`, {
+            file: `hf://${key}`,
+            hint: 'the file changed on the Hub or a proxy rewrote the answer; run again',
+          });
+        }
+        return { body: response.body, bodyStart: offset };
+      }
+      // 200: the Range was ignored and the body starts at byte 0; the caller skips to its offset.
+      return { body: response.body, bodyStart: 0 };
+    }
+    throw new InputError(`too many redirects for ${key}`, { hint: 'check HF_ENDPOINT' });
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Where the Hub is and who the user is there, by huggingface_hub's conventions: HF_ENDPOINT (default
+ * https://huggingface.co); the token from HF_TOKEN (older name HUGGING_FACE_HUB_TOKEN), else the file
+ * $HF_HOME/token (HF_HOME default ~/.cache/huggingface); HF_HUB_OFFLINE=1 for no network; the cache
+ * in HF_HUB_CACHE (default $HF_HOME/hub).
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export interface HubSettings {
+  endpoint: string;
+  token: string | undefined;
+  offline: boolean;
+  cacheDir: string;
+}
+
+export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
+  const home = env.HF_HOME || join(homedir(), '.cache', 'huggingface');
+  let token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined;
+  if (!token) {
+    try {
+      token = readFileSync(join(home, 'token'), 'utf8').trim() || undefined;
+    } catch {
+      token = undefined;
+    }
+  }
+  const offline = ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase());
+  return { endpoint: (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, ''), token, offline, cacheDir: env.HF_HUB_CACHE || join(home, 'hub') };
+}

@@ -1,0 +1,186 @@
+/**
+ * The Hub client and byte source against a real HTTP server on 127.0.0.1 that speaks the Hub's
+ * contract (test/hub/stand-in.ts), with faults injected: each read must end byte-exact, or with the
+ * documented error.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { InputError } from '../../src/errors.js';
+import { HubClient, type HubFile } from '../../src/hub/client.js';
+import { formatHfUrl, parseHfUrl } from '../../src/hub/hf-url.js';
+import { HubSource } from '../../src/hub/hub-source.js';
+import { hubSettings } from '../../src/hub/settings.js';
+import { removeDir, seededBytes, sha256, tempDir } from '../support/helpers.js';
+import { HubStandIn } from './stand-in.js';
+
+const COMMIT = 'c'.repeat(40);
+const BIG = seededBytes(3 * 1024 * 1024 + 17, 1);
+
+let hub: HubStandIn;
+beforeAll(async () => {
+  hub = new HubStandIn();
+  await hub.start();
+});
+afterAll(() => hub.stop());
+beforeEach(() => {
+  hub.repos.clear();
+  hub.faults.clear();
+  hub.requests.length = 0;
+  hub.repos.set('Org/tiny-xor', {
+    commit: COMMIT,
+    files: new Map([
+      ['xor_encoded_files/pytorch_model-00001-of-00001.bin', BIG],
+      ['xor_encoded_files/config.json', Buffer.from('{"a": 1}\n')],
+      ['xor_encoded_files/tokenizer_config.json', Buffer.from('{"b": 2}\n')],
+      ['xor_encoded_files/special_tokens_map.json', Buffer.from('{}\n')],
+      ['xor_encoded_files/generation_config.json', Buffer.from('{"c": 3}\n')],
+      ['README.md', Buffer.from('# card\n')],
+    ]),
+  });
+});
+
+function client(env: Record<string, string> = {}) {
+  return new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent', ...env }), { retry: { baseDelayMs: 5, maxDelayMs: 1500 } });
+}
+
+async function readAll(c: HubClient, file: HubFile): Promise<{ bytes: Buffer; source: HubSource }> {
+  const source = new HubSource(c, 'Org/tiny-xor', COMMIT, file, `hf://Org/tiny-xor/${file.path}`);
+  const out = Buffer.alloc(file.size + 10);
+  let n = 0;
+  for (;;) {
+    const got = await source.read(out.subarray(n), 1 << 20);
+    n += got;
+    if (got < 1 << 20) break;
+  }
+  await source.close();
+  return { bytes: out.subarray(0, n), source };
+}
+
+const BIG_FILE: HubFile = { path: 'xor_encoded_files/pytorch_model-00001-of-00001.bin', name: 'pytorch_model-00001-of-00001.bin', size: BIG.length, lfsSha256: sha256(BIG) };
+
+describe('hf:// sources', () => {
+  it.each([
+    ['hf://PygmalionAI/metharme-13b/xor_encoded_files', { repo: 'PygmalionAI/metharme-13b', revision: 'main', path: 'xor_encoded_files' }],
+    ['hf://OpenAssistant/oasst-sft-6-llama-30b-xor@v1/oasst-sft-6-llama-30b-xor/', { repo: 'OpenAssistant/oasst-sft-6-llama-30b-xor', revision: 'v1', path: 'oasst-sft-6-llama-30b-xor' }],
+    ['hf://Org/name@' + COMMIT, { repo: 'Org/name', revision: COMMIT, path: '' }],
+  ])('%s', (text, expected) => {
+    expect(parseHfUrl(text)).toEqual(expected);
+    expect(parseHfUrl(formatHfUrl(parseHfUrl(text)))).toEqual(expected);
+  });
+
+  it.each(['hf://onlyowner', 'hf://a/b@', 'hf://a/b/../c', 'hf://datasets/x/y'])('refuses %s with exit 2', (text) => {
+    expect(() => parseHfUrl(text)).toThrow(InputError);
+  });
+});
+
+describe('settings', () => {
+  let home: string;
+  beforeEach(async () => {
+    home = await tempDir();
+  });
+  afterEach(() => removeDir(home));
+
+  it('HF_TOKEN first, else $HF_HOME/token; HF_ENDPOINT without its trailing slash; HF_HUB_OFFLINE', async () => {
+    await mkdir(home, { recursive: true });
+    await writeFile(join(home, 'token'), 'hf_fromfile\n');
+    expect(hubSettings({ HF_HOME: home }).token).toBe('hf_fromfile');
+    expect(hubSettings({ HF_HOME: home, HF_TOKEN: 'hf_env' }).token).toBe('hf_env');
+    expect(hubSettings({ HF_HOME: home, HF_ENDPOINT: 'http://h/' }).endpoint).toBe('http://h');
+    expect(hubSettings({ HF_HOME: home }).endpoint).toBe('https://huggingface.co');
+    expect(hubSettings({ HF_HOME: home, HF_HUB_OFFLINE: '1' }).offline).toBe(true);
+    expect(hubSettings({ HF_HOME: home }).cacheDir).toBe(join(home, 'hub'));
+  });
+});
+
+describe('HubClient', () => {
+  it('resolves a revision to its commit and lists a folder across pages, with sizes and LFS SHA-256', async () => {
+    const c = client();
+    expect(await c.resolveCommit('Org/tiny-xor', 'main')).toBe(COMMIT);
+    const files = await c.listFolder(parseHfUrl('hf://Org/tiny-xor/xor_encoded_files'), COMMIT);
+    expect(files.map((f) => f.name).sort()).toEqual(['config.json', 'generation_config.json', 'pytorch_model-00001-of-00001.bin', 'special_tokens_map.json', 'tokenizer_config.json']);
+    expect(files.find((f) => f.name.endsWith('.bin'))).toEqual(BIG_FILE);
+    expect(hub.requests.filter((r) => r.url.includes('/tree/')).length).toBe(2);
+  });
+
+  it.each([
+    ['a repository that does not exist', 'hf://Org/nothing', /the repository does not exist on the Hub/],
+    ['a revision that does not exist', 'hf://Org/tiny-xor@nope', /the revision does not exist on the Hub/],
+  ])('%s: InputError (exit 2) naming what is missing', async (_what, text, message) => {
+    const s = parseHfUrl(text);
+    await expect(client().resolveCommit(s.repo, s.revision)).rejects.toThrow(message);
+  });
+
+  it('a folder that does not exist: exit 2 naming the path', async () => {
+    await expect(client().listFolder(parseHfUrl('hf://Org/tiny-xor/nope'), COMMIT)).rejects.toThrow(/the path does not exist on the Hub/);
+  });
+
+  it('a gated repository without a token: exit 2 naming HF_TOKEN; with the token it answers', async () => {
+    hub.repos.get('Org/tiny-xor')!.gated = true;
+    hub.repos.get('Org/tiny-xor')!.token = 'hf_ok';
+    const err = await client().resolveCommit('Org/tiny-xor', 'main').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).exitCode).toBe(2);
+    expect((err as InputError).hint).toMatch(/set HF_TOKEN/);
+    expect(await client({ HF_TOKEN: 'hf_ok' }).resolveCommit('Org/tiny-xor', 'main')).toBe(COMMIT);
+  });
+});
+
+describe('HubSource: ranged reads, strict, with faults', () => {
+  it('reads a file byte-exactly through the resolve redirect, and checks its SHA-256 on the way', async () => {
+    const { bytes, source } = await readAll(client(), BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(source.integrity()).toBe('intact');
+    expect(hub.requests.some((r) => r.url.includes('/resolve/'))).toBe(true);
+    expect(hub.requests.some((r) => r.url.startsWith('/cdn/'))).toBe(true);
+  });
+
+  it('a connection cut mid-body is picked up with a Range from the offset reached', async () => {
+    hub.fault(BIG_FILE.path, 'cut');
+    const { bytes, source } = await readAll(client(), BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(source.integrity()).toBe('intact');
+    const ranges = hub.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.range);
+    expect(ranges[0]).toBe('bytes=0-');
+    expect(ranges[1]).toMatch(/^bytes=[1-9]\d*-$/);
+  });
+
+  it('a server that ignores the Range (200) has the prefix skipped, never spliced in', async () => {
+    hub.fault(BIG_FILE.path, 'cut', 'ignore-range');
+    const { bytes, source } = await readAll(client(), BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(source.integrity()).toBe('intact');
+  });
+
+  it('an expired CDN URL (403) is resolved again', async () => {
+    hub.fault(BIG_FILE.path, 'cut', 'cdn-403');
+    const { bytes } = await readAll(client(), BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(hub.requests.filter((r) => r.url.includes('/resolve/')).length).toBe(2);
+  });
+
+  it('429 with Retry-After is waited out, and a 500 retried', async () => {
+    hub.fault(BIG_FILE.path, '429', '500');
+    const t0 = Date.now();
+    const { bytes } = await readAll(client(), BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+
+  it('corrupted bytes are caught by the SHA-256 from the listing', async () => {
+    hub.fault(BIG_FILE.path, 'corrupt');
+    const { source } = await readAll(client(), BIG_FILE);
+    expect(source.integrity()).toBe('differs');
+  });
+
+  it('never reads past the listed size: more bytes than listed is an error', async () => {
+    hub.fault(BIG_FILE.path, 'extra-bytes');
+    await expect(readAll(client(), BIG_FILE)).rejects.toThrow(/sent more than the \d+ bytes its listing gives/);
+  });
+
+  it('gives up after its retries with exit 2, naming the Hub', async () => {
+    hub.fault(BIG_FILE.path, '500', '500', '500', '500', '500', '500', '500');
+    const c = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent' }), { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
+    await expect(readAll(c, BIG_FILE)).rejects.toThrow(/the Hub could not be read: HTTP 500 .*\(3 attempts\)/);
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * A stand-in for the Hugging Face Hub's HTTP contract, as a real server on 127.0.0.1 (shared/reference/
+ * hub-http.md): revision -> commit, the tree API (paged with Link), resolve with a 302 to a signed CDN
+ * path carrying X-Repo-Commit / X-Linked-Size / X-Linked-Etag, ranges with 206 and Content-Range,
+ * 404s with X-Error-Code, 401 for a gated repository without a token. Faults are queued per file.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault = 'cut' | 'ignore-range' | 'cdn-403' | '429' | '500' | 'corrupt' | 'extra-bytes';
+
+export interface StandInRepo {
+  commit: string;
+  /** Path in the repository -> content; paths ending in .bin are served as LFS files. */
+  files: Map<string, Buffer>;
+  gated?: boolean;
+  token?: string;
+}
+
+export interface Request {
+  method: string;
+  url: string;
+  range: string | undefined;
+  authorization: string | undefined;
+}
+
+export class HubStandIn {
+  readonly repos = new Map<string, StandInRepo>();
+  readonly faults = new Map<string, Fault[]>();
+  readonly requests: Request[] = [];
+  /** Listing page size, so paging is exercised. */
+  pageSize = 3;
+  private server: Server | undefined;
+  endpoint = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r));
+  }
+
+  fault(path: string, ...faults: Fault[]): void {
+    this.faults.set(path, [...(this.faults.get(path) ?? []), ...faults]);
+  }
+
+  private takeFault(path: string, kinds: Fault[]): Fault | undefined {
+    const queue = this.faults.get(path) ?? [];
+    const i = queue.findIndex((f) => kinds.includes(f));
+    if (i < 0) return undefined;
+    return queue.splice(i, 1)[0];
+  }
+
+  private error(res: ServerResponse, status: number, code?: string): void {
+    res.writeHead(status, code ? { 'X-Error-Code': code } : {});
+    res.end(JSON.stringify({ error: code ?? String(status) }));
+  }
+
+  private repoFor(req: IncomingMessage, res: ServerResponse, repo: string): StandInRepo | undefined {
+    const r = this.repos.get(repo);
+    if (!r) return this.error(res, 404, 'RepoNotFound'), undefined;
+    if (r.gated && req.headers.authorization !== `Bearer ${r.token}`) return this.error(res, 401, 'GatedRepo'), undefined;
+    return r;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url!, this.endpoint);
+    this.requests.push({ method: req.method!, url: url.pathname + url.search, range: req.headers.range, authorization: req.headers.authorization });
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (parts[0] === 'api' && parts[1] === 'models') {
+      const repo = `${parts[2]}/${parts[3]}`;
+      const r = this.repoFor(req, res, repo);
+      if (!r) return;
+      if (parts[4] === 'revision') {
+        if (parts[5] !== 'main' && parts[5] !== r.commit) return this.error(res, 404, 'RevisionNotFound');
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        return void res.end(JSON.stringify({ id: repo, sha: r.commit }));
+      }
+      if (parts[4] === 'tree') {
+        if (parts[5] !== r.commit) return this.error(res, 404, 'RevisionNotFound');
+        const folder = parts.slice(6).join('/');
+        const entries = [...r.files].filter(([p]) => (folder ? p.startsWith(`${folder}/`) : true) && !p.slice(folder ? folder.length + 1 : 0).includes('/'));
+        if (folder && entries.length === 0) return this.error(res, 404, 'EntryNotFound');
+        const start = Number(url.searchParams.get('cursor') ?? 0);
+        const page = entries.slice(start, start + this.pageSize).map(([p, data]) => ({
+          type: 'file',
+          path: p,
+          oid: createHash('sha1').update(data).digest('hex'),
+          size: p.endsWith('.bin') ? 134 : data.length,
+          ...(p.endsWith('.bin') ? { lfs: { oid: createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } } : {}),
+        }));
+        const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+        if (start + this.pageSize < entries.length) headers.Link = `<${this.endpoint}${url.pathname}?expand=false&cursor=${start + this.pageSize}>; rel="next"`;
+        res.writeHead(200, headers);
+        return void res.end(JSON.stringify(page));
+      }
+    }
+    if (parts[2] === 'resolve') {
+      const repo = `${parts[0]}/${parts[1]}`;
+      const r = this.repoFor(req, res, repo);
+      if (!r) return;
+      if (parts[3] !== r.commit) return this.error(res, 404, 'RevisionNotFound');
+      const path = parts.slice(4).join('/');
+      const data = r.files.get(path);
+      if (!data) return this.error(res, 404, 'EntryNotFound');
+      if (path.endsWith('.bin')) {
+        const sha = createHash('sha256').update(data).digest('hex');
+        res.writeHead(302, { Location: `/cdn/${repo}/${sha}?path=${encodeURIComponent(path)}&sig=${this.requests.length}`, 'X-Repo-Commit': r.commit, 'X-Linked-Size': String(data.length), 'X-Linked-Etag': `"${sha}"` });
+        return void res.end();
+      }
+      return this.serve(req, res, path, data);
+    }
+    if (parts[0] === 'cdn') {
+      const repo = this.repos.get(`${parts[1]}/${parts[2]}`);
+      const path = url.searchParams.get('path') ?? '';
+      const data = repo?.files.get(path);
+      if (!data) return this.error(res, 404);
+      if (this.takeFault(path, ['cdn-403'])) return this.error(res, 403);
+      return this.serve(req, res, path, data);
+    }
+    this.error(res, 404, 'RepoNotFound');
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, path: string, data: Buffer): void {
+    const fault = this.takeFault(path, ['cut', 'ignore-range', '429', '500', 'corrupt', 'extra-bytes']);
+    if (fault === '429') return void (res.writeHead(429, { 'Retry-After': '1' }), res.end());
+    if (fault === '500') return this.error(res, 500);
+    let body = Buffer.from(data);
+    if (fault === 'corrupt') body[Math.floor(body.length / 2)] ^= 0xff;
+    if (fault === 'extra-bytes') body = Buffer.concat([body, Buffer.from('more')]);
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (m && fault !== 'ignore-range') {
+      const start = Number(m[1]);
+      res.writeHead(206, { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}`, 'Content-Length': String(body.length - start) });
+      body = body.subarray(start);
+    } else {
+      res.writeHead(200, { 'Content-Length': String(body.length) });
+    }
+    if (fault === 'cut') {
+      // Half the body, then the connection drops.
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+      return;
+    }
+    res.end(body);
+  }
+}

@@ -76,6 +76,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
         const exp = plan.expectations;
         this.label = exp?.manifest.label ?? this.label;
         this.xorDir = plan.xorDir;
+        if (plan.source) this.say(`reading ${plan.xorDir} at commit ${plan.source.commit}`);
         if (exp) this.say(`verifying against ${exp.manifest.label} (${howChosen(exp.how, exp.detectedFrom)})`);
         this.say(`decoding ${plan.files.length} files (${formatBytes(event.totalBytes)}) into ${plan.outputDir}`);
         this.startBars(event.totalBytes);

@@ -13,7 +13,8 @@ import { commitTemp, createTemp, discardTemp, lstatOrUndefined, partialDir, type
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
 import type { Digests } from '../types.js';
-import { baseVerdict, diagnoseFailure, type Finding } from '../verify/diagnose.js';
+import { HubSource } from '../hub/hub-source.js';
+import { baseVerdict, diagnoseFailure, type Finding, type KnownPayload } from '../verify/diagnose.js';
 import * as text from '../verify/diagnosis-text.js';
 import { findMatch, primaryAlgorithm } from '../verify/digests.js';
 import { checkFile } from '../verify/hash-file.js';
@@ -56,7 +57,11 @@ function resumePaths(file: FilePlan) {
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
 class StopFile extends Error {}
 
-async function openSource(file: FilePlan): Promise<ByteSource> {
+async function openSource(file: FilePlan, signal: AbortSignal): Promise<ByteSource> {
+  if (file.hub) {
+    const { folder, file: hubFile } = file.hub;
+    return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal);
+  }
   return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize });
 }
 
@@ -135,7 +140,12 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: RunContext
   });
 }
 
-async function diagnose(file: FilePlan, pipeline: Pipeline, ctx: RunContext, seen: { baseDigests?: Digests | undefined; decodedHead?: Buffer | undefined }): Promise<Finding> {
+async function diagnose(
+  file: FilePlan,
+  pipeline: Pipeline,
+  ctx: RunContext,
+  seen: { baseDigests?: Digests | undefined; decodedHead?: Buffer | undefined; payload?: KnownPayload | undefined },
+): Promise<Finding> {
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });
   return diagnoseFailure(file, {
     pipeline,
@@ -143,6 +153,7 @@ async function diagnose(file: FilePlan, pipeline: Pipeline, ctx: RunContext, see
     baseList: ctx.plan.inputDigests.base,
     baseDigests: seen.baseDigests,
     decodedHead: seen.decodedHead,
+    knownPayload: seen.payload,
     evidence: ctx.evidence,
     hash: { signal: ctx.signal, onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }) },
   });
@@ -160,9 +171,10 @@ async function baseHeadOf(file: FilePlan, chunkBytes: number): Promise<{ head: B
   return { head: await readHead(file.basePath, Math.min(file.baseSize, chunkBytes)), size: file.baseSize };
 }
 
-export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext): Promise<FileResult> {
+/** `attempt`: a Hub payload whose SHA-256 differed from the listing is fetched once more. */
+export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext, attempt = 1): Promise<FileResult> {
   const t0 = performance.now();
-  const kept = await checkExisting(file, pipeline, ctx, t0);
+  const kept = attempt === 1 ? await checkExisting(file, pipeline, ctx, t0) : undefined;
   if (kept) return kept;
 
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, phase: 'decode' });
@@ -180,7 +192,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined) : undefined;
   let committed = false;
   try {
-    const source = await openSource(file);
+    const source = await openSource(file, ctx.signal);
     let base: ByteSource | undefined;
     let streamed;
     let decodedHead: Buffer | undefined;
@@ -231,8 +243,15 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         hint: 'make sure no other program is writing the base files, then run again',
       });
     }
-    const outcome = { digests: streamed.digests, match: primary ? findMatch(file.expected, streamed.digests) : undefined };
-    const digestStatus = !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
+    // The Hub's listing gives each LFS file's SHA-256, computed here on the way: free evidence.
+    const fetched = source instanceof HubSource ? source.integrity() : undefined;
+    if (fetched === 'differs' && attempt === 1) {
+      await discardTemp(temp);
+      ctx.notify({ type: 'warning', message: `${file.payloadPath}: the bytes received do not match the SHA-256 the Hub lists; fetching it again` });
+      return decodeFile(file, pipeline, ctx, 2);
+    }
+    const outcome = { digests: streamed.digests, match: primary && fetched !== 'differs' ? findMatch(file.expected, streamed.digests) : undefined };
+    const digestStatus = fetched === 'differs' ? 'mismatch' : !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
     // A wrong file is a mismatch first; a right (or unverifiable) one must also be harmless to load.
     const safety = digestStatus === 'mismatch' ? undefined : judgePickle(file.name, pickles?.finish(), ctx.allowUnsafePickle);
     if (safety?.kept === true) ctx.notify({ type: 'warning', safety: true, message: safety.diagnosis.message });
@@ -241,7 +260,11 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     if (status !== 'verified' && status !== 'unverified') {
       await discardTemp(temp);
       if (status === 'mismatch') {
-        finding = await diagnose(file, pipeline, ctx, { baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined, decodedHead });
+        finding = await diagnose(file, pipeline, ctx, {
+          baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined,
+          decodedHead,
+          payload: fetched && fetched !== 'unknown' ? { integrity: fetched, source: 'the Hub\'s listing (checked while it was received)' } : undefined,
+        });
       }
     } else {
       if (file.convert === 'safetensors-index') await rewriteIndexForSafetensors(temp);

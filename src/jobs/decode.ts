@@ -262,6 +262,7 @@ async function decodeLocked(
     xorDir: plan.xorDir,
     baseDir: plan.baseDir,
     verifiedAgainst: verifying && exp ? { label: exp.manifest.label, how: exp.how, detectedFrom: exp.detectedFrom ?? null } : null,
+    source: plan.source ?? null,
     files,
     ignored: plan.ignored,
     totals,

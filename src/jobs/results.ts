@@ -71,6 +71,8 @@ export interface DecodeReport {
   xorDir: string;
   baseDir: string;
   verifiedAgainst: { label: string; how: Expectations['how']; detectedFrom: string | null } | null;
+  /** For an hf:// XOR folder: the repository, the revision asked for, and the commit every request used. */
+  source: { repo: string; revision: string; commit: string } | null;
   files: FileResult[];
   /** Everything the run warned about (also printed on stderr). */
   warnings: string[];

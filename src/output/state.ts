@@ -34,6 +34,8 @@ interface StateFile {
 }
 
 export async function identify(path: string): Promise<FileIdentity | undefined> {
+  // A Hub file at a commit never changes: its address (which names the commit) is its identity.
+  if (path.startsWith('hf://')) return { size: -1, mtimeNs: '0', ino: path };
   try {
     const s = await stat(path, { bigint: true });
     return { size: Number(s.size), mtimeNs: s.mtimeNs.toString(), ino: s.ino.toString() };

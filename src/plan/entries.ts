@@ -4,6 +4,7 @@
  * not decoded, and a name that is not valid UTF-8 is refused rather than skipped.
  */
 import { lstat, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { inflatesAsGzip } from '../codec/sources.js';
 import { readInput } from '../input-files.js';
 import { asReadError, InputError } from '../errors.js';
@@ -71,17 +72,38 @@ function parsesAsJson(bytes: Buffer): boolean {
 /** How a payload becomes its output: XORed, gunzipped and XORed, or copied (plain JSON). */
 export async function chooseAction(
   name: string,
-  payloadPath: string,
+  /** The payload's first bytes, at most `max` of them (never more than its planned size). */
+  read: (max: number) => Promise<Buffer>,
   payloadSize: number,
   baseSize: number | undefined,
 ): Promise<{ action: FileAction; note: string | undefined }> {
-  if (inflatesAsGzip((await readInput(payloadPath, GZIP_PROBE_BYTES)).bytes)) return { action: 'xor-gzip', note: undefined };
+  if (inflatesAsGzip(await read(Math.min(GZIP_PROBE_BYTES, payloadSize)))) return { action: 'xor-gzip', note: undefined };
   if (payloadSize > 0 && payloadSize <= MAX_JSON_PROBE_BYTES && (name.endsWith('.json') || baseSize === undefined)) {
     // Read at most the planned size: a file that grew since is not followed.
-    const { bytes } = await readInput(payloadPath, payloadSize);
+    const bytes = await read(payloadSize);
     if (parsesAsJson(bytes)) {
       return { action: 'copy', note: baseSize === undefined ? 'plain JSON with no base counterpart, copied' : 'plain JSON payload, copied' };
     }
   }
   return { action: 'xor', note: undefined };
+}
+
+/** An entry of the XOR folder, wherever it lives: its name, size, and a way to read its first bytes. */
+export interface XorEntry {
+  name: string;
+  /** What users see: a path, or an hf:// address. */
+  path: string;
+  size: number | 'folder' | undefined;
+  read: (max: number) => Promise<Buffer>;
+}
+
+/** The entries of a local XOR folder. */
+export async function localEntries(dir: string): Promise<XorEntry[]> {
+  const entries: XorEntry[] = [];
+  for (const name of await folderNames(dir)) {
+    const path = join(dir, name);
+    const hidden = name.startsWith('.');
+    entries.push({ name, path, size: hidden ? undefined : await inputSize(path, 'XOR file'), read: async (max) => (await readInput(path, max)).bytes });
+  }
+  return entries;
 }

@@ -6,8 +6,11 @@
 import { join, resolve } from 'node:path';
 import { InputError, throwIfInterrupted } from '../errors.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
-import { entriesByName, type ManifestEntry } from '../release/manifest.js';
-import { chooseAction, folderNames, inputSize, type FileAction } from './entries.js';
+import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
+import { chooseAction, inputSize, localEntries, type FileAction } from './entries.js';
+import { openHubFolder, type HubFolder } from './hub-folder.js';
+import { isHfUrl } from '../hub/hf-url.js';
+import type { HubFile } from '../hub/client.js';
 import { checkOutputDir, isChecksumListName, requireDir } from './inputs.js';
 import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
@@ -27,6 +30,8 @@ export interface FilePlan {
   expected: ManifestEntry[];
   /** --safetensors: a checkpoint shard written as safetensors, or the shard index rewritten for them. */
   convert?: 'safetensors' | 'safetensors-index' | undefined;
+  /** For a payload on the Hub: where to read it (payloadPath is then its hf:// address). */
+  hub?: { folder: HubFolder; file: HubFile } | undefined;
 }
 
 export interface DecodePlan {
@@ -43,6 +48,8 @@ export interface DecodePlan {
   inputDigests: InputDigests;
   /** What planning decided that the user should hear (e.g. a cache snapshot used for its model folder). */
   notes: string[];
+  /** For an hf:// XOR folder: the repository, the revision asked for and the commit it resolved to. */
+  source: { repo: string; revision: string; commit: string } | undefined;
 }
 
 /** Any payload or base that is a git-lfs pointer is refused before anything is decoded. */
@@ -90,35 +97,37 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     if (resolved.note) notes.push(resolved.note);
     return resolved.dir;
   };
-  const xorDir = await inFolder(options.xorDir, 'XOR folder');
+  const hub = isHfUrl(options.xorDir) ? await openHubFolder(options.xorDir) : undefined;
+  const xorDir = hub ? options.xorDir : await inFolder(options.xorDir, 'XOR folder');
   const baseDir = await inFolder(options.baseDir, 'base folder');
-  await refuseRepositoryRoot(xorDir);
+  if (!hub) await refuseRepositoryRoot(xorDir);
   const outputDir = await checkOutputDir(options.outputDir, [
-    { path: xorDir, role: 'XOR folder' },
+    ...(hub ? [] : [{ path: xorDir, role: 'XOR folder' }]),
     { path: baseDir, role: 'base folder' },
   ]);
-  const bundled = join(xorDir, 'SHA256SUMS');
+  const entries = hub ? hub.entries : await localEntries(xorDir);
+  const bundledEntry = entries.find((e) => e.name === 'SHA256SUMS' && typeof e.size === 'number');
   const expectations = await resolveExpectations({
     model: options.model,
     manifest: options.manifest,
     allowKinds: ['release'],
-    bundledManifest: typeof (await inputSize(bundled, 'checksum list')) === 'number' ? bundled : undefined,
-    detectFrom: [resolve(options.xorDir), xorDir, resolve(options.outputDir)],
+    bundledManifest: bundledEntry && { label: bundledEntry.path, read: () => bundledEntry.read(MAX_MANIFEST_BYTES + 1) },
+    detectFrom: [options.xorDir, hub ? '' : resolve(options.xorDir), xorDir, resolve(options.outputDir)],
   });
   const expectedByName = expectations ? entriesByName(expectations.manifest.entries) : new Map<string, ManifestEntry[]>();
 
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
   const files: FilePlan[] = [];
   const ignored: string[] = [];
-  for (const name of await folderNames(xorDir)) {
+  for (const entry of entries) {
     throwIfInterrupted(signal);
-    const payloadPath = join(xorDir, name);
+    const { name, path: payloadPath } = entry;
     // Hidden files are git/tool metadata (.gitattributes, our own state), never model files.
     if (name.startsWith('.') || isChecksumListName(name)) {
       ignored.push(name);
       continue;
     }
-    const payloadSize = await inputSize(payloadPath, 'XOR file');
+    const payloadSize = entry.size;
     if (payloadSize === 'folder' || payloadSize === undefined) {
       ignored.push(name);
       notes.push(`${payloadPath} is a folder: not decoded (the XOR folder is read without its subfolders)`);
@@ -128,7 +137,10 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     const baseInfo = await inputSize(basePath, 'base file');
     if (baseInfo === 'folder') throw new InputError('base file is a folder', { file: basePath, hint: `the base folder must hold a file named ${name}` });
     const baseSize = baseInfo;
-    const { action, note } = await chooseAction(name, payloadPath, payloadSize, baseSize);
+    const { action, note } = await chooseAction(name, entry.read, payloadSize, baseSize);
+    if (hub && action === 'xor-gzip') {
+      throw new InputError('is a gzip payload, which this version decodes only from local files', { file: payloadPath, hint: 'download the release and decode the local folder' });
+    }
     if (action !== 'copy' && baseSize === undefined) {
       throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {
         file: payloadPath,
@@ -158,19 +170,24 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       outputPath: join(outputDir, converted?.name ?? name),
       expected: expected ?? [],
       convert: converted?.convert,
+      hub: hub ? { folder: hub.folder, file: hub.folder.files.get(name)! } : undefined,
     });
   }
-  await refuseLfsPointers(files);
-  await refuseSwapped(
-    files.flatMap((f) => (f.basePath ? [{ name: f.name, payloadPath: f.payloadPath, basePath: f.basePath }] : [])),
-    xorDir,
-    baseDir,
-  );
+  // What a Hub folder serves is data (no pointer files), and its bytes are read only once, to decode.
+  if (!hub) {
+    await refuseLfsPointers(files);
+    await refuseSwapped(
+      files.flatMap((f) => (f.basePath ? [{ name: f.name, payloadPath: f.payloadPath, basePath: f.basePath }] : [])),
+      xorDir,
+      baseDir,
+    );
+  }
   const known = expectations?.how === 'model' || expectations?.how === 'detected' ? expectations.model : undefined;
   const inputDigests = await resolveInputDigests({ xorDir, xorManifest: options.xorManifest, baseManifest: options.baseManifest, release: known });
   // Small files first: a wrong JSON or a bad setup shows up in seconds, not after a 10 GB shard.
   files.sort((a, b) => a.payloadSize - b.payloadSize || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const present = new Set(files.map((f) => f.name));
   const missing = [...expectedByName.keys()].filter((n) => !present.has(n)).sort();
-  return { outputDir, xorDir, baseDir, files, expectations, missing, ignored: ignored.sort(), inputDigests, notes };
+  const source = hub ? { repo: hub.folder.source.repo, revision: hub.folder.source.revision, commit: hub.folder.commit } : undefined;
+  return { outputDir, xorDir, baseDir, files, expectations, missing, ignored: ignored.sort(), inputDigests, notes, source };
 }

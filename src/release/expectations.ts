@@ -26,7 +26,7 @@ export interface ExpectationOptions {
   /** Which kinds --model may name here. */
   allowKinds?: readonly BuiltinModel['kind'][];
   /** A checksum list shipped with the release, used when neither --model nor --manifest is given. */
-  bundledManifest?: string | undefined;
+  bundledManifest?: { label: string; read: () => Promise<Buffer> } | undefined;
 }
 
 /** "-" names standard input, as `sha256sum -c -` reads it. */
@@ -78,7 +78,12 @@ export async function resolveExpectations(options: ExpectationOptions): Promise<
     return { manifest: { label: model.name, entries: modelEntries(model) }, how: 'model', model, detectedFrom: undefined };
   }
   if (options.bundledManifest) {
-    return { manifest: await loadManifestFile(options.bundledManifest), how: 'xor-folder', model: undefined, detectedFrom: undefined };
+    const bytes = await options.bundledManifest.read();
+    if (bytes.length > MAX_MANIFEST_BYTES) {
+      throw new InputError('is too large for a checksum list', { file: options.bundledManifest.label, hint: 'remove it from the XOR folder, or pass --manifest' });
+    }
+    const manifest = parseManifest(bytes.toString('utf8'), options.bundledManifest.label);
+    return { manifest, how: 'xor-folder', model: undefined, detectedFrom: undefined };
   }
   const detected = detectModelFromPaths(options.detectFrom ?? [], options.allowKinds ?? ['release']);
   if (!detected) return undefined;

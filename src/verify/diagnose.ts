@@ -39,9 +39,16 @@ export interface DiagnoseContext {
   baseDigests?: Digests | undefined;
   /** The decoded file's first bytes, when they were seen. */
   decodedHead?: Buffer | undefined;
+  /** The XOR file's integrity, when it was already checked (a Hub payload, hashed as it arrived). */
+  knownPayload?: KnownPayload | undefined;
   /** Set once a base file proved not to be the published one: large bases are then not re-hashed. */
   evidence: { badBaseSeen: boolean };
   hash: HashOptions;
+}
+
+export interface KnownPayload {
+  integrity: Integrity;
+  source: string;
 }
 
 export interface Finding {
@@ -147,8 +154,8 @@ export async function diagnoseFailure(file: FilePlan, ctx: DiagnoseContext): Pro
   facts.push(...crlf.facts);
   if (crlf.proven) return { cause: crlf.proven.cause, diagnosis: [...facts, ...crlf.proven.diagnosis] };
 
-  const published = await publishedPayload(file.payloadPath, file.name, ctx.payloadList);
-  const payload = await checkPayload(ctx.pipeline, file.payloadPath, published, ctx.hash);
+  const published = ctx.knownPayload ? undefined : await publishedPayload(file.payloadPath, file.name, ctx.payloadList);
+  const payload = ctx.knownPayload?.integrity ?? (await checkPayload(ctx.pipeline, file.payloadPath, published, ctx.hash));
   const base = await baseIntegrity(file, ctx);
   if (file.action === 'xor' && file.baseSize !== undefined && file.baseSize !== file.payloadSize) {
     facts.push(text.sizesDiffer(file.basePath!, file.baseSize, file.payloadSize));
@@ -156,7 +163,8 @@ export async function diagnoseFailure(file: FilePlan, ctx: DiagnoseContext): Pro
   if (published?.size !== undefined && published.size !== file.payloadSize) {
     facts.push(text.payloadSizeDiffers(file.payloadPath, file.payloadSize, published.size, published.source));
   }
-  const payloadLine = published ? text.payloadEvidence(file.payloadPath, payload, published.source) : undefined;
+  const evidenceSource = ctx.knownPayload?.source ?? published?.source;
+  const payloadLine = evidenceSource ? text.payloadEvidence(file.payloadPath, payload, evidenceSource) : undefined;
   const cause = deduceCause(payload, base.integrity);
   return {
     cause,

@@ -64,6 +64,8 @@ async function fromGitLfs(path: string): Promise<PublishedPayload | undefined> {
 export async function publishedPayload(path: string, name: string, list: DigestList | undefined): Promise<PublishedPayload | undefined> {
   const listed = list?.byName.get(name)?.find((e) => e.algorithm === 'sha256');
   if (listed) return { sha256: listed.digest, source: list!.label };
+  // A Hub file's digest comes with its listing, checked while it streams; no local copy to look at.
+  if (path.startsWith('hf://')) return undefined;
   return (await fromHfCache(path)) ?? (await fromGitLfs(path));
 }
 

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = 'cut' | 'ignore-range' | 'cdn-403' | '429' | '500' | 'corrupt' | 'extra-bytes';
+/** `pass`: serve that request as it is (to aim the next fault at a later request). */
+export type Fault = 'pass' | 'cut' | 'ignore-range' | 'cdn-403' | '429' | '500' | 'corrupt' | 'extra-bytes';
 
 export interface StandInRepo {
   commit: string;
@@ -127,7 +128,7 @@ export class HubStandIn {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse, path: string, data: Buffer): void {
-    const fault = this.takeFault(path, ['cut', 'ignore-range', '429', '500', 'corrupt', 'extra-bytes']);
+    const fault = this.takeFault(path, ['pass', 'cut', 'ignore-range', '429', '500', 'corrupt', 'extra-bytes']);
     if (fault === '429') return void (res.writeHead(429, { 'Retry-After': '1' }), res.end());
     if (fault === '500') return this.error(res, 500);
     let body = Buffer.from(data);

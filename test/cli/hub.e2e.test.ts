@@ -1,0 +1,110 @@
+/**
+ * End to end: decode straight from a Hub stand-in (a real HTTP server on 127.0.0.1 speaking the Hub's
+ * contract), the XOR files never stored, on the real-checkpoint release, with faults injected.
+ */
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, fileSha256, finalNames, removeDir, runCli, SHARD1, SHARD2, tempDir, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
+import { HubStandIn } from '../hub/stand-in.js';
+
+const COMMIT = 'a1'.repeat(20);
+const SOURCE = 'hf://Org/tiny-xor/xor_encoded_files';
+
+let hub: HubStandIn;
+let work: string;
+beforeAll(async () => {
+  hub = new HubStandIn();
+  await hub.start();
+});
+afterAll(() => hub.stop());
+beforeEach(async () => {
+  work = await tempDir();
+  hub.repos.clear();
+  hub.faults.clear();
+  hub.requests.length = 0;
+  const files = new Map<string, Buffer>();
+  for (const name of await readdir(TORCH_XOR)) files.set(`xor_encoded_files/${name}`, await readFile(join(TORCH_XOR, name)));
+  hub.repos.set('Org/tiny-xor', { commit: COMMIT, files });
+});
+afterEach(() => removeDir(work));
+
+const env = () => ({ ...process.env, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' });
+
+function decodeHub(...extra: string[]) {
+  return runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, ...extra], { env: env() });
+}
+
+async function expectFineTune(out: string) {
+  for (const name of await readdir(TORCH_FINE)) expect(await fileSha256(join(out, name)), name).toBe(await fileSha256(join(TORCH_FINE, name)));
+}
+
+describe('decode from hf://', () => {
+  it('decodes and verifies every file byte-exactly, at one commit, storing no XOR file', async () => {
+    const r = await decodeHub('--json');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.source).toEqual({ repo: 'Org/tiny-xor', revision: 'main', commit: COMMIT });
+    expect(doc.totals.verified).toBe(10);
+    await expectFineTune(join(work, 'out'));
+    // Every file request named the commit the revision resolved to.
+    expect(hub.requests.filter((q) => q.url.includes('/resolve/')).every((q) => q.url.includes(`/resolve/${COMMIT}/`))).toBe(true);
+    expect((await finalNames(join(work, 'out'))).sort()).toEqual((await readdir(TORCH_FINE)).sort());
+    const text = await decodeHub();
+    expect(text.stdout).toMatch(new RegExp(`^reading ${SOURCE} at commit ${COMMIT}$`, 'm'));
+  });
+
+  it('cut connections, an ignored Range, an expired CDN URL and a 429 all end verified', async () => {
+    hub.fault(`xor_encoded_files/${SHARD1}`, 'cut', 'ignore-range');
+    hub.fault(`xor_encoded_files/${SHARD2}`, 'cut', 'cdn-403', '429');
+    const r = await decodeHub();
+    expect(r.code, r.stderr).toBe(0);
+    await expectFineTune(join(work, 'out'));
+  });
+
+  it('bytes corrupted once are caught by the listing\'s SHA-256 and fetched again; twice, the file fails with cause xor-file', async () => {
+    // The first request is planning's look at the first bytes; the fault hits the decode's.
+    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'corrupt');
+    const once = await decodeHub();
+    expect(once.code, once.stderr).toBe(0);
+    expect(once.stderr).toMatch(/the bytes received do not match the SHA-256 the Hub lists; fetching it again/);
+    await removeDir(join(work, 'out'));
+    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'corrupt', 'corrupt');
+    const twice = await decodeHub('--json');
+    expect(twice.code).toBe(1);
+    const f = JSON.parse(twice.stdout).files.find((x: { name: string }) => x.name === SHARD1);
+    expect(f).toMatchObject({ status: 'mismatch', cause: 'xor-file' });
+    expect(twice.stderr).toMatch(/does not match the SHA-256 published in the Hub's listing/);
+    expect(await finalNames(join(work, 'out'))).not.toContain(SHARD1);
+  });
+
+  it('a repository that does not exist, and a gated one without a token: exit 2 with the fix', async () => {
+    const missing = await runCli(['decode', join(work, 'out'), 'hf://Org/nothing/x', TORCH_BASE], { env: env() });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/the repository does not exist on the Hub: Org\/nothing@main/);
+    Object.assign(hub.repos.get('Org/tiny-xor')!, { gated: true, token: 'hf_ok' });
+    const gated = await decodeHub();
+    expect(gated.code).toBe(2);
+    expect(gated.stderr).toMatch(/the Hub refused access .*set HF_TOKEN/);
+    const withToken = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS], { env: { ...env(), HF_TOKEN: 'hf_ok' } });
+    expect(withToken.code, withToken.stderr).toBe(0);
+  });
+
+  it('a rerun at the same commit finds everything done from the state; after kill -9 the same command finishes', async () => {
+    const args = [BIN, 'decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, '--jobs', '1'];
+    const child = spawn(process.execPath, args, { env: env(), stdio: 'ignore' });
+    const closed = new Promise((r) => child.on('close', r));
+    await new Promise((r) => setTimeout(r, 350));
+    child.kill('SIGKILL');
+    await closed;
+    const rerun = await decodeHub();
+    expect(rerun.code, rerun.stderr).toBe(0);
+    await expectFineTune(join(work, 'out'));
+    hub.requests.length = 0;
+    const again = await decodeHub();
+    expect(again.stdout).toMatch(/10 already present/);
+    // Nothing was downloaded whole again: only planning's look at each file's first bytes.
+    expect(hub.requests.filter((q) => q.url.startsWith('/cdn/')).every((q) => q.range === 'bytes=0-')).toBe(true);
+  });
+});

@@ -58,6 +58,7 @@ function resumePaths(file: FilePlan) {
 class StopFile extends Error {}
 
 async function openSource(file: FilePlan, signal: AbortSignal): Promise<ByteSource> {
+  if (file.hub?.cached) return FileSource.open(file.hub.cached, { limit: file.payloadSize });
   if (file.hub) {
     const { folder, file: hubFile } = file.hub;
     return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal);

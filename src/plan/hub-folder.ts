@@ -3,7 +3,10 @@
  * to one commit at the start, used for every request of the run; its files listed at that commit,
  * with their sizes and LFS SHA-256. Nothing is stored: planning reads only the first bytes it needs.
  */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InputError } from '../errors.js';
+import { readInput } from '../input-files.js';
 import { HubClient, type HubFile } from '../hub/client.js';
 import { formatHfUrl, parseHfUrl, type HfSource } from '../hub/hf-url.js';
 import { HubSource } from '../hub/hub-source.js';
@@ -33,14 +36,42 @@ export function hubFilePath(folder: HubFolder, file: HubFile): string {
   return formatHfUrl({ ...folder.source, revision: folder.commit, path: '' }, file.path);
 }
 
-export async function openHubFolder(text: string): Promise<{ folder: HubFolder; entries: XorEntry[] }> {
+/** The repository's folder in the Hugging Face cache (huggingface_hub's layout). */
+export function cacheRepoDir(cacheDir: string, repo: string): string {
+  return join(cacheDir, `models--${repo.replace('/', '--')}`);
+}
+
+/**
+ * HF_HUB_OFFLINE=1: the source's folder in the local cache's snapshot for the revision (refs/<revision>
+ * names its commit), to be decoded as a local folder; exit 2 naming what is missing otherwise.
+ */
+export async function offlineSnapshot(text: string): Promise<string> {
   const settings = hubSettings();
-  if (settings.offline) {
-    throw new InputError('HF_HUB_OFFLINE is set, and this version reads hf:// sources only from the network', {
-      file: text,
-      hint: 'pass the snapshot folder in your Hugging Face cache instead (models--<owner>--<name>/snapshots/<commit>/...)',
+  const source = parseHfUrl(text);
+  const repoDir = cacheRepoDir(settings.cacheDir, source.repo);
+  const commit = /^[0-9a-f]{40}$/.test(source.revision)
+    ? source.revision
+    : (await readFile(join(repoDir, 'refs', source.revision), 'utf8').catch(() => '')).trim();
+  const folder = join(repoDir, 'snapshots', commit, source.path);
+  if (!commit || !(await stat(folder).catch(() => undefined))?.isDirectory()) {
+    throw new InputError(`HF_HUB_OFFLINE is set and the cache has no snapshot of ${text}`, {
+      file: folder,
+      hint: 'download it first (unset HF_HUB_OFFLINE), or point HF_HUB_CACHE / HF_HOME at the cache that has it',
     });
   }
+  return folder;
+}
+
+/** A blob already in the local cache under the file's LFS SHA-256, of the listed size: no need to download it. */
+export async function cachedBlob(folder: HubFolder, file: HubFile): Promise<string | undefined> {
+  if (!file.lfsSha256) return undefined;
+  const path = join(cacheRepoDir(folder.client.settings.cacheDir, folder.source.repo), 'blobs', file.lfsSha256);
+  const info = await stat(path).catch(() => undefined);
+  return info?.isFile() && info.size === file.size ? path : undefined;
+}
+
+export async function openHubFolder(text: string): Promise<{ folder: HubFolder; entries: XorEntry[] }> {
+  const settings = hubSettings();
   const source = parseHfUrl(text);
   const client = new HubClient(settings);
   const commit = await client.resolveCommit(source.repo, source.revision);
@@ -50,7 +81,10 @@ export async function openHubFolder(text: string): Promise<{ folder: HubFolder; 
     name: file.name,
     path: hubFilePath(folder, file),
     size: file.size,
-    read: (max: number) => readHubHead(folder, file, max),
+    read: async (max: number) => {
+      const cached = await cachedBlob(folder, file);
+      return cached ? (await readInput(cached, max)).bytes : readHubHead(folder, file, max);
+    },
   }));
   return { folder, entries };
 }

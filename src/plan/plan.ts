@@ -8,7 +8,8 @@ import { InputError, throwIfInterrupted } from '../errors.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
 import { chooseAction, inputSize, localEntries, type FileAction } from './entries.js';
-import { openHubFolder, type HubFolder } from './hub-folder.js';
+import { cachedBlob, offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
+import { hubSettings } from '../hub/settings.js';
 import { isHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
 import { checkOutputDir, isChecksumListName, requireDir } from './inputs.js';
@@ -30,8 +31,8 @@ export interface FilePlan {
   expected: ManifestEntry[];
   /** --safetensors: a checkpoint shard written as safetensors, or the shard index rewritten for them. */
   convert?: 'safetensors' | 'safetensors-index' | undefined;
-  /** For a payload on the Hub: where to read it (payloadPath is then its hf:// address). */
-  hub?: { folder: HubFolder; file: HubFile } | undefined;
+  /** For a payload on the Hub: where to read it (payloadPath is then its hf:// address), and its blob if the local cache has it. */
+  hub?: { folder: HubFolder; file: HubFile; cached: string | undefined } | undefined;
 }
 
 export interface DecodePlan {
@@ -97,8 +98,12 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     if (resolved.note) notes.push(resolved.note);
     return resolved.dir;
   };
-  const hub = isHfUrl(options.xorDir) ? await openHubFolder(options.xorDir) : undefined;
-  const xorDir = hub ? options.xorDir : await inFolder(options.xorDir, 'XOR folder');
+  // Offline, an hf:// source is its snapshot in the local cache: a local folder like any other.
+  const offline = isHfUrl(options.xorDir) && hubSettings().offline;
+  if (offline) notes.push(`HF_HUB_OFFLINE is set: reading ${options.xorDir} from the local cache`);
+  const xorInput = offline ? await offlineSnapshot(options.xorDir) : options.xorDir;
+  const hub = isHfUrl(xorInput) ? await openHubFolder(xorInput) : undefined;
+  const xorDir = hub ? xorInput : await inFolder(xorInput, 'XOR folder');
   const baseDir = await inFolder(options.baseDir, 'base folder');
   if (!hub) await refuseRepositoryRoot(xorDir);
   const outputDir = await checkOutputDir(options.outputDir, [
@@ -170,7 +175,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       outputPath: join(outputDir, converted?.name ?? name),
       expected: expected ?? [],
       convert: converted?.convert,
-      hub: hub ? { folder: hub.folder, file: hub.folder.files.get(name)! } : undefined,
+      hub: hub ? { folder: hub.folder, file: hub.folder.files.get(name)!, cached: await cachedBlob(hub.folder, hub.folder.files.get(name)!) } : undefined,
     });
   }
   // What a Hub folder serves is data (no pointer files), and its bytes are read only once, to decode.

@@ -3,10 +3,10 @@
  * contract), the XOR files never stored, on the real-checkpoint release, with faults injected.
  */
 import { spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, fileSha256, finalNames, removeDir, runCli, SHARD1, SHARD2, tempDir, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
+import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
 import { HubStandIn } from '../hub/stand-in.js';
 
 const COMMIT = 'a1'.repeat(20);
@@ -107,4 +107,36 @@ describe('decode from hf://', () => {
     // Nothing was downloaded whole again: only planning's look at each file's first bytes.
     expect(hub.requests.filter((q) => q.url.startsWith('/cdn/')).every((q) => q.range === 'bytes=0-')).toBe(true);
   });
+
+  it('a payload whose blob is in the local Hugging Face cache is read from there, not downloaded', async () => {
+    const blobs = join(work, 'hf-home', 'hub', 'models--Org--tiny-xor', 'blobs');
+    await mkdir(blobs, { recursive: true });
+    for (const shard of [SHARD1, SHARD2]) {
+      const bytes = await readFile(join(TORCH_XOR, shard));
+      await writeFile(join(blobs, sha256(bytes)), bytes);
+    }
+    const r = await decodeHub();
+    expect(r.code, r.stderr).toBe(0);
+    await expectFineTune(join(work, 'out'));
+    const fetched = hub.requests.filter((q) => q.url.startsWith('/cdn/')).map((q) => decodeURIComponent(q.url));
+    expect(fetched.some((u) => u.includes(SHARD1) || u.includes(SHARD2))).toBe(false);
+    expect(fetched.some((u) => u.includes('pytorch_model-00003-of-00003.bin'))).toBe(true);
+  });
+
+  it('HF_HUB_OFFLINE=1 decodes the snapshot in the local cache without a request; without one, exit 2 naming it', async () => {
+    const repoDir = join(work, 'hf-home', 'hub', 'models--Org--tiny-xor');
+    await mkdir(join(repoDir, 'refs'), { recursive: true });
+    await writeFile(join(repoDir, 'refs', 'main'), COMMIT);
+    const offlineEnv = { ...env(), HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9' };
+    const none = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE], { env: offlineEnv });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/HF_HUB_OFFLINE is set and the cache has no snapshot of hf:\/\/Org\/tiny-xor\/xor_encoded_files/);
+    await cp(TORCH_XOR, join(repoDir, 'snapshots', COMMIT, 'xor_encoded_files'), { recursive: true });
+    const r = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS], { env: offlineEnv });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/HF_HUB_OFFLINE is set: reading hf:\/\/Org\/tiny-xor\/xor_encoded_files from the local cache/);
+    expect(hub.requests).toEqual([]);
+    await expectFineTune(join(work, 'out'));
+  });
 });
+

@@ -8,13 +8,15 @@
  *   (c) metharme-xor decode with verification      this tool
  *   (d) a model of the reference decoder (numpy, 4096-byte blocks) + sha256sum, where numpy exists
  *   (e) metharme-xor decode --safetensors: the same decode, writing safetensors in the same pass
+ *   (f) metharme-xor decode from hf://, served by a loopback stand-in of the Hub (XOR file not stored)
  * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), the peak RSS of (c), and an in-memory
  * comparison of node:crypto and hash-wasm SHA-256. Absolute times on shared machines mean little;
  * the ratios are measured in the same run, so they do.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
@@ -158,6 +160,40 @@ function generate(dir) {
   return { xorDir, baseDir, payloadPath, sums, digest, tensorDigest: tensorBytes.digest('hex') };
 }
 
+/**
+ * A loopback stand-in of the Hub serving the generated payload (revision, tree listing with the LFS
+ * SHA-256, resolve -> 302 -> ranged reads from disk), so case (f) measures decoding from hf:// with
+ * the network stack in the loop and the XOR file never stored.
+ */
+async function startHub(data) {
+  const payloadSha = createHash('sha256');
+  for await (const chunk of createReadStream(data.payloadPath, { highWaterMark: 16 << 20 })) payloadSha.update(chunk);
+  const sha = payloadSha.digest('hex');
+  const size = statSync(data.payloadPath).size;
+  const commit = 'b'.repeat(40);
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (url.pathname === '/api/models/bench/release/revision/main') return res.end(JSON.stringify({ sha: commit }));
+    if (url.pathname === `/api/models/bench/release/tree/${commit}/xor`) {
+      return res.end(JSON.stringify([{ type: 'file', path: 'xor/pytorch_model-00001-of-00001.bin', size: 134, lfs: { oid: sha, size } }]));
+    }
+    if (url.pathname === `/bench/release/resolve/${commit}/xor/pytorch_model-00001-of-00001.bin`) {
+      res.writeHead(302, { Location: '/cdn/payload' });
+      return res.end();
+    }
+    if (url.pathname === '/cdn/payload') {
+      const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      res.writeHead(req.headers.range ? 206 : 200, { 'Content-Length': String(size - start), ...(req.headers.range ? { 'Content-Range': `bytes ${start}-${size - 1}/${size}` } : {}) });
+      if (size - start === 0) return res.end();
+      return createReadStream(data.payloadPath, { start, highWaterMark: 1 << 20 }).pipe(res);
+    }
+    res.writeHead(404, { 'X-Error-Code': 'EntryNotFound' });
+    res.end();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { server, endpoint: `http://127.0.0.1:${server.address().port}` };
+}
+
 async function checkSafetensorsOutput(data) {
   const out = join(dirname(data.xorDir), 'out-check');
   rmSync(out, { recursive: true, force: true });
@@ -175,6 +211,24 @@ async function checkSafetensorsOutput(data) {
 
 async function warm(path) {
   for await (const _ of createReadStream(path, { highWaterMark: 16 << 20 }));
+}
+
+/** As timed(), but without blocking this process: the Hub stand-in it serves from runs here. */
+function timedAsync(cmd, args, env) {
+  return new Promise((resolvePromise, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${stderr}`));
+      else resolvePromise({ seconds, stdout });
+    });
+  });
 }
 
 function timed(cmd, args) {
@@ -224,6 +278,7 @@ try {
   await warm(data.payloadPath);
   await warm(join(data.baseDir, 'pytorch_model-00001-of-00001.bin'));
 
+  const hub = await startHub(data);
   const cases = {
     hash: () => (withOpenssl ? timed('openssl', ['dgst', '-sha256', data.payloadPath]) : null),
     copy: () => {
@@ -250,6 +305,20 @@ try {
       rmSync(out, { recursive: true, force: true });
       return { ...r, peakRss: report.totals.peakRssBytes, safetensorsRss: report.totals.peakRssBytes };
     },
+    hub: async () => {
+      const out = join(dir, 'out-hub');
+      rmSync(out, { recursive: true, force: true });
+      const r = await timedAsync(process.execPath, [BIN, 'decode', out, 'hf://bench/release/xor', data.baseDir, '--manifest', data.sums, '--json'], {
+        ...process.env,
+        HF_ENDPOINT: hub.endpoint,
+        HF_HOME: join(dir, 'hf-home'),
+        HF_TOKEN: '',
+      });
+      const report = JSON.parse(r.stdout);
+      if (report.exitCode !== 0 || report.files[0].status !== 'verified') throw new Error('decode from hf:// did not verify');
+      rmSync(out, { recursive: true, force: true });
+      return { ...r, peakRss: report.totals.peakRssBytes, hubRss: report.totals.peakRssBytes };
+    },
     reference: () => {
       if (!withReference) return null;
       const out = join(dir, 'ref');
@@ -265,14 +334,16 @@ try {
   const samples = Object.fromEntries(names.map((n) => [n, []]));
   const rss = [];
   const safetensorsRss = [];
+  const hubRss = [];
   for (let run = 0; run < opts.runs; run++) {
     // Rotate the order each round, so no case always runs right after the same neighbour.
     const order = names.map((_, i) => names[(i + run) % names.length]);
     for (const name of order) {
-      const r = cases[name]();
+      const r = await cases[name]();
       if (!r) continue;
       samples[name].push(r.seconds);
       if (r.safetensorsRss) safetensorsRss.push(r.safetensorsRss);
+      else if (r.hubRss) hubRss.push(r.hubRss);
       else if (r.peakRss) rss.push(r.peakRss);
       log(`  run ${run + 1}/${opts.runs}  ${name.padEnd(9)} ${r.seconds.toFixed(3)} s`);
     }
@@ -293,7 +364,9 @@ try {
       decodeOverCopy: ratio(med.decode, med.copy),
       referenceOverDecode: ratio(med.reference, med.decode),
       safetensorsOverDecode: ratio(med.safetensors, med.decode),
+      hubOverDecode: ratio(med.hub, med.decode),
     },
+    hubPeakRssBytes: hubRss.length ? Math.max(...hubRss) : null,
     peakRssBytes: rss.length ? Math.max(...rss) : null,
     safetensorsPeakRssBytes: safetensorsRss.length ? Math.max(...safetensorsRss) : null,
     hashers,
@@ -302,6 +375,7 @@ try {
       referenceOverDecodeMin: 5,
       peakRssMaxBytes: 150e6,
       safetensorsOverDecodeMax: 1.15,
+      hubOverDecodeMax: 1.5,
     },
   };
   if (opts.json) {
@@ -317,6 +391,7 @@ try {
     row('(c) metharme-xor decode (verified)', med.decode, `peak RSS ${(result.peakRssBytes / 1e6).toFixed(0)} MB`);
     row('(d) reference model + sha256sum', med.reference, withReference ? '' : '(needs python3 with numpy)');
     row('(e) metharme-xor decode --safetensors', med.safetensors, `peak RSS ${(result.safetensorsPeakRssBytes / 1e6).toFixed(0)} MB`);
+    row('(f) metharme-xor decode from hf:// (loopback)', med.hub, `peak RSS ${(result.hubPeakRssBytes / 1e6).toFixed(0)} MB`);
     const r = result.ratios;
     console.log(`  (c)/(a) = ${fmt(r.decodeOverHash)}  target <= 1.35  ${ok(r.decodeOverHash === null ? null : r.decodeOverHash <= 1.35)}`);
     console.log(`  (c)/(b) = ${fmt(r.decodeOverCopy)}`);
@@ -324,12 +399,15 @@ try {
     console.log(`  peak RSS of (c) = ${(result.peakRssBytes / 1e6).toFixed(0)} MB  target <= 150 MB  ${ok(result.peakRssBytes <= 150e6)}`);
     console.log(`  (e)/(c) = ${fmt(r.safetensorsOverDecode)}  aim <= 1.15  ${ok(r.safetensorsOverDecode === null ? null : r.safetensorsOverDecode <= 1.15)}`);
     console.log(`  peak RSS of (e) = ${(result.safetensorsPeakRssBytes / 1e6).toFixed(0)} MB  target <= 150 MB  ${ok(result.safetensorsPeakRssBytes <= 150e6)}`);
+    console.log(`  (f)/(c) = ${fmt(r.hubOverDecode)}  aim <= 1.5  ${ok(r.hubOverDecode === null ? null : r.hubOverDecode <= 1.5)}`);
+    console.log(`  peak RSS of (f) = ${(result.hubPeakRssBytes / 1e6).toFixed(0)} MB  target <= 150 MB  ${ok(result.hubPeakRssBytes <= 150e6)}`);
     console.log(
       `  SHA-256 in memory (256 MiB): node:crypto ${hashers.nodeCryptoSha256GBps.toFixed(2)} GB/s, hash-wasm ${
         hashers.hashWasmSha256GBps === null ? 'n/a' : `${hashers.hashWasmSha256GBps.toFixed(2)} GB/s`
       }  -> node:crypto is the hasher`,
     );
   }
+  hub.server.close();
 } finally {
   if (!opts.keep) rmSync(dir, { recursive: true, force: true });
 }

@@ -18,6 +18,8 @@ export interface HubFolder {
   commit: string;
   client: HubClient;
   files: Map<string, HubFile>;
+  /** By file name: its blob in the local cache, when the cache has it (looked up once, at listing). */
+  cached: Map<string, string>;
 }
 
 /** The first `max` bytes of a Hub file (one ranged request). */
@@ -63,9 +65,9 @@ export async function offlineSnapshot(text: string): Promise<string> {
 }
 
 /** A blob already in the local cache under the file's LFS SHA-256, of the listed size: no need to download it. */
-export async function cachedBlob(folder: HubFolder, file: HubFile): Promise<string | undefined> {
+async function cachedBlob(cacheDir: string, repo: string, file: HubFile): Promise<string | undefined> {
   if (!file.lfsSha256) return undefined;
-  const path = join(cacheRepoDir(folder.client.settings.cacheDir, folder.source.repo), 'blobs', file.lfsSha256);
+  const path = join(cacheRepoDir(cacheDir, repo), 'blobs', file.lfsSha256);
   const info = await stat(path).catch(() => undefined);
   return info?.isFile() && info.size === file.size ? path : undefined;
 }
@@ -76,14 +78,19 @@ export async function openHubFolder(text: string): Promise<{ folder: HubFolder; 
   const client = new HubClient(settings);
   const commit = await client.resolveCommit(source.repo, source.revision);
   const listed = await client.listFolder(source, commit);
-  const folder: HubFolder = { source, commit, client, files: new Map(listed.map((f) => [f.name, f])) };
+  const cached = new Map<string, string>();
+  for (const file of listed) {
+    const blob = await cachedBlob(settings.cacheDir, source.repo, file);
+    if (blob) cached.set(file.name, blob);
+  }
+  const folder: HubFolder = { source, commit, client, files: new Map(listed.map((f) => [f.name, f])), cached };
   const entries = listed.map((file) => ({
     name: file.name,
     path: hubFilePath(folder, file),
     size: file.size,
     read: async (max: number) => {
-      const cached = await cachedBlob(folder, file);
-      return cached ? (await readInput(cached, max)).bytes : readHubHead(folder, file, max);
+      const blob = cached.get(file.name);
+      return blob ? (await readInput(blob, max)).bytes : readHubHead(folder, file, max);
     },
   }));
   return { folder, entries };

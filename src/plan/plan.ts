@@ -8,7 +8,7 @@ import { InputError, throwIfInterrupted } from '../errors.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
 import { chooseAction, inputSize, localEntries, type FileAction } from './entries.js';
-import { cachedBlob, offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
+import { offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
 import { hubSettings } from '../hub/settings.js';
 import { isHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
@@ -175,7 +175,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       outputPath: join(outputDir, converted?.name ?? name),
       expected: expected ?? [],
       convert: converted?.convert,
-      hub: hub ? { folder: hub.folder, file: hub.folder.files.get(name)!, cached: await cachedBlob(hub.folder, hub.folder.files.get(name)!) } : undefined,
+      hub: hub ? { folder: hub.folder, file: hub.folder.files.get(name)!, cached: hub.folder.cached.get(name) } : undefined,
     });
   }
   // What a Hub folder serves is data (no pointer files), and its bytes are read only once, to decode.

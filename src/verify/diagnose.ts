@@ -18,6 +18,7 @@ import type { FilePlan } from '../plan/plan.js';
 import type { Cause, Diagnosis, Digests, Integrity } from '../types.js';
 import * as text from './diagnosis-text.js';
 import type { BaseDigestList, DigestList } from '../release/expectations.js';
+import { findMatch, primaryAlgorithm } from './digests.js';
 import { checkPayload, judgeBaseDigests, publishedPayload } from './evidence.js';
 import { hashFile, type HashOptions } from './hash-file.js';
 import { isTruncatedZip, lacksBaseStructure, ZIP_TAIL_BYTES } from '../release/file-structure.js';
@@ -61,9 +62,10 @@ const ALWAYS_HASH_BASE_BYTES = 64 << 20;
 /** JSON files up to this size are re-hashed with LF line endings to prove a CRLF rewrite. */
 const CRLF_PROOF_BYTES = 16 << 20;
 
+/** Whether `bytes` give the published digest, by the same rule as every other match: the strongest algorithm listed decides. */
 async function matchesPublished(bytes: Buffer, file: FilePlan): Promise<boolean> {
-  for (const e of file.expected) if ((await digestBytes(e.algorithm, bytes)) === e.digest) return true;
-  return false;
+  const strongest = primaryAlgorithm(file.expected);
+  return strongest !== undefined && findMatch(file.expected, { [strongest]: await digestBytes(strongest, bytes) }) !== undefined;
 }
 
 function xorPadded(payload: Buffer, base: Buffer): Buffer {

@@ -85,6 +85,9 @@ export class DecodePrinter extends Reporter<DecodeReport> {
       case 'warning':
         this.warn(event.message, event.safety === true);
         break;
+      case 'note':
+        this.say(event.message);
+        break;
       case 'file-start': {
         const label =
           event.phase === 'check-existing' ? `checking ${event.name}` : event.phase === 'diagnose' ? `hashing base ${event.name}` : event.name;

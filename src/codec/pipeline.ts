@@ -66,6 +66,16 @@ export interface StreamJob {
   /** Called with every output chunk before it is written (the buffer is reused afterwards). */
   onChunk?: ((data: Buffer, position: number) => void) | undefined;
   onBytes?: ((bytes: number) => void) | undefined;
+  /** Called as the prefix of the output whose writes have all completed grows (writes finish out of order). */
+  onWritten?: ((contiguousBytes: number) => void) | undefined;
+  /**
+   * Resuming inside a file: the output's first `bytes` are already written (by an interrupted run) and
+   * are read back from `written` instead of decoded; the source starts at that offset. They are
+   * hashed and inspected like decoded bytes, and `onPayload` gets the payload bytes they came from
+   * (output XOR base), so a digest of the whole payload can be rebuilt. `bytes` is a multiple of the
+   * direct-I/O alignment, so every later write stays aligned.
+   */
+  resume?: { bytes: number; written: ByteSource; onPayload: (payload: Buffer) => void } | undefined;
 }
 
 export interface StreamResult {
@@ -152,9 +162,27 @@ export class Pipeline {
       return { slot, base: baseBuffer, read };
     };
 
+    const completed = new Map<number, number>();
+    let contiguous = 0;
+    const written = (start: number, end: number) => {
+      completed.set(start, end);
+      for (let next = completed.get(contiguous); next !== undefined; next = completed.get(contiguous)) {
+        completed.delete(contiguous);
+        contiguous = next;
+      }
+      job.onWritten?.(contiguous);
+    };
+
     let chunkIndex = 0;
-    let pending: Pending | undefined = startRead(chunkIndex);
+    let pending: Pending | undefined;
     try {
+      if (job.resume) {
+        const kept = await this.rehashKept(job, job.resume, () => baseEnded, (ended) => (baseEnded = ended));
+        position = kept.bytes;
+        baseBytes = kept.baseBytes;
+        contiguous = position;
+      }
+      pending = startRead(chunkIndex);
       while (pending) {
         const current: Pending = pending;
         pending = undefined;
@@ -169,7 +197,8 @@ export class Pipeline {
         baseBytes += used;
         if (position === 0 && job.inspectHead) job.inspectHead(current.slot.data.subarray(0, n));
         job.onChunk?.(current.slot.data.subarray(0, n), position);
-        current.slot.busy = this.writeAndHash(current.slot, n, position, output);
+        const at = position;
+        current.slot.busy = this.writeAndHash(current.slot, n, position, output).then(() => written(at, at + n));
         position += n;
         job.onBytes?.(n);
         if (output?.flush && !flushing && position - flushedAt >= BACKGROUND_FLUSH_BYTES) {
@@ -202,6 +231,44 @@ export class Pipeline {
     const digests = await this.hasher.digest(OUTPUT_STREAM);
     const baseDigests = await this.hasher.digest(BASE_STREAM);
     return { bytes: position, baseBytes, digests, baseDigests };
+  }
+
+  /**
+   * The kept prefix of a resumed file, chunk by chunk and in order: read back from disk with the base
+   * beside it, hashed and inspected as if decoded, and XORed the other way (base buffer ^= output) to
+   * give back the payload bytes. Reading the base here also leaves it at the resume offset.
+   */
+  private async rehashKept(
+    job: StreamJob,
+    resume: NonNullable<StreamJob['resume']>,
+    baseEnded: () => boolean,
+    setBaseEnded: (ended: boolean) => void,
+  ): Promise<{ bytes: number; baseBytes: number }> {
+    const slot = this.slots[0]!;
+    const baseBuffer = this.bases[0]!;
+    const hashBase = this.hasher.hashing(BASE_STREAM);
+    let position = 0;
+    let baseBytes = 0;
+    while (position < resume.bytes) {
+      if (job.signal?.aborted) throw interruptedBy(job.signal);
+      const want = Math.min(this.chunkBytes, resume.bytes - position);
+      const [n, nb] = await Promise.all([resume.written.read(slot.data, want), baseEnded() ? 0 : job.base!.read(baseBuffer.data, want)]);
+      if (n < want) throw new Error(`the kept part of ${resume.written.path} ended at byte ${position + n}, before ${resume.bytes}`);
+      if (nb < want) setBaseEnded(true);
+      // The base's own digest needs its bytes before they are turned into payload bytes.
+      if (hashBase && nb > 0) await this.hasher.update(BASE_STREAM, baseBuffer.offset, nb);
+      if (nb > 0) this.memory.xor(baseBuffer.offset, slot.offset, nb);
+      // Past the base's end the payload is the output itself.
+      if (nb < n) slot.data.copy(baseBuffer.data, nb, nb, n);
+      resume.onPayload(baseBuffer.data.subarray(0, n));
+      if (position === 0 && job.inspectHead) job.inspectHead(slot.data.subarray(0, n));
+      job.onChunk?.(slot.data.subarray(0, n), position);
+      await this.hasher.update(OUTPUT_STREAM, slot.offset, n);
+      position += n;
+      baseBytes += Math.min(n, nb);
+      job.onBytes?.(n);
+    }
+    return { bytes: position, baseBytes };
   }
 
   private async hashRestOfBase(base: ByteSource, ended: () => boolean, signal: AbortSignal | undefined): Promise<void> {

@@ -7,7 +7,7 @@
  * is resolved again, and dropped connections, 5xx and 429 (Retry-After) are retried with backoff.
  * Facts: shared/reference/hub-http.md.
  */
-import { InputError } from '../errors.js';
+import { InputError, interruptedBy } from '../errors.js';
 import type { HfSource } from './hf-url.js';
 import type { HubSettings } from './settings.js';
 
@@ -25,9 +25,24 @@ export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** A body that sends nothing for this long is a dropped connection (a stalled one would wait forever). */
+  idleMs: number;
 }
 
-const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 };
+const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000, idleMs: 60_000 };
+
+/** Waits `ms`, or less when the run is interrupted meanwhile. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 /** A failure worth trying again: a dropped connection, a 5xx, a 429. */
 export class RetryableError extends Error {
@@ -93,6 +108,7 @@ export class HubClient {
       try {
         return await attempt();
       } catch (err) {
+        if (signal?.aborted) throw interruptedBy(signal);
         const retryable = err instanceof RetryableError || (err instanceof TypeError && !(err instanceof InputError));
         if (!retryable || n >= this.retry.attempts || signal?.aborted) {
           if (retryable) throw new InputError(`the Hub could not be read: ${(err as Error).message} (${n} attempts)`, { hint: 'check the network and HF_ENDPOINT, then run again' });
@@ -100,7 +116,8 @@ export class HubClient {
         }
         const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (n - 1));
         const wait = err instanceof RetryableError && err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, this.retry.maxDelayMs) : backoff;
-        await new Promise((r) => setTimeout(r, wait));
+        await pause(wait, signal);
+        if (signal?.aborted) throw interruptedBy(signal);
       }
     }
   }
@@ -142,13 +159,13 @@ export class HubClient {
    * One ranged GET of `path` from byte `offset`: through the resolve URL, whose redirect (LFS files)
    * is kept and reused, and resolved again when the CDN says it expired (403).
    */
-  async openRange(repo: string, commit: string, path: string, offset: number, size: number): Promise<RangeResponse> {
+  async openRange(repo: string, commit: string, path: string, offset: number, size: number, signal?: AbortSignal): Promise<RangeResponse> {
     const key = `${repo}@${commit}/${path}`;
     const resolveUrl = `${this.settings.endpoint}/${repo}/resolve/${commit}/${path.split('/').map(encodeURIComponent).join('/')}`;
     const range = { Range: `bytes=${offset}-` };
     let url = this.cdn.get(key) ?? resolveUrl;
     for (let hop = 0; hop < 4; hop++) {
-      const response = await fetch(url, { headers: this.headers(url, range), redirect: 'manual' });
+      const response = await fetch(url, { headers: this.headers(url, range), redirect: 'manual', signal });
       if (response.status >= 300 && response.status < 400 && response.headers.get('location')) {
         await response.body?.cancel().catch(() => undefined);
         url = new URL(response.headers.get('location')!, url).toString();

@@ -7,9 +7,9 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { ByteSource } from '../codec/sources.js';
-import { InputError } from '../errors.js';
+import { InputError, interruptedBy } from '../errors.js';
 import type { Integrity } from '../types.js';
-import type { HubClient, HubFile } from './client.js';
+import { pause, type HubClient, type HubFile } from './client.js';
 
 export class HubSource implements ByteSource {
   private position = 0;
@@ -21,6 +21,10 @@ export class HubSource implements ByteSource {
   private digest: string | undefined;
   /** Connections opened for this file, for reports and tests. */
   connections = 0;
+  private lastData = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  /** Ends a pending read at once on Ctrl-C, even when the server has stopped sending. */
+  private readonly onAbort = () => void this.reader?.cancel().catch(() => undefined);
 
   constructor(
     private readonly client: HubClient,
@@ -30,16 +34,38 @@ export class HubSource implements ByteSource {
     /** What users see: the hf:// address. */
     readonly path: string,
     private readonly signal?: AbortSignal,
-  ) {}
+    /** Resuming: the first byte to fetch. The bytes before it go to `seed`, for the file's SHA-256. */
+    start = 0,
+  ) {
+    this.position = start;
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** A connection that sends nothing for `idleMs` is cancelled, and then picked up again like a dropped one. */
+  private watch(): void {
+    if (this.watchdog) return;
+    const { idleMs } = this.client.retry;
+    this.watchdog = setInterval(() => {
+      if (Date.now() - this.lastData > idleMs) void this.reader?.cancel().catch(() => undefined);
+    }, Math.min(idleMs, 1000));
+    this.watchdog.unref();
+  }
+
+  /** The payload bytes before the start offset, in order, rebuilt by the caller: they complete the SHA-256. */
+  seed(bytes: Uint8Array): void {
+    this.hash.update(bytes);
+  }
 
   private async connect(): Promise<void> {
     const { body, bodyStart } = await this.client.withRetries(
       this.path,
-      () => this.client.openRange(this.repo, this.commit, this.file.path, this.position, this.file.size),
+      () => this.client.openRange(this.repo, this.commit, this.file.path, this.position, this.file.size, this.signal),
       this.signal,
     );
     this.connections++;
     this.reader = body.getReader();
+    this.lastData = Date.now();
+    this.watch();
     this.leftover = undefined;
     this.skip = this.position - bodyStart;
   }
@@ -51,6 +77,7 @@ export class HubSource implements ByteSource {
       return chunk;
     }
     const { done, value } = await this.reader!.read();
+    this.lastData = Date.now();
     return done ? undefined : value;
   }
 
@@ -67,12 +94,14 @@ export class HubSource implements ByteSource {
         chunk = undefined;
       }
       if (chunk === undefined) {
-        // The body ended before the listed size: the connection dropped. Pick up from here.
+        if (this.signal?.aborted) throw interruptedBy(this.signal);
+        // The body ended before the listed size: the connection dropped or stalled. Pick up from here.
         this.reader = undefined;
         if (++drops > this.client.retry.attempts) {
           throw new InputError(`the connection kept dropping at byte ${this.position} of ${this.file.size}`, { file: this.path, hint: 'check the network, then run again' });
         }
-        await new Promise((r) => setTimeout(r, Math.min(this.client.retry.maxDelayMs, this.client.retry.baseDelayMs * 2 ** (drops - 1))));
+        await pause(Math.min(this.client.retry.maxDelayMs, this.client.retry.baseDelayMs * 2 ** (drops - 1)), this.signal);
+        if (this.signal?.aborted) throw interruptedBy(this.signal);
         continue;
       }
       if (this.skip > 0) {
@@ -114,6 +143,8 @@ export class HubSource implements ByteSource {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    this.signal?.removeEventListener('abort', this.onAbort);
     await this.reader?.cancel().catch(() => undefined);
     this.reader = undefined;
   }

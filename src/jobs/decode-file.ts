@@ -2,14 +2,14 @@
  * The job for one file: check an output already in place, stream payload XOR base into a temporary
  * file while hashing it, judge it against the published digests, then commit it or diagnose why not.
  */
-import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Pipeline } from '../codec/pipeline.js';
 import { FileSource, GzipSource, readHead, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import type { ResumeState } from '../output/state.js';
 import { SafetensorsSink } from '../output/safetensors-sink.js';
-import { commitTemp, createTemp, discardTemp, lstatOrUndefined, partialDir, type TempFile } from '../output/temp-file.js';
+import { commitTemp, discardTemp, lstatOrUndefined, partialDir } from '../output/temp-file.js';
+import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
 import type { Digests } from '../types.js';
@@ -46,6 +46,7 @@ function resultOf(file: FilePlan, t0: number, input: Omit<VerdictInput, 'name' |
     note: file.note ?? null,
     baseCheck: null,
     cause: null,
+    resumedAt: null,
     ...extra,
   };
 }
@@ -57,11 +58,12 @@ function resumePaths(file: FilePlan) {
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
 class StopFile extends Error {}
 
-async function openSource(file: FilePlan, signal: AbortSignal): Promise<ByteSource> {
+/** `start`: a resumed Hub file is fetched from there on. */
+async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
   if (file.hub?.cached) return FileSource.open(file.hub.cached, { limit: file.payloadSize });
   if (file.hub) {
     const { folder, file: hubFile } = file.hub;
-    return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal);
+    return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal, start);
   }
   return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize });
 }
@@ -175,8 +177,8 @@ async function baseHeadOf(file: FilePlan, chunkBytes: number): Promise<{ head: B
 /** `attempt`: a Hub payload whose SHA-256 differed from the listing is fetched once more. */
 export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext, attempt = 1): Promise<FileResult> {
   const t0 = performance.now();
-  const kept = attempt === 1 ? await checkExisting(file, pipeline, ctx, t0) : undefined;
-  if (kept) return kept;
+  const existing = attempt === 1 ? await checkExisting(file, pipeline, ctx, t0) : undefined;
+  if (existing) return existing;
 
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, phase: 'decode' });
   const primary = ctx.verifying ? primaryAlgorithm(file.expected) : undefined;
@@ -189,18 +191,26 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name);
   ctx.resume.forget(file.name);
   // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
-  const temp: TempFile = await createTemp(ctx.plan.outputDir, basename(file.outputPath), { direct: pipeline.directAligned && file.convert !== 'safetensors-index' });
+  const resumeCtx = { outputDir: ctx.plan.outputDir, resume: ctx.resume, notify: ctx.notify };
+  const out = await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 });
+  const { temp, kept } = out;
   const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined) : undefined;
   let committed = false;
+  let keptForResume = false;
   try {
-    const source = await openSource(file, ctx.signal);
+    const source = await openSource(file, ctx.signal, kept);
     let base: ByteSource | undefined;
+    let written: ByteSource | undefined;
     let streamed;
     let decodedHead: Buffer | undefined;
     let lacking: SanityProblem | undefined;
     try {
       base = file.basePath ? await FileSource.open(file.basePath, { limit: file.baseSize }) : undefined;
+      written = kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
+      const hubSource = source instanceof HubSource ? source : undefined;
       streamed = await pipeline.run({
+        resume: written && hubSource && { bytes: kept, written, onPayload: (payload) => hubSource.seed(payload) },
+        onWritten: out.checkpoints && ((bytes) => out.checkpoints?.advance(bytes)),
         source,
         base,
         output: sink ?? temp,
@@ -224,7 +234,10 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     } finally {
       await source.close();
       await base?.close();
+      await written?.close();
     }
+    // From here the file ends (committed, refused or fetched again): nothing of it is to resume.
+    await finishedWith(file, out, resumeCtx);
     if (!streamed) {
       await discardTemp(temp);
       const finding = await diagnose(file, pipeline, ctx, { decodedHead });
@@ -278,9 +291,13 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       file,
       t0,
       { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: finding?.diagnosis ?? (safety ? [safety.diagnosis] : []) },
-      { baseCheck: baseCheckOf(file, streamed.baseDigests, ctx), cause: finding?.cause ?? null },
+      { baseCheck: baseCheckOf(file, streamed.baseDigests, ctx), cause: finding?.cause ?? null, resumedAt: kept > 0 ? kept : null },
     );
+  } catch (err) {
+    // Cut off (a signal, a network that stays down, a full disk): a Hub file keeps what it has.
+    if (!committed) keptForResume = await keepForResume(out).catch(() => false);
+    throw err;
   } finally {
-    if (!committed) await discardTemp(temp);
+    if (!committed && !keptForResume) await discardTemp(temp);
   }
 }

@@ -122,7 +122,9 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   await prepareOutputDir(plan.outputDir);
   const lock = await acquireLock(plan.outputDir);
   try {
-    await removeStaleFiles(plan.outputDir);
+    const resume = await ResumeState.load(plan.outputDir);
+    // What an interrupted run kept to resume inside a Hub file is not stale.
+    await removeStaleFiles(plan.outputDir, resume.keptTemps());
     if (lock.tookOverFrom) {
       const t = lock.tookOverFrom;
       notify({
@@ -130,7 +132,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
         message: t.pid === 0 ? 'took over a lock file that was empty or damaged (a run cut off while writing it)' : `took over the lock left by process ${t.pid} (started ${t.started}), which no longer exists`,
       });
     }
-    return { ...(await decodeLocked(plan, options, notify, verifying, started)), warnings };
+    return { ...(await decodeLocked(plan, resume, options, notify, verifying, started)), warnings };
   } finally {
     await lock.release();
     await tidyOutputDir(plan.outputDir);
@@ -157,6 +159,7 @@ function missingResult(expectedByName: ReadonlyMap<string, ManifestEntry[]>, nam
     note: 'listed in the manifest but not in the XOR folder',
     baseCheck: null,
     cause: null,
+    resumedAt: null,
   };
 }
 
@@ -167,6 +170,7 @@ function notStartedResult(file: FilePlan): FileResult {
     note: 'not started: an earlier file failed because of its base (or for a reason no evidence decides); --keep-going decodes every file',
     baseCheck: null,
     cause: null,
+    resumedAt: null,
   };
 }
 
@@ -177,6 +181,7 @@ function stopsTheRun(result: FileResult): boolean {
 
 async function decodeLocked(
   plan: DecodePlan,
+  resume: ResumeState,
   options: DecodeOptions,
   notify: (event: DecodeEvent) => void,
   verifying: boolean,
@@ -193,7 +198,7 @@ async function decodeLocked(
     checkingBase: options.checkBase === true,
     allowUnsafePickle: options.allowUnsafePickle === true,
     evidence: { badBaseSeen: false },
-    resume: await ResumeState.load(plan.outputDir),
+    resume,
     signal: internal.signal,
     notify,
   };

@@ -64,6 +64,8 @@ export interface FileResult extends FileVerdict {
   note: string | null;
   /** With --check-base: whether the base file is the published conversion. */
   baseCheck: BaseCheck | null;
+  /** Resumed inside the file: the bytes an interrupted run had written, not fetched again; else null. */
+  resumedAt: number | null;
 }
 
 export interface DecodeReport {
@@ -111,6 +113,8 @@ export type DecodeEvent =
   | { type: 'plan'; plan: DecodePlan; totalBytes: number }
   /** safety: the user must hear it even with --quiet (something will not be verified, or may be wrong). */
   | { type: 'warning'; message: string; safety?: boolean }
+  /** What the run does that the user should know but need not act on (e.g. resuming inside a file). */
+  | { type: 'note'; message: string }
   | { type: 'file-start'; name: string; bytes: number; action: FileAction; phase: FilePhase }
   | { type: 'progress'; name: string; bytes: number }
   | { type: 'file-done'; result: FileResult };

@@ -28,9 +28,26 @@ export interface StateEntry {
   digests: Digests;
 }
 
+/**
+ * A file interrupted while being decoded from the Hub: its temporary output holds `bytes` whole,
+ * flushed bytes decoded from exactly this payload (by its LFS SHA-256) and this base.
+ */
+export interface PartialEntry {
+  payloadSha256: string;
+  payloadSize: number;
+  base: FileIdentity | null;
+  /** The temporary output's name in the partial folder, and its inode (a replaced file is not ours). */
+  temp: { name: string; ino: string };
+  bytes: number;
+  /** false: the payload cannot be resumed inside (gzip); the next run restarts it and says so. */
+  resumable: boolean;
+}
+
 interface StateFile {
   version: 1;
   files: Record<string, StateEntry>;
+  /** Absent in states written before resuming inside a file existed. */
+  partial?: Record<string, PartialEntry>;
 }
 
 export async function identify(path: string): Promise<FileIdentity | undefined> {
@@ -95,6 +112,35 @@ export class ResumeState {
 
   forget(name: string): void {
     delete this.data.files[name];
+  }
+
+  /** Temporary outputs an interrupted run kept to resume: not stale. */
+  keptTemps(): Set<string> {
+    return new Set(Object.values(this.data.partial ?? {}).map((p) => p.temp.name));
+  }
+
+  partialOf(name: string): PartialEntry | undefined {
+    return this.data.partial?.[name];
+  }
+
+  /** The partial entry, if it can be resumed for these inputs: same payload (by content), same base, same temporary name. */
+  async resumablePartial(name: string, want: { payloadSha256: string; payloadSize: number; base: string | undefined; tempName: string }): Promise<PartialEntry | undefined> {
+    const p = this.partialOf(name);
+    if (!p?.resumable || p.payloadSha256 !== want.payloadSha256 || p.payloadSize !== want.payloadSize || p.temp.name !== want.tempName) return undefined;
+    const base = want.base ? await identify(want.base) : undefined;
+    return same(base ?? null, p.base) ? p : undefined;
+  }
+
+  async recordPartial(name: string, entry: PartialEntry): Promise<void> {
+    (this.data.partial ??= {})[name] = entry;
+    await this.save();
+  }
+
+  /** Drops a file's partial record; saved with the next write of the state (or now, with `save`). */
+  async forgetPartial(name: string, options: { save?: boolean } = {}): Promise<void> {
+    if (!this.data.partial?.[name]) return;
+    delete this.data.partial[name];
+    if (options.save) await this.save();
   }
 
   /**

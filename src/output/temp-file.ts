@@ -116,7 +116,7 @@ export async function prepareOutputDir(outputDir: string): Promise<void> {
  * Deletes what an interrupted run left: temporary outputs, and the temporary names of the state and
  * the lock. Only called while holding the lock, so nothing deleted here is in use.
  */
-export async function removeStaleFiles(outputDir: string): Promise<void> {
+export async function removeStaleFiles(outputDir: string, keep: ReadonlySet<string> = new Set()): Promise<void> {
   const remove = async (dir: string, keep: (name: string) => boolean) => {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       if (keep(name)) continue;
@@ -124,7 +124,7 @@ export async function removeStaleFiles(outputDir: string): Promise<void> {
       if (info && !info.isDirectory()) await unlink(join(dir, name)).catch(() => undefined);
     }
   };
-  await remove(partialDir(outputDir), () => false);
+  await remove(partialDir(outputDir), (name) => keep.has(name));
   // Version 1 kept temporary outputs beside the state as <name>.partial.
   await remove(stateDir(outputDir), (name) => name === 'lock' || name === 'state.json' || name === 'partial');
 }
@@ -148,6 +148,43 @@ export async function createTemp(outputDir: string, name: string, options: { dir
     direct = await open(tempPath, constants.O_WRONLY | constants.O_NOFOLLOW | O_DIRECT).catch(() => undefined);
   }
   return new TempFile(handle, direct, tempPath, finalPath);
+}
+
+/**
+ * The temporary output an interrupted run kept, opened to be written on from `bytes`: only if it is
+ * still the regular file of inode `ino` with at least `bytes` bytes (else undefined, and the caller
+ * starts afresh). What lies past `bytes` was written out of order or not flushed: it is cut off.
+ */
+export async function reopenTemp(outputDir: string, name: string, kept: { ino: string; bytes: number }, options: { direct?: boolean } = {}): Promise<TempFile | undefined> {
+  const tempPath = join(partialDir(outputDir), name);
+  let handle: FileHandle;
+  try {
+    handle = await open(tempPath, constants.O_RDWR | constants.O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  const info = await handle.stat({ bigint: true }).catch(() => undefined);
+  if (!info?.isFile() || info.ino.toString() !== kept.ino || info.size < BigInt(kept.bytes)) {
+    await handle.close();
+    return undefined;
+  }
+  try {
+    await handle.truncate(kept.bytes);
+  } catch (err) {
+    await handle.close();
+    throw asWriteError(err, tempPath, 'resuming a temporary file');
+  }
+  let direct: FileHandle | undefined;
+  if (options.direct && O_DIRECT !== undefined) {
+    direct = await open(tempPath, constants.O_WRONLY | constants.O_NOFOLLOW | O_DIRECT).catch(() => undefined);
+  }
+  return new TempFile(handle, direct, tempPath, join(outputDir, name));
+}
+
+/** Keeps an interrupted temporary output on disk for the next run: flushed, then closed. */
+export async function keepTemp(temp: TempFile): Promise<void> {
+  await temp.handle.datasync().catch(() => undefined);
+  await temp.close();
 }
 
 /** Windows: an indexer or antivirus holding the target open makes rename fail for a moment. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pipeline } from '../../src/codec/pipeline.js';
-import { FileSource, GzipSource } from '../../src/codec/sources.js';
+import { FileSource, GzipSource, type ByteSource } from '../../src/codec/sources.js';
 import { InputError, InterruptedError } from '../../src/errors.js';
 import { referenceXor, removeDir, seededBytes, sha256, tempDir } from '../support/helpers.js';
 
@@ -156,6 +156,92 @@ describe('hashing the base while decoding (--check-base)', () => {
   it('hashes nothing extra when not asked', async () => {
     const { result } = await runXor(seededBytes(5000, 1), seededBytes(5000, 2));
     expect(result.baseDigests).toEqual({});
+  });
+});
+
+/** A source over bytes in memory, read in pieces of at most `piece` (short reads are allowed). */
+function memorySource(bytes: Buffer, piece = 1000): ByteSource {
+  let at = 0;
+  return {
+    path: 'memory',
+    read: async (buf: Buffer, want: number) => {
+      let filled = 0;
+      while (filled < want && at < bytes.length) {
+        const n = Math.min(piece, want - filled, bytes.length - at);
+        bytes.copy(buf, filled, at, at + n);
+        at += n;
+        filled += n;
+      }
+      return filled;
+    },
+    close: async () => undefined,
+  };
+}
+
+describe('resuming inside a file', () => {
+  for (const [label, baseLength] of [
+    ['a base shorter than the kept part', 2 * CHUNK + 7],
+    ['a base longer than the file', 7 * CHUNK],
+    ['a base ending inside the rest', 4 * CHUNK + 5],
+  ] as const) {
+    it(`re-hashes the kept part, gives back its payload bytes and writes only the rest (${label})`, async () => {
+      const payload = seededBytes(5 * CHUNK + 100, 91);
+      const base = seededBytes(baseLength, 92);
+      const fine = referenceXor(payload, base);
+      const kept = 3 * CHUNK;
+      const b = join(dir, 'resume-base');
+      await writeFile(b, base);
+      const baseSource = await FileSource.open(b);
+      const writes: number[] = [];
+      const chunks: number[] = [];
+      const contiguous: number[] = [];
+      const rebuilt: Buffer[] = [];
+      const outBytes = Buffer.alloc(fine.length);
+      fine.copy(outBytes, 0, 0, kept);
+      try {
+        const result = await pipeline.run({
+          source: memorySource(payload.subarray(kept)),
+          base: baseSource,
+          output: { path: 'memory', write: async (d: Buffer, n: number, at: number) => void (writes.push(at), d.copy(outBytes, at, 0, n)) },
+          algorithms: ['sha256'],
+          baseAlgorithms: ['md5'],
+          resume: { bytes: kept, written: memorySource(fine.subarray(0, kept), 777), onPayload: (p) => rebuilt.push(Buffer.from(p)) },
+          onChunk: (_d, at) => chunks.push(at),
+          onWritten: (n) => contiguous.push(n),
+        });
+        expect(result.digests.sha256).toBe(sha256(fine));
+        expect(result.baseDigests.md5).toBe(createHash('md5').update(base).digest('hex'));
+        expect(result.bytes).toBe(fine.length);
+        expect(result.baseBytes).toBe(Math.min(base.length, fine.length));
+      } finally {
+        await baseSource.close();
+      }
+      expect(Buffer.concat(rebuilt).equals(payload.subarray(0, kept))).toBe(true);
+      expect(outBytes.equals(fine)).toBe(true);
+      // Nothing kept is written again; every byte is seen once, in order, by the chunk inspector.
+      expect(Math.min(...writes)).toBe(kept);
+      expect(chunks).toEqual(Array.from({ length: 6 }, (_, i) => i * CHUNK));
+      expect(contiguous.at(-1)).toBe(fine.length);
+      expect([...contiguous].sort((x, y) => x - y)).toEqual(contiguous);
+    });
+  }
+
+  it('a kept part shorter on disk than recorded is an error, not a file decoded from garbage', async () => {
+    const b = join(dir, 'resume-base');
+    await writeFile(b, seededBytes(CHUNK * 4, 3));
+    const baseSource = await FileSource.open(b);
+    try {
+      await expect(
+        pipeline.run({
+          source: memorySource(seededBytes(CHUNK, 4)),
+          base: baseSource,
+          algorithms: ['sha256'],
+          resume: { bytes: 2 * CHUNK, written: memorySource(seededBytes(CHUNK + 10, 5)), onPayload: () => undefined },
+        }),
+      ).rejects.toThrow(/ended at byte 4106, before 8192/);
+    } finally {
+      await baseSource.close();
+    }
   });
 });
 

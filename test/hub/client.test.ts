@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
+import { InputError, InterruptedError } from '../../src/errors.js';
 import { HubClient, type HubFile } from '../../src/hub/client.js';
 import { formatHfUrl, parseHfUrl } from '../../src/hub/hf-url.js';
 import { HubSource } from '../../src/hub/hub-source.js';
@@ -182,5 +182,45 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     hub.fault(BIG_FILE.path, '500', '500', '500', '500', '500', '500', '500');
     const c = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent' }), { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
     await expect(readAll(c, BIG_FILE)).rejects.toThrow(/the Hub could not be read: HTTP 500 .*\(3 attempts\)/);
+  });
+
+  it('a stalled connection (open, silent) is cancelled after idleMs and picked up with a Range', async () => {
+    hub.fault(BIG_FILE.path, 'stall');
+    const c = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent' }), { retry: { baseDelayMs: 5, maxDelayMs: 50, idleMs: 300 } });
+    const { bytes, source } = await readAll(c, BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(source.integrity()).toBe('intact');
+    expect(hub.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.range)[1]).toMatch(/^bytes=[1-9]\d*-$/);
+  });
+
+  it('Ctrl-C ends a read waiting on a stalled connection at once, as an interruption', async () => {
+    hub.fault(BIG_FILE.path, 'stall');
+    const abort = new AbortController();
+    const source = new HubSource(client(), 'Org/tiny-xor', COMMIT, BIG_FILE, 'hf://x', abort.signal);
+    const buf = Buffer.alloc(BIG.length);
+    const reading = source.read(buf, buf.length);
+    setTimeout(() => abort.abort('SIGINT'), 200);
+    const t0 = Date.now();
+    await expect(reading).rejects.toBeInstanceOf(InterruptedError);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await source.close();
+  });
+
+  it('resuming from an offset: fetches only the rest, and the seeded prefix completes the SHA-256', async () => {
+    const start = 1024 * 1024;
+    const source = new HubSource(client(), 'Org/tiny-xor', COMMIT, BIG_FILE, 'hf://x', undefined, start);
+    source.seed(BIG.subarray(0, start));
+    const buf = Buffer.alloc(BIG.length);
+    expect(await source.read(buf, buf.length)).toBe(BIG.length - start);
+    expect(buf.subarray(0, BIG.length - start).equals(BIG.subarray(start))).toBe(true);
+    expect(source.integrity()).toBe('intact');
+    expect(hub.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.range)).toEqual([`bytes=${start}-`]);
+    await source.close();
+    // A wrong prefix makes the whole file's digest differ.
+    const wrong = new HubSource(client(), 'Org/tiny-xor', COMMIT, BIG_FILE, 'hf://x', undefined, start);
+    wrong.seed(Buffer.alloc(start));
+    await wrong.read(buf, buf.length);
+    expect(wrong.integrity()).toBe('differs');
+    await wrong.close();
   });
 });

@@ -9,7 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 /** `pass`: serve that request as it is (to aim the next fault at a later request). */
-export type Fault = 'pass' | 'cut' | 'ignore-range' | 'cdn-403' | '429' | '500' | 'corrupt' | 'extra-bytes';
+/** `stall`: half the body, then nothing more on an open connection. */
+export type Fault = 'pass' | 'cut' | 'stall' | 'ignore-range' | 'cdn-403' | '429' | '500' | 'corrupt' | 'extra-bytes';
 
 export interface StandInRepo {
   commit: string;
@@ -128,7 +129,7 @@ export class HubStandIn {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse, path: string, data: Buffer): void {
-    const fault = this.takeFault(path, ['pass', 'cut', 'ignore-range', '429', '500', 'corrupt', 'extra-bytes']);
+    const fault = this.takeFault(path, ['pass', 'cut', 'stall', 'ignore-range', '429', '500', 'corrupt', 'extra-bytes']);
     if (fault === '429') return void (res.writeHead(429, { 'Retry-After': '1' }), res.end());
     if (fault === '500') return this.error(res, 500);
     let body = Buffer.from(data);
@@ -145,6 +146,10 @@ export class HubStandIn {
     if (fault === 'cut') {
       // Half the body, then the connection drops.
       res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+      return;
+    }
+    if (fault === 'stall') {
+      res.write(body.subarray(0, Math.floor(body.length / 2)));
       return;
     }
     res.end(body);

@@ -1,0 +1,145 @@
+/**
+ * End to end: a file decoded from the Hub and cut off (Ctrl-C on a stalled connection, kill -9)
+ * resumes inside the file on the next run: the kept prefix is re-hashed from disk, the payload's
+ * SHA-256 prefix rebuilt from it, and only the rest fetched with a Range request. What cannot be
+ * trusted (a changed base, a tampered prefix) restarts from byte 0 and ends verified anyway.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, checkpointBytes, fileSha256, finalNames, flipByte, jsonDoc, referenceXor, removeDir, runCli, seededBytes, sha256, tempDir } from '../support/helpers.js';
+import { HubStandIn } from '../hub/stand-in.js';
+
+const COMMIT = 'b2'.repeat(20);
+const SOURCE = 'hf://Org/big-xor/xor';
+const NAME = 'pytorch_model.bin';
+const SIZE = 24 << 20;
+const fine = checkpointBytes(SIZE, 7);
+const baseBytes = seededBytes(SIZE - 12345, 11);
+const payload = referenceXor(fine, baseBytes);
+
+let hub: HubStandIn;
+let work: string;
+let baseDir: string;
+let manifest: string;
+beforeAll(async () => {
+  hub = new HubStandIn();
+  await hub.start();
+});
+afterAll(() => hub.stop());
+beforeEach(async () => {
+  work = await tempDir();
+  hub.repos.clear();
+  hub.faults.clear();
+  hub.requests.length = 0;
+  hub.repos.set('Org/big-xor', { commit: COMMIT, files: new Map([[`xor/${NAME}`, payload]]) });
+  baseDir = join(work, 'base');
+  await mkdir(baseDir);
+  await writeFile(join(baseDir, NAME), baseBytes);
+  manifest = join(work, 'SHA256SUMS');
+  await writeFile(manifest, `${sha256(fine)}  ${NAME}\n`);
+});
+afterEach(() => removeDir(work));
+
+const out = () => join(work, 'out');
+const env = () => ({ ...process.env, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' });
+const args = (...extra: string[]) => ['decode', out(), SOURCE, baseDir, '--manifest', manifest, ...extra];
+
+/** The bytes the state says are kept for the file, once a checkpoint has recorded some. */
+async function keptBytes(): Promise<number> {
+  const text = await readFile(join(out(), '.metharme-xor', 'state.json'), 'utf8').catch(() => '{}');
+  try {
+    return (JSON.parse(text) as { partial?: Record<string, { bytes: number }> }).partial?.[NAME]?.bytes ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Starts a decode whose transfer stalls half-way, and waits until a checkpoint has recorded its prefix. */
+async function startStalled() {
+  // Planning reads the first bytes; the decode's own request is the one that stalls.
+  hub.fault(`xor/${NAME}`, 'pass', 'stall');
+  const child = spawn(process.execPath, [BIN, ...args('--jobs', '1')], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const deadline = Date.now() + 20_000;
+  while ((await keptBytes()) === 0) {
+    if (Date.now() > deadline) throw new Error(`no checkpoint was recorded; stderr: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, closed, stderr: () => stderr };
+}
+
+/** Ranges the decode asked the CDN for, in order (planning's first look is bytes=0-). */
+const cdnRanges = () => hub.requests.filter((q) => q.url.startsWith('/cdn/')).map((q) => q.range);
+
+describe('resuming inside a file fetched from the Hub', () => {
+  it('Ctrl-C on a stalled transfer exits 130 keeping the prefix; the rerun fetches only the rest and verifies', async () => {
+    const run = await startStalled();
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(130);
+    expect(run.stderr()).toMatch(/interrupted by SIGINT/);
+    const kept = await keptBytes();
+    // Half the file was sent: whole 4 MiB chunks of it were written and recorded, nothing beyond.
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(SIZE / 2);
+    expect(kept % 4096).toBe(0);
+    expect((await stat(join(out(), '.metharme-xor', 'partial', NAME))).size).toBeGreaterThanOrEqual(kept);
+    expect(await finalNames(out())).toEqual([]);
+
+    hub.requests.length = 0;
+    const rerun = await runCli(args('--json'), { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const doc = jsonDoc(rerun.stdout);
+    expect(doc.files[0]).toMatchObject({ name: NAME, status: 'verified', resumedAt: kept });
+    expect(rerun.stderr + rerun.stdout).not.toMatch(/fetching it again/);
+    expect(cdnRanges()).toEqual(['bytes=0-', `bytes=${kept}-`]);
+    expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
+    expect(await keptBytes()).toBe(0);
+    const text = await runCli(args('--force'), { env: env() });
+    expect(text.code, text.stderr).toBe(0);
+  });
+
+  it('kill -9 mid-transfer: the next run resumes from the last checkpoint and verifies; the message says so', async () => {
+    const run = await startStalled();
+    const kept = await keptBytes();
+    run.child.kill('SIGKILL');
+    await run.closed;
+    hub.requests.length = 0;
+    const rerun = await runCli(args(), { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toMatch(new RegExp(`${NAME}: resuming at byte ${kept} of ${SIZE}; the ${kept} bytes kept are hashed again from disk`));
+    expect(cdnRanges()).toEqual(['bytes=0-', `bytes=${kept}-`]);
+    expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
+    expect(await finalNames(out())).toEqual([NAME]);
+  });
+
+  it('a base changed since the interruption: restarts from byte 0, says why, and verifies', async () => {
+    const run = await startStalled();
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(130);
+    await utimes(join(baseDir, NAME), new Date(), new Date(Date.now() - 86_400_000));
+    hub.requests.length = 0;
+    const rerun = await runCli(args(), { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toMatch(/an earlier run was interrupted in this file; restarting from byte 0 \(the kept part no longer matches its inputs\)/);
+    expect(cdnRanges()).toEqual(['bytes=0-', 'bytes=0-']);
+    expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
+  });
+
+  it('a kept prefix tampered with is caught by the rebuilt payload SHA-256, fetched again whole, and verified', async () => {
+    const run = await startStalled();
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(130);
+    await flipByte(join(out(), '.metharme-xor', 'partial', NAME), 100_000);
+    hub.requests.length = 0;
+    const rerun = await runCli(args('--json'), { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stderr).toMatch(/the bytes received do not match the SHA-256 the Hub lists; fetching it again/);
+    expect(jsonDoc(rerun.stdout).files[0]).toMatchObject({ status: 'verified', resumedAt: null });
+    expect(cdnRanges().at(-1)).toBe('bytes=0-');
+    expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
+  });
+});

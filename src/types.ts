@@ -45,6 +45,7 @@ export type DiagnosisCode =
   | 'base-is-published'
   | 'base-not-published'
   | 'base-not-checked'
+  | 'base-received-corrupt'
   | 'base-truncated'
   | 'xor-file-intact'
   | 'xor-file-corrupt'

@@ -77,6 +77,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
         this.label = exp?.manifest.label ?? this.label;
         this.xorDir = plan.xorDir;
         if (plan.source) this.say(`reading ${plan.xorDir} at commit ${plan.source.commit}`);
+        if (plan.baseSource) this.say(`reading the base ${plan.baseDir} at commit ${plan.baseSource.commit}`);
         if (exp) this.say(`verifying against ${exp.manifest.label} (${howChosen(exp.how, exp.detectedFrom)})`);
         this.say(`decoding ${plan.files.length} files (${formatBytes(event.totalBytes)}) into ${plan.outputDir}`);
         this.startBars(event.totalBytes);

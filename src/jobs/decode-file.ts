@@ -12,6 +12,7 @@ import { commitTemp, discardTemp, lstatOrUndefined, partialDir } from '../output
 import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
+import { readHubHead } from '../plan/hub-folder.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
 import { baseVerdict, diagnoseFailure, type Finding, type KnownPayload } from '../verify/diagnose.js';
@@ -66,6 +67,17 @@ async function openSource(file: FilePlan, signal: AbortSignal, start: number): P
     return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal, start);
   }
   return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize });
+}
+
+/** The base from the Hub (or its blob in the local cache), else the local file. */
+async function openBase(file: FilePlan, signal: AbortSignal): Promise<ByteSource | undefined> {
+  if (!file.basePath) return undefined;
+  if (file.baseHub?.cached) return FileSource.open(file.baseHub.cached, { limit: file.baseSize });
+  if (file.baseHub) {
+    const { folder, file: hubFile } = file.baseHub;
+    return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.basePath, signal);
+  }
+  return FileSource.open(file.basePath, { limit: file.baseSize });
 }
 
 /** An input whose size differs from the planned one changed while it was read: nothing it gave is trusted. */
@@ -147,7 +159,7 @@ async function diagnose(
   file: FilePlan,
   pipeline: Pipeline,
   ctx: RunContext,
-  seen: { baseDigests?: Digests | undefined; decodedHead?: Buffer | undefined; payload?: KnownPayload | undefined },
+  seen: { baseDigests?: Digests | undefined; decodedHead?: Buffer | undefined; payload?: KnownPayload | undefined; baseReceivedCorrupt?: boolean },
 ): Promise<Finding> {
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });
   return diagnoseFailure(file, {
@@ -157,6 +169,7 @@ async function diagnose(
     baseDigests: seen.baseDigests,
     decodedHead: seen.decodedHead,
     knownPayload: seen.payload,
+    baseReceivedCorrupt: seen.baseReceivedCorrupt,
     evidence: ctx.evidence,
     hash: { signal: ctx.signal, onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }) },
   });
@@ -171,7 +184,10 @@ function baseCheckOf(file: FilePlan, digests: Digests, ctx: RunContext): BaseChe
 /** The base's first bytes, to compare the decoded file's structure with (enough for a JSON config). */
 async function baseHeadOf(file: FilePlan, chunkBytes: number): Promise<{ head: Buffer; size: number } | undefined> {
   if (!file.basePath || file.baseSize === undefined || file.action === 'copy') return undefined;
-  return { head: await readHead(file.basePath, Math.min(file.baseSize, chunkBytes)), size: file.baseSize };
+  const max = Math.min(file.baseSize, chunkBytes);
+  const { baseHub } = file;
+  const head = baseHub?.cached ? await readHead(baseHub.cached, max) : baseHub ? await readHubHead(baseHub.folder, baseHub.file, max) : await readHead(file.basePath, max);
+  return { head, size: file.baseSize };
 }
 
 /** `attempt`: a Hub payload whose SHA-256 differed from the listing is fetched once more. */
@@ -205,7 +221,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     let decodedHead: Buffer | undefined;
     let lacking: SanityProblem | undefined;
     try {
-      base = file.basePath ? await FileSource.open(file.basePath, { limit: file.baseSize }) : undefined;
+      base = await openBase(file, ctx.signal);
       written = kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
       const hubSource = source instanceof HubSource ? source : undefined;
       streamed = await pipeline.run({
@@ -259,9 +275,12 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     }
     // The Hub's listing gives each LFS file's SHA-256, computed here on the way: free evidence.
     const fetched = source instanceof HubSource ? source.integrity() : undefined;
-    if (fetched === 'differs' && attempt === 1) {
+    // A Hub base is checked the same way when it was read whole (as long as the payload, or --check-base).
+    const baseFetched = base instanceof HubSource ? base.integrity() : undefined;
+    if ((fetched === 'differs' || baseFetched === 'differs') && attempt === 1) {
       await discardTemp(temp);
-      ctx.notify({ type: 'warning', message: `${file.payloadPath}: the bytes received do not match the SHA-256 the Hub lists; fetching it again` });
+      const which = fetched === 'differs' ? file.payloadPath : file.basePath;
+      ctx.notify({ type: 'warning', message: `${which}: the bytes received do not match the SHA-256 the Hub lists; fetching it again` });
       return decodeFile(file, pipeline, ctx, 2);
     }
     const outcome = { digests: streamed.digests, match: primary && fetched !== 'differs' ? findMatch(file.expected, streamed.digests) : undefined };
@@ -278,6 +297,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
           baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined,
           decodedHead,
           payload: fetched && fetched !== 'unknown' ? { integrity: fetched, source: 'the Hub\'s listing (checked while it was received)' } : undefined,
+          baseReceivedCorrupt: baseFetched === 'differs',
         });
       }
     } else {

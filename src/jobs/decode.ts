@@ -268,6 +268,7 @@ async function decodeLocked(
     baseDir: plan.baseDir,
     verifiedAgainst: verifying && exp ? { label: exp.manifest.label, how: exp.how, detectedFrom: exp.detectedFrom ?? null } : null,
     source: plan.source ?? null,
+    baseSource: plan.baseSource ?? null,
     files,
     ignored: plan.ignored,
     totals,

@@ -75,6 +75,8 @@ export interface DecodeReport {
   verifiedAgainst: { label: string; how: Expectations['how']; detectedFrom: string | null } | null;
   /** For an hf:// XOR folder: the repository, the revision asked for, and the commit every request used. */
   source: { repo: string; revision: string; commit: string } | null;
+  /** The same for an hf:// base folder. */
+  baseSource: { repo: string; revision: string; commit: string } | null;
   files: FileResult[];
   /** Everything the run warned about (also printed on stderr). */
   warnings: string[];

@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { InputError, throwIfInterrupted } from '../errors.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
-import { chooseAction, inputSize, localEntries, type FileAction } from './entries.js';
-import { offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
+import { chooseAction, inputSize, localEntries, type FileAction, type XorEntry } from './entries.js';
+import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
 import { hubSettings } from '../hub/settings.js';
 import { isHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
@@ -17,6 +17,20 @@ import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
 
 export type { FileAction } from './entries.js';
+
+/** A file read from the Hub: its folder (client, commit), its listing entry, and its blob if the local cache has it. */
+export interface HubInput {
+  folder: HubFolder;
+  file: HubFile;
+  cached: string | undefined;
+}
+
+/** The repository, the revision asked for and the commit it resolved to: every request of the run names that commit. */
+export interface HubRevision {
+  repo: string;
+  revision: string;
+  commit: string;
+}
 
 export interface FilePlan {
   name: string;
@@ -31,8 +45,10 @@ export interface FilePlan {
   expected: ManifestEntry[];
   /** --safetensors: a checkpoint shard written as safetensors, or the shard index rewritten for them. */
   convert?: 'safetensors' | 'safetensors-index' | undefined;
-  /** For a payload on the Hub: where to read it (payloadPath is then its hf:// address), and its blob if the local cache has it. */
-  hub?: { folder: HubFolder; file: HubFile; cached: string | undefined } | undefined;
+  /** For a payload on the Hub (payloadPath is then its hf:// address). */
+  hub?: HubInput | undefined;
+  /** For a base file on the Hub (basePath is then its hf:// address). */
+  baseHub?: HubInput | undefined;
 }
 
 export interface DecodePlan {
@@ -49,8 +65,27 @@ export interface DecodePlan {
   inputDigests: InputDigests;
   /** What planning decided that the user should hear (e.g. a cache snapshot used for its model folder). */
   notes: string[];
-  /** For an hf:// XOR folder: the repository, the revision asked for and the commit it resolved to. */
-  source: { repo: string; revision: string; commit: string } | undefined;
+  /** For an hf:// XOR folder: the commit it was read at. */
+  source: HubRevision | undefined;
+  /** For an hf:// base folder: the commit it was read at. */
+  baseSource: HubRevision | undefined;
+}
+
+/** An hf:// folder opened at one commit; offline (HF_HUB_OFFLINE), its snapshot in the local cache instead. */
+async function openFolder(text: string, notes: string[]): Promise<{ local: string } | { hub: { folder: HubFolder; entries: XorEntry[] } } | undefined> {
+  if (!isHfUrl(text)) return undefined;
+  if (!hubSettings().offline) return { hub: await openHubFolder(text) };
+  notes.push(`HF_HUB_OFFLINE is set: reading ${text} from the local cache`);
+  return { local: await offlineSnapshot(text) };
+}
+
+function hubInput(hub: { folder: HubFolder } | undefined, name: string): HubInput | undefined {
+  const file = hub?.folder.files.get(name);
+  return hub && file ? { folder: hub.folder, file, cached: hub.folder.cached.get(name) } : undefined;
+}
+
+function revisionOf(hub: { folder: HubFolder } | undefined): HubRevision | undefined {
+  return hub && { repo: hub.folder.source.repo, revision: hub.folder.source.revision, commit: hub.folder.commit };
 }
 
 /** Any payload or base that is a git-lfs pointer is refused before anything is decoded. */
@@ -58,7 +93,7 @@ async function refuseLfsPointers(files: readonly FilePlan[]): Promise<void> {
   const pointers: string[] = [];
   for (const f of files) {
     if (await isLfsPointer(f.payloadPath, f.payloadSize)) pointers.push(f.payloadPath);
-    if (f.basePath && f.baseSize !== undefined && (await isLfsPointer(f.basePath, f.baseSize))) pointers.push(f.basePath);
+    if (f.basePath && !f.baseHub && f.baseSize !== undefined && (await isLfsPointer(f.basePath, f.baseSize))) pointers.push(f.basePath);
   }
   const first = pointers[0];
   if (first === undefined) return;
@@ -99,16 +134,16 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     return resolved.dir;
   };
   // Offline, an hf:// source is its snapshot in the local cache: a local folder like any other.
-  const offline = isHfUrl(options.xorDir) && hubSettings().offline;
-  if (offline) notes.push(`HF_HUB_OFFLINE is set: reading ${options.xorDir} from the local cache`);
-  const xorInput = offline ? await offlineSnapshot(options.xorDir) : options.xorDir;
-  const hub = isHfUrl(xorInput) ? await openHubFolder(xorInput) : undefined;
-  const xorDir = hub ? xorInput : await inFolder(xorInput, 'XOR folder');
-  const baseDir = await inFolder(options.baseDir, 'base folder');
+  const xorOpened = await openFolder(options.xorDir, notes);
+  const hub = xorOpened && 'hub' in xorOpened ? xorOpened.hub : undefined;
+  const xorDir = hub ? options.xorDir : await inFolder(xorOpened && 'local' in xorOpened ? xorOpened.local : options.xorDir, 'XOR folder');
+  const baseOpened = await openFolder(options.baseDir, notes);
+  const baseHub = baseOpened && 'hub' in baseOpened ? baseOpened.hub : undefined;
+  const baseDir = baseHub ? options.baseDir : await inFolder(baseOpened && 'local' in baseOpened ? baseOpened.local : options.baseDir, 'base folder');
   if (!hub) await refuseRepositoryRoot(xorDir);
   const outputDir = await checkOutputDir(options.outputDir, [
     ...(hub ? [] : [{ path: xorDir, role: 'XOR folder' }]),
-    { path: baseDir, role: 'base folder' },
+    ...(baseHub ? [] : [{ path: baseDir, role: 'base folder' }]),
   ]);
   const entries = hub ? hub.entries : await localEntries(xorDir);
   const bundledEntry = entries.find((e) => e.name === 'SHA256SUMS' && typeof e.size === 'number');
@@ -138,8 +173,9 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       notes.push(`${payloadPath} is a folder: not decoded (the XOR folder is read without its subfolders)`);
       continue;
     }
-    const basePath = join(baseDir, name);
-    const baseInfo = await inputSize(basePath, 'base file');
+    const baseFile = hubInput(baseHub, name);
+    const basePath = baseFile ? hubFilePath(baseFile.folder, baseFile.file) : baseHub ? `${baseDir.replace(/\/$/, '')}/${name}` : join(baseDir, name);
+    const baseInfo = baseHub ? baseFile?.file.size : await inputSize(basePath, 'base file');
     if (baseInfo === 'folder') throw new InputError('base file is a folder', { file: basePath, hint: `the base folder must hold a file named ${name}` });
     const baseSize = baseInfo;
     const { action, note } = await chooseAction(name, entry.read, payloadSize, baseSize);
@@ -175,12 +211,13 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       outputPath: join(outputDir, converted?.name ?? name),
       expected: expected ?? [],
       convert: converted?.convert,
-      hub: hub ? { folder: hub.folder, file: hub.folder.files.get(name)!, cached: hub.folder.cached.get(name) } : undefined,
+      hub: hubInput(hub, name),
+      baseHub: action === 'copy' ? undefined : baseFile,
     });
   }
   // What a Hub folder serves is data (no pointer files), and its bytes are read only once, to decode.
-  if (!hub) {
-    await refuseLfsPointers(files);
+  if (!hub) await refuseLfsPointers(files);
+  if (!hub && !baseHub) {
     await refuseSwapped(
       files.flatMap((f) => (f.basePath ? [{ name: f.name, payloadPath: f.payloadPath, basePath: f.basePath }] : [])),
       xorDir,
@@ -193,6 +230,5 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
   files.sort((a, b) => a.payloadSize - b.payloadSize || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const present = new Set(files.map((f) => f.name));
   const missing = [...expectedByName.keys()].filter((n) => !present.has(n)).sort();
-  const source = hub ? { repo: hub.folder.source.repo, revision: hub.folder.source.revision, commit: hub.folder.commit } : undefined;
-  return { outputDir, xorDir, baseDir, files, expectations, missing, ignored: ignored.sort(), inputDigests, notes, source };
+  return { outputDir, xorDir, baseDir, files, expectations, missing, ignored: ignored.sort(), inputDigests, notes, source: revisionOf(hub), baseSource: revisionOf(baseHub) };
 }

@@ -42,6 +42,8 @@ export interface DiagnoseContext {
   decodedHead?: Buffer | undefined;
   /** The XOR file's integrity, when it was already checked (a Hub payload, hashed as it arrived). */
   knownPayload?: KnownPayload | undefined;
+  /** A Hub base whose bytes, received whole, did not match its listing's SHA-256. */
+  baseReceivedCorrupt?: boolean | undefined;
   /** Set once a base file proved not to be the published one: large bases are then not re-hashed. */
   evidence: { badBaseSeen: boolean };
   hash: HashOptions;
@@ -134,17 +136,24 @@ async function baseIntegrity(file: FilePlan, ctx: DiagnoseContext): Promise<{ in
     const [head, tail] = await Promise.all([readHead(file.basePath, 4), readTail(file.basePath, file.baseSize)]).catch(() => [undefined, undefined]);
     if (head && tail && isTruncatedZip(head, tail)) return { integrity: 'differs', lines: [text.truncatedBase(file.basePath)] };
   }
+  if (ctx.baseReceivedCorrupt && file.basePath) return { integrity: 'differs', lines: [text.baseReceivedCorrupt(file.basePath)] };
   const entries = ctx.baseList?.byName.get(file.name);
   if (!file.basePath || !entries || entries.length === 0) return { integrity: 'unknown', lines: [] };
   const algorithms = [...new Set(entries.map((e) => e.algorithm))];
   let digests = ctx.baseDigests;
-  if (!digests || !algorithms.every((a) => digests![a] !== undefined)) {
+  // A base on the Hub is not fetched again to be hashed: its listing's SHA-256 is what the Hub serves.
+  const listed = file.baseHub?.file.lfsSha256;
+  const complete = digests !== undefined && algorithms.every((a) => digests![a] !== undefined);
+  if (file.baseHub && !complete) {
+    if (!listed || !algorithms.includes('sha256')) return { integrity: 'unknown', lines: [text.baseNotCheckedOnHub(file.basePath, ctx.baseList!.label)] };
+    digests = { sha256: listed };
+  } else if (!complete) {
     if (ctx.evidence.badBaseSeen && (file.baseSize ?? 0) > ALWAYS_HASH_BASE_BYTES) {
       return { integrity: 'unknown', lines: [text.baseNotChecked(file.basePath)] };
     }
     digests = (await hashFile(ctx.pipeline, file.basePath, algorithms, ctx.hash)).digests;
   }
-  const integrity = judgeBaseDigests(entries, digests);
+  const integrity = judgeBaseDigests(entries, digests ?? {});
   if (integrity === 'differs') ctx.evidence.badBaseSeen = true;
   const line = integrity === 'intact' ? text.baseIsPublished(file.basePath, ctx.baseList!.label) : text.baseNotPublished(file.basePath, ctx.baseList!.label);
   return { integrity, lines: [line] };

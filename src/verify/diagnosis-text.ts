@@ -60,6 +60,18 @@ export function baseNotChecked(basePath: string): Diagnosis {
   };
 }
 
+/** A base on the Hub is judged by the SHA-256 its listing gives; without one it would have to be fetched again whole. */
+export function baseNotCheckedOnHub(basePath: string, label: string): Diagnosis {
+  return {
+    code: 'base-not-checked',
+    message: `base file ${basePath} was not checked: the Hub's listing gives no SHA-256 to compare with ${label}, and it was not fetched again whole to be hashed`,
+  };
+}
+
+export function baseReceivedCorrupt(basePath: string): Diagnosis {
+  return { code: 'base-received-corrupt', message: `base file ${basePath}: the bytes received twice did not match the SHA-256 in the Hub's listing` };
+}
+
 export function baseIsPublished(basePath: string, label: string): Diagnosis {
   return { code: 'base-is-published', message: `base file ${basePath} matches ${label}` };
 }

@@ -11,6 +11,8 @@ import { HubStandIn } from '../hub/stand-in.js';
 
 const COMMIT = 'a1'.repeat(20);
 const SOURCE = 'hf://Org/tiny-xor/xor_encoded_files';
+const BASE_COMMIT = 'b0'.repeat(20);
+const BASE_SOURCE = 'hf://Org/llama-base/hf-format';
 
 let hub: HubStandIn;
 let work: string;
@@ -27,6 +29,9 @@ beforeEach(async () => {
   const files = new Map<string, Buffer>();
   for (const name of await readdir(TORCH_XOR)) files.set(`xor_encoded_files/${name}`, await readFile(join(TORCH_XOR, name)));
   hub.repos.set('Org/tiny-xor', { commit: COMMIT, files });
+  const baseFiles = new Map<string, Buffer>();
+  for (const name of await readdir(TORCH_BASE)) baseFiles.set(`hf-format/${name}`, await readFile(join(TORCH_BASE, name)));
+  hub.repos.set('Org/llama-base', { commit: BASE_COMMIT, files: baseFiles, gated: true, token: 'hf_base' });
 });
 afterEach(() => removeDir(work));
 
@@ -140,3 +145,64 @@ describe('decode from hf://', () => {
   });
 });
 
+describe('a base folder on the Hub (hf:// as <base-dir>)', () => {
+  const baseEnv = () => ({ ...env(), HF_TOKEN: 'hf_base' });
+  const shardPath = `hf-format/${SHARD1}`;
+
+  it('local XOR files with an hf:// base decode and verify byte-exactly; the base commit is printed and in --json', async () => {
+    const r = await runCli(['decode', join(work, 'out'), TORCH_XOR, BASE_SOURCE, '--manifest', TORCH_SUMS, '--json'], { env: baseEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.baseSource).toEqual({ repo: 'Org/llama-base', revision: 'main', commit: BASE_COMMIT });
+    expect(doc.source).toBeNull();
+    expect(doc.totals.verified).toBe(10);
+    await expectFineTune(join(work, 'out'));
+    expect(hub.requests.filter((q) => q.url.includes('/resolve/')).every((q) => q.url.includes(`/resolve/${BASE_COMMIT}/`))).toBe(true);
+    await removeDir(join(work, 'out'));
+    const text = await runCli(['decode', join(work, 'out'), TORCH_XOR, BASE_SOURCE, '--manifest', TORCH_SUMS], { env: baseEnv() });
+    expect(text.stdout).toMatch(new RegExp(`^reading the base ${BASE_SOURCE} at commit ${BASE_COMMIT}$`, 'm'));
+  });
+
+  it('both on the Hub: nothing but the outputs is stored, and a gated base without its token exits 2 naming HF_TOKEN', async () => {
+    const r = await runCli(['decode', join(work, 'out'), SOURCE, BASE_SOURCE, '--manifest', TORCH_SUMS], { env: baseEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    await expectFineTune(join(work, 'out'));
+    expect((await finalNames(join(work, 'out'))).sort()).toEqual((await readdir(TORCH_FINE)).sort());
+    const gated = await runCli(['decode', join(work, 'out2'), SOURCE, BASE_SOURCE], { env: env() });
+    expect(gated.code).toBe(2);
+    expect(gated.stderr).toMatch(/the Hub refused access to Org\/llama-base@main .*set HF_TOKEN/);
+  });
+
+  it('base bytes corrupted once in transit are fetched again; every time, the file fails with cause base, and says why', async () => {
+    hub.fault(shardPath, 'corrupt');
+    const once = await runCli(['decode', join(work, 'out'), TORCH_XOR, BASE_SOURCE, '--manifest', TORCH_SUMS], { env: baseEnv() });
+    expect(once.code, once.stderr).toBe(0);
+    expect(once.stderr).toMatch(new RegExp(`${BASE_SOURCE.replace('hf://Org/llama-base', `hf://Org/llama-base@${BASE_COMMIT}`)}/${SHARD1}: the bytes received do not match the SHA-256 the Hub lists; fetching it again`));
+    await expectFineTune(join(work, 'out'));
+    await removeDir(join(work, 'out'));
+    hub.fault(shardPath, 'corrupt', 'corrupt');
+    const twice = await runCli(['decode', join(work, 'out'), TORCH_XOR, BASE_SOURCE, '--manifest', TORCH_SUMS, '--json', '--keep-going'], { env: baseEnv() });
+    expect(twice.code).toBe(1);
+    const f = JSON.parse(twice.stdout).files.find((x: { name: string }) => x.name === SHARD1);
+    expect(f).toMatchObject({ status: 'mismatch', cause: 'base' });
+    expect(twice.stderr).toMatch(/the bytes received twice did not match the SHA-256 in the Hub's listing/);
+  });
+
+  it('a base on the Hub that is not the published conversion is judged by its listing, with no second download', async () => {
+    const qk = new Map<string, Buffer>();
+    for (const name of await readdir(join(TORCH_BASE, '..', 'llama-base-qk'))) qk.set(`hf-format/${name}`, await readFile(join(TORCH_BASE, '..', 'llama-base-qk', name)));
+    hub.repos.set('Org/llama-base', { commit: BASE_COMMIT, files: qk });
+    const r = await runCli(
+      ['decode', join(work, 'out'), TORCH_XOR, BASE_SOURCE, '--manifest', TORCH_SUMS, '--base-manifest', join(TORCH_BASE, '..', 'SHA256SUMS.base'), '--json'],
+      { env: env() },
+    );
+    expect(r.code).toBe(1);
+    const failed = JSON.parse(r.stdout).files.filter((x: { status: string }) => x.status === 'mismatch');
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed[0].cause).toBe('base');
+    expect(r.stderr).toMatch(/base file hf:\/\/Org\/llama-base@(b0)+\/hf-format\/\S+ does not match .*SHA256SUMS\.base/);
+    // Each base file was fetched for the decode only: the diagnosis used the listing's SHA-256.
+    const shardGets = hub.requests.filter((q) => q.url.startsWith('/cdn/') && q.url.includes(encodeURIComponent(failed[0].name)));
+    expect(shardGets.length).toBeLessThanOrEqual(2);
+  });
+});

@@ -4,7 +4,8 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { constants as zlibConstants, createGunzip, gunzipSync } from 'node:zlib';
-import { asReadError, InputError } from '../errors.js';
+import { Readable } from 'node:stream';
+import { asReadError, InputError, MetharmeXorError } from '../errors.js';
 import { openInput, readInput } from '../input-files.js';
 
 export interface ByteSource {
@@ -63,20 +64,36 @@ export class GzipSource implements ByteSource {
 
   private constructor(
     readonly path: string,
-    private readonly handle: FileHandle,
-    size: number,
+    compressed: Readable,
+    private readonly release: () => Promise<void>,
+    /** The source of the compressed bytes, when it is not a local file (a Hub file checks its own digest). */
+    readonly inner?: ByteSource,
   ) {
     const gunzip = createGunzip();
-    // Bounded by the size at opening: a file that grows meanwhile is not followed.
-    const file = handle.createReadStream({ highWaterMark: 1 << 20, start: 0, end: Math.max(0, size - 1), autoClose: false });
-    file.on('error', (err) => gunzip.destroy(err));
-    this.stream = file.pipe(gunzip);
+    compressed.on('error', (err) => gunzip.destroy(err));
+    this.stream = compressed.pipe(gunzip);
     this.chunks = this.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
 
   static async open(path: string): Promise<GzipSource> {
     const { handle, size } = await openInput(path);
-    return new GzipSource(path, handle, size);
+    // Bounded by the size at opening: a file that grows meanwhile is not followed.
+    const file = handle.createReadStream({ highWaterMark: 1 << 20, start: 0, end: Math.max(0, size - 1), autoClose: false });
+    return new GzipSource(path, file, () => handle.close().catch(() => undefined));
+  }
+
+  /** Inflates the bytes of any source (a file on the Hub), pulled 1 MiB at a time. */
+  static over(inner: ByteSource): GzipSource {
+    const piece = 1 << 20;
+    async function* pieces() {
+      for (;;) {
+        const buf = Buffer.allocUnsafe(piece);
+        const n = await inner.read(buf, piece);
+        if (n > 0) yield buf.subarray(0, n);
+        if (n < piece) return;
+      }
+    }
+    return new GzipSource(inner.path, Readable.from(pieces(), { objectMode: false }), () => inner.close(), inner);
   }
 
   async read(buf: Buffer, want: number): Promise<number> {
@@ -87,6 +104,8 @@ export class GzipSource implements ByteSource {
         try {
           next = await this.chunks.next();
         } catch (err) {
+          // The inner source's own errors (an interruption, the Hub's answers) are already what the user needs.
+          if (err instanceof MetharmeXorError) throw err;
           const code = (err as NodeJS.ErrnoException).code;
           if (code && code.startsWith('Z_')) {
             throw new InputError(`gzip payload is corrupt (${code})`, {
@@ -113,7 +132,7 @@ export class GzipSource implements ByteSource {
 
   async close(): Promise<void> {
     this.stream.destroy();
-    await this.handle.close().catch(() => undefined);
+    await this.release();
   }
 }
 

@@ -61,10 +61,12 @@ class StopFile extends Error {}
 
 /** `start`: a resumed Hub file is fetched from there on. */
 async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
-  if (file.hub?.cached) return FileSource.open(file.hub.cached, { limit: file.payloadSize });
+  const gzip = file.action === 'xor-gzip';
+  if (file.hub?.cached) return gzip ? GzipSource.over(await FileSource.open(file.hub.cached, { limit: file.payloadSize })) : FileSource.open(file.hub.cached, { limit: file.payloadSize });
   if (file.hub) {
     const { folder, file: hubFile } = file.hub;
-    return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal, start);
+    const hub = new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal, start);
+    return gzip ? GzipSource.over(hub) : hub;
   }
   return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize });
 }
@@ -274,7 +276,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       });
     }
     // The Hub's listing gives each LFS file's SHA-256, computed here on the way: free evidence.
-    const fetched = source instanceof HubSource ? source.integrity() : undefined;
+    const received = source instanceof GzipSource ? source.inner : source;
+    const fetched = received instanceof HubSource ? received.integrity() : undefined;
     // A Hub base is checked the same way when it was read whole (as long as the payload, or --check-base).
     const baseFetched = base instanceof HubSource ? base.integrity() : undefined;
     if ((fetched === 'differs' || baseFetched === 'differs') && attempt === 1) {

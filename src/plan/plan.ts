@@ -179,9 +179,6 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     if (baseInfo === 'folder') throw new InputError('base file is a folder', { file: basePath, hint: `the base folder must hold a file named ${name}` });
     const baseSize = baseInfo;
     const { action, note } = await chooseAction(name, entry.read, payloadSize, baseSize);
-    if (hub && action === 'xor-gzip') {
-      throw new InputError('is a gzip payload, which this version decodes only from local files', { file: payloadPath, hint: 'download the release and decode the local folder' });
-    }
     if (action !== 'copy' && baseSize === undefined) {
       throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {
         file: payloadPath,

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
 import { HubStandIn } from '../hub/stand-in.js';
@@ -204,5 +205,59 @@ describe('a base folder on the Hub (hf:// as <base-dir>)', () => {
     // Each base file was fetched for the decode only: the diagnosis used the listing's SHA-256.
     const shardGets = hub.requests.filter((q) => q.url.startsWith('/cdn/') && q.url.includes(encodeURIComponent(failed[0].name)));
     expect(shardGets.length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('gzip payloads on the Hub', () => {
+  beforeEach(async () => {
+    const files = new Map<string, Buffer>();
+    for (const name of await readdir(TORCH_XOR)) {
+      const bytes = await readFile(join(TORCH_XOR, name));
+      files.set(`xor_encoded_files/${name}`, name.endsWith('.bin') ? gzipSync(bytes) : bytes);
+    }
+    hub.repos.set('Org/tiny-xor', { commit: COMMIT, files });
+  });
+
+  it('are inflated on the way and verified, a dropped connection picked up inside the compressed stream', async () => {
+    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'cut');
+    const r = await decodeHub('--json');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.files.filter((f: { action: string }) => f.action === 'xor-gzip').length).toBe(3);
+    await expectFineTune(join(work, 'out'));
+  });
+
+  it('corrupted compressed bytes are caught by the listing\'s SHA-256 of the gzip file and fetched again', async () => {
+    hub.fault(`xor_encoded_files/${SHARD2}`, 'pass', 'corrupt');
+    const r = await decodeHub();
+    // Either the inflate fails on the damage or the digest catches it: never a wrong file kept.
+    if (r.code === 0) {
+      expect(r.stderr).toMatch(/the bytes received do not match the SHA-256 the Hub lists; fetching it again/);
+      await expectFineTune(join(work, 'out'));
+    } else {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${SHARD2}.*gzip payload is corrupt`));
+      expect(await finalNames(join(work, 'out'))).not.toContain(SHARD2);
+    }
+  });
+
+  it('an interrupted gzip file restarts from byte 0 on the next run, and says so', async () => {
+    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'stall');
+    const child = spawn(process.execPath, [BIN, 'decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, '--jobs', '1'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const state = join(work, 'out', '.metharme-xor', 'state.json');
+    const deadline = Date.now() + 20_000;
+    while (!(await readFile(state, 'utf8').catch(() => '')).includes(`"${SHARD1}"`)) {
+      if (Date.now() > deadline) throw new Error('the gzip file was never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGINT');
+    expect(await closed, stderr).toBe(130);
+    const rerun = await decodeHub();
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toMatch(new RegExp(`${SHARD1}: an earlier run was interrupted in this file; restarting from byte 0 \\(a gzip payload cannot be resumed inside\\)`));
+    await expectFineTune(join(work, 'out'));
   });
 });

@@ -96,8 +96,8 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     '0 all verified, 1 a file failed or is missing, 2 input error, 3 write error, 130/143 interrupted',
   )
     .argument('<output-dir>', 'where the decoded files go (created if missing)')
-    .argument('<xor-dir>', "the release's XOR files, e.g. metharme-13b/xor_encoded_files")
-    .argument('<base-dir>', 'LLaMA converted to the Hugging Face format')
+    .argument('<xor-dir>', "the release's XOR files: a folder, e.g. metharme-13b/xor_encoded_files, or hf://PygmalionAI/metharme-13b/xor_encoded_files on the Hub")
+    .argument('<base-dir>', 'LLaMA converted to the Hugging Face format: a folder, or hf://<owner>/<name>[@<rev>][/<path>] on the Hub')
     .option('--model <name>', 'verify against a built-in release manifest (see "models")')
     .option('--manifest <file>', 'verify against a checksum list (sha256sum, md5sum, rhash or BSD format); - reads it from standard input')
     .option('--no-verify', 'do not hash the outputs (nothing is checked)')

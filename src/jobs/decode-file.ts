@@ -280,14 +280,21 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     const fetched = received instanceof HubSource ? received.integrity() : undefined;
     // A Hub base is checked the same way when it was read whole (as long as the payload, or --check-base).
     const baseFetched = base instanceof HubSource ? base.integrity() : undefined;
-    if ((fetched === 'differs' || baseFetched === 'differs') && attempt === 1) {
+    const receivedBad = fetched === 'differs' || baseFetched === 'differs';
+    const which = fetched === 'differs' ? file.payloadPath : file.basePath;
+    // The published digest of the decoded file decides. The listing's digest of an input only
+    // explains a failure, or decides alone when nothing is published for the file.
+    const match = primary ? findMatch(file.expected, streamed.digests) : undefined;
+    if (receivedBad && !match && attempt === 1) {
       await discardTemp(temp);
-      const which = fetched === 'differs' ? file.payloadPath : file.basePath;
       ctx.notify({ type: 'warning', message: `${which}: the bytes received do not match the SHA-256 the Hub lists; fetching it again` });
       return decodeFile(file, pipeline, ctx, 2);
     }
-    const outcome = { digests: streamed.digests, match: primary && fetched !== 'differs' ? findMatch(file.expected, streamed.digests) : undefined };
-    const digestStatus = fetched === 'differs' ? 'mismatch' : !primary ? 'unverified' : outcome.match ? 'verified' : 'mismatch';
+    if (receivedBad && match) {
+      ctx.notify({ type: 'warning', message: `${which}: the bytes received do not match the SHA-256 the Hub lists, yet ${file.name} matches its published digest, so it is kept (the listing may be out of date)` });
+    }
+    const outcome = { digests: streamed.digests, match };
+    const digestStatus = match ? 'verified' : primary || receivedBad ? 'mismatch' : 'unverified';
     // A wrong file is a mismatch first; a right (or unverifiable) one must also be harmless to load.
     const safety = digestStatus === 'mismatch' ? undefined : judgePickle(file.name, pickles?.finish(), ctx.allowUnsafePickle);
     if (safety?.kept === true) ctx.notify({ type: 'warning', safety: true, message: safety.diagnosis.message });

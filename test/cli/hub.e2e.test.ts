@@ -85,6 +85,21 @@ describe('decode from hf://', () => {
     expect(await finalNames(join(work, 'out'))).not.toContain(SHARD1);
   });
 
+  it('a listing whose SHA-256 is wrong never rejects a file that matches its published digest; without a published digest it decides', async () => {
+    hub.repos.get('Org/tiny-xor')!.wrongOid = new Set([`xor_encoded_files/${SHARD1}`]);
+    const r = await decodeHub('--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).files.find((x: { name: string }) => x.name === SHARD1)).toMatchObject({ status: 'verified' });
+    expect(r.stderr).toMatch(new RegExp(`${SHARD1}: the bytes received do not match the SHA-256 the Hub lists, yet ${SHARD1} matches its published digest, so it is kept`));
+    expect(r.stderr).not.toMatch(/fetching it again/);
+    await expectFineTune(join(work, 'out'));
+    // No manifest: the listing's digest is the only one, so it decides (after one more fetch).
+    const alone = await runCli(['decode', join(work, 'out2'), SOURCE, TORCH_BASE, '--json'], { env: env() });
+    expect(alone.code).toBe(1);
+    expect(JSON.parse(alone.stdout).files.find((x: { name: string }) => x.name === SHARD1)).toMatchObject({ status: 'mismatch', cause: 'xor-file' });
+    expect(await finalNames(join(work, 'out2'))).not.toContain(SHARD1);
+  });
+
   it('a repository that does not exist, and a gated one without a token: exit 2 with the fix', async () => {
     const missing = await runCli(['decode', join(work, 'out'), 'hf://Org/nothing/x', TORCH_BASE], { env: env() });
     expect(missing.code).toBe(2);

@@ -18,6 +18,8 @@ export interface StandInRepo {
   files: Map<string, Buffer>;
   gated?: boolean;
   token?: string;
+  /** Paths whose listing gives a wrong LFS SHA-256 (an out-of-date listing). */
+  wrongOid?: Set<string>;
 }
 
 export interface Request {
@@ -94,7 +96,7 @@ export class HubStandIn {
           path: p,
           oid: createHash('sha1').update(data).digest('hex'),
           size: p.endsWith('.bin') ? 134 : data.length,
-          ...(p.endsWith('.bin') ? { lfs: { oid: createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } } : {}),
+          ...(p.endsWith('.bin') ? { lfs: { oid: r.wrongOid?.has(p) ? 'f'.repeat(64) : createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } } : {}),
         }));
         const headers: Record<string, string> = { 'Content-Type': 'application/json' };
         if (start + this.pageSize < entries.length) headers.Link = `<${this.endpoint}${url.pathname}?expand=false&cursor=${start + this.pageSize}>; rel="next"`;

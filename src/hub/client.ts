@@ -1,7 +1,8 @@
 /**
- * The Hugging Face Hub's HTTP contract, spoken with native fetch: resolving a revision to its commit,
- * listing a folder at that commit (with each file's size and, for LFS files, its SHA-256), and ranged
- * reads through the resolve URL and its redirect. Strict where huggingface.js is lenient: a Range
+ * The Hugging Face Hub's HTTP contract. Resolving a revision to its commit and listing a folder at
+ * that commit (each file's size and, for LFS files, its SHA-256) go through @huggingface/hub, the
+ * ecosystem's client, given our fetch (token scope, error answers, retries). Ranged reads through the
+ * resolve URL and its redirect use native fetch directly, strict where huggingface.js is lenient: a Range
  * request must be answered 206 with a matching Content-Range (a 200 means the Range was ignored and
  * is reported as such, never spliced), sizes are checked against the listing, an expired CDN URL (403)
  * is resolved again, and dropped connections, 5xx and 429 (Retry-After) are retried with backoff.
@@ -122,37 +123,47 @@ export class HubClient {
     }
   }
 
-  private async getJson(url: string, what: string): Promise<{ json: unknown; response: Response }> {
-    return this.withRetries(what, async () => {
-      const response = await fetch(url, { headers: this.headers(url) });
+  /**
+   * The fetch @huggingface/hub calls for the listing and the revision: the token goes only to the
+   * Hub's own origin, and the Hub's error answers become our errors (exit 2 with the fix, or a retry)
+   * before the library sees them.
+   */
+  private hubFetch(what: string): typeof fetch {
+    return async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      const headers = { ...(init?.headers as Record<string, string> | undefined), ...this.headers(url) };
+      const response = await fetch(url, { ...init, headers });
       await this.judge(response, what);
-      return { json: (await response.json()) as unknown, response };
-    });
+      return response;
+    };
   }
 
   /** The commit a revision (branch, tag or commit) names now: every request of a run uses it. */
   async resolveCommit(repo: string, revision: string): Promise<string> {
-    const url = `${this.settings.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
-    const { json } = await this.getJson(url, `${repo}@${revision}`);
-    const sha = (json as { sha?: unknown }).sha;
-    if (typeof sha !== 'string' || !/^[0-9a-f]{40}$/.test(sha)) throw new InputError(`the Hub gave no commit for ${repo}@${revision}`, { hint: 'check HF_ENDPOINT' });
+    const what = `${repo}@${revision}`;
+    // Loaded on first use: runs on local folders never pay for it.
+    const { modelInfo } = await import('@huggingface/hub');
+    const info = await this.withRetries(what, () =>
+      modelInfo({ name: repo, revision, hubUrl: this.settings.endpoint, additionalFields: ['sha'], fetch: this.hubFetch(what) }),
+    );
+    const sha: unknown = info.sha;
+    if (typeof sha !== 'string' || !/^[0-9a-f]{40}$/.test(sha)) throw new InputError(`the Hub gave no commit for ${what}`, { hint: 'check HF_ENDPOINT' });
     return sha;
   }
 
-  /** The files directly in a folder at a commit (subfolders are not descended into), following pages. */
+  /** The files directly in a folder at a commit (subfolders are not descended into), all pages of the listing. */
   async listFolder(source: HfSource, commit: string): Promise<HubFile[]> {
-    let url: string | undefined = `${this.settings.endpoint}/api/models/${source.repo}/tree/${commit}${source.path ? `/${source.path}` : ''}?expand=false`;
-    const files: HubFile[] = [];
-    while (url) {
-      const { json, response } = await this.getJson(url, `${source.repo}@${commit}/${source.path}`);
-      if (!Array.isArray(json)) throw new InputError(`the Hub's listing of ${source.repo}/${source.path} is not a list`, { hint: 'check HF_ENDPOINT' });
-      for (const e of json as { type?: string; path?: string; size?: number; lfs?: { oid?: string; size?: number } }[]) {
+    const what = `${source.repo}@${commit}/${source.path}`;
+    const { listFiles } = await import('@huggingface/hub');
+    return this.withRetries(what, async () => {
+      const files: HubFile[] = [];
+      const entries = listFiles({ repo: { type: 'model', name: source.repo }, revision: commit, path: source.path || undefined, hubUrl: this.settings.endpoint, fetch: this.hubFetch(what) });
+      for await (const e of entries) {
         if (e.type !== 'file' || typeof e.path !== 'string' || typeof e.size !== 'number') continue;
         files.push({ path: e.path, name: e.path.split('/').pop()!, size: e.lfs?.size ?? e.size, lfsSha256: e.lfs?.oid });
       }
-      url = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get('link') ?? '')?.[1];
-    }
-    return files;
+      return files;
+    });
   }
 
   /**

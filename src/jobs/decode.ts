@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Pipeline } from '../codec/pipeline.js';
+import { NETWORK_PIPELINE, Pipeline } from '../codec/pipeline.js';
 import { interruptedBy, InterruptedError, MetharmeXorError, throwIfInterrupted, WriteError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { peakRssBytes } from '../memory.js';
@@ -207,7 +207,8 @@ async function decodeLocked(
   let stopped = false;
   let firstError: unknown;
   const lane = async () => {
-    const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir) });
+    const fromNetwork = plan.source !== undefined || plan.baseSource !== undefined;
+    const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir), ...(fromNetwork ? NETWORK_PIPELINE : {}) });
     try {
       while (next < plan.files.length && !internal.signal.aborted && !stopped) {
         const index = next++;

@@ -189,6 +189,20 @@ describe('a base folder on the Hub (hf:// as <base-dir>)', () => {
     expect(gated.stderr).toMatch(/the Hub refused access to Org\/llama-base@main .*set HF_TOKEN/);
   });
 
+  it('HF_HUB_OFFLINE=1 reads an hf:// base from its snapshot in the local cache, with no request', async () => {
+    const repoDir = join(work, 'hf-home', 'hub', 'models--Org--llama-base');
+    await mkdir(join(repoDir, 'refs'), { recursive: true });
+    await writeFile(join(repoDir, 'refs', 'main'), BASE_COMMIT);
+    await cp(TORCH_BASE, join(repoDir, 'snapshots', BASE_COMMIT, 'hf-format'), { recursive: true });
+    const r = await runCli(['decode', join(work, 'out'), TORCH_XOR, BASE_SOURCE, '--manifest', TORCH_SUMS], {
+      env: { ...env(), HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:9' },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/HF_HUB_OFFLINE is set: reading hf:\/\/Org\/llama-base\/hf-format from the local cache/);
+    expect(hub.requests).toEqual([]);
+    await expectFineTune(join(work, 'out'));
+  });
+
   it('base bytes corrupted once in transit are fetched again; every time, the file fails with cause base, and says why', async () => {
     hub.fault(shardPath, 'corrupt');
     const once = await runCli(['decode', join(work, 'out'), TORCH_XOR, BASE_SOURCE, '--manifest', TORCH_SUMS], { env: baseEnv() });

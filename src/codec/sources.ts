@@ -24,10 +24,12 @@ export class FileSource implements ByteSource {
     private readonly limit: number,
   ) {}
 
-  /** `limit`: bytes to read at most; default the size the opened file has now. */
-  static async open(path: string, options: { limit?: number | undefined } = {}): Promise<FileSource> {
+  /** `limit`: bytes to read at most; default the size the opened file has now. `start`: the first byte to read. */
+  static async open(path: string, options: { limit?: number | undefined; start?: number } = {}): Promise<FileSource> {
     const { handle, size } = await openInput(path);
-    return new FileSource(path, handle, options.limit ?? size);
+    const source = new FileSource(path, handle, options.limit ?? size);
+    source.position = options.start ?? 0;
+    return source;
   }
 
   async read(buf: Buffer, want: number): Promise<number> {

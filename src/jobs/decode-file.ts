@@ -59,7 +59,7 @@ function resumePaths(file: FilePlan) {
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
 class StopFile extends Error {}
 
-/** `start`: a resumed Hub file is fetched from there on. */
+/** `start`: a resumed file is read (or fetched) from there on. */
 async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
   const gzip = file.action === 'xor-gzip';
   if (file.hub?.cached) return gzip ? GzipSource.over(await FileSource.open(file.hub.cached, { limit: file.payloadSize })) : FileSource.open(file.hub.cached, { limit: file.payloadSize });
@@ -68,7 +68,7 @@ async function openSource(file: FilePlan, signal: AbortSignal, start: number): P
     const hub = new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal, start);
     return gzip ? GzipSource.over(hub) : hub;
   }
-  return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize });
+  return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize, start });
 }
 
 /** The base from the Hub (or its blob in the local cache), else the local file. */
@@ -227,7 +227,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       written = kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
       const hubSource = source instanceof HubSource ? source : undefined;
       streamed = await pipeline.run({
-        resume: written && hubSource && { bytes: kept, written, onPayload: (payload) => hubSource.seed(payload) },
+        resume: written && { bytes: kept, written, onPayload: (payload) => hubSource?.seed(payload) },
         onWritten: out.checkpoints && ((bytes) => out.checkpoints?.advance(bytes)),
         source,
         base,

@@ -1,9 +1,9 @@
 /**
- * Resuming inside a file decoded from the Hub. A file cut off (Ctrl-C, a network that stays down,
- * kill -9) keeps its temporary output and, in the state, how much of it is whole. The next run
- * re-hashes that prefix from disk, rebuilds the payload's SHA-256 prefix from it (payload = output
- * XOR base), and fetches only the rest with a Range request. What cannot be resumed restarts from
- * byte 0, and says so.
+ * Resuming inside a file whose payload or base comes from the Hub. A file cut off (Ctrl-C, a network
+ * that stays down, kill -9) keeps its temporary output and, in the state, how much of it is whole.
+ * The next run re-hashes that prefix from disk, rebuilds the payload's SHA-256 prefix from it
+ * (payload = output XOR base), and fetches only the rest with a Range request. What cannot be
+ * resumed restarts from byte 0, and says so.
  */
 import { basename } from 'node:path';
 import { identify, type PartialEntry, type ResumeState } from '../output/state.js';
@@ -25,6 +25,20 @@ function whyNotResumable(file: FilePlan): string | undefined {
   return undefined;
 }
 
+/**
+ * What the kept bytes were decoded from, as the state records it; undefined for a file nothing of
+ * which is fetched (it is decoded again at disk speed). Something must vouch for a prefix kept on
+ * disk: a Hub payload's listed SHA-256 (checked on the rebuilt payload), or for a local payload
+ * decoded against a Hub base, the published digest of the output.
+ */
+async function payloadIdentity(file: FilePlan): Promise<string | undefined> {
+  const hub = file.hub && !file.hub.cached ? file.hub.file : undefined;
+  if (hub) return hub.lfsSha256 && `sha256:${hub.lfsSha256}`;
+  if (!file.baseHub || file.baseHub.cached || file.hub || file.expected.length === 0) return undefined;
+  const local = await identify(file.payloadPath);
+  return local && `file:${local.size}:${local.mtimeNs}:${local.ino}`;
+}
+
 export interface OutputTemp {
   temp: TempFile;
   /** Bytes of the output already written by an interrupted run (0: from the start). */
@@ -37,19 +51,18 @@ export interface OutputTemp {
 export async function openOutputTemp(file: FilePlan, ctx: ResumeContext, options: { direct: boolean; mayResume: boolean }): Promise<OutputTemp> {
   const { outputDir } = ctx;
   const tempName = basename(file.outputPath);
-  // Only LFS files are large, and only their listed SHA-256 can vouch for a prefix kept on disk.
-  const fetched = file.hub && !file.hub.cached && file.hub.file.lfsSha256 ? file.hub.file : undefined;
-  const why = fetched ? whyNotResumable(file) : undefined;
+  const payload = await payloadIdentity(file);
+  const why = payload ? whyNotResumable(file) : undefined;
   const earlier = ctx.resume.partialOf(file.name);
   let temp: TempFile | undefined;
   let kept = 0;
-  if (earlier && fetched && !why && options.mayResume) {
-    const entry = await ctx.resume.resumablePartial(file.name, { payloadSha256: fetched.lfsSha256 as string, payloadSize: fetched.size, base: file.basePath, tempName });
+  if (earlier && payload && !why && options.mayResume) {
+    const entry = await ctx.resume.resumablePartial(file.name, { payload, payloadSize: file.payloadSize, base: file.basePath, tempName });
     temp = entry && (await reopenTemp(outputDir, tempName, { ino: entry.temp.ino, bytes: entry.bytes }, options));
     if (temp) kept = entry!.bytes;
   }
   if (earlier && !temp) {
-    const reason = why ?? (fetched ? 'the kept part no longer matches its inputs' : 'it is no longer fetched from the Hub');
+    const reason = why ?? (payload ? 'the kept part no longer matches its inputs' : 'nothing of it is fetched from the Hub now');
     if (earlier.bytes > 0 || why) ctx.notify({ type: 'note', message: `${file.name}: an earlier run was interrupted in this file; restarting from byte 0 (${reason})` });
     await ctx.resume.forgetPartial(file.name);
   }
@@ -57,11 +70,11 @@ export async function openOutputTemp(file: FilePlan, ctx: ResumeContext, options
   if (kept > 0) {
     ctx.notify({ type: 'note', message: `${file.name}: resuming at byte ${kept} of ${file.payloadSize}; the ${kept} bytes kept are hashed again from disk` });
   }
-  if (!fetched) return { temp, kept, checkpoints: undefined };
+  if (!payload) return { temp, kept, checkpoints: undefined };
   const { ino } = await temp.handle.stat({ bigint: true });
   const entry: PartialEntry = {
-    payloadSha256: fetched.lfsSha256 as string,
-    payloadSize: fetched.size,
+    payload,
+    payloadSize: file.payloadSize,
     base: (file.basePath ? await identify(file.basePath) : undefined) ?? null,
     temp: { name: tempName, ino: ino.toString() },
     bytes: kept,

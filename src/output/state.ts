@@ -30,10 +30,11 @@ export interface StateEntry {
 
 /**
  * A file interrupted while being decoded from the Hub: its temporary output holds `bytes` whole,
- * flushed bytes decoded from exactly this payload (by its LFS SHA-256) and this base.
+ * flushed bytes decoded from exactly this payload and this base.
  */
 export interface PartialEntry {
-  payloadSha256: string;
+  /** `sha256:<hex>` for a Hub payload (its listed SHA-256), `file:<size>:<mtime>:<inode>` for a local one. */
+  payload: string;
   payloadSize: number;
   base: FileIdentity | null;
   /** The temporary output's name in the partial folder, and its inode (a replaced file is not ours). */
@@ -124,9 +125,9 @@ export class ResumeState {
   }
 
   /** The partial entry, if it can be resumed for these inputs: same payload (by content), same base, same temporary name. */
-  async resumablePartial(name: string, want: { payloadSha256: string; payloadSize: number; base: string | undefined; tempName: string }): Promise<PartialEntry | undefined> {
+  async resumablePartial(name: string, want: { payload: string; payloadSize: number; base: string | undefined; tempName: string }): Promise<PartialEntry | undefined> {
     const p = this.partialOf(name);
-    if (!p?.resumable || p.payloadSha256 !== want.payloadSha256 || p.payloadSize !== want.payloadSize || p.temp.name !== want.tempName) return undefined;
+    if (!p?.resumable || p.payload !== want.payload || p.payloadSize !== want.payloadSize || p.temp.name !== want.tempName) return undefined;
     const base = want.base ? await identify(want.base) : undefined;
     return same(base ?? null, p.base) ? p : undefined;
   }

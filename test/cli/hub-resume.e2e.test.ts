@@ -142,4 +142,28 @@ describe('resuming inside a file fetched from the Hub', () => {
     expect(cdnRanges().at(-1)).toBe('bytes=0-');
     expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
   });
+
+  it('a local XOR file decoded against a base on the Hub resumes too, judged by the published digest', async () => {
+    const xorDir = join(work, 'xor');
+    await mkdir(xorDir);
+    await writeFile(join(xorDir, NAME), payload);
+    hub.repos.set('Org/big-base', { commit: COMMIT, files: new Map([[`base/${NAME}`, baseBytes]]) });
+    const local = (...extra: string[]) => ['decode', out(), xorDir, 'hf://Org/big-base/base', '--manifest', manifest, ...extra];
+    // The base's first request is the decode's (planning reads only the payload's head, locally).
+    hub.fault(`base/${NAME}`, 'stall');
+    const child = spawn(process.execPath, [BIN, ...local('--jobs', '1')], { env: env(), stdio: 'ignore' });
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const deadline = Date.now() + 20_000;
+    while ((await keptBytes()) === 0) {
+      if (Date.now() > deadline) throw new Error('no checkpoint was recorded');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGINT');
+    expect(await closed).toBe(130);
+    const kept = await keptBytes();
+    const rerun = await runCli(local('--json'), { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(jsonDoc(rerun.stdout).files[0]).toMatchObject({ status: 'verified', resumedAt: kept });
+    expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
+  });
 });

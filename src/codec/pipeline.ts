@@ -17,10 +17,12 @@ import { createXorMemory, type XorMemory } from './xor.js';
 export const DEFAULT_CHUNK_BYTES = 4 << 20;
 export const DEFAULT_SLOTS = 6;
 /**
- * For inputs read from the network: the transfer sets the pace, so deep read-ahead buys nothing,
- * while the HTTP client's own buffers (garbage until the next GC) need the memory. 6 MiB of
- * buffers instead of 32 MiB keeps a Hub decode under the same 150 MB as a local one (measured:
- * 165-177 MB with the local sizes, 139-147 MB with these, at the same speed).
+ * For inputs read from the network: the transfer sets the pace, so deep read-ahead buys little,
+ * while the HTTP client's own buffers (garbage until the next GC) need the memory. 6 MiB of buffers
+ * instead of 32 MiB keeps a Hub decode within the 150 MB a local one has (measured on the loopback
+ * bench: 131-143 MiB peak, against 165-178 MiB with the local sizes). The price, measured there too:
+ * about 1 s more CPU per GiB (the connection is paused and resumed more often), which a real
+ * network, slower than this machine's loopback, never makes visible.
  */
 export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 1 << 20, slots: 4 };
 /**

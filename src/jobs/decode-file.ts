@@ -4,15 +4,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Pipeline } from '../codec/pipeline.js';
-import { FileSource, GzipSource, readHead, type ByteSource } from '../codec/sources.js';
+import { FileSource, GzipSource, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import type { ResumeState } from '../output/state.js';
 import { SafetensorsSink } from '../output/safetensors-sink.js';
 import { commitTemp, discardTemp, lstatOrUndefined, partialDir } from '../output/temp-file.js';
 import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
-import type { DecodePlan, FilePlan } from '../plan/plan.js';
-import { readHubHead } from '../plan/hub-folder.js';
+import type { DecodePlan, FilePlan, HubInput } from '../plan/plan.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
 import { baseVerdict, diagnoseFailure, type Finding, type KnownPayload } from '../verify/diagnose.js';
@@ -59,27 +58,17 @@ function resumePaths(file: FilePlan) {
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
 class StopFile extends Error {}
 
-/** `start`: a resumed file is read (or fetched) from there on. */
-async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
-  const gzip = file.action === 'xor-gzip';
-  if (file.hub?.cached) return gzip ? GzipSource.over(await FileSource.open(file.hub.cached, { limit: file.payloadSize })) : FileSource.open(file.hub.cached, { limit: file.payloadSize });
-  if (file.hub) {
-    const { folder, file: hubFile } = file.hub;
-    const hub = new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.payloadPath, signal, start);
-    return gzip ? GzipSource.over(hub) : hub;
-  }
-  return file.action === 'xor-gzip' ? GzipSource.open(file.payloadPath) : FileSource.open(file.payloadPath, { limit: file.payloadSize, start });
+/** A payload or base file where it is: its blob in the local cache, on the Hub, or on disk; read from `start` on. */
+async function openInput(path: string, size: number | undefined, hub: HubInput | undefined, signal: AbortSignal, start = 0): Promise<ByteSource> {
+  if (hub?.cached) return FileSource.open(hub.cached, { limit: size, start });
+  if (hub) return new HubSource(hub.folder.client, hub.folder.source.repo, hub.folder.commit, hub.file, path, signal, start);
+  return FileSource.open(path, { limit: size, start });
 }
 
-/** The base from the Hub (or its blob in the local cache), else the local file. */
-async function openBase(file: FilePlan, signal: AbortSignal): Promise<ByteSource | undefined> {
-  if (!file.basePath) return undefined;
-  if (file.baseHub?.cached) return FileSource.open(file.baseHub.cached, { limit: file.baseSize });
-  if (file.baseHub) {
-    const { folder, file: hubFile } = file.baseHub;
-    return new HubSource(folder.client, folder.source.repo, folder.commit, hubFile, file.basePath, signal);
-  }
-  return FileSource.open(file.basePath, { limit: file.baseSize });
+/** `start`: a resumed file is read (or fetched) from there on; a gzip payload always from its first byte. */
+async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
+  if (file.action !== 'xor-gzip') return openInput(file.payloadPath, file.payloadSize, file.hub, signal, start);
+  return file.hub ? GzipSource.over(await openInput(file.payloadPath, file.payloadSize, file.hub, signal)) : GzipSource.open(file.payloadPath);
 }
 
 /** An input whose size differs from the planned one changed while it was read: nothing it gave is trusted. */
@@ -184,12 +173,15 @@ function baseCheckOf(file: FilePlan, digests: Digests, ctx: RunContext): BaseChe
 }
 
 /** The base's first bytes, to compare the decoded file's structure with (enough for a JSON config). */
-async function baseHeadOf(file: FilePlan, chunkBytes: number): Promise<{ head: Buffer; size: number } | undefined> {
+async function baseHeadOf(file: FilePlan, chunkBytes: number, signal: AbortSignal): Promise<{ head: Buffer; size: number } | undefined> {
   if (!file.basePath || file.baseSize === undefined || file.action === 'copy') return undefined;
-  const max = Math.min(file.baseSize, chunkBytes);
-  const { baseHub } = file;
-  const head = baseHub?.cached ? await readHead(baseHub.cached, max) : baseHub ? await readHubHead(baseHub.folder, baseHub.file, max) : await readHead(file.basePath, max);
-  return { head, size: file.baseSize };
+  const source = await openInput(file.basePath, file.baseSize, file.baseHub, signal);
+  try {
+    const head = Buffer.alloc(Math.min(file.baseSize, chunkBytes));
+    return { head: head.subarray(0, await source.read(head, head.length)), size: file.baseSize };
+  } finally {
+    await source.close();
+  }
 }
 
 /** `attempt`: a Hub payload whose SHA-256 differed from the listing is fetched once more. */
@@ -205,7 +197,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const knownSize = file.action === 'xor-gzip' ? undefined : file.payloadSize;
   // Only a digest decides a file. Without one, the decoded bytes are refused only where they lack a
   // structure their base has; with --no-verify nothing is refused, a warning is all.
-  const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes);
+  const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes, ctx.signal);
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name);
   ctx.resume.forget(file.name);
   // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
@@ -223,7 +215,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     let decodedHead: Buffer | undefined;
     let lacking: SanityProblem | undefined;
     try {
-      base = await openBase(file, ctx.signal);
+      base = file.basePath ? await openInput(file.basePath, file.baseSize, file.baseHub, ctx.signal) : undefined;
       written = kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
       const hubSource = source instanceof HubSource ? source : undefined;
       streamed = await pipeline.run({

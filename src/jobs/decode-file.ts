@@ -201,7 +201,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name);
   ctx.resume.forget(file.name);
   // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
-  const resumeCtx = { outputDir: ctx.plan.outputDir, resume: ctx.resume, notify: ctx.notify };
+  const resumeCtx = { outputDir: ctx.plan.outputDir, resume: ctx.resume, verifying: ctx.verifying, notify: ctx.notify };
   const out = await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 });
   const { temp, kept } = out;
   const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined) : undefined;

@@ -15,6 +15,8 @@ import type { FilePlan } from '../plan/plan.js';
 export interface ResumeContext {
   outputDir: string;
   resume: ResumeState;
+  /** Outputs are checked against their published digests (not --no-verify). */
+  verifying: boolean;
   notify: (event: { type: 'note'; message: string }) => void;
 }
 
@@ -28,13 +30,14 @@ function whyNotResumable(file: FilePlan): string | undefined {
 /**
  * What the kept bytes were decoded from, as the state records it; undefined for a file nothing of
  * which is fetched (it is decoded again at disk speed). Something must vouch for a prefix kept on
- * disk: a Hub payload's listed SHA-256 (checked on the rebuilt payload), or for a local payload
- * decoded against a Hub base, the published digest of the output.
+ * disk: a Hub payload's listed SHA-256 (checked on the rebuilt payload, even with --no-verify), or
+ * for a local payload decoded against a Hub base, the published digest of the output (so only when
+ * outputs are verified).
  */
-async function payloadIdentity(file: FilePlan): Promise<string | undefined> {
+async function payloadIdentity(file: FilePlan, verifying: boolean): Promise<string | undefined> {
   const hub = file.hub && !file.hub.cached ? file.hub.file : undefined;
   if (hub) return hub.lfsSha256 && `sha256:${hub.lfsSha256}`;
-  if (!file.baseHub || file.baseHub.cached || file.hub || file.expected.length === 0) return undefined;
+  if (!file.baseHub || file.baseHub.cached || file.hub || !verifying || file.expected.length === 0) return undefined;
   const local = await identify(file.payloadPath);
   return local && `file:${local.size}:${local.mtimeNs}:${local.ino}`;
 }
@@ -51,7 +54,7 @@ export interface OutputTemp {
 export async function openOutputTemp(file: FilePlan, ctx: ResumeContext, options: { direct: boolean; mayResume: boolean }): Promise<OutputTemp> {
   const { outputDir } = ctx;
   const tempName = basename(file.outputPath);
-  const payload = await payloadIdentity(file);
+  const payload = await payloadIdentity(file, ctx.verifying);
   const why = payload ? whyNotResumable(file) : undefined;
   const earlier = ctx.resume.partialOf(file.name);
   let temp: TempFile | undefined;

@@ -166,4 +166,33 @@ describe('resuming inside a file fetched from the Hub', () => {
     expect(jsonDoc(rerun.stdout).files[0]).toMatchObject({ status: 'verified', resumedAt: kept });
     expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
   });
+
+  it('with --no-verify nothing vouches for a kept part of a local XOR file: it is not kept, and the rerun starts over', async () => {
+    const xorDir = join(work, 'xor');
+    await mkdir(xorDir);
+    await writeFile(join(xorDir, NAME), payload);
+    hub.repos.set('Org/big-base', { commit: COMMIT, files: new Map([[`base/${NAME}`, baseBytes]]) });
+    const local = (...extra: string[]) => ['decode', out(), xorDir, 'hf://Org/big-base/base', '--manifest', manifest, '--no-verify', ...extra];
+    // With nothing to verify against, the base's first bytes are read first (the structure check).
+    hub.fault(`base/${NAME}`, 'pass', 'stall');
+    const child = spawn(process.execPath, [BIN, ...local('--jobs', '1')], { env: env(), stdio: 'ignore' });
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const temp = join(out(), '.metharme-xor', 'partial', NAME);
+    const deadline = Date.now() + 20_000;
+    // The stall is reached once the base's CDN request is made; give the decode a moment past it.
+    while (hub.requests.filter((q) => q.url.startsWith('/cdn/')).length < 2) {
+      if (Date.now() > deadline) throw new Error('the base was never requested');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGINT');
+    expect(await closed).toBe(130);
+    expect(await stat(temp).catch(() => undefined)).toBeUndefined();
+    expect(await keptBytes()).toBe(0);
+    hub.requests.length = 0;
+    const rerun = await runCli(local('--json'), { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(jsonDoc(rerun.stdout).files[0]).toMatchObject({ status: 'unverified', resumedAt: null });
+    expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
+  });
 });

@@ -10,10 +10,14 @@ import type { ByteSource } from '../codec/sources.js';
 import { InputError, interruptedBy } from '../errors.js';
 import type { Integrity } from '../types.js';
 import { pause, type HubClient, type HubFile } from './client.js';
+import { ReadAhead } from './read-ahead.js';
+
+/** How far the body is read ahead of the decoder: enough to keep the connection flowing, small next to the pipeline. */
+const READ_AHEAD_BYTES = 2 << 20;
 
 export class HubSource implements ByteSource {
   private position = 0;
-  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  private body: ReadAhead | undefined;
   private leftover: Uint8Array | undefined;
   /** Bytes of the current body to drop before `position` (a server that ignored the Range). */
   private skip = 0;
@@ -21,10 +25,9 @@ export class HubSource implements ByteSource {
   private digest: string | undefined;
   /** Connections opened for this file, for reports and tests. */
   connections = 0;
-  private lastData = 0;
   private watchdog: NodeJS.Timeout | undefined;
   /** Ends a pending read at once on Ctrl-C, even when the server has stopped sending. */
-  private readonly onAbort = () => void this.reader?.cancel().catch(() => undefined);
+  private readonly onAbort = () => void this.body?.cancel();
 
   constructor(
     private readonly client: HubClient,
@@ -46,7 +49,9 @@ export class HubSource implements ByteSource {
     if (this.watchdog) return;
     const { idleMs } = this.client.retry;
     this.watchdog = setInterval(() => {
-      if (Date.now() - this.lastData > idleMs) void this.reader?.cancel().catch(() => undefined);
+      // Only the network's silence counts: a decoder that is slow to take the bytes is not a stall.
+      const since = this.body?.readingSince;
+      if (since !== undefined && Date.now() - since > idleMs) void this.body?.cancel();
     }, Math.min(idleMs, 1000));
     this.watchdog.unref();
   }
@@ -63,8 +68,7 @@ export class HubSource implements ByteSource {
       this.signal,
     );
     this.connections++;
-    this.reader = body.getReader();
-    this.lastData = Date.now();
+    this.body = new ReadAhead(body.getReader(), READ_AHEAD_BYTES);
     this.watch();
     this.leftover = undefined;
     this.skip = this.position - bodyStart;
@@ -76,9 +80,7 @@ export class HubSource implements ByteSource {
       this.leftover = undefined;
       return chunk;
     }
-    const { done, value } = await this.reader!.read();
-    this.lastData = Date.now();
-    return done ? undefined : value;
+    return this.body!.next();
   }
 
   async read(buf: Buffer, want: number): Promise<number> {
@@ -86,17 +88,13 @@ export class HubSource implements ByteSource {
     let filled = 0;
     let drops = 0;
     while (filled < limit) {
-      if (!this.reader) await this.connect();
-      let chunk: Uint8Array | undefined;
-      try {
-        chunk = await this.next();
-      } catch {
-        chunk = undefined;
-      }
+      if (!this.body) await this.connect();
+      let chunk = await this.next();
       if (chunk === undefined) {
         if (this.signal?.aborted) throw interruptedBy(this.signal);
         // The body ended before the listed size: the connection dropped or stalled. Pick up from here.
-        this.reader = undefined;
+        await this.body?.cancel();
+        this.body = undefined;
         if (++drops > this.client.retry.attempts) {
           throw new InputError(`the connection kept dropping at byte ${this.position} of ${this.file.size}`, { file: this.path, hint: 'check the network, then run again' });
         }
@@ -124,7 +122,7 @@ export class HubSource implements ByteSource {
   /** At the listed size the body must end: more bytes mean the file is not the one listed. */
   private async finishBody(): Promise<void> {
     this.digest = this.hash.digest('hex');
-    const extra = this.leftover?.length ? this.leftover : this.reader ? await this.next().catch(() => undefined) : undefined;
+    const extra = this.leftover?.length ? this.leftover : this.body ? await this.next() : undefined;
     if (extra && extra.length > 0) {
       await this.close();
       throw new InputError(`the Hub sent more than the ${this.file.size} bytes its listing gives`, { file: this.path, hint: 'the file changed on the Hub; run again' });
@@ -145,7 +143,7 @@ export class HubSource implements ByteSource {
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     this.signal?.removeEventListener('abort', this.onAbort);
-    await this.reader?.cancel().catch(() => undefined);
-    this.reader = undefined;
+    await this.body?.cancel();
+    this.body = undefined;
   }
 }

@@ -20,9 +20,9 @@ export const DEFAULT_SLOTS = 6;
  * For inputs read from the network: the transfer sets the pace, so deep read-ahead buys little,
  * while the HTTP client's own buffers (garbage until the next GC) need the memory. 6 MiB of buffers
  * instead of 32 MiB keeps a Hub decode within the 150 MB a local one has (measured on the loopback
- * bench: 131-143 MiB peak, against 165-178 MiB with the local sizes). The price, measured there too:
- * about 1 s more CPU per GiB (the connection is paused and resumed more often), which a real
- * network, slower than this machine's loopback, never makes visible.
+ * bench: 133-142 MiB peak with the Hub body's read-ahead, against 165-178 MiB with the local sizes).
+ * Small chunks alone paused the connection more often (about 1 s more CPU per GiB there); reading
+ * the body ahead (hub/read-ahead.ts) takes most of that back.
  */
 export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 1 << 20, slots: 4 };
 /**

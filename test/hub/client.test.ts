@@ -24,6 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => hub.stop());
 beforeEach(() => {
+  hub.separateCdn = false;
   hub.repos.clear();
   hub.faults.clear();
   hub.requests.length = 0;
@@ -133,6 +134,22 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     expect(source.integrity()).toBe('intact');
     expect(hub.requests.some((r) => r.url.includes('/resolve/'))).toBe(true);
     expect(hub.requests.some((r) => r.url.startsWith('/cdn/'))).toBe(true);
+  });
+
+  it('the token goes to the Hub (listing, revision, resolve) and never to the CDN on another origin', async () => {
+    hub.separateCdn = true;
+    Object.assign(hub.repos.get('Org/tiny-xor')!, { gated: true, token: 'hf_secret' });
+    const c = client({ HF_TOKEN: 'hf_secret' });
+    expect(await c.resolveCommit('Org/tiny-xor', 'main')).toBe(COMMIT);
+    await c.listFolder(parseHfUrl('hf://Org/tiny-xor/xor_encoded_files'), COMMIT);
+    const { bytes } = await readAll(c, BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    const cdn = hub.requests.filter((r) => r.url.startsWith('/cdn/'));
+    const hubOwn = hub.requests.filter((r) => !r.url.startsWith('/cdn/'));
+    expect(cdn.length).toBeGreaterThan(0);
+    expect(cdn.every((r) => r.authorization === undefined)).toBe(true);
+    expect(hubOwn.length).toBeGreaterThanOrEqual(4);
+    expect(hubOwn.every((r) => r.authorization === 'Bearer hf_secret')).toBe(true);
   });
 
   it('a connection cut mid-body is picked up with a Range from the offset reached', async () => {

@@ -36,17 +36,27 @@ export class HubStandIn {
   /** Listing page size, so paging is exercised. */
   pageSize = 3;
   private server: Server | undefined;
+  /** The same handler on another port: another origin, as the Hub's CDN is. */
+  private cdnServer: Server | undefined;
   endpoint = '';
+  cdnEndpoint = '';
+  /** Redirect LFS files to the CDN on its own origin (default: a path of the Hub's origin). */
+  separateCdn = false;
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => this.handle(req, res));
+    this.cdnServer = createServer((req, res) => this.handle(req, res));
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => this.cdnServer!.listen(0, '127.0.0.1', r));
     this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.cdnEndpoint = `http://127.0.0.1:${(this.cdnServer.address() as AddressInfo).port}`;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((r) => this.server?.close(r));
+    for (const server of [this.server, this.cdnServer]) {
+      server?.closeAllConnections();
+      await new Promise((r) => server?.close(r));
+    }
   }
 
   fault(path: string, ...faults: Fault[]): void {
@@ -114,7 +124,7 @@ export class HubStandIn {
       if (!data) return this.error(res, 404, 'EntryNotFound');
       if (path.endsWith('.bin')) {
         const sha = createHash('sha256').update(data).digest('hex');
-        res.writeHead(302, { Location: `/cdn/${repo}/${sha}?path=${encodeURIComponent(path)}&sig=${this.requests.length}`, 'X-Repo-Commit': r.commit, 'X-Linked-Size': String(data.length), 'X-Linked-Etag': `"${sha}"` });
+        res.writeHead(302, { Location: `${this.separateCdn ? this.cdnEndpoint : ''}/cdn/${repo}/${sha}?path=${encodeURIComponent(path)}&sig=${this.requests.length}`, 'X-Repo-Commit': r.commit, 'X-Linked-Size': String(data.length), 'X-Linked-Etag': `"${sha}"` });
         return void res.end();
       }
       return this.serve(req, res, path, data);

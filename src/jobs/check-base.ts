@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { InputError } from '../errors.js';
+import { isHfUrl } from '../hub/hf-url.js';
 import { folderFileNotPublished } from '../verify/diagnosis-text.js';
 import { detectModelFromPaths, findModel, listModels } from '../release/models.js';
 import { requireModel } from '../release/expectations.js';
@@ -22,7 +23,7 @@ export function baseModelFor(model: string | undefined, dir: string): string {
     const m = requireModel(model);
     return m.kind === 'release' ? m.base! : m.name;
   }
-  const detected = detectModelFromPaths([resolve(dir)], ['base', 'release']);
+  const detected = detectModelFromPaths([isHfUrl(dir) ? dir : resolve(dir)], ['base', 'release']);
   if (!detected) {
     const bases = listModels()
       .filter((m) => m.kind === 'base')

@@ -11,11 +11,16 @@ import { folderNames } from '../plan/entries.js';
 import { isChecksumListName, requireDir } from '../plan/inputs.js';
 import { isLfsPointer, lfsHint, repositoryOf } from '../plan/lfs.js';
 import { resolveExpectations, type Expectations } from '../release/expectations.js';
-import { entriesByName } from '../release/manifest.js';
+import { entriesByName, type ManifestEntry } from '../release/manifest.js';
 import type { BuiltinModel } from '../release/models.js';
 import { lfsPointer } from '../verify/diagnosis-text.js';
-import { primaryAlgorithm } from '../verify/digests.js';
-import { checkFile } from '../verify/hash-file.js';
+import { findMatch, primaryAlgorithm } from '../verify/digests.js';
+import { checkFile, type HashOptions } from '../verify/hash-file.js';
+import { FileSource } from '../codec/sources.js';
+import { HubSource } from '../hub/hub-source.js';
+import { isHfUrl } from '../hub/hf-url.js';
+import { hubSettings } from '../hub/settings.js';
+import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from '../plan/hub-folder.js';
 import { judgePickle, PickleCheck } from '../verify/pickle-check.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type FileVerdict } from './results.js';
@@ -59,10 +64,46 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
 }
 
 /** `kinds`: which built-in models --model and path recognition may name (check-base: bases only). */
+/**
+ * A folder to check where it is: local, or (check-base only) on the Hub, at one commit. Offline, an
+ * hf:// folder is its snapshot in the local cache.
+ */
+async function openFolder(text: string, kinds: readonly BuiltinModel['kind'][]): Promise<{ dir: string; hub: HubFolder | undefined; names: () => Promise<string[]> }> {
+  if (isHfUrl(text)) {
+    if (kinds.includes('release')) {
+      throw new InputError('verify checks a local folder; a folder on the Hub is decoded (decode <output-dir> hf://...), or checked as a base with check-base', {
+        file: text,
+        hint: 'download it, or run check-base on a base conversion hosted on the Hub',
+      });
+    }
+    if (!hubSettings().offline) {
+      const { folder, entries } = await openHubFolder(text);
+      return { dir: text, hub: folder, names: async () => entries.map((e) => e.name) };
+    }
+  }
+  const dir = resolve(isHfUrl(text) ? await offlineSnapshot(text) : text);
+  await requireDir(dir, 'folder to verify');
+  return { dir, hub: undefined, names: () => folderNames(dir) };
+}
+
+/**
+ * A file of a Hub folder: judged by the SHA-256 of the Hub's listing when the manifest gives SHA-256
+ * (nothing is downloaded: the Hub serves the bytes its listing names), else fetched and hashed.
+ */
+async function checkHubFile(pipeline: Pipeline, folder: HubFolder, name: string, expected: readonly ManifestEntry[], options: HashOptions) {
+  const file = folder.files.get(name)!;
+  if (file.lfsSha256 && primaryAlgorithm(expected) === 'sha256') {
+    const digests = { sha256: file.lfsSha256 };
+    return { digests, match: findMatch(expected, digests), bytes: file.size };
+  }
+  const blob = folder.cached.get(name);
+  const source = blob ? await FileSource.open(blob, { limit: file.size }) : new HubSource(folder.client, folder.source.repo, folder.commit, file, hubFilePath(folder, file), options.signal);
+  return checkFile(pipeline, source, expected, options);
+}
+
 export async function verifyFolder(options: VerifyOptions, kinds: readonly BuiltinModel['kind'][]): Promise<VerifyReport> {
   const started = performance.now();
-  const dir = resolve(options.dir);
-  await requireDir(dir, 'folder to verify');
+  const { dir, hub, names } = await openFolder(options.dir, kinds);
   const expectations = await resolveExpectations({ model: options.model, manifest: options.manifest, detectFrom: [dir], allowKinds: kinds });
   if (!expectations) {
     throw new InputError('no manifest given and no model recognised from the path', {
@@ -78,6 +119,10 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
   const listed = entriesByName(expectations.manifest.entries);
   const sizes = new Map<string, number | null>();
   for (const [name] of listed) {
+    if (hub) {
+      sizes.set(name, hub.files.get(name)?.size ?? null);
+      continue;
+    }
     try {
       const s = await stat(join(dir, name));
       sizes.set(name, s.isFile() ? s.size : null);
@@ -89,7 +134,7 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
     .filter(([name]) => !(options.ignoreMissing && sizes.get(name) === null))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   // --strict: what the folder holds beyond the manifest cannot be verified, and says so.
-  const uncovered = options.strict ? (await folderNames(dir)).filter((n) => !n.startsWith('.') && !listed.has(n) && !isChecksumListName(n)).sort() : [];
+  const uncovered = options.strict ? (await names()).filter((n) => !n.startsWith('.') && !listed.has(n) && !isChecksumListName(n)).sort() : [];
   const totalBytes = [...sizes.values()].reduce<number>((sum, n) => sum + (n ?? 0), 0);
   options.onEvent?.({ type: 'start', files: byName.length, bytes: totalBytes, manifest });
 
@@ -107,12 +152,13 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
       } else {
         options.onEvent?.({ type: 'file-start', name, bytes: size });
         const pickles = new PickleCheck(name);
-        const outcome = await checkFile(pipeline, path, expected, {
+        const hashing: HashOptions = {
           signal: options.signal,
           onBytes: (bytes) => options.onEvent?.({ type: 'progress', name, bytes }),
           onChunk: (data) => pickles.feed(data),
-        });
-        const pointer = !outcome.match && (await isLfsPointer(path, size));
+        };
+        const outcome = hub ? await checkHubFile(pipeline, hub, name, expected, hashing) : await checkFile(pipeline, path, expected, hashing);
+        const pointer = !hub && !outcome.match && (await isLfsPointer(path, size));
         // A file that matches its digest must also be harmless to load.
         const safety = outcome.match ? judgePickle(name, pickles.finish(), false) : undefined;
         result = verdict({

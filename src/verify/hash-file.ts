@@ -3,7 +3,7 @@
  * output already in place), verify, check-base, encode and diagnosis.
  */
 import { Pipeline } from '../codec/pipeline.js';
-import { FileSource } from '../codec/sources.js';
+import { FileSource, type ByteSource } from '../codec/sources.js';
 import type { ManifestEntry } from '../release/manifest.js';
 import type { Algorithm, Digests } from '../types.js';
 import { findMatch, primaryAlgorithm } from './digests.js';
@@ -15,13 +15,14 @@ export interface HashOptions {
   onChunk?: ((data: Buffer, position: number) => void) | undefined;
 }
 
+/** `input`: a local file's path, or an open source (a file on the Hub), which is closed here. */
 export async function hashFile(
   pipeline: Pipeline,
-  path: string,
+  input: string | ByteSource,
   algorithms: readonly Algorithm[],
   options: HashOptions = {},
 ): Promise<{ bytes: number; digests: Digests }> {
-  const source = await FileSource.open(path);
+  const source = typeof input === 'string' ? await FileSource.open(input) : input;
   try {
     const { bytes, digests } = await pipeline.run({ source, algorithms, signal: options.signal, onBytes: options.onBytes, onChunk: options.onChunk });
     return { bytes, digests };
@@ -35,15 +36,18 @@ export interface MatchOutcome {
   match: ManifestEntry | undefined;
 }
 
-/** Hashes `path` in the strongest published algorithm and matches it with the published digests. */
+/** Hashes `input` in the strongest published algorithm and matches it with the published digests. */
 export async function checkFile(
   pipeline: Pipeline,
-  path: string,
+  input: string | ByteSource,
   expected: readonly ManifestEntry[],
   options: HashOptions = {},
 ): Promise<MatchOutcome & { bytes: number }> {
   const primary = primaryAlgorithm(expected);
-  if (!primary) return { digests: {}, match: undefined, bytes: 0 };
-  const { bytes, digests } = await hashFile(pipeline, path, [primary], options);
+  if (!primary) {
+    if (typeof input !== 'string') await input.close();
+    return { digests: {}, match: undefined, bytes: 0 };
+  }
+  const { bytes, digests } = await hashFile(pipeline, input, [primary], options);
   return { digests, match: findMatch(expected, digests), bytes };
 }

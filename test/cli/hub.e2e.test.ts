@@ -290,3 +290,40 @@ describe('gzip payloads on the Hub', () => {
     await expectFineTune(join(work, 'out'));
   });
 });
+
+describe('check-base on the Hub', () => {
+  const BASE_SUMS = join(TORCH_BASE, '..', 'SHA256SUMS.base');
+  const baseEnv = () => ({ ...env(), HF_TOKEN: 'hf_base' });
+
+  it('judges LFS files by the listing\'s SHA-256 without downloading them, and fetches the small ones', async () => {
+    const r = await runCli(['check-base', BASE_SOURCE, '--manifest', BASE_SUMS, '--json'], { env: baseEnv() });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.dir).toBe(BASE_SOURCE);
+    expect(doc.totals.verified).toBe(doc.totals.files);
+    expect(doc.totals.files).toBeGreaterThan(3);
+    // No shard was downloaded: only the non-LFS files went through resolve, none to the CDN.
+    expect(hub.requests.filter((q) => q.url.startsWith('/cdn/'))).toEqual([]);
+    expect(hub.requests.some((q) => q.url.includes('/resolve/') && q.url.endsWith('config.json'))).toBe(true);
+  });
+
+  it('a Hub base that is not the published conversion fails, file by file, with no download', async () => {
+    const qk = new Map<string, Buffer>();
+    for (const name of await readdir(join(TORCH_BASE, '..', 'llama-base-qk'))) qk.set(`hf-format/${name}`, await readFile(join(TORCH_BASE, '..', 'llama-base-qk', name)));
+    hub.repos.set('Org/llama-base', { commit: BASE_COMMIT, files: qk });
+    const r = await runCli(['check-base', BASE_SOURCE, '--manifest', BASE_SUMS, '--json'], { env: env() });
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.totals.mismatch).toBeGreaterThan(0);
+    expect(doc.files.filter((f: { status: string }) => f.status === 'mismatch').every((f: { name: string }) => f.name.endsWith('.bin'))).toBe(true);
+    expect(hub.requests.filter((q) => q.url.startsWith('/cdn/'))).toEqual([]);
+  });
+
+  it('verify does not take an hf:// folder: exit 2 saying what to do instead', async () => {
+    const r = await runCli(['verify', SOURCE, '--manifest', TORCH_SUMS], { env: env() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/verify checks a local folder; a folder on the Hub is decoded .*check-base/);
+    expect(hub.requests).toEqual([]);
+  });
+});
+

@@ -171,7 +171,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     'Check that <base-dir> is the LLaMA conversion a release was made against, before spending time on a decode.',
     '0 the published conversion, 1 a file differs or is missing, 2 input error',
   )
-    .argument('<base-dir>', 'LLaMA converted to the Hugging Face format')
+    .argument('<base-dir>', 'LLaMA converted to the Hugging Face format: a folder, or hf://<owner>/<name>[@<rev>][/<path>] (judged by the Hub\'s listing, nothing downloaded)')
     .option('--model <name>', 'a base conversion (llama-13b-hf) or a release (metharme-13b); recognised from the path if omitted')
     .option('--manifest <file>', 'digests of the base files, for any release (e.g. its SHA256SUMS.base)')
     .action(async (dir: string, opts) => {

@@ -84,8 +84,10 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   });
   const started = performance.now();
   const warnings: string[] = [];
+  const notes: string[] = [];
   const notify = (event: DecodeEvent) => {
     if (event.type === 'warning') warnings.push(event.message);
+    if (event.type === 'note') notes.push(event.message);
     options.onEvent?.(event);
   };
   const verifying = options.verify !== false;
@@ -132,7 +134,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
         message: t.pid === 0 ? 'took over a lock file that was empty or damaged (a run cut off while writing it)' : `took over the lock left by process ${t.pid} (started ${t.started}), which no longer exists`,
       });
     }
-    return { ...(await decodeLocked(plan, resume, options, notify, verifying, started)), warnings };
+    return { ...(await decodeLocked(plan, resume, options, notify, verifying, started)), warnings, notes };
   } finally {
     await lock.release();
     await tidyOutputDir(plan.outputDir);
@@ -186,7 +188,7 @@ async function decodeLocked(
   notify: (event: DecodeEvent) => void,
   verifying: boolean,
   started: number,
-): Promise<Omit<DecodeReport, 'warnings'>> {
+): Promise<Omit<DecodeReport, 'warnings' | 'notes'>> {
   const internal = new AbortController();
   const onExternalAbort = () => internal.abort(options.signal?.reason);
   if (options.signal?.aborted) onExternalAbort();

@@ -80,6 +80,8 @@ export interface DecodeReport {
   files: FileResult[];
   /** Everything the run warned about (also printed on stderr). */
   warnings: string[];
+  /** What the run did that the user should know without acting on it (resuming or restarting inside a file; also printed). */
+  notes: string[];
   ignored: string[];
   totals: {
     files: number;

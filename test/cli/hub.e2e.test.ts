@@ -291,6 +291,29 @@ describe('gzip payloads on the Hub', () => {
   });
 });
 
+describe('converting from the Hub', () => {
+  it('an interrupted --safetensors conversion restarts from byte 0 on the next run, says so, and converts', async () => {
+    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'stall');
+    const args = ['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, '--safetensors'];
+    const child = spawn(process.execPath, [BIN, ...args, '--jobs', '1'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const state = join(work, 'out', '.metharme-xor', 'state.json');
+    const deadline = Date.now() + 20_000;
+    while (!(await readFile(state, 'utf8').catch(() => '')).includes(`"${SHARD1}"`)) {
+      if (Date.now() > deadline) throw new Error('the shard was never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGINT');
+    expect(await closed, stderr).toBe(130);
+    const rerun = await runCli([...args, '--json'], { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout).notes).toContain(`${SHARD1}: an earlier run was interrupted in this file; restarting from byte 0 (a conversion to safetensors cannot be resumed inside)`);
+    expect(await finalNames(join(work, 'out'))).toContain('model-00001-of-00003.safetensors');
+  });
+});
+
 describe('check-base on the Hub', () => {
   const BASE_SUMS = join(TORCH_BASE, '..', 'SHA256SUMS.base');
   const baseEnv = () => ({ ...env(), HF_TOKEN: 'hf_base' });

@@ -129,6 +129,23 @@ describe('resuming inside a file fetched from the Hub', () => {
     expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
   });
 
+  it('a file changed on the Hub since the interruption (a new commit, other bytes): restarts from byte 0 and says why', async () => {
+    const run = await startStalled();
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(130);
+    const fine2 = checkpointBytes(SIZE, 8);
+    hub.repos.set('Org/big-xor', { commit: 'c3'.repeat(20), files: new Map([[`xor/${NAME}`, referenceXor(fine2, baseBytes)]]) });
+    await writeFile(manifest, `${sha256(fine2)}  ${NAME}\n`);
+    hub.requests.length = 0;
+    const rerun = await runCli(args('--json'), { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const doc = jsonDoc(rerun.stdout);
+    expect(doc.files[0]).toMatchObject({ status: 'verified', resumedAt: null });
+    expect((doc as unknown as { notes: string[] }).notes).toContain(`${NAME}: an earlier run was interrupted in this file; restarting from byte 0 (the kept part no longer matches its inputs)`);
+    expect(cdnRanges()).toEqual(['bytes=0-', 'bytes=0-']);
+    expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine2));
+  });
+
   it('a kept prefix tampered with is caught by the rebuilt payload SHA-256, fetched again whole, and verified', async () => {
     const run = await startStalled();
     run.child.kill('SIGINT');

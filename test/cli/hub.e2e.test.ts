@@ -46,6 +46,27 @@ async function expectFineTune(out: string) {
   for (const name of await readdir(TORCH_FINE)) expect(await fileSha256(join(out, name)), name).toBe(await fileSha256(join(TORCH_FINE, name)));
 }
 
+/**
+ * Runs `args` (a decode into work/out) with the transfer of SHARD1 stalled half-way, and Ctrl-C once
+ * the state shows the shard started: the run must end as interrupted (130).
+ */
+async function interruptInShard1(args: string[]) {
+  // Planning reads the first bytes; the decode's own request is the one that stalls.
+  hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'stall');
+  const child = spawn(process.execPath, [BIN, ...args, '--jobs', '1'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const state = join(work, 'out', '.metharme-xor', 'state.json');
+  const deadline = Date.now() + 20_000;
+  while (!(await readFile(state, 'utf8').catch(() => '')).includes(`"${SHARD1}"`)) {
+    if (Date.now() > deadline) throw new Error(`${SHARD1} was never started; stderr: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGINT');
+  expect(await closed, stderr).toBe(130);
+}
+
 describe('decode from hf://', () => {
   it('decodes and verifies every file byte-exactly, at one commit, storing no XOR file', async () => {
     const r = await decodeHub('--json');
@@ -271,19 +292,7 @@ describe('gzip payloads on the Hub', () => {
   });
 
   it('an interrupted gzip file restarts from byte 0 on the next run, and says so', async () => {
-    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'stall');
-    const child = spawn(process.execPath, [BIN, 'decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, '--jobs', '1'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const state = join(work, 'out', '.metharme-xor', 'state.json');
-    const deadline = Date.now() + 20_000;
-    while (!(await readFile(state, 'utf8').catch(() => '')).includes(`"${SHARD1}"`)) {
-      if (Date.now() > deadline) throw new Error('the gzip file was never started');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    child.kill('SIGINT');
-    expect(await closed, stderr).toBe(130);
+    await interruptInShard1(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS]);
     const rerun = await decodeHub();
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stdout).toMatch(new RegExp(`${SHARD1}: an earlier run was interrupted in this file; restarting from byte 0 \\(a gzip payload cannot be resumed inside\\)`));
@@ -293,20 +302,8 @@ describe('gzip payloads on the Hub', () => {
 
 describe('converting from the Hub', () => {
   it('an interrupted --safetensors conversion restarts from byte 0 on the next run, says so, and converts', async () => {
-    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'stall');
     const args = ['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, '--safetensors'];
-    const child = spawn(process.execPath, [BIN, ...args, '--jobs', '1'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const state = join(work, 'out', '.metharme-xor', 'state.json');
-    const deadline = Date.now() + 20_000;
-    while (!(await readFile(state, 'utf8').catch(() => '')).includes(`"${SHARD1}"`)) {
-      if (Date.now() > deadline) throw new Error('the shard was never started');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    child.kill('SIGINT');
-    expect(await closed, stderr).toBe(130);
+    await interruptInShard1(args);
     const rerun = await runCli([...args, '--json'], { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(JSON.parse(rerun.stdout).notes).toContain(`${SHARD1}: an earlier run was interrupted in this file; restarting from byte 0 (a conversion to safetensors cannot be resumed inside)`);

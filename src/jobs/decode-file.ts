@@ -11,7 +11,8 @@ import { SafetensorsSink } from '../output/safetensors-sink.js';
 import { commitTemp, discardTemp, lstatOrUndefined, partialDir } from '../output/temp-file.js';
 import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
-import type { DecodePlan, FilePlan, HubInput } from '../plan/plan.js';
+import type { DecodePlan, FilePlan } from '../plan/plan.js';
+import { openInput } from './open-input.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
 import { baseVerdict, diagnoseFailure, type Finding, type KnownPayload } from '../verify/diagnose.js';
@@ -57,13 +58,6 @@ function resumePaths(file: FilePlan) {
 
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
 class StopFile extends Error {}
-
-/** A payload or base file where it is: its blob in the local cache, on the Hub, or on disk; read from `start` on. */
-async function openInput(path: string, size: number | undefined, hub: HubInput | undefined, signal: AbortSignal, start = 0): Promise<ByteSource> {
-  if (hub?.cached) return FileSource.open(hub.cached, { limit: size, start });
-  if (hub) return new HubSource(hub.folder.client, hub.folder.source.repo, hub.folder.commit, hub.file, path, signal, start);
-  return FileSource.open(path, { limit: size, start });
-}
 
 /** `start`: a resumed file is read (or fetched) from there on; a gzip payload always from its first byte. */
 async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {

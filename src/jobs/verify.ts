@@ -16,8 +16,8 @@ import type { BuiltinModel } from '../release/models.js';
 import { lfsPointer } from '../verify/diagnosis-text.js';
 import { findMatch, primaryAlgorithm } from '../verify/digests.js';
 import { checkFile, type HashOptions } from '../verify/hash-file.js';
-import { FileSource } from '../codec/sources.js';
-import { HubSource } from '../hub/hub-source.js';
+import { hubInput } from '../plan/plan.js';
+import { openInput } from './open-input.js';
 import { isHfUrl } from '../hub/hf-url.js';
 import { hubSettings } from '../hub/settings.js';
 import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from '../plan/hub-folder.js';
@@ -96,8 +96,7 @@ async function checkHubFile(pipeline: Pipeline, folder: HubFolder, name: string,
     const digests = { sha256: file.lfsSha256 };
     return { digests, match: findMatch(expected, digests), bytes: file.size };
   }
-  const blob = folder.cached.get(name);
-  const source = blob ? await FileSource.open(blob, { limit: file.size }) : new HubSource(folder.client, folder.source.repo, folder.commit, file, hubFilePath(folder, file), options.signal);
+  const source = await openInput(hubFilePath(folder, file), file.size, hubInput({ folder }, name), options.signal);
   return checkFile(pipeline, source, expected, options);
 }
 

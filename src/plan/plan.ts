@@ -79,7 +79,8 @@ async function openFolder(text: string, notes: string[]): Promise<{ local: strin
   return { local: await offlineSnapshot(text) };
 }
 
-function hubInput(hub: { folder: HubFolder } | undefined, name: string): HubInput | undefined {
+/** A file of a Hub folder, by name, with its cached blob if any; undefined when the folder has no such file. */
+export function hubInput(hub: { folder: HubFolder } | undefined, name: string): HubInput | undefined {
   const file = hub?.folder.files.get(name);
   return hub && file ? { folder: hub.folder, file, cached: hub.folder.cached.get(name) } : undefined;
 }

@@ -9,7 +9,7 @@ import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, checkpointBytes, fileSha256, finalNames, flipByte, jsonDoc, referenceXor, removeDir, runCli, seededBytes, sha256, tempDir } from '../support/helpers.js';
-import { HubStandIn } from '../hub/stand-in.js';
+import { HubStandIn, type Fault } from '../hub/stand-in.js';
 
 const COMMIT = 'b2'.repeat(20);
 const SOURCE = 'hf://Org/big-xor/xor';
@@ -30,9 +30,7 @@ beforeAll(async () => {
 afterAll(() => hub.stop());
 beforeEach(async () => {
   work = await tempDir();
-  hub.repos.clear();
-  hub.faults.clear();
-  hub.requests.length = 0;
+  hub.reset();
   hub.repos.set('Org/big-xor', { commit: COMMIT, files: new Map([[`xor/${NAME}`, payload]]) });
   baseDir = join(work, 'base');
   await mkdir(baseDir);
@@ -57,10 +55,10 @@ async function keptBytes(): Promise<number> {
 }
 
 /** Starts a decode whose transfer stalls half-way, and waits until a checkpoint has recorded its prefix. */
-async function startStalled() {
-  // Planning reads the first bytes; the decode's own request is the one that stalls.
-  hub.fault(`xor/${NAME}`, 'pass', 'stall');
-  const child = spawn(process.execPath, [BIN, ...args('--jobs', '1')], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+async function startStalled(run = { args: args('--jobs', '1'), stalls: `xor/${NAME}`, faults: ['pass', 'stall'] as Fault[] }) {
+  // By default planning reads the first bytes; the decode's own request is the one that stalls.
+  hub.fault(run.stalls, ...run.faults);
+  const child = spawn(process.execPath, [BIN, ...run.args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
@@ -72,15 +70,29 @@ async function startStalled() {
   return { child, closed, stderr: () => stderr };
 }
 
+/** A stalled decode stopped with Ctrl-C once a checkpoint is recorded: it must end as interrupted (130). */
+async function interruptStalled(run?: Parameters<typeof startStalled>[0]): Promise<string> {
+  const stalled = await startStalled(run);
+  stalled.child.kill('SIGINT');
+  expect(await stalled.closed, stalled.stderr()).toBe(130);
+  return stalled.stderr();
+}
+
+/** The XOR file local, its base on the Hub (Org/big-base): a decode's arguments for that. */
+async function localXorWithHubBase(...options: string[]) {
+  const xorDir = join(work, 'xor');
+  await mkdir(xorDir);
+  await writeFile(join(xorDir, NAME), payload);
+  hub.repos.set('Org/big-base', { commit: COMMIT, files: new Map([[`base/${NAME}`, baseBytes]]) });
+  return (...extra: string[]) => ['decode', out(), xorDir, 'hf://Org/big-base/base', '--manifest', manifest, ...options, ...extra];
+}
+
 /** Ranges the decode asked the CDN for, in order (planning's first look is bytes=0-). */
 const cdnRanges = () => hub.requests.filter((q) => q.url.startsWith('/cdn/')).map((q) => q.range);
 
 describe('resuming inside a file fetched from the Hub', () => {
   it('Ctrl-C on a stalled transfer exits 130 keeping the prefix; the rerun fetches only the rest and verifies', async () => {
-    const run = await startStalled();
-    run.child.kill('SIGINT');
-    expect(await run.closed).toBe(130);
-    expect(run.stderr()).toMatch(/interrupted by SIGINT/);
+    expect(await interruptStalled()).toMatch(/interrupted by SIGINT/);
     const kept = await keptBytes();
     // Half the file was sent: whole chunks of it were written and recorded, nothing beyond.
     expect(kept).toBeGreaterThan(0);
@@ -117,9 +129,7 @@ describe('resuming inside a file fetched from the Hub', () => {
   });
 
   it('a base changed since the interruption: restarts from byte 0, says why, and verifies', async () => {
-    const run = await startStalled();
-    run.child.kill('SIGINT');
-    expect(await run.closed).toBe(130);
+    await interruptStalled();
     await utimes(join(baseDir, NAME), new Date(), new Date(Date.now() - 86_400_000));
     hub.requests.length = 0;
     const rerun = await runCli(args(), { env: env() });
@@ -130,9 +140,7 @@ describe('resuming inside a file fetched from the Hub', () => {
   });
 
   it('a file changed on the Hub since the interruption (a new commit, other bytes): restarts from byte 0 and says why', async () => {
-    const run = await startStalled();
-    run.child.kill('SIGINT');
-    expect(await run.closed).toBe(130);
+    await interruptStalled();
     const fine2 = checkpointBytes(SIZE, 8);
     hub.repos.set('Org/big-xor', { commit: 'c3'.repeat(20), files: new Map([[`xor/${NAME}`, referenceXor(fine2, baseBytes)]]) });
     await writeFile(manifest, `${sha256(fine2)}  ${NAME}\n`);
@@ -147,9 +155,7 @@ describe('resuming inside a file fetched from the Hub', () => {
   });
 
   it('a kept prefix tampered with is caught by the rebuilt payload SHA-256, fetched again whole, and verified', async () => {
-    const run = await startStalled();
-    run.child.kill('SIGINT');
-    expect(await run.closed).toBe(130);
+    await interruptStalled();
     await flipByte(join(out(), '.metharme-xor', 'partial', NAME), 100_000);
     hub.requests.length = 0;
     const rerun = await runCli(args('--json'), { env: env() });
@@ -161,22 +167,9 @@ describe('resuming inside a file fetched from the Hub', () => {
   });
 
   it('a local XOR file decoded against a base on the Hub resumes too, judged by the published digest', async () => {
-    const xorDir = join(work, 'xor');
-    await mkdir(xorDir);
-    await writeFile(join(xorDir, NAME), payload);
-    hub.repos.set('Org/big-base', { commit: COMMIT, files: new Map([[`base/${NAME}`, baseBytes]]) });
-    const local = (...extra: string[]) => ['decode', out(), xorDir, 'hf://Org/big-base/base', '--manifest', manifest, ...extra];
+    const local = await localXorWithHubBase();
     // The base's first request is the decode's (planning reads only the payload's head, locally).
-    hub.fault(`base/${NAME}`, 'stall');
-    const child = spawn(process.execPath, [BIN, ...local('--jobs', '1')], { env: env(), stdio: 'ignore' });
-    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    const deadline = Date.now() + 20_000;
-    while ((await keptBytes()) === 0) {
-      if (Date.now() > deadline) throw new Error('no checkpoint was recorded');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    child.kill('SIGINT');
-    expect(await closed).toBe(130);
+    await interruptStalled({ args: local('--jobs', '1'), stalls: `base/${NAME}`, faults: ['stall'] });
     const kept = await keptBytes();
     const rerun = await runCli(local('--json'), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
@@ -185,11 +178,7 @@ describe('resuming inside a file fetched from the Hub', () => {
   });
 
   it('with --no-verify nothing vouches for a kept part of a local XOR file: it is not kept, and the rerun starts over', async () => {
-    const xorDir = join(work, 'xor');
-    await mkdir(xorDir);
-    await writeFile(join(xorDir, NAME), payload);
-    hub.repos.set('Org/big-base', { commit: COMMIT, files: new Map([[`base/${NAME}`, baseBytes]]) });
-    const local = (...extra: string[]) => ['decode', out(), xorDir, 'hf://Org/big-base/base', '--manifest', manifest, '--no-verify', ...extra];
+    const local = await localXorWithHubBase('--no-verify');
     // With nothing to verify against, the base's first bytes are read first (the structure check).
     hub.fault(`base/${NAME}`, 'pass', 'stall');
     const child = spawn(process.execPath, [BIN, ...local('--jobs', '1')], { env: env(), stdio: 'ignore' });

@@ -24,9 +24,7 @@ beforeAll(async () => {
 afterAll(() => hub.stop());
 beforeEach(async () => {
   work = await tempDir();
-  hub.repos.clear();
-  hub.faults.clear();
-  hub.requests.length = 0;
+  hub.reset();
   const files = new Map<string, Buffer>();
   for (const name of await readdir(TORCH_XOR)) files.set(`xor_encoded_files/${name}`, await readFile(join(TORCH_XOR, name)));
   hub.repos.set('Org/tiny-xor', { commit: COMMIT, files });

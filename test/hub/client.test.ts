@@ -24,10 +24,7 @@ beforeAll(async () => {
 });
 afterAll(() => hub.stop());
 beforeEach(() => {
-  hub.separateCdn = false;
-  hub.repos.clear();
-  hub.faults.clear();
-  hub.requests.length = 0;
+  hub.reset();
   hub.repos.set('Org/tiny-xor', {
     commit: COMMIT,
     files: new Map([

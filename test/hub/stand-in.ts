@@ -59,6 +59,14 @@ export class HubStandIn {
     }
   }
 
+  /** A fresh Hub for the next test: no repositories, faults or recorded requests, the CDN on the Hub's origin. */
+  reset(): void {
+    this.repos.clear();
+    this.faults.clear();
+    this.requests.length = 0;
+    this.separateCdn = false;
+  }
+
   fault(path: string, ...faults: Fault[]): void {
     this.faults.set(path, [...(this.faults.get(path) ?? []), ...faults]);
   }

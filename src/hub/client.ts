@@ -2,14 +2,16 @@
  * The Hugging Face Hub's HTTP contract. Resolving a revision to its commit and listing a folder at
  * that commit (each file's size and, for LFS files, its SHA-256) go through @huggingface/hub, the
  * ecosystem's client, given our fetch (token scope, error answers, retries). Ranged reads through the
- * resolve URL and its redirect use native fetch directly, strict where huggingface.js is lenient: a Range
- * request must be answered 206 with a matching Content-Range (a 200 means the Range was ignored and
- * is reported as such, never spliced), sizes are checked against the listing, an expired CDN URL (403)
- * is resolved again, and dropped connections, 5xx and 429 (Retry-After) are retried with backoff.
+ * resolve URL and its redirect go through our own HTTP/1.1 GET (http-get.ts: fetch cost the decoder
+ * half its CPU), strict where huggingface.js is lenient: a Range request must be answered 206 with a
+ * matching Content-Range (a 200 means the Range was ignored and is reported as such, never spliced),
+ * sizes are checked against the listing, an expired CDN URL (403) is resolved again, and dropped
+ * connections, 5xx and 429 (Retry-After) are retried with backoff.
  * Facts: shared/reference/hub-http.md.
  */
 import { InputError, interruptedBy } from '../errors.js';
 import type { HfSource } from './hf-url.js';
+import { ConnectionError, HttpGet } from './http-get.js';
 import type { HubSettings } from './settings.js';
 
 export interface HubFile {
@@ -56,8 +58,16 @@ export class RetryableError extends Error {
   }
 }
 
+/** An HTTP answer as `judge` needs it, whichever client got it. */
+interface Answer {
+  status: number;
+  headers: Headers;
+  /** Drops the body (and its connection). */
+  discard(): Promise<unknown> | void;
+}
+
 export interface RangeResponse {
-  body: ReadableStream<Uint8Array>;
+  body: HttpGet;
   /** The file offset the body starts at: the requested one, or 0 when the server ignored the Range. */
   bodyStart: number;
 }
@@ -81,10 +91,10 @@ export class HubClient {
   }
 
   /** Turns the Hub's error answers into what the user must fix (exit 2), and flags what may be retried. */
-  private async judge(response: Response, what: string): Promise<void> {
-    if (response.ok || (response.status >= 300 && response.status < 400)) return;
+  private async judge(response: Answer, what: string): Promise<void> {
+    if (response.status >= 200 && response.status < 400) return;
     const code = response.headers.get('x-error-code') ?? '';
-    await response.body?.cancel().catch(() => undefined);
+    await response.discard();
     if (response.status === 401 || (response.status === 403 && code !== '')) {
       throw new InputError(`the Hub refused access to ${what} (HTTP ${response.status}${code ? `, ${code}` : ''})`, {
         hint: this.settings.token
@@ -110,7 +120,7 @@ export class HubClient {
         return await attempt();
       } catch (err) {
         if (signal?.aborted) throw interruptedBy(signal);
-        const retryable = err instanceof RetryableError || (err instanceof TypeError && !(err instanceof InputError));
+        const retryable = err instanceof RetryableError || err instanceof ConnectionError || (err instanceof TypeError && !(err instanceof InputError));
         if (!retryable || n >= this.retry.attempts || signal?.aborted) {
           if (retryable) throw new InputError(`the Hub could not be read: ${(err as Error).message} (${n} attempts)`, { hint: 'check the network and HF_ENDPOINT, then run again' });
           throw err;
@@ -133,7 +143,7 @@ export class HubClient {
       const url = input instanceof Request ? input.url : String(input);
       const headers = { ...(init?.headers as Record<string, string> | undefined), ...this.headers(url) };
       const response = await fetch(url, { ...init, headers });
-      await this.judge(response, what);
+      await this.judge({ status: response.status, headers: response.headers, discard: () => response.body?.cancel().catch(() => undefined) }, what);
       return response;
     };
   }
@@ -176,35 +186,42 @@ export class HubClient {
     const range = { Range: `bytes=${offset}-` };
     let url = this.cdn.get(key) ?? resolveUrl;
     for (let hop = 0; hop < 4; hop++) {
-      const response = await fetch(url, { headers: this.headers(url, range), redirect: 'manual', signal });
+      const response = await HttpGet.open(url, { headers: this.headers(url, range), signal, headTimeoutMs: this.retry.idleMs });
+      const answer: Answer = { status: response.status, headers: response.headers, discard: () => response.cancel() };
       if (response.status >= 300 && response.status < 400 && response.headers.get('location')) {
-        await response.body?.cancel().catch(() => undefined);
+        response.cancel();
         url = new URL(response.headers.get('location')!, url).toString();
         this.cdn.set(key, url);
         continue;
       }
       if (response.status === 403 && url !== resolveUrl && !response.headers.get('x-error-code')) {
         // A signed CDN URL that expired: ask the Hub for a new one.
-        await response.body?.cancel().catch(() => undefined);
+        response.cancel();
         this.cdn.delete(key);
         url = resolveUrl;
         continue;
       }
-      await this.judge(response, key);
-      if (!response.body) throw new RetryableError(`no body for ${key}`);
+      await this.judge(answer, key);
+      const coding = response.headers.get('content-encoding');
+      if (coding !== null && coding.toLowerCase() !== 'identity') {
+        response.cancel();
+        throw new InputError(`the Hub sent ${key} with content coding "${coding}" where the file's own bytes were asked for`, {
+          hint: 'a proxy may be rewriting the answer; check HF_ENDPOINT',
+        });
+      }
       if (response.status === 206) {
         const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
         if (!m || Number(m[1]) !== offset || Number(m[3]) !== size) {
-          await response.body.cancel().catch(() => undefined);
+          response.cancel();
           throw new InputError(`the Hub answered bytes ${response.headers.get('content-range')} where bytes ${offset}-/${size} were asked for`, {
             file: `hf://${key}`,
             hint: 'the file changed on the Hub or a proxy rewrote the answer; run again',
           });
         }
-        return { body: response.body, bodyStart: offset };
+        return { body: response, bodyStart: offset };
       }
       // 200: the Range was ignored and the body starts at byte 0; the caller skips to its offset.
-      return { body: response.body, bodyStart: 0 };
+      return { body: response, bodyStart: 0 };
     }
     throw new InputError(`too many redirects for ${key}`, { hint: 'check HF_ENDPOINT' });
   }

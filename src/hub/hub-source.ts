@@ -10,15 +10,11 @@ import type { ByteSource } from '../codec/sources.js';
 import { InputError, interruptedBy } from '../errors.js';
 import type { Integrity } from '../types.js';
 import { pause, type HubClient, type HubFile } from './client.js';
-import { ReadAhead } from './read-ahead.js';
-
-/** How far the body is read ahead of the decoder: enough to keep the connection flowing, small next to the pipeline. */
-const READ_AHEAD_BYTES = 2 << 20;
+import type { HttpGet } from './http-get.js';
 
 export class HubSource implements ByteSource {
   private position = 0;
-  private body: ReadAhead | undefined;
-  private leftover: Uint8Array | undefined;
+  private body: HttpGet | undefined;
   /** Bytes of the current body to drop before `position` (a server that ignored the Range). */
   private skip = 0;
   private readonly hash: Hash = createHash('sha256');
@@ -27,7 +23,7 @@ export class HubSource implements ByteSource {
   connections = 0;
   private watchdog: NodeJS.Timeout | undefined;
   /** Ends a pending read at once on Ctrl-C, even when the server has stopped sending. */
-  private readonly onAbort = () => void this.body?.cancel();
+  private readonly onAbort = () => this.body?.cancel('interrupted');
 
   constructor(
     private readonly client: HubClient,
@@ -51,7 +47,7 @@ export class HubSource implements ByteSource {
     this.watchdog = setInterval(() => {
       // Only the network's silence counts: a decoder that is slow to take the bytes is not a stall.
       const since = this.body?.readingSince;
-      if (since !== undefined && Date.now() - since > idleMs) void this.body?.cancel();
+      if (since !== undefined && Date.now() - since > idleMs) this.body?.cancel(`nothing received for ${Math.round(idleMs / 1000)} s`);
     }, Math.min(idleMs, 1000));
     this.watchdog.unref();
   }
@@ -68,19 +64,9 @@ export class HubSource implements ByteSource {
       this.signal,
     );
     this.connections++;
-    this.body = new ReadAhead(body.getReader(), READ_AHEAD_BYTES);
+    this.body = body;
     this.watch();
-    this.leftover = undefined;
     this.skip = this.position - bodyStart;
-  }
-
-  private async next(): Promise<Uint8Array | undefined> {
-    if (this.leftover) {
-      const chunk = this.leftover;
-      this.leftover = undefined;
-      return chunk;
-    }
-    return this.body!.next();
   }
 
   async read(buf: Buffer, want: number): Promise<number> {
@@ -89,11 +75,13 @@ export class HubSource implements ByteSource {
     let drops = 0;
     while (filled < limit) {
       if (!this.body) await this.connect();
-      let chunk = await this.next();
-      if (chunk === undefined) {
+      // Bytes before the offset (a server that ignored the Range) land where the wanted ones will, and are dropped.
+      const room = this.skip > 0 ? Math.min(this.skip, limit - filled) : limit - filled;
+      const n = await this.body!.read(buf.subarray(filled, filled + room));
+      if (n === 0) {
         if (this.signal?.aborted) throw interruptedBy(this.signal);
         // The body ended before the listed size: the connection dropped or stalled. Pick up from here.
-        await this.body?.cancel();
+        this.body!.cancel();
         this.body = undefined;
         if (++drops > this.client.retry.attempts) {
           throw new InputError(`the connection kept dropping at byte ${this.position} of ${this.file.size}`, { file: this.path, hint: 'check the network, then run again' });
@@ -103,17 +91,12 @@ export class HubSource implements ByteSource {
         continue;
       }
       if (this.skip > 0) {
-        const dropped = Math.min(this.skip, chunk.length);
-        this.skip -= dropped;
-        chunk = chunk.subarray(dropped);
-        if (chunk.length === 0) continue;
+        this.skip -= n;
+        continue;
       }
-      const take = Math.min(chunk.length, limit - filled);
-      buf.set(chunk.subarray(0, take), filled);
-      this.hash.update(chunk.subarray(0, take));
-      filled += take;
-      this.position += take;
-      if (take < chunk.length) this.leftover = chunk.subarray(take);
+      this.hash.update(buf.subarray(filled, filled + n));
+      filled += n;
+      this.position += n;
     }
     if (this.position === this.file.size && this.digest === undefined) await this.finishBody();
     return filled;
@@ -122,8 +105,8 @@ export class HubSource implements ByteSource {
   /** At the listed size the body must end: more bytes mean the file is not the one listed. */
   private async finishBody(): Promise<void> {
     this.digest = this.hash.digest('hex');
-    const extra = this.leftover?.length ? this.leftover : this.body ? await this.next() : undefined;
-    if (extra && extra.length > 0) {
+    const extra = this.body ? await this.body.read(Buffer.alloc(1)) : 0;
+    if (extra > 0) {
       await this.close();
       throw new InputError(`the Hub sent more than the ${this.file.size} bytes its listing gives`, { file: this.path, hint: 'the file changed on the Hub; run again' });
     }
@@ -143,7 +126,7 @@ export class HubSource implements ByteSource {
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     this.signal?.removeEventListener('abort', this.onAbort);
-    await this.body?.cancel();
+    this.body?.cancel();
     this.body = undefined;
   }
 }

@@ -11,6 +11,8 @@ export const SAMPLE = join(ROOT, 'fixtures', 'sample');
 export const SAMPLE_XOR = join(SAMPLE, 'xor_encoded_files');
 export const SAMPLE_BASE = join(SAMPLE, 'llama-base');
 export const SAMPLE_SUMS = join(SAMPLE, 'SHA256SUMS');
+/** A self-signed certificate for localhost and 127.0.0.1, and its key (fixtures/tls/make.sh). */
+export const TEST_TLS = join(ROOT, 'fixtures', 'tls');
 /** The model of the reference decoder (python3 + numpy). */
 export const REFERENCE_CODEC = join(ROOT, 'test', 'support', 'reference_codec.py');
 

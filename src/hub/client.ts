@@ -72,6 +72,13 @@ export interface RangeResponse {
   bodyStart: number;
 }
 
+/** The TLS error code of a certificate that was refused, from our GET or from fetch (its cause). */
+function refusedCertificate(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  const code = err instanceof ConnectionError ? err.code : typeof cause?.code === 'string' ? cause.code : undefined;
+  return code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_(GET_ISSUER|VERIFY)/.test(code) ? code : undefined;
+}
+
 export class HubClient {
   readonly retry: RetryPolicy;
   /** Signed CDN URLs by file, reused for every range of it until they expire. */
@@ -120,6 +127,13 @@ export class HubClient {
         return await attempt();
       } catch (err) {
         if (signal?.aborted) throw interruptedBy(signal);
+        const certificate = refusedCertificate(err);
+        if (certificate) {
+          // Trying again cannot make a certificate trusted.
+          throw new InputError(`the certificate of ${new URL(this.settings.endpoint).host} (or of its CDN) was refused for ${what}: ${certificate}`, {
+            hint: 'for a proxy or private endpoint with its own certificate authority, point NODE_EXTRA_CA_CERTS at that authority\'s certificate; check the system clock',
+          });
+        }
         const retryable = err instanceof RetryableError || err instanceof ConnectionError || (err instanceof TypeError && !(err instanceof InputError));
         if (!retryable || n >= this.retry.attempts || signal?.aborted) {
           if (retryable) throw new InputError(`the Hub could not be read: ${(err as Error).message} (${n} attempts)`, { hint: 'check the network and HF_ENDPOINT, then run again' });

@@ -1,21 +1,23 @@
 /**
- * One HTTP/1.1 GET on a connection of its own (node:net, or node:tls for https), its body read into
- * one fixed ring buffer. Why not fetch for the bodies: on the loopback bench fetch handed over every
- * 64 KiB the socket delivered as a freshly allocated buffer through web streams, about 1.5 s of CPU
- * per GiB on the main thread plus about 1 s on the garbage collector's threads, on a 2-core machine
- * whose cores the decoder needs. A socket with `onread` reads into the same memory every time, and
- * the bytes are copied once, into the ring, then once more, into the decoder's buffer.
+ * One HTTP/1.1 GET on a connection of its own (node:net, or node:tls for https), whose body the socket
+ * reads straight into the reader's buffer. Why not fetch: on the loopback bench, fetch handed over every
+ * 64 KiB the socket delivered as a freshly allocated buffer through web streams, which cost about 1.5 s
+ * of CPU per GiB on the main thread and about 1 s on the garbage collector's threads, on a 2-core machine
+ * whose cores the decoder needs. A socket with `onread` reads where it is told: into the waiting
+ * reader's buffer (the pipeline's slot), else into a small ring until the reader comes back. The kernel's
+ * socket buffer does the reading ahead. Reading a 1 GiB body now costs about 0.2 s of CPU.
  *
- * What it understands is what a GET of a file needs: a status line and headers (1xx skipped), and a
- * body framed by Content-Length, chunked transfer coding, or the end of the connection. It asks for
- * `identity` content coding and closes the connection after the body. Redirects, status codes and
- * retries are the caller's (hub/client.ts).
+ * It understands what a GET of a file needs: a status line and headers (1xx skipped), and a body framed
+ * by Content-Length, by chunked transfer coding (through the ring), or by the end of the connection. It
+ * asks for `identity` content coding and closes the connection after the body. Redirects, status codes
+ * and retries are the caller's (hub/client.ts).
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { ByteRing } from './byte-ring.js';
+import { ConnectionError, parseHead, requestText, type Framing } from './http-message.js';
 
-/** The connection failed, or the server did not speak HTTP/1.1: worth trying again. */
-export class ConnectionError extends Error {}
+export { ConnectionError } from './http-message.js';
 
 export interface HttpGetOptions {
   headers?: Record<string, string>;
@@ -30,19 +32,12 @@ export interface HttpGetOptions {
 const RING_BYTES = 64 << 10;
 /** With less room than this in the ring and no reader waiting, the socket pauses: the kernel buffers meanwhile. */
 const MIN_ROOM_BYTES = 16 << 10;
-/** Where the socket reads when the ring has no room at all (a read already under way when it paused). */
+/** Where the socket reads when the ring has no room at all (the read asked for as it paused). */
 const SPARE_BYTES = 16 << 10;
 /** A head or a chunk line longer than this is not HTTP we want to parse. */
 const MAX_HEAD_BYTES = RING_BYTES;
 const MAX_LINE_BYTES = 4096;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-
-type Framing =
-  | { kind: 'length'; left: number }
-  | { kind: 'chunked'; state: 'size' | 'data' | 'crlf' | 'trailers'; left: number }
-  | { kind: 'close' }
-  | { kind: 'done' };
-
 /** Where the socket's next read lands. */
 const enum Landing {
   ring,
@@ -58,20 +53,17 @@ interface Target {
 
 export class HttpGet {
   status = 0;
-  readonly headers = new Headers();
+  headers = new Headers();
   /** The body ended where its framing says it ends; false for a connection that dropped before that. */
   complete = false;
   /** Why the connection ended early, when it did. */
   failure: string | undefined;
+  /** The error code behind `failure`, when there was one. */
+  private failureCode: string | undefined;
 
   private readonly socket: net.Socket;
-  private readonly ring = Buffer.allocUnsafe(RING_BYTES);
+  private readonly ring = new ByteRing(RING_BYTES);
   private spare: Buffer | undefined;
-  /** Absolute counts of bytes taken out of, and put into, the ring. */
-  private head = 0;
-  private tail = 0;
-  /** Bytes read into the spare buffer, after the ring's. */
-  private readonly overflow: Buffer[] = [];
   private landing = Landing.ring;
   private target: Target | undefined;
   private eof = false;
@@ -94,12 +86,15 @@ export class HttpGet {
         ? // tls.connect takes onread too (node >= 15.1), though @types/node does not say so.
           tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ALPNProtocols: ['http/1.1'], onread, ...options.tls } as tls.ConnectionOptions)
         : net.connect({ host, port, onread });
-    this.socket.on('error', (err) => this.ended(`${err.message}`));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.failureCode ??= err.code;
+      this.ended(err.message);
+    });
     this.socket.on('end', () => this.ended());
     this.socket.on('close', () => this.ended());
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
     // Written before the connection is up: node queues it until then (after the handshake, for TLS).
-    this.socket.write(this.request());
+    this.socket.write(requestText(url, options.headers ?? {}));
   }
 
   /** Connects, sends the GET and reads the answer's head; the body is then read with `read`. */
@@ -116,38 +111,6 @@ export class HttpGet {
     return get;
   }
 
-  private request(): string {
-    const headers: Record<string, string> = {
-      Host: this.url.host,
-      'User-Agent': 'metharme-xor',
-      ...this.options.headers,
-      'Accept-Encoding': 'identity',
-      Connection: 'close',
-    };
-    const lines = Object.entries(headers).map(([name, value]) => {
-      // A line break in a value would start a header of its own.
-      if (/[\r\n]/.test(name + value)) throw new ConnectionError(`a line break in the ${name} header`);
-      return `${name}: ${value}\r\n`;
-    });
-    return `GET ${this.url.pathname}${this.url.search} HTTP/1.1\r\n${lines.join('')}\r\n`;
-  }
-
-  private room(): number {
-    return this.ring.length - (this.tail - this.head);
-  }
-
-  private buffered(): number {
-    return this.tail - this.head;
-  }
-
-  private put(data: Buffer): void {
-    const at = this.tail % this.ring.length;
-    const first = Math.min(data.length, this.ring.length - at);
-    data.copy(this.ring, at, 0, first);
-    if (first < data.length) data.copy(this.ring, 0, first);
-    this.tail += data.length;
-  }
-
   /** Body bytes may go straight to a reader: no framing to parse between them. */
   private direct(): boolean {
     return this.framing.kind === 'length' || this.framing.kind === 'close';
@@ -156,19 +119,18 @@ export class HttpGet {
   /** The reader's buffer while one waits (and nothing is buffered before it), else the ring's free space. */
   private nextBuffer(): Uint8Array {
     const t = this.target;
-    if (t && t.filled < t.buf.length && this.buffered() === 0 && this.overflow.length === 0 && this.direct()) {
+    if (t && t.filled < t.buf.length && this.ring.length === 0 && this.direct()) {
       this.landing = Landing.target;
       const want = t.buf.length - t.filled;
       return t.buf.subarray(t.filled, t.filled + (this.framing.kind === 'length' ? Math.min(want, this.framing.left) : want));
     }
-    const room = this.room();
-    if (room === 0 || this.overflow.length > 0) {
+    const free = this.ring.freeSpace();
+    if (free.length === 0) {
       this.landing = Landing.spare;
       return (this.spare ??= Buffer.allocUnsafe(SPARE_BYTES));
     }
     this.landing = Landing.ring;
-    const at = this.tail % this.ring.length;
-    return this.ring.subarray(at, at + Math.min(room, this.ring.length - at));
+    return free;
   }
 
   private received(n: number): boolean {
@@ -181,9 +143,9 @@ export class HttpGet {
         if (this.framing.left === 0) this.finish();
       }
     } else if (this.landing === Landing.ring) {
-      this.tail += n;
+      this.ring.added(n);
     } else {
-      this.overflow.push(Buffer.from(this.spare!.subarray(0, n)));
+      this.ring.put(this.spare!.subarray(0, n));
     }
     if (t && t.filled < t.buf.length) {
       // Bytes that reached the ring while a reader waits go on to it at once.
@@ -191,7 +153,7 @@ export class HttpGet {
     }
     const waiting = t !== undefined && t.filled < t.buf.length && this.framing.kind !== 'done';
     if (!waiting) this.wake();
-    if (!waiting && this.room() < MIN_ROOM_BYTES) {
+    if (!waiting && this.ring.room < MIN_ROOM_BYTES) {
       this.paused = true;
       return false;
     }
@@ -223,33 +185,15 @@ export class HttpGet {
     }
   }
 
-  /** Takes out `n` buffered bytes (into `into` when given), then makes room for the socket again. */
+  /** Takes out `n` buffered bytes (into `into` when given), then lets the socket read again if it has room. */
   private take(n: number, into?: Uint8Array): void {
-    if (into) {
-      const at = this.head % this.ring.length;
-      const first = Math.min(n, this.ring.length - at);
-      into.set(this.ring.subarray(at, at + first));
-      if (first < n) into.set(this.ring.subarray(0, n - first), first);
-    }
-    this.head += n;
-    while (this.overflow.length > 0 && this.room() >= this.overflow[0]!.length) this.put(this.overflow.shift()!);
-    if (this.overflow.length === 0 && this.room() >= MIN_ROOM_BYTES) this.resume();
-  }
-
-  /** The buffered bytes from the read position, up to `max` (a copy: they may wrap around the ring). */
-  private peek(max: number): Buffer {
-    const n = Math.min(max, this.buffered());
-    const out = Buffer.allocUnsafe(n);
-    const at = this.head % this.ring.length;
-    const first = Math.min(n, this.ring.length - at);
-    this.ring.copy(out, 0, at, at + first);
-    if (first < n) this.ring.copy(out, first, 0, n - first);
-    return out;
+    this.ring.take(n, into);
+    if (this.ring.room >= MIN_ROOM_BYTES) this.resume();
   }
 
   /** The next line (without its CRLF), or undefined until one has arrived. */
   private line(): string | undefined {
-    const view = this.peek(MAX_LINE_BYTES);
+    const view = this.ring.peek(MAX_LINE_BYTES);
     const end = view.indexOf(0x0a);
     if (end < 0) {
       if (view.length >= MAX_LINE_BYTES) this.cancel(`a line of more than ${MAX_LINE_BYTES} bytes in the chunked body`);
@@ -264,16 +208,19 @@ export class HttpGet {
     const timer = timeoutMs ? setTimeout(() => this.cancel(`no answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs) : undefined;
     try {
       for (;;) {
-        const view = this.peek(MAX_HEAD_BYTES);
+        const view = this.ring.peek(MAX_HEAD_BYTES);
         const end = view.indexOf(CRLFCRLF);
         if (end < 0) {
           if (view.length >= MAX_HEAD_BYTES) throw new ConnectionError(`${this.url.host} sent an answer head of more than ${MAX_HEAD_BYTES} bytes`);
-          if (this.eof) throw new ConnectionError(`${this.url.host}: ${this.failure ?? 'the connection closed before an answer'}`);
+          if (this.eof) throw new ConnectionError(`${this.url.host}: ${this.failure ?? 'the connection closed before an answer'}`, this.failureCode);
           await this.waitForBytes();
           continue;
         }
         this.take(end + 4);
-        this.parseHead(view.subarray(0, end).toString('latin1'));
+        const head = parseHead(view.subarray(0, end).toString('latin1'), this.url.host);
+        this.status = head.status;
+        this.headers = head.headers;
+        this.framing = head.framing;
         // 1xx answers come before the real one (101 would switch protocols, which a GET never asks for).
         if (this.status >= 100 && this.status < 200) continue;
         if (this.framing.kind === 'done') this.finish();
@@ -282,45 +229,6 @@ export class HttpGet {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private parseHead(text: string): void {
-    const [statusLine = '', ...lines] = text.split('\r\n');
-    const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine);
-    if (!m) throw new ConnectionError(`${this.url.host} did not answer in HTTP/1.1 (${JSON.stringify(statusLine.slice(0, 40))})`);
-    this.status = Number(m[1]);
-    for (const name of [...this.headers.keys()]) this.headers.delete(name);
-    for (const line of lines) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new ConnectionError(`${this.url.host} sent a malformed header line`);
-      try {
-        this.headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-      } catch {
-        throw new ConnectionError(`${this.url.host} sent a malformed header line`);
-      }
-    }
-    this.framing = this.framingOf();
-  }
-
-  /** How the body ends (RFC 9112, section 6.3). */
-  private framingOf(): Framing {
-    if (this.status < 200 || this.status === 204 || this.status === 304) return { kind: 'done' };
-    const codings = this.headers.get('transfer-encoding');
-    if (codings !== null) {
-      const list = codings.split(',').map((c) => c.trim().toLowerCase());
-      if (list.at(-1) !== 'chunked' || list.some((c) => c !== 'chunked' && c !== 'identity')) {
-        throw new ConnectionError(`${this.url.host} sent the body with transfer coding "${codings}", which is not read here`);
-      }
-      return { kind: 'chunked', state: 'size', left: 0 };
-    }
-    const length = this.headers.get('content-length');
-    if (length !== null) {
-      const values = new Set(length.split(',').map((v) => v.trim()));
-      const value = values.size === 1 ? [...values][0]! : '';
-      if (!/^\d+$/.test(value)) throw new ConnectionError(`${this.url.host} sent Content-Length "${length}"`);
-      return Number(value) === 0 ? { kind: 'done' } : { kind: 'length', left: Number(value) };
-    }
-    return { kind: 'close' };
   }
 
   /**
@@ -342,7 +250,7 @@ export class HttpGet {
         if (this.framing.kind === 'close' && this.failure === undefined) this.complete = true;
         break;
       }
-      if (this.direct() && this.buffered() === 0 && this.overflow.length === 0) {
+      if (this.direct() && this.ring.length === 0) {
         // The socket reads straight into `into` from its next read on (the one already asked for lands in the ring).
         const t: Target = { buf: into, filled };
         this.target = t;
@@ -364,7 +272,7 @@ export class HttpGet {
       const f = this.framing;
       if (f.kind === 'done') return 0;
       if (f.kind === 'close' || f.kind === 'length') {
-        const n = Math.min(into.length, this.buffered(), f.kind === 'length' ? f.left : Infinity);
+        const n = Math.min(into.length, this.ring.length, f.kind === 'length' ? f.left : Infinity);
         this.take(n, into);
         if (f.kind === 'length') {
           f.left -= n;
@@ -373,7 +281,7 @@ export class HttpGet {
         return n;
       }
       if (f.state === 'data') {
-        const n = Math.min(into.length, this.buffered(), f.left);
+        const n = Math.min(into.length, this.ring.length, f.left);
         this.take(n, into);
         f.left -= n;
         if (f.left === 0) f.state = 'crlf';

@@ -7,7 +7,7 @@ import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
+import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TEST_TLS, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
 import { HubStandIn } from '../hub/stand-in.js';
 
 const COMMIT = 'a1'.repeat(20);
@@ -345,3 +345,39 @@ describe('check-base on the Hub', () => {
   });
 });
 
+
+describe('decode from an https Hub', () => {
+  let secure: HubStandIn;
+  const cert = join(TEST_TLS, 'cert.pem');
+  beforeAll(async () => {
+    secure = new HubStandIn();
+    await secure.start({ tls: { key: await readFile(join(TEST_TLS, 'key.pem')), cert: await readFile(cert) } });
+  });
+  afterAll(() => secure.stop());
+  beforeEach(() => {
+    secure.reset();
+    secure.repos.set('Org/tiny-xor', hub.repos.get('Org/tiny-xor')!);
+  });
+  const tlsEnv = (extra: Record<string, string> = {}) => ({ ...env(), HF_ENDPOINT: secure.endpoint, ...extra });
+
+  it('decodes over TLS with a cut connection and an ignored Range, verified byte-exactly', async () => {
+    secure.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'cut', 'ignore-range');
+    const r = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS], { env: tlsEnv({ NODE_EXTRA_CA_CERTS: cert }) });
+    expect(r.code, r.stderr).toBe(0);
+    await expectFineTune(join(work, 'out'));
+    // Planning's look at the head, the decode's cut transfer, and its pick-up from the offset (answered from byte 0).
+    const ranges = secure.requests.filter((q) => q.url.startsWith('/cdn/') && q.url.includes(encodeURIComponent(SHARD1))).map((q) => q.range);
+    expect(ranges).toHaveLength(3);
+    expect(ranges[2]).toMatch(/^bytes=[1-9]\d*-$/);
+  });
+
+  it('a certificate nobody vouches for: exit 2 at once, naming NODE_EXTRA_CA_CERTS, nothing decoded', async () => {
+    const t0 = Date.now();
+    const r = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS], { env: tlsEnv() });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/certificate of 127\.0\.0\.1:\d+ \(or of its CDN\) was refused .*SELF_SIGNED.*NODE_EXTRA_CA_CERTS/);
+    // Not retried: trying again cannot make a certificate trusted.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await finalNames(join(work, 'out')).catch(() => [])).toEqual([]);
+  });
+});

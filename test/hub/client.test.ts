@@ -192,6 +192,13 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     await expect(readAll(client(), BIG_FILE)).rejects.toThrow(/sent more than the \d+ bytes its listing gives/);
   });
 
+  it('a body in a content coding (a proxy ignoring Accept-Encoding) is refused with exit 2, never taken as the file', async () => {
+    hub.fault(BIG_FILE.path, 'content-coding');
+    const err = await readAll(client(), BIG_FILE).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).oneLine()).toMatch(/content coding "gzip" where the file's own bytes were asked for; a proxy may be rewriting the answer/);
+  });
+
   it('gives up after its retries with exit 2, naming the Hub', async () => {
     hub.fault(BIG_FILE.path, '500', '500', '500', '500', '500', '500', '500');
     const c = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent' }), { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });

@@ -6,11 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 /** `pass`: serve that request as it is (to aim the next fault at a later request). */
 /** `stall`: half the body, then nothing more on an open connection. */
-export type Fault = 'pass' | 'cut' | 'stall' | 'ignore-range' | 'cdn-403' | '429' | '500' | 'corrupt' | 'extra-bytes';
+/** `content-coding`: the body sent gzip-encoded, as a proxy that ignores Accept-Encoding would. */
+export type Fault = 'pass' | 'cut' | 'stall' | 'ignore-range' | 'cdn-403' | '429' | '500' | 'corrupt' | 'extra-bytes' | 'content-coding';
 
 export interface StandInRepo {
   commit: string;
@@ -43,13 +46,16 @@ export class HubStandIn {
   /** Redirect LFS files to the CDN on its own origin (default: a path of the Hub's origin). */
   separateCdn = false;
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    this.cdnServer = createServer((req, res) => this.handle(req, res));
+  /** `tls`: serve https with this certificate, as the real Hub and its CDN do. */
+  async start(options: { tls?: { key: Buffer; cert: Buffer } } = {}): Promise<void> {
+    const serve = () => (options.tls ? createTlsServer(options.tls, (req, res) => this.handle(req, res)) : createServer((req, res) => this.handle(req, res)));
+    this.server = serve();
+    this.cdnServer = serve();
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
     await new Promise<void>((r) => this.cdnServer!.listen(0, '127.0.0.1', r));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    this.cdnEndpoint = `http://127.0.0.1:${(this.cdnServer.address() as AddressInfo).port}`;
+    const scheme = options.tls ? 'https' : 'http';
+    this.endpoint = `${scheme}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.cdnEndpoint = `${scheme}://127.0.0.1:${(this.cdnServer.address() as AddressInfo).port}`;
   }
 
   async stop(): Promise<void> {
@@ -149,7 +155,11 @@ export class HubStandIn {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse, path: string, data: Buffer): void {
-    const fault = this.takeFault(path, ['pass', 'cut', 'stall', 'ignore-range', '429', '500', 'corrupt', 'extra-bytes']);
+    const fault = this.takeFault(path, ['pass', 'cut', 'stall', 'ignore-range', '429', '500', 'corrupt', 'extra-bytes', 'content-coding']);
+    if (fault === 'content-coding') {
+      const packed = gzipSync(data);
+      return void (res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': String(packed.length) }), res.end(packed));
+    }
     if (fault === '429') return void (res.writeHead(429, { 'Retry-After': '1' }), res.end());
     if (fault === '500') return this.error(res, 500);
     let body = Buffer.from(data);

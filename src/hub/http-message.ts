@@ -1,0 +1,79 @@
+/**
+ * The text of HTTP/1.1 messages as a GET of a file needs it: the request, and the answer's head
+ * (status, headers, and how its body is framed). The bytes are read by http-get.ts.
+ */
+
+/** The connection failed, or the server did not speak HTTP/1.1: worth trying again, mostly. */
+export class ConnectionError extends Error {
+  constructor(
+    message: string,
+    /** The system's or TLS's error code (ECONNRESET, CERT_HAS_EXPIRED, ...), when there was one. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How an answer's body ends, and how far along it the reading is. */
+export type Framing =
+  | { kind: 'length'; left: number }
+  | { kind: 'chunked'; state: 'size' | 'data' | 'crlf' | 'trailers'; left: number }
+  | { kind: 'close' }
+  | { kind: 'done' };
+
+/** The GET request for `url`: identity content coding (the file's own bytes), and one answer per connection. */
+export function requestText(url: URL, extra: Record<string, string>): string {
+  const headers: Record<string, string> = {
+    Host: url.host,
+    'User-Agent': 'metharme-xor',
+    ...extra,
+    'Accept-Encoding': 'identity',
+    Connection: 'close',
+  };
+  const lines = Object.entries(headers).map(([name, value]) => {
+    // A line break in a value would start a header of its own.
+    if (/[\r\n]/.test(name + value)) throw new ConnectionError(`a line break in the ${name} header`);
+    return `${name}: ${value}\r\n`;
+  });
+  return `GET ${url.pathname}${url.search} HTTP/1.1\r\n${lines.join('')}\r\n`;
+}
+
+/** An answer's head, without its final CRLFCRLF. */
+export function parseHead(text: string, host: string): { status: number; headers: Headers; framing: Framing } {
+  const [statusLine = '', ...lines] = text.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine);
+  if (!m) throw new ConnectionError(`${host} did not answer in HTTP/1.1 (${JSON.stringify(statusLine.slice(0, 40))})`);
+  const status = Number(m[1]);
+  const headers = new Headers();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new ConnectionError(`${host} sent a malformed header line`);
+    try {
+      headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    } catch {
+      throw new ConnectionError(`${host} sent a malformed header line`);
+    }
+  }
+  return { status, headers, framing: framingOf(status, headers, host) };
+}
+
+/** How the body ends (RFC 9112, section 6.3). */
+function framingOf(status: number, headers: Headers, host: string): Framing {
+  if (status < 200 || status === 204 || status === 304) return { kind: 'done' };
+  const codings = headers.get('transfer-encoding');
+  if (codings !== null) {
+    const list = codings.split(',').map((c) => c.trim().toLowerCase());
+    if (list.at(-1) !== 'chunked' || list.some((c) => c !== 'chunked' && c !== 'identity')) {
+      throw new ConnectionError(`${host} sent the body with transfer coding "${codings}", which is not read here`);
+    }
+    return { kind: 'chunked', state: 'size', left: 0 };
+  }
+  const length = headers.get('content-length');
+  if (length !== null) {
+    const values = new Set(length.split(',').map((v) => v.trim()));
+    const value = values.size === 1 ? [...values][0]! : '';
+    if (!/^\d+$/.test(value)) throw new ConnectionError(`${host} sent Content-Length "${length}"`);
+    return Number(value) === 0 ? { kind: 'done' } : { kind: 'length', left: Number(value) };
+  }
+  return { kind: 'close' };
+}

@@ -17,12 +17,10 @@ import { createXorMemory, type XorMemory } from './xor.js';
 export const DEFAULT_CHUNK_BYTES = 4 << 20;
 export const DEFAULT_SLOTS = 6;
 /**
- * For inputs read from the network: the transfer sets the pace, so deep read-ahead buys little,
- * while the HTTP client's own buffers (garbage until the next GC) need the memory. 6 MiB of buffers
- * instead of 32 MiB keeps a Hub decode within the 150 MB a local one has (measured on the loopback
- * bench: 133-142 MiB peak with the Hub body's read-ahead, against 165-178 MiB with the local sizes).
- * Small chunks alone paused the connection more often (about 1 s more CPU per GiB there); reading
- * the body ahead (hub/read-ahead.ts) takes most of that back.
+ * For inputs read from the network: the transfer sets the pace, so deep read-ahead buys nothing (on
+ * the loopback bench 1 MiB x 4 slots and 4 MiB x 6 take the same time; the kernel's socket buffer
+ * reads ahead), and 6 MiB of buffers instead of 32 MiB keeps a Hub decode well under the 150 MB a
+ * local one has.
  */
 export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 1 << 20, slots: 4 };
 /**

@@ -77,6 +77,8 @@ export class HttpGet {
     private readonly url: URL,
     private readonly options: HttpGetOptions,
   ) {
+    // Before connecting: a request that cannot be written must not leave a connection behind.
+    const request = requestText(url, options.headers ?? {});
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     // node asks for the buffer of each next read right after the previous one was handed over.
@@ -93,8 +95,9 @@ export class HttpGet {
     this.socket.on('end', () => this.ended());
     this.socket.on('close', () => this.ended());
     options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (options.signal?.aborted) this.cancel('interrupted');
     // Written before the connection is up: node queues it until then (after the handshake, for TLS).
-    this.socket.write(requestText(url, options.headers ?? {}));
+    else this.socket.write(request);
   }
 
   /** Connects, sends the GET and reads the answer's head; the body is then read with `read`. */

@@ -230,7 +230,7 @@ describe('HttpGet: heads and failures', () => {
     await expect(HttpGet.open(url)).rejects.toThrow(message);
   });
 
-  it('a refused connection, an answer that never comes, and a line break in a header are ConnectionErrors', async () => {
+  it('a refused connection, an answer that never comes, and an address that is not http(s) are ConnectionErrors', async () => {
     const url = await raw(() => undefined);
     const port = new URL(url).port;
     const closedPort = await raw(() => undefined);
@@ -239,8 +239,21 @@ describe('HttpGet: heads and failures', () => {
     const t0 = Date.now();
     await expect(HttpGet.open(`http://127.0.0.1:${port}/`, { headTimeoutMs: 300 })).rejects.toThrow(/no answer within/);
     expect(Date.now() - t0).toBeLessThan(5000);
-    await expect(HttpGet.open(url, { headers: { Authorization: 'Bearer a\r\nX-Injected: 1' } })).rejects.toThrow(/line break/);
     await expect(HttpGet.open('ftp://127.0.0.1/x')).rejects.toThrow(ConnectionError);
+  });
+
+  it('a line break in a header value, or a run already interrupted: refused before any request is sent', async () => {
+    let connections = 0;
+    const url = await raw((socket) => {
+      connections++;
+      socket.end('HTTP/1.1 204 No Content\r\n\r\n');
+    });
+    await expect(HttpGet.open(url, { headers: { Authorization: 'Bearer a\r\nX-Injected: 1' } })).rejects.toThrow(/line break in the Authorization header/);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(HttpGet.open(url, { signal: controller.signal })).rejects.toThrow(/interrupted/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(connections).toBe(0);
   });
 
   it('a stalled body: readingSince tells how long the network has been silent; cancel ends the read at once', async () => {

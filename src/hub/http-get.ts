@@ -58,6 +58,8 @@ export class HttpGet {
   complete = false;
   /** Why the connection ended early, when it did. */
   failure: string | undefined;
+  /** Body bytes the socket read straight into a reader's buffer, with no copy (the rest went through the ring). */
+  directBytes = 0;
   /** The error code behind `failure`, when there was one. */
   private failureCode: string | undefined;
 
@@ -141,6 +143,7 @@ export class HttpGet {
     const t = this.target;
     if (this.landing === Landing.target && t) {
       t.filled += n;
+      this.directBytes += n;
       if (this.framing.kind === 'length') {
         this.framing.left -= n;
         if (this.framing.left === 0) this.finish();
@@ -188,12 +191,6 @@ export class HttpGet {
     }
   }
 
-  /** Takes out `n` buffered bytes (into `into` when given), then lets the socket read again if it has room. */
-  private take(n: number, into?: Uint8Array): void {
-    this.ring.take(n, into);
-    if (this.ring.room >= MIN_ROOM_BYTES) this.resume();
-  }
-
   /** The next line (without its CRLF), or undefined until one has arrived. */
   private line(): string | undefined {
     const view = this.ring.peek(MAX_LINE_BYTES);
@@ -202,7 +199,7 @@ export class HttpGet {
       if (view.length >= MAX_LINE_BYTES) this.cancel(`a line of more than ${MAX_LINE_BYTES} bytes in the chunked body`);
       return undefined;
     }
-    this.take(end + 1);
+    this.ring.take(end + 1);
     return view.subarray(0, end).toString('latin1').replace(/\r$/, '');
   }
 
@@ -216,10 +213,11 @@ export class HttpGet {
         if (end < 0) {
           if (view.length >= MAX_HEAD_BYTES) throw new ConnectionError(`${this.url.host} sent an answer head of more than ${MAX_HEAD_BYTES} bytes`);
           if (this.eof) throw new ConnectionError(`${this.url.host}: ${this.failure ?? 'the connection closed before an answer'}`, this.failureCode);
+          this.resume();
           await this.waitForBytes();
           continue;
         }
-        this.take(end + 4);
+        this.ring.take(end + 4);
         const head = parseHead(view.subarray(0, end).toString('latin1'), this.url.host);
         this.status = head.status;
         this.headers = head.headers;
@@ -276,7 +274,7 @@ export class HttpGet {
       if (f.kind === 'done') return 0;
       if (f.kind === 'close' || f.kind === 'length') {
         const n = Math.min(into.length, this.ring.length, f.kind === 'length' ? f.left : Infinity);
-        this.take(n, into);
+        this.ring.take(n, into);
         if (f.kind === 'length') {
           f.left -= n;
           if (f.left === 0) this.finish();
@@ -285,7 +283,7 @@ export class HttpGet {
       }
       if (f.state === 'data') {
         const n = Math.min(into.length, this.ring.length, f.left);
-        this.take(n, into);
+        this.ring.take(n, into);
         f.left -= n;
         if (f.left === 0) f.state = 'crlf';
         return n;

@@ -74,6 +74,8 @@ describe('HttpGet: bodies', () => {
     expect((await readAll(get, size)).equals(body)).toBe(true);
     expect(get.complete).toBe(true);
     expect(get.failure).toBeUndefined();
+    // A reader that asks for large pieces has most of the body read straight into its memory.
+    if (size === 1 << 20) expect(get.directBytes).toBeGreaterThan(0.8 * body.length);
   });
 
   it('a chunked body is reassembled without its framing, trailers included', async () => {
@@ -176,7 +178,12 @@ describe('HttpGet: bodies', () => {
     // connection is no silent network.
     expect(sent).toBe(false);
     expect(get.readingSince).toBeUndefined();
-    const rest = await readAll(get, 250_000, 1);
+    // Back for more: the clock of silence starts now, not when the socket paused.
+    const next = Buffer.alloc(1 << 20);
+    const reading = get.read(next);
+    expect(Date.now() - get.readingSince!).toBeLessThan(100);
+    expect(await reading).toBe(next.length);
+    const rest = Buffer.concat([next, await readAll(get, 250_000, 1)]);
     expect(Buffer.concat([first, rest]).equals(big)).toBe(true);
     expect(get.complete).toBe(true);
   });
@@ -213,6 +220,26 @@ describe('HttpGet: heads and failures', () => {
     expect(get.headers.get('content-range')).toBe('bytes 0-3/4');
     expect(get.headers.get('x-odd')).toBe('spaced');
     expect((await readAll(get, 10)).toString()).toBe('body');
+  });
+
+  it('a head of 60 KiB (more than the ring keeps free) is still read; one of more than 64 KiB is refused', async () => {
+    const answer = (bytes: number) => `HTTP/1.1 200 OK\r\nX-Big: ${'v'.repeat(bytes)}\r\nContent-Length: 2\r\n\r\nok`;
+    const big = await raw(async (socket, request) => {
+      await request;
+      // In two pieces: after the first the ring has less room than a read, and the socket pauses.
+      const text = answer(60_000);
+      socket.write(text.slice(0, 55_000));
+      await new Promise((r) => setTimeout(r, 100));
+      socket.end(text.slice(55_000));
+    });
+    const get = await HttpGet.open(big, { headTimeoutMs: 5000 });
+    expect(get.headers.get('x-big')).toHaveLength(60_000);
+    expect((await readAll(get, 10)).toString()).toBe('ok');
+    const huge = await raw(async (socket, request) => {
+      await request;
+      socket.end(answer(70_000));
+    });
+    await expect(HttpGet.open(huge, { headTimeoutMs: 5000 })).rejects.toThrow(/answer head of more than 65536 bytes/);
   });
 
   it.each([

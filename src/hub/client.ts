@@ -201,7 +201,6 @@ export class HubClient {
     let url = this.cdn.get(key) ?? resolveUrl;
     for (let hop = 0; hop < 4; hop++) {
       const response = await HttpGet.open(url, { headers: this.headers(url, range), signal, headTimeoutMs: this.retry.idleMs });
-      const answer: Answer = { status: response.status, headers: response.headers, discard: () => response.cancel() };
       if (response.status >= 300 && response.status < 400 && response.headers.get('location')) {
         response.cancel();
         url = new URL(response.headers.get('location')!, url).toString();
@@ -215,7 +214,7 @@ export class HubClient {
         url = resolveUrl;
         continue;
       }
-      await this.judge(answer, key);
+      await this.judge({ status: response.status, headers: response.headers, discard: () => response.cancel() }, key);
       const coding = response.headers.get('content-encoding');
       if (coding !== null && coding.toLowerCase() !== 'identity') {
         response.cancel();

@@ -103,11 +103,12 @@ describe('HttpGet: bodies', () => {
 
     const reset = await raw(async (socket, request) => {
       await request;
-      socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), data]), () => setTimeout(() => socket.resetAndDestroy(), 50));
+      socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), data]), () => setTimeout(() => socket.resetAndDestroy(), 200));
     });
     const cut = await HttpGet.open(reset);
     const got = await readAll(cut, 1 << 20);
-    expect(got.equals(data)).toBe(true);
+    // A reset may discard what the client's kernel still held: whatever came is the body's start.
+    expect(got.equals(data.subarray(0, got.length))).toBe(true);
     expect(cut.complete).toBe(false);
     expect(cut.failure).toMatch(/ECONNRESET/);
   });
@@ -306,10 +307,14 @@ describe('HttpGet: heads and failures', () => {
     });
     const controller = new AbortController();
     const get = await HttpGet.open(url, { signal: controller.signal });
-    const reading = get.read(Buffer.alloc(100));
+    expect(await get.read(Buffer.alloc(1))).toBe(1);
+    const reading = get.read(Buffer.alloc(99));
     setTimeout(() => controller.abort(), 50);
-    expect(await reading).toBe(1);
+    const t0 = Date.now();
+    expect(await reading).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(2000);
     expect(get.failure).toBe('interrupted');
+    expect(get.complete).toBe(false);
   });
 });
 

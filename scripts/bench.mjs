@@ -10,14 +10,16 @@
  *   (e) metharme-xor decode --safetensors: the same decode, writing safetensors in the same pass
  *   (f) metharme-xor decode from hf://, served by a loopback stand-in of the Hub (XOR file not stored)
  * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), the peak RSS of (c), and an in-memory
- * comparison of node:crypto and hash-wasm SHA-256. Absolute times on shared machines mean little;
+ * comparison of node:crypto and hash-wasm SHA-256. On Linux it also prints the CPU seconds of (c),
+ * (e) and (f) (and of the Hub stand-in, which runs in this process), and the least time (f) can take
+ * with all of that CPU spread over the machine's cores. Absolute times on shared machines mean little;
  * the ratios are measured in the same run, so they do.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -213,6 +215,33 @@ async function warm(path) {
   for await (const _ of createReadStream(path, { highWaterMark: 16 << 20 }));
 }
 
+/**
+ * CPU seconds (user + sys) used so far by this process's finished children: cutime + cstime of
+ * /proc/self/stat (Linux). Read around a case, it gives that case's CPU, which noise on a shared
+ * machine moves far less than its wall time. null where there is no /proc.
+ */
+const CLOCK_TICKS = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  return Number(r.stdout) > 0 ? Number(r.stdout) : 100;
+})();
+function childCpuSeconds() {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /s, '').split(' ');
+    // After "pid (comm) ", cutime and cstime are the 14th and 15th fields.
+    return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `fn` and adds its children's CPU seconds to what it returns. */
+async function withCpu(fn) {
+  const before = childCpuSeconds();
+  const r = await fn();
+  const after = childCpuSeconds();
+  return r && before !== null && after !== null ? { ...r, cpu: after - before } : r;
+}
+
 /** As timed(), but without blocking this process: the Hub stand-in it serves from runs here. */
 function timedAsync(cmd, args, env) {
   return new Promise((resolvePromise, reject) => {
@@ -308,6 +337,8 @@ try {
     hub: async () => {
       const out = join(dir, 'out-hub');
       rmSync(out, { recursive: true, force: true });
+      // The stand-in serves from this process: its CPU during the run is the server's (and this script's, idle meanwhile).
+      const server = process.cpuUsage();
       const r = await timedAsync(process.execPath, [BIN, 'decode', out, 'hf://bench/release/xor', data.baseDir, '--manifest', data.sums, '--json'], {
         ...process.env,
         HF_ENDPOINT: hub.endpoint,
@@ -316,8 +347,9 @@ try {
       });
       const report = JSON.parse(r.stdout);
       if (report.exitCode !== 0 || report.files[0].status !== 'verified') throw new Error('decode from hf:// did not verify');
+      const used = process.cpuUsage(server);
       rmSync(out, { recursive: true, force: true });
-      return { ...r, peakRss: report.totals.peakRssBytes, hubRss: report.totals.peakRssBytes };
+      return { ...r, peakRss: report.totals.peakRssBytes, hubRss: report.totals.peakRssBytes, serverCpu: (used.user + used.system) / 1e6 };
     },
     reference: () => {
       if (!withReference) return null;
@@ -332,6 +364,8 @@ try {
   };
   const names = Object.keys(cases);
   const samples = Object.fromEntries(names.map((n) => [n, []]));
+  const cpuSamples = Object.fromEntries(names.map((n) => [n, []]));
+  const serverCpu = [];
   const rss = [];
   const safetensorsRss = [];
   const hubRss = [];
@@ -339,9 +373,11 @@ try {
     // Rotate the order each round, so no case always runs right after the same neighbour.
     const order = names.map((_, i) => names[(i + run) % names.length]);
     for (const name of order) {
-      const r = await cases[name]();
+      const r = await withCpu(cases[name]);
       if (!r) continue;
       samples[name].push(r.seconds);
+      if (r.cpu !== undefined) cpuSamples[name].push(r.cpu);
+      if (r.serverCpu !== undefined) serverCpu.push(r.serverCpu);
       if (r.safetensorsRss) safetensorsRss.push(r.safetensorsRss);
       else if (r.hubRss) hubRss.push(r.hubRss);
       else if (r.peakRss) rss.push(r.peakRss);
@@ -359,6 +395,9 @@ try {
     runs: opts.runs,
     seconds: samples,
     medianSeconds: med,
+    /** CPU seconds (user + sys) of each case's processes, medians; for (f) the stand-in's own CPU apart. */
+    medianCpuSeconds: Object.fromEntries(names.map((n) => [n, cpuSamples[n].length ? median(cpuSamples[n]) : null])),
+    medianServerCpuSeconds: serverCpu.length ? median(serverCpu) : null,
     ratios: {
       decodeOverHash: ratio(med.decode, med.hash),
       decodeOverCopy: ratio(med.decode, med.copy),
@@ -392,6 +431,15 @@ try {
     row('(d) reference model + sha256sum', med.reference, withReference ? '' : '(needs python3 with numpy)');
     row('(e) metharme-xor decode --safetensors', med.safetensors, `peak RSS ${(result.safetensorsPeakRssBytes / 1e6).toFixed(0)} MB`);
     row('(f) metharme-xor decode from hf:// (loopback)', med.hub, `peak RSS ${(result.hubPeakRssBytes / 1e6).toFixed(0)} MB`);
+    const cpu = result.medianCpuSeconds;
+    if (cpu.decode !== null && cpu.hub !== null) {
+      console.log(
+        `  CPU (user + sys): (c) ${cpu.decode.toFixed(2)} s, (e) ${cpu.safetensors?.toFixed(2) ?? 'n/a'} s, (f) ${cpu.hub.toFixed(2)} s + the stand-in server ${result.medianServerCpuSeconds.toFixed(2)} s`,
+      );
+      // What no scheduling can beat: all of (f)'s CPU spread evenly over every core.
+      const floor = (cpu.hub + result.medianServerCpuSeconds) / availableParallelism();
+      console.log(`  (f) on ${availableParallelism()} cores takes at least ${floor.toFixed(2)} s: ${(floor / med.decode).toFixed(2)}x the local decode's time`);
+    }
     const r = result.ratios;
     console.log(`  (c)/(a) = ${fmt(r.decodeOverHash)}  target <= 1.35  ${ok(r.decodeOverHash === null ? null : r.decodeOverHash <= 1.35)}`);
     console.log(`  (c)/(b) = ${fmt(r.decodeOverCopy)}`);

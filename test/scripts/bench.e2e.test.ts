@@ -23,6 +23,11 @@ describe('npm run bench', () => {
     expect(result.seconds.hub).toHaveLength(3);
     expect(result.ratios.hubOverDecode).toBeGreaterThan(0);
     expect(result.hubPeakRssBytes).toBeGreaterThan(10e6);
+    // CPU seconds of each case's processes (Linux: from /proc), and of the Hub stand-in apart.
+    if (process.platform === 'linux') {
+      for (const name of ['decode', 'safetensors', 'hub']) expect(result.medianCpuSeconds[name], name).toBeGreaterThan(0);
+      expect(result.medianServerCpuSeconds).toBeGreaterThan(0);
+    }
     expect(result.targets).toEqual({ decodeOverHashMax: 1.35, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6, safetensorsOverDecodeMax: 1.15, hubOverDecodeMax: 1.5 });
   }, 120_000);
 });

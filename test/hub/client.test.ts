@@ -3,7 +3,7 @@
  * contract (test/hub/stand-in.ts), with faults injected: each read must end byte-exact, or with the
  * documented error.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InputError, InterruptedError } from '../../src/errors.js';
@@ -11,7 +11,7 @@ import { HubClient, type HubFile } from '../../src/hub/client.js';
 import { formatHfUrl, parseHfUrl } from '../../src/hub/hf-url.js';
 import { HubSource } from '../../src/hub/hub-source.js';
 import { hubSettings } from '../../src/hub/settings.js';
-import { removeDir, seededBytes, sha256, tempDir } from '../support/helpers.js';
+import { removeDir, seededBytes, sha256, tempDir, TEST_TLS } from '../support/helpers.js';
 import { HubStandIn } from './stand-in.js';
 
 const COMMIT = 'c'.repeat(40);
@@ -197,6 +197,23 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     const err = await readAll(client(), BIG_FILE).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).oneLine()).toMatch(/content coding "gzip" where the file's own bytes were asked for; a proxy may be rewriting the answer/);
+  });
+
+  it('a CDN whose certificate is not trusted: exit 2 at once naming NODE_EXTRA_CA_CERTS, not retried', async () => {
+    const secure = new HubStandIn();
+    await secure.start({ tls: { key: await readFile(join(TEST_TLS, 'key.pem')), cert: await readFile(join(TEST_TLS, 'cert.pem')) } });
+    try {
+      secure.repos.set('Org/tiny-xor', hub.repos.get('Org/tiny-xor')!);
+      // Default retry delays: six attempts would take over 15 s.
+      const c = new HubClient(hubSettings({ HF_ENDPOINT: secure.endpoint, HF_HOME: '/nonexistent' }));
+      const t0 = Date.now();
+      const err = await readAll(c, BIG_FILE).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as InputError).oneLine()).toMatch(/certificate of 127\.0\.0\.1:\d+ \(or of its CDN\) was refused for .*: DEPTH_ZERO_SELF_SIGNED_CERT; .*NODE_EXTRA_CA_CERTS/);
+      expect(Date.now() - t0).toBeLessThan(3000);
+    } finally {
+      await secure.stop();
+    }
   });
 
   it('gives up after its retries with exit 2, naming the Hub', async () => {

@@ -136,7 +136,12 @@ export class HubClient {
         }
         const retryable = err instanceof RetryableError || err instanceof ConnectionError || (err instanceof TypeError && !(err instanceof InputError));
         if (!retryable || n >= this.retry.attempts || signal?.aborted) {
-          if (retryable) throw new InputError(`the Hub could not be read: ${(err as Error).message} (${n} attempts)`, { hint: 'check the network and HF_ENDPOINT, then run again' });
+          if (retryable) {
+            const proxy = this.settings.ignoredProxy;
+            throw new InputError(`the Hub could not be read: ${(err as Error).message} (${n} attempts)`, {
+              hint: `check the network and HF_ENDPOINT, then run again${proxy ? ` (${proxy} is set, but metharme-xor connects directly, not through a proxy)` : ''}`,
+            });
+          }
           throw err;
         }
         const backoff = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (n - 1));

@@ -13,6 +13,23 @@ export interface HubSettings {
   token: string | undefined;
   offline: boolean;
   cacheDir: string;
+  /**
+   * The proxy variable that names a proxy for the endpoint (HTTPS_PROXY or HTTP_PROXY, NO_PROXY
+   * respected). Connections go direct regardless (as Node 20's fetch does); a failure says so.
+   */
+  ignoredProxy: string | undefined;
+}
+
+function proxyVariable(endpoint: string, env: NodeJS.ProcessEnv): string | undefined {
+  const url = new URL(endpoint);
+  const name = (url.protocol === 'https:' ? ['HTTPS_PROXY', 'https_proxy'] : ['HTTP_PROXY', 'http_proxy']).find((n) => env[n]);
+  if (!name) return undefined;
+  const host = url.hostname.toLowerCase();
+  const excluded = (env.NO_PROXY || env.no_proxy || '')
+    .split(',')
+    .map((entry) => entry.trim().toLowerCase().replace(/:\d+$/, '').replace(/^\*?\./, ''))
+    .some((entry) => entry === '*' || (entry !== '' && (host === entry || host.endsWith(`.${entry}`))));
+  return excluded ? undefined : name;
 }
 
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
@@ -26,5 +43,6 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
     }
   }
   const offline = ['1', 'true', 'yes', 'on'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase());
-  return { endpoint: (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, ''), token, offline, cacheDir: env.HF_HUB_CACHE || join(home, 'hub') };
+  const endpoint = (env.HF_ENDPOINT || 'https://huggingface.co').replace(/\/+$/, '');
+  return { endpoint, token, offline, cacheDir: env.HF_HUB_CACHE || join(home, 'hub'), ignoredProxy: proxyVariable(endpoint, env) };
 }

@@ -89,6 +89,18 @@ describe('settings', () => {
     expect(hubSettings({ HF_HOME: home, HF_HUB_OFFLINE: '1' }).offline).toBe(true);
     expect(hubSettings({ HF_HOME: home }).cacheDir).toBe(join(home, 'hub'));
   });
+
+  it.each([
+    [{ HTTPS_PROXY: 'http://proxy:3128' }, 'HTTPS_PROXY'],
+    [{ https_proxy: 'http://proxy:3128' }, 'https_proxy'],
+    [{ HTTP_PROXY: 'http://proxy:3128' }, undefined],
+    [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'localhost,.huggingface.co' }, undefined],
+    [{ HTTPS_PROXY: 'http://proxy:3128', no_proxy: 'huggingface.co:443' }, undefined],
+    [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '*' }, undefined],
+    [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'face.co,example.com' }, 'HTTPS_PROXY'],
+  ])('a proxy variable for https://huggingface.co (%o) is noticed: %s', (env, expected) => {
+    expect(hubSettings({ HF_HOME: home, ...env }).ignoredProxy).toBe(expected);
+  });
 });
 
 describe('HubClient', () => {
@@ -216,10 +228,15 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     }
   });
 
-  it('gives up after its retries with exit 2, naming the Hub', async () => {
+  it('gives up after its retries with exit 2, naming the Hub, and a proxy variable it did not use', async () => {
     hub.fault(BIG_FILE.path, '500', '500', '500', '500', '500', '500', '500');
     const c = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent' }), { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
-    await expect(readAll(c, BIG_FILE)).rejects.toThrow(/the Hub could not be read: HTTP 500 .*\(3 attempts\)/);
+    const err = (await readAll(c, BIG_FILE).catch((e: unknown) => e)) as InputError;
+    expect(err.oneLine()).toMatch(/the Hub could not be read: HTTP 500 .*\(3 attempts\); check the network and HF_ENDPOINT, then run again$/);
+    hub.fault(BIG_FILE.path, '500', '500', '500');
+    const proxied = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent', HTTP_PROXY: 'http://proxy:3128' }), { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
+    const viaProxy = (await readAll(proxied, BIG_FILE).catch((e: unknown) => e)) as InputError;
+    expect(viaProxy.oneLine()).toMatch(/\(HTTP_PROXY is set, but metharme-xor connects directly, not through a proxy\)$/);
   });
 
   it('a stalled connection (open, silent) is cancelled after idleMs and picked up with a Range', async () => {

@@ -341,6 +341,9 @@ try {
       const server = process.cpuUsage();
       const r = await timedAsync(process.execPath, [BIN, 'decode', out, 'hf://bench/release/xor', data.baseDir, '--manifest', data.sums, '--json'], {
         ...process.env,
+        // The stand-in is on 127.0.0.1: no proxy of the machine's in between.
+        HTTP_PROXY: '',
+        http_proxy: '',
         HF_ENDPOINT: hub.endpoint,
         HF_HOME: join(dir, 'hf-home'),
         HF_TOKEN: '',

@@ -1,13 +1,13 @@
 /**
  * The Hugging Face Hub's HTTP contract. Resolving a revision to its commit and listing a folder at
  * that commit (each file's size and, for LFS files, its SHA-256) go through @huggingface/hub, the
- * ecosystem's client, given our fetch (token scope, error answers, retries). Ranged reads through the
- * resolve URL and its redirect go through our own HTTP/1.1 GET (http-get.ts: fetch cost the decoder
- * half its CPU), strict where huggingface.js is lenient: a Range request must be answered 206 with a
- * matching Content-Range (a 200 means the Range was ignored and is reported as such, never spliced),
- * sizes are checked against the listing, an expired CDN URL (403) is resolved again, and dropped
- * connections, 5xx and 429 (Retry-After) are retried with backoff.
- * Facts: shared/reference/hub-http.md.
+ * ecosystem's client, given a fetch built on our own HTTP/1.1 GET (token scope, error answers,
+ * retries, the same proxy and certificates as the files). The files are read with that GET directly
+ * (http-get.ts: fetch cost the decoder half its CPU), strict where huggingface.js is lenient: a Range
+ * request must be answered 206 with a matching Content-Range (a 200 means the Range was ignored and
+ * is reported as such, never spliced), sizes are checked against the listing, an expired CDN URL
+ * (403) is resolved again, and dropped connections, 5xx and 429 (Retry-After) are retried with
+ * backoff. Facts: shared/reference/hub-http.md.
  */
 import { InputError, interruptedBy } from '../errors.js';
 import type { HfSource } from './hf-url.js';
@@ -31,6 +31,9 @@ export interface RetryPolicy {
   /** A body that sends nothing for this long is a dropped connection (a stalled one would wait forever). */
   idleMs: number;
 }
+
+/** More than any listing page or model info the Hub sends. */
+const API_BODY_LIMIT = 64 << 20;
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000, idleMs: 60_000 };
 
@@ -72,11 +75,30 @@ export interface RangeResponse {
   bodyStart: number;
 }
 
-/** The TLS error code of a certificate that was refused, from our GET or from fetch (its cause). */
+/** The TLS error code of a certificate that was refused, if that is what failed. */
 function refusedCertificate(err: unknown): string | undefined {
-  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
-  const code = err instanceof ConnectionError ? err.code : typeof cause?.code === 'string' ? cause.code : undefined;
+  const code = err instanceof ConnectionError ? err.code : undefined;
   return code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_(GET_ISSUER|VERIFY)/.test(code) ? code : undefined;
+}
+
+/** An API answer's whole body (the listing's pages, the revision): small, but bounded all the same. */
+async function readWhole(get: HttpGet, what: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const piece = Buffer.allocUnsafe(64 << 10);
+    const n = await get.read(piece);
+    parts.push(piece.subarray(0, n));
+    total += n;
+    if (total > API_BODY_LIMIT) {
+      get.cancel();
+      throw new InputError(`the Hub's answer for ${what} is larger than ${API_BODY_LIMIT >> 20} MiB`, { hint: 'check HF_ENDPOINT' });
+    }
+    if (n < piece.length) break;
+  }
+  // A body cut short is a dropped connection: worth another try.
+  if (!get.complete) throw new RetryableError(`the answer for ${what} was cut short (${get.failure ?? 'connection closed'})`);
+  return Buffer.concat(parts);
 }
 
 export class HubClient {
@@ -109,6 +131,9 @@ export class HubClient {
           : 'the repository is gated or private: set HF_TOKEN to a Hugging Face token with access',
       });
     }
+    if (response.status === 407) {
+      throw new InputError(`a proxy asked for credentials for ${what} (HTTP 407)`, { hint: "give them in the proxy's address: HTTP_PROXY=http://user:password@host:port" });
+    }
     if (response.status === 404) {
       const which = code === 'RevisionNotFound' ? 'the revision' : code === 'EntryNotFound' ? 'the path' : 'the repository';
       throw new InputError(`${which} does not exist on the Hub: ${what} (HTTP 404${code ? `, ${code}` : ''})`, { hint: 'check the hf:// source (owner/name, @revision, folder)' });
@@ -134,12 +159,12 @@ export class HubClient {
             hint: 'for a proxy or private endpoint with its own certificate authority, point NODE_EXTRA_CA_CERTS at that authority\'s certificate; check the system clock',
           });
         }
-        const retryable = err instanceof RetryableError || err instanceof ConnectionError || (err instanceof TypeError && !(err instanceof InputError));
+        const retryable = err instanceof RetryableError || err instanceof ConnectionError;
         if (!retryable || n >= this.retry.attempts || signal?.aborted) {
           if (retryable) {
-            const proxy = this.settings.ignoredProxy;
+            const proxy = this.settings.proxyFor(new URL(this.settings.endpoint));
             throw new InputError(`the Hub could not be read: ${(err as Error).message} (${n} attempts)`, {
-              hint: `check the network and HF_ENDPOINT, then run again${proxy ? ` (${proxy} is set, but metharme-xor connects directly, not through a proxy)` : ''}`,
+              hint: `check the network${proxy ? ` and the proxy in ${proxy.variable} (${proxy.url.host})` : ''} and HF_ENDPOINT, then run again`,
             });
           }
           throw err;
@@ -153,17 +178,30 @@ export class HubClient {
   }
 
   /**
-   * The fetch @huggingface/hub calls for the listing and the revision: the token goes only to the
-   * Hub's own origin, and the Hub's error answers become our errors (exit 2 with the fix, or a retry)
-   * before the library sees them.
+   * The fetch @huggingface/hub calls for the listing and the revision, on our own GET (so through the
+   * same proxy and certificate handling as the files): redirects followed, the token sent only to the
+   * Hub's own origin, and the Hub's error answers turned into our errors (exit 2 with the fix, or a
+   * retry) before the library sees them. GET only: the library asks nothing else here.
    */
   private hubFetch(what: string): typeof fetch {
     return async (input, init) => {
-      const url = input instanceof Request ? input.url : String(input);
-      const headers = { ...(init?.headers as Record<string, string> | undefined), ...this.headers(url) };
-      const response = await fetch(url, { ...init, headers });
-      await this.judge({ status: response.status, headers: response.headers, discard: () => response.body?.cancel().catch(() => undefined) }, what);
-      return response;
+      let url = input instanceof Request ? input.url : String(input);
+      const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+      if (method !== 'GET') throw new Error(`the Hub client asked for ${method} ${url}; only GET is sent`);
+      const asked = Object.fromEntries(new Headers(init?.headers).entries());
+      for (let hop = 0; hop < 5; hop++) {
+        const get = await HttpGet.open(url, { headers: { ...asked, ...this.headers(url) }, signal: init?.signal ?? undefined, headTimeoutMs: this.retry.idleMs, proxy: this.settings.proxyFor(new URL(url)) });
+        const location = get.headers.get('location');
+        if (get.status >= 300 && get.status < 400 && location) {
+          get.cancel();
+          url = new URL(location, url).toString();
+          continue;
+        }
+        await this.judge({ status: get.status, headers: get.headers, discard: () => get.cancel() }, what);
+        const body = await readWhole(get, what);
+        return new Response(get.status === 204 || get.status === 304 ? null : body, { status: get.status, headers: get.headers });
+      }
+      throw new InputError(`too many redirects for ${what}`, { hint: 'check HF_ENDPOINT' });
     };
   }
 
@@ -205,7 +243,7 @@ export class HubClient {
     const range = { Range: `bytes=${offset}-` };
     let url = this.cdn.get(key) ?? resolveUrl;
     for (let hop = 0; hop < 4; hop++) {
-      const response = await HttpGet.open(url, { headers: this.headers(url, range), signal, headTimeoutMs: this.retry.idleMs });
+      const response = await HttpGet.open(url, { headers: this.headers(url, range), signal, headTimeoutMs: this.retry.idleMs, proxy: this.settings.proxyFor(new URL(url)) });
       if (response.status >= 300 && response.status < 400 && response.headers.get('location')) {
         response.cancel();
         url = new URL(response.headers.get('location')!, url).toString();

@@ -1,6 +1,6 @@
 /**
- * One HTTP/1.1 GET on a connection of its own (node:net, or node:tls for https), whose body the socket
- * reads straight into the reader's buffer. Why not fetch: on the loopback bench, fetch handed over every
+ * One HTTP/1.1 GET on a connection of its own (node:net, or node:tls for https; directly or through a
+ * proxy: connect.ts), whose body the socket reads straight into the reader's buffer. Why not fetch: on the loopback bench, fetch handed over every
  * 64 KiB the socket delivered as a freshly allocated buffer through web streams, which cost about 1.5 s
  * of CPU per GiB on the main thread and about 1 s on the garbage collector's threads, on a 2-core machine
  * whose cores the decoder needs. A socket with `onread` reads where it is told: into the waiting
@@ -12,9 +12,11 @@
  * asks for `identity` content coding and closes the connection after the body. Redirects, status codes
  * and retries are the caller's (hub/client.ts).
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import type net from 'node:net';
+import type tls from 'node:tls';
 import { ByteRing } from './byte-ring.js';
+import { connect } from './connect.js';
+import type { Proxy } from './proxy.js';
 import { ConnectionError, parseHead, requestText, type Framing } from './http-message.js';
 
 export { ConnectionError } from './http-message.js';
@@ -26,6 +28,8 @@ export interface HttpGetOptions {
   headTimeoutMs?: number;
   /** More TLS options (tests: a certificate authority of their own). */
   tls?: tls.ConnectionOptions;
+  /** The proxy to go through (hub/proxy.ts), if any. */
+  proxy?: Proxy | undefined;
 }
 
 /** A small ring for answer heads, chunk lines and the bytes that arrive while no reader waits. */
@@ -63,7 +67,7 @@ export class HttpGet {
   /** The error code behind `failure`, when there was one. */
   private failureCode: string | undefined;
 
-  private readonly socket: net.Socket;
+  private socket: net.Socket | undefined;
   private readonly ring = new ByteRing(RING_BYTES);
   private spare: Buffer | undefined;
   private landing = Landing.ring;
@@ -78,29 +82,7 @@ export class HttpGet {
   private constructor(
     private readonly url: URL,
     private readonly options: HttpGetOptions,
-  ) {
-    // Before connecting: a request that cannot be written must not leave a connection behind.
-    const request = requestText(url, options.headers ?? {});
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    // node asks for the buffer of each next read right after the previous one was handed over.
-    const onread = { buffer: () => this.nextBuffer(), callback: (n: number) => this.received(n) };
-    this.socket =
-      url.protocol === 'https:'
-        ? // tls.connect takes onread too (node >= 15.1), though @types/node does not say so.
-          tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ALPNProtocols: ['http/1.1'], onread, ...options.tls } as tls.ConnectionOptions)
-        : net.connect({ host, port, onread });
-    this.socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.failureCode ??= err.code;
-      this.ended(err.message);
-    });
-    this.socket.on('end', () => this.ended());
-    this.socket.on('close', () => this.ended());
-    options.signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (options.signal?.aborted) this.cancel('interrupted');
-    // Written before the connection is up: node queues it until then (after the handshake, for TLS).
-    else this.socket.write(request);
-  }
+  ) {}
 
   /** Connects, sends the GET and reads the answer's head; the body is then read with `read`. */
   static async open(url: string, options: HttpGetOptions = {}): Promise<HttpGet> {
@@ -108,12 +90,35 @@ export class HttpGet {
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConnectionError(`cannot fetch ${parsed.protocol} addresses (${url})`);
     const get = new HttpGet(parsed, options);
     try {
+      await get.start();
       await get.readHead();
     } catch (err) {
       get.cancel();
       throw err;
     }
     return get;
+  }
+
+  private async start(): Promise<void> {
+    const { signal, headers = {} } = this.options;
+    // Before connecting: a request that cannot be written must not leave a connection behind.
+    requestText(this.url, headers);
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (signal?.aborted) throw new ConnectionError('interrupted');
+    const onread = { buffer: () => this.nextBuffer(), callback: (n: number) => this.received(n) };
+    const conn = await connect(this.url, { proxy: this.options.proxy, onread, tls: this.options.tls }, { signal, timeoutMs: this.options.headTimeoutMs });
+    this.socket = conn.socket;
+    // Cancelled while the tunnel was being set up.
+    if (this.eof) throw new ConnectionError(this.failure ?? 'cancelled');
+    if (!conn.onread) this.socket.on('data', (chunk: Buffer) => this.received(chunk.length, chunk));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.failureCode ??= err.code;
+      this.ended(err.message);
+    });
+    this.socket.on('end', () => this.ended());
+    this.socket.on('close', () => this.ended());
+    // Written before the connection is up: node queues it until then (after the handshake, for TLS).
+    this.socket.write(requestText(this.url, { ...conn.headers, ...headers }, conn.target));
   }
 
   /** Body bytes may go straight to a reader: no framing to parse between them. */
@@ -138,10 +143,13 @@ export class HttpGet {
     return free;
   }
 
-  private received(n: number): boolean {
+  /** `n` bytes read where `nextBuffer` said; or, from a socket without onread, the `chunk` it read. */
+  private received(n: number, chunk?: Buffer): boolean {
     this.lastByteAt = Date.now();
     const t = this.target;
-    if (this.landing === Landing.target && t) {
+    if (chunk) {
+      this.ring.put(chunk);
+    } else if (this.landing === Landing.target && t) {
       t.filled += n;
       this.directBytes += n;
       if (this.framing.kind === 'length') {
@@ -161,6 +169,8 @@ export class HttpGet {
     if (!waiting) this.wake();
     if (!waiting && this.ring.room < MIN_ROOM_BYTES) {
       this.paused = true;
+      // With onread, returning false pauses the socket; 'data' events need it said.
+      if (chunk) this.socket?.pause();
       return false;
     }
     return true;
@@ -187,7 +197,7 @@ export class HttpGet {
       this.paused = false;
       // A reader that took a while to come back is not a silent network.
       this.lastByteAt = Date.now();
-      this.socket.resume();
+      this.socket?.resume();
     }
   }
 
@@ -313,7 +323,7 @@ export class HttpGet {
 
   private release(): void {
     this.options.signal?.removeEventListener('abort', this.onAbort);
-    this.socket.destroy();
+    this.socket?.destroy();
   }
 
   /**

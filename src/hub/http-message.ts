@@ -21,8 +21,11 @@ export type Framing =
   | { kind: 'close' }
   | { kind: 'done' };
 
-/** The GET request for `url`: identity content coding (the file's own bytes), and one answer per connection. */
-export function requestText(url: URL, extra: Record<string, string>): string {
+/**
+ * The GET request for `url`: identity content coding (the file's own bytes), one answer per
+ * connection. `target` is what the request line names (the whole URL for a plain-http proxy).
+ */
+export function requestText(url: URL, extra: Record<string, string>, target = `${url.pathname}${url.search}`): string {
   const headers: Record<string, string> = {
     Host: url.host,
     'User-Agent': 'metharme-xor',
@@ -35,7 +38,7 @@ export function requestText(url: URL, extra: Record<string, string>): string {
     if (/[\r\n]/.test(name + value)) throw new ConnectionError(`a line break in the ${name} header`);
     return `${name}: ${value}\r\n`;
   });
-  return `GET ${url.pathname}${url.search} HTTP/1.1\r\n${lines.join('')}\r\n`;
+  return `GET ${target} HTTP/1.1\r\n${lines.join('')}\r\n`;
 }
 
 /** An answer's head, without its final CRLFCRLF. */

@@ -7,7 +7,8 @@ import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TEST_TLS, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
+import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TEST_TLS, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR, NO_PROXY_ENV } from '../support/helpers.js';
+import { ProxyStandIn } from '../hub/proxy-stand-in.js';
 import { HubStandIn } from '../hub/stand-in.js';
 
 const COMMIT = 'a1'.repeat(20);
@@ -34,7 +35,7 @@ beforeEach(async () => {
 });
 afterEach(() => removeDir(work));
 
-const env = () => ({ ...process.env, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' });
+const env = () => ({ ...process.env, ...NO_PROXY_ENV, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' });
 
 function decodeHub(...extra: string[]) {
   return runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, ...extra], { env: env() });
@@ -369,6 +370,27 @@ describe('decode from an https Hub', () => {
     const ranges = secure.requests.filter((q) => q.url.startsWith('/cdn/') && q.url.includes(encodeURIComponent(SHARD1))).map((q) => q.range);
     expect(ranges).toHaveLength(3);
     expect(ranges[2]).toMatch(/^bytes=[1-9]\d*-$/);
+  });
+
+  it('through HTTPS_PROXY (CONNECT tunnels) with a cut connection: verified byte-exactly; a proxy wanting credentials is exit 2 saying where they go', async () => {
+    const proxy = new ProxyStandIn();
+    await proxy.start();
+    try {
+      secure.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'cut');
+      const r = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS], { env: tlsEnv({ NODE_EXTRA_CA_CERTS: cert, HTTPS_PROXY: proxy.url }) });
+      expect(r.code, r.stderr).toBe(0);
+      await expectFineTune(join(work, 'out'));
+      // The proxy saw only tunnels to the Hub, one per request the Hub answered.
+      expect(proxy.requests.length).toBe(secure.requests.length);
+      expect(proxy.requests.every((q) => q.method === 'CONNECT' && q.target === new URL(secure.endpoint).host)).toBe(true);
+
+      proxy.credentials = 'user:secret';
+      const refused = await runCli(['decode', join(work, 'out2'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS], { env: tlsEnv({ NODE_EXTRA_CA_CERTS: cert, HTTPS_PROXY: proxy.url }) });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/the proxy in HTTPS_PROXY \(127\.0\.0\.1:\d+\) asks for credentials \(HTTP 407\); give them in the proxy's address: HTTPS_PROXY=http:\/\/user:password@127\.0\.0\.1:\d+/);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('a certificate nobody vouches for: exit 2 at once, naming NODE_EXTRA_CA_CERTS, nothing decoded', async () => {

@@ -12,6 +12,7 @@ import { formatHfUrl, parseHfUrl } from '../../src/hub/hf-url.js';
 import { HubSource } from '../../src/hub/hub-source.js';
 import { hubSettings } from '../../src/hub/settings.js';
 import { removeDir, seededBytes, sha256, tempDir, TEST_TLS } from '../support/helpers.js';
+import { ProxyStandIn } from './proxy-stand-in.js';
 import { HubStandIn } from './stand-in.js';
 
 const COMMIT = 'c'.repeat(40);
@@ -92,14 +93,22 @@ describe('settings', () => {
 
   it.each([
     [{ HTTPS_PROXY: 'http://proxy:3128' }, 'HTTPS_PROXY'],
-    [{ https_proxy: 'http://proxy:3128' }, 'https_proxy'],
+    [{ https_proxy: 'proxy:3128' }, 'https_proxy'],
     [{ HTTP_PROXY: 'http://proxy:3128' }, undefined],
     [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'localhost,.huggingface.co' }, undefined],
     [{ HTTPS_PROXY: 'http://proxy:3128', no_proxy: 'huggingface.co:443' }, undefined],
     [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '*' }, undefined],
     [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'face.co,example.com' }, 'HTTPS_PROXY'],
-  ])('a proxy variable for https://huggingface.co (%o) is noticed: %s', (env, expected) => {
-    expect(hubSettings({ HF_HOME: home, ...env }).ignoredProxy).toBe(expected);
+  ])('the proxy for https://huggingface.co with %o: %s', (env, expected) => {
+    const proxy = hubSettings({ HF_HOME: home, ...env }).proxyFor(new URL('https://huggingface.co/api/models/x'));
+    expect(proxy?.variable).toBe(expected);
+    if (proxy) expect(proxy.url.href).toBe('http://proxy:3128/');
+  });
+
+  it('a proxy variable that is not an http:// proxy is exit 2 naming it, only once a connection needs it', () => {
+    const settings = hubSettings({ HF_HOME: home, HTTPS_PROXY: 'socks5://127.0.0.1:1080' });
+    expect(settings.endpoint).toBe('https://huggingface.co');
+    expect(() => settings.proxyFor(new URL('https://huggingface.co/'))).toThrow(/HTTPS_PROXY names a socks5:\/\/ proxy; metharme-xor speaks to proxies in plain http/);
   });
 });
 
@@ -228,15 +237,11 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     }
   });
 
-  it('gives up after its retries with exit 2, naming the Hub, and a proxy variable it did not use', async () => {
+  it('gives up after its retries with exit 2, naming the Hub', async () => {
     hub.fault(BIG_FILE.path, '500', '500', '500', '500', '500', '500', '500');
     const c = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent' }), { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
     const err = (await readAll(c, BIG_FILE).catch((e: unknown) => e)) as InputError;
     expect(err.oneLine()).toMatch(/the Hub could not be read: HTTP 500 .*\(3 attempts\); check the network and HF_ENDPOINT, then run again$/);
-    hub.fault(BIG_FILE.path, '500', '500', '500');
-    const proxied = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent', HTTP_PROXY: 'http://proxy:3128' }), { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
-    const viaProxy = (await readAll(proxied, BIG_FILE).catch((e: unknown) => e)) as InputError;
-    expect(viaProxy.oneLine()).toMatch(/\(HTTP_PROXY is set, but metharme-xor connects directly, not through a proxy\)$/);
   });
 
   it('a stalled connection (open, silent) is cancelled after idleMs and picked up with a Range', async () => {
@@ -277,5 +282,55 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     await wrong.read(buf, buf.length);
     expect(wrong.integrity()).toBe('differs');
     await wrong.close();
+  });
+});
+
+describe('through a proxy', () => {
+  let proxy: ProxyStandIn;
+  beforeAll(async () => {
+    proxy = new ProxyStandIn();
+    await proxy.start();
+  });
+  afterAll(() => proxy.stop());
+  beforeEach(() => proxy.reset());
+
+  it('HTTP_PROXY: every request goes through it (absolute-form), the listing too, and the bytes are exact', async () => {
+    const c = client({ HTTP_PROXY: proxy.url });
+    const commit = await c.resolveCommit('Org/tiny-xor', 'main');
+    expect(commit).toBe(COMMIT);
+    expect((await c.listFolder(parseHfUrl('hf://Org/tiny-xor/xor_encoded_files'), COMMIT)).length).toBe(5);
+    hub.fault(BIG_FILE.path, 'cut');
+    const { bytes, source } = await readAll(c, BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(source.integrity()).toBe('intact');
+    // Everything the Hub saw came through the proxy, which saw whole URLs.
+    expect(proxy.requests.length).toBe(hub.requests.length);
+    expect(proxy.requests.every((r) => r.method === 'GET' && r.target.startsWith(hub.endpoint))).toBe(true);
+  });
+
+  it('NO_PROXY names the host: the proxy is not used', async () => {
+    const { bytes } = await readAll(client({ HTTP_PROXY: proxy.url, NO_PROXY: 'example.com,127.0.0.1' }), BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(proxy.requests).toEqual([]);
+  });
+
+  it('a proxy that wants credentials: exit 2 saying where they go; given in its address, it works', async () => {
+    proxy.credentials = 'user:p@ss';
+    const err = (await readAll(client({ HTTP_PROXY: proxy.url }), BIG_FILE).catch((e: unknown) => e)) as InputError;
+    expect(err).toBeInstanceOf(InputError);
+    expect(err.oneLine()).toMatch(/a proxy asked for credentials .*\(HTTP 407\); give them in the proxy's address: HTTP_PROXY=http:\/\/user:password@host:port/);
+    const withCredentials = proxy.url.replace('http://', 'http://user:p%40ss@');
+    const { bytes } = await readAll(client({ HTTP_PROXY: withCredentials }), BIG_FILE);
+    expect(bytes.equals(BIG)).toBe(true);
+    expect(proxy.requests.at(-1)!.authorization).toBe(`Basic ${Buffer.from('user:p@ss').toString('base64')}`);
+  });
+
+  it('a proxy that cannot be reached: the give-up message names it', async () => {
+    const dead = new ProxyStandIn();
+    await dead.start();
+    await dead.stop();
+    const c = new HubClient(hubSettings({ HF_ENDPOINT: hub.endpoint, HF_HOME: '/nonexistent', HTTP_PROXY: dead.url }), { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 } });
+    const err = (await readAll(c, BIG_FILE).catch((e: unknown) => e)) as InputError;
+    expect(err.oneLine()).toMatch(new RegExp(`ECONNREFUSED.*check the network and the proxy in HTTP_PROXY \\(${new URL(dead.url).host}\\) and HF_ENDPOINT`));
   });
 });

@@ -11,6 +11,11 @@ export const SAMPLE = join(ROOT, 'fixtures', 'sample');
 export const SAMPLE_XOR = join(SAMPLE, 'xor_encoded_files');
 export const SAMPLE_BASE = join(SAMPLE, 'llama-base');
 export const SAMPLE_SUMS = join(SAMPLE, 'SHA256SUMS');
+/**
+ * Proxy variables blanked: a machine's own proxy (CI behind one, say) must not stand between the
+ * tests and their servers on 127.0.0.1. Tests of proxies set their own.
+ */
+export const NO_PROXY_ENV = { HTTP_PROXY: '', HTTPS_PROXY: '', http_proxy: '', https_proxy: '', NO_PROXY: '', no_proxy: '' };
 /** A self-signed certificate for localhost and 127.0.0.1, and its key (fixtures/tls/make.sh). */
 export const TEST_TLS = join(ROOT, 'fixtures', 'tls');
 /** The model of the reference decoder (python3 + numpy). */

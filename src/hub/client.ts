@@ -190,7 +190,7 @@ export class HubClient {
       if (method !== 'GET') throw new Error(`the Hub client asked for ${method} ${url}; only GET is sent`);
       const asked = Object.fromEntries(new Headers(init?.headers).entries());
       for (let hop = 0; hop < 5; hop++) {
-        const get = await HttpGet.open(url, { headers: { ...asked, ...this.headers(url) }, signal: init?.signal ?? undefined, headTimeoutMs: this.retry.idleMs, proxy: this.settings.proxyFor(new URL(url)) });
+        const get = await HttpGet.open(url, { headers: { ...asked, ...this.headers(url) }, signal: init?.signal ?? undefined, idleMs: this.retry.idleMs, proxy: this.settings.proxyFor(new URL(url)) });
         const location = get.headers.get('location');
         if (get.status >= 300 && get.status < 400 && location) {
           get.cancel();
@@ -243,7 +243,7 @@ export class HubClient {
     const range = { Range: `bytes=${offset}-` };
     let url = this.cdn.get(key) ?? resolveUrl;
     for (let hop = 0; hop < 4; hop++) {
-      const response = await HttpGet.open(url, { headers: this.headers(url, range), signal, headTimeoutMs: this.retry.idleMs, proxy: this.settings.proxyFor(new URL(url)) });
+      const response = await HttpGet.open(url, { headers: this.headers(url, range), signal, idleMs: this.retry.idleMs, proxy: this.settings.proxyFor(new URL(url)) });
       if (response.status >= 300 && response.status < 400 && response.headers.get('location')) {
         response.cancel();
         url = new URL(response.headers.get('location')!, url).toString();

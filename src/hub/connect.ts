@@ -38,6 +38,7 @@ function tlsOptions(url: URL, host: string, extra: tls.ConnectionOptions | undef
 
 /** The socket for `url`. A tunnel is set up before this returns; a direct socket may still be connecting (writes queue). */
 export async function connect(url: URL, options: ConnectOptions, tunnel: { signal?: AbortSignal; timeoutMs?: number }): Promise<Connection> {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConnectionError(`cannot fetch ${url.protocol} addresses (${url.href})`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
   const path = `${url.pathname}${url.search}`;

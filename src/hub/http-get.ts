@@ -1,31 +1,32 @@
 /**
- * One HTTP/1.1 GET on a connection of its own (node:net, or node:tls for https; directly or through a
- * proxy: connect.ts), whose body the socket reads straight into the reader's buffer. Why not fetch: on the loopback bench, fetch handed over every
- * 64 KiB the socket delivered as a freshly allocated buffer through web streams, which cost about 1.5 s
- * of CPU per GiB on the main thread and about 1 s on the garbage collector's threads, on a 2-core machine
- * whose cores the decoder needs. A socket with `onread` reads where it is told: into the waiting
- * reader's buffer (the pipeline's slot), else into a small ring until the reader comes back. The kernel's
- * socket buffer does the reading ahead. Reading a 1 GiB body now costs about 0.2 s of CPU.
- *
- * It understands what a GET of a file needs: a status line and headers (1xx skipped), and a body framed
- * by Content-Length, by chunked transfer coding (through the ring), or by the end of the connection. It
- * asks for `identity` content coding and closes the connection after the body. Redirects, status codes
- * and retries are the caller's (hub/client.ts).
+ * One HTTP/1.1 GET on a connection of its own (node:net, or node:tls for https; directly or through
+ * a proxy: connect.ts), whose body the socket reads straight into the reader's buffer. Why not fetch:
+ * on the loopback bench, fetch handed over every 64 KiB the socket delivered as a freshly allocated
+ * buffer through web streams, about 1.5 s of CPU per GiB on the main thread and 1 s on the garbage
+ * collector's threads, on a 2-core machine whose cores the decoder needs. A socket with `onread`
+ * reads where it is told: into the waiting reader's buffer (the pipeline's slot), else into a small
+ * ring until the reader comes back; the kernel's socket buffer reads ahead. A 1 GiB body now costs
+ * about 0.2 s of CPU. Bodies are framed by Content-Length, chunked coding (through the ring) or the
+ * connection's end; 1xx answers are skipped. Redirects, statuses and retries are hub/client.ts's.
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { ByteRing } from './byte-ring.js';
 import { connect } from './connect.js';
 import type { Proxy } from './proxy.js';
-import { ConnectionError, parseHead, requestText, type Framing } from './http-message.js';
+import { chunkLine, ConnectionError, parseHead, requestText, type Framing } from './http-message.js';
 
 export { ConnectionError } from './http-message.js';
 
 export interface HttpGetOptions {
   headers?: Record<string, string>;
   signal?: AbortSignal;
-  /** No complete answer head within this long: the connection is given up. */
-  headTimeoutMs?: number;
+  /**
+   * No complete answer head within this long, or nothing received for this long while the body is
+   * wanted: the connection is given up (a stalled one would wait forever). A reader slow to take
+   * the bytes is no stall.
+   */
+  idleMs?: number;
   /** More TLS options (tests: a certificate authority of their own). */
   tls?: tls.ConnectionOptions;
   /** The proxy to go through (hub/proxy.ts), if any. */
@@ -78,6 +79,7 @@ export class HttpGet {
   private waiter: (() => void) | undefined;
   private framing: Framing = { kind: 'close' };
   private readonly onAbort = () => this.cancel('interrupted');
+  private watchdog: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly url: URL,
@@ -86,9 +88,7 @@ export class HttpGet {
 
   /** Connects, sends the GET and reads the answer's head; the body is then read with `read`. */
   static async open(url: string, options: HttpGetOptions = {}): Promise<HttpGet> {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConnectionError(`cannot fetch ${parsed.protocol} addresses (${url})`);
-    const get = new HttpGet(parsed, options);
+    const get = new HttpGet(new URL(url), options);
     try {
       await get.start();
       await get.readHead();
@@ -96,7 +96,18 @@ export class HttpGet {
       get.cancel();
       throw err;
     }
+    get.watch();
     return get;
+  }
+
+  private watch(): void {
+    const idleMs = this.options.idleMs;
+    if (!idleMs || this.framing.kind === 'done') return;
+    this.watchdog = setInterval(() => {
+      const since = this.readingSince;
+      if (since !== undefined && Date.now() - since > idleMs) this.cancel(`nothing received for ${Math.round(idleMs / 1000)} s`);
+    }, Math.min(idleMs, 1000));
+    this.watchdog.unref();
   }
 
   private async start(): Promise<void> {
@@ -106,7 +117,7 @@ export class HttpGet {
     signal?.addEventListener('abort', this.onAbort, { once: true });
     if (signal?.aborted) throw new ConnectionError('interrupted');
     const onread = { buffer: () => this.nextBuffer(), callback: (n: number) => this.received(n) };
-    const conn = await connect(this.url, { proxy: this.options.proxy, onread, tls: this.options.tls }, { signal, timeoutMs: this.options.headTimeoutMs });
+    const conn = await connect(this.url, { proxy: this.options.proxy, onread, tls: this.options.tls }, { signal, timeoutMs: this.options.idleMs });
     this.socket = conn.socket;
     // Cancelled while the tunnel was being set up.
     if (this.eof) throw new ConnectionError(this.failure ?? 'cancelled');
@@ -115,8 +126,7 @@ export class HttpGet {
       this.failureCode ??= err.code;
       this.ended(err.message);
     });
-    this.socket.on('end', () => this.ended());
-    this.socket.on('close', () => this.ended());
+    for (const event of ['end', 'close']) this.socket.on(event, () => this.ended());
     // Written before the connection is up: node queues it until then (after the handshake, for TLS).
     this.socket.write(requestText(this.url, { ...conn.headers, ...headers }, conn.target));
   }
@@ -214,7 +224,7 @@ export class HttpGet {
   }
 
   private async readHead(): Promise<void> {
-    const timeoutMs = this.options.headTimeoutMs;
+    const timeoutMs = this.options.idleMs;
     const timer = timeoutMs ? setTimeout(() => this.cancel(`no answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs) : undefined;
     try {
       for (;;) {
@@ -300,17 +310,9 @@ export class HttpGet {
       }
       const line = this.line();
       if (line === undefined) return 0;
-      if (f.state === 'size') {
-        const size = /^([0-9a-fA-F]{1,13})[ \t]*(;.*)?$/.exec(line);
-        if (!size) return this.cancel(`a malformed chunk size line in the body`), 0;
-        f.left = parseInt(size[1]!, 16);
-        f.state = f.left === 0 ? 'trailers' : 'data';
-      } else if (f.state === 'crlf') {
-        if (line !== '') return this.cancel(`a chunk longer than its size line said`), 0;
-        f.state = 'size';
-      } else if (line === '') {
-        this.finish();
-      }
+      const outcome = chunkLine(f, line);
+      if (outcome === 'end') this.finish();
+      else if (outcome !== undefined) return this.cancel(outcome), 0;
     }
   }
 
@@ -323,12 +325,13 @@ export class HttpGet {
 
   private release(): void {
     this.options.signal?.removeEventListener('abort', this.onAbort);
+    clearInterval(this.watchdog);
     this.socket?.destroy();
   }
 
   /**
    * When the network last delivered while the body was wanted; undefined while the socket is paused
-   * because the consumer has not taken what it has, or after it ended. For an idle watchdog.
+   * because the consumer has not taken what it has, or after it ended. For the idle watchdog.
    */
   get readingSince(): number | undefined {
     return this.paused || this.eof || this.framing.kind === 'done' ? undefined : this.lastByteAt;

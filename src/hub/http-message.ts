@@ -80,3 +80,22 @@ function framingOf(status: number, headers: Headers, host: string): Framing {
   }
   return { kind: 'close' };
 }
+
+/**
+ * Moves a chunked body's framing on by one line: a size line, the empty line after a chunk's data,
+ * or a trailer. 'end' after the last trailer; a message when the line is not what it must be.
+ */
+export function chunkLine(f: Extract<Framing, { kind: 'chunked' }>, line: string): 'end' | string | undefined {
+  if (f.state === 'size') {
+    const size = /^([0-9a-fA-F]{1,13})[ \t]*(;.*)?$/.exec(line);
+    if (!size) return 'a malformed chunk size line in the body';
+    f.left = parseInt(size[1]!, 16);
+    f.state = f.left === 0 ? 'trailers' : 'data';
+  } else if (f.state === 'crlf') {
+    if (line !== '') return 'a chunk longer than its size line said';
+    f.state = 'size';
+  } else if (line === '') {
+    return 'end';
+  }
+  return undefined;
+}

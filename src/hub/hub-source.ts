@@ -21,7 +21,6 @@ export class HubSource implements ByteSource {
   private digest: string | undefined;
   /** Connections opened for this file, for reports and tests. */
   connections = 0;
-  private watchdog: NodeJS.Timeout | undefined;
   /** Ends a pending read at once on Ctrl-C, even when the server has stopped sending. */
   private readonly onAbort = () => this.body?.cancel('interrupted');
 
@@ -40,18 +39,6 @@ export class HubSource implements ByteSource {
     signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  /** A connection that sends nothing for `idleMs` is cancelled, and then picked up again like a dropped one. */
-  private watch(): void {
-    if (this.watchdog) return;
-    const { idleMs } = this.client.retry;
-    this.watchdog = setInterval(() => {
-      // Only the network's silence counts: a decoder that is slow to take the bytes is not a stall.
-      const since = this.body?.readingSince;
-      if (since !== undefined && Date.now() - since > idleMs) this.body?.cancel(`nothing received for ${Math.round(idleMs / 1000)} s`);
-    }, Math.min(idleMs, 1000));
-    this.watchdog.unref();
-  }
-
   /** The payload bytes before the start offset, in order, rebuilt by the caller: they complete the SHA-256. */
   seed(bytes: Uint8Array): void {
     this.hash.update(bytes);
@@ -65,7 +52,6 @@ export class HubSource implements ByteSource {
     );
     this.connections++;
     this.body = body;
-    this.watch();
     this.skip = this.position - bodyStart;
   }
 
@@ -124,7 +110,6 @@ export class HubSource implements ByteSource {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.watchdog);
     this.signal?.removeEventListener('abort', this.onAbort);
     this.body?.cancel();
     this.body = undefined;

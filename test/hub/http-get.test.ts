@@ -233,14 +233,14 @@ describe('HttpGet: heads and failures', () => {
       await new Promise((r) => setTimeout(r, 100));
       socket.end(text.slice(55_000));
     });
-    const get = await HttpGet.open(big, { headTimeoutMs: 5000 });
+    const get = await HttpGet.open(big, { idleMs: 5000 });
     expect(get.headers.get('x-big')).toHaveLength(60_000);
     expect((await readAll(get, 10)).toString()).toBe('ok');
     const huge = await raw(async (socket, request) => {
       await request;
       socket.end(answer(70_000));
     });
-    await expect(HttpGet.open(huge, { headTimeoutMs: 5000 })).rejects.toThrow(/answer head of more than 65536 bytes/);
+    await expect(HttpGet.open(huge, { idleMs: 5000 })).rejects.toThrow(/answer head of more than 65536 bytes/);
   });
 
   it.each([
@@ -265,7 +265,7 @@ describe('HttpGet: heads and failures', () => {
     await new Promise((r) => servers.pop()!.close(r));
     await expect(HttpGet.open(closedPort)).rejects.toThrow(/ECONNREFUSED/);
     const t0 = Date.now();
-    await expect(HttpGet.open(`http://127.0.0.1:${port}/`, { headTimeoutMs: 300 })).rejects.toThrow(/no answer within/);
+    await expect(HttpGet.open(`http://127.0.0.1:${port}/`, { idleMs: 300 })).rejects.toThrow(/no answer within/);
     expect(Date.now() - t0).toBeLessThan(5000);
     await expect(HttpGet.open('ftp://127.0.0.1/x')).rejects.toThrow(ConnectionError);
   });
@@ -298,6 +298,20 @@ describe('HttpGet: heads and failures', () => {
     expect(got.equals(BODY.subarray(0, 10_000))).toBe(true);
     expect(get.complete).toBe(false);
     expect(get.failure).toBe('nothing received');
+  });
+
+  it('with idleMs, a body that stops coming is given up by itself, and the bytes before are kept', async () => {
+    const url = await http((_, res) => {
+      res.writeHead(200, { 'Content-Length': String(BODY.length) });
+      res.write(BODY.subarray(0, 10_000));
+    });
+    const get = await HttpGet.open(url, { idleMs: 300 });
+    const t0 = Date.now();
+    const got = await readAll(get);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(got.equals(BODY.subarray(0, 10_000))).toBe(true);
+    expect(get.complete).toBe(false);
+    expect(get.failure).toMatch(/nothing received for 0 s/);
   });
 
   it('an abort signal ends a pending read', async () => {

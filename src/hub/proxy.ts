@@ -1,9 +1,10 @@
 /**
  * Which proxy a connection to the Hub goes through, by the variables curl and huggingface_hub read:
- * HTTPS_PROXY for https addresses, HTTP_PROXY for http ones (the lower-case names too), and NO_PROXY
+ * HTTPS_PROXY for https addresses, HTTP_PROXY for http ones (the lower-case names first), and NO_PROXY
  * for the hosts reached directly (a comma list of host names and domain suffixes, or `*`; ports are
  * ignored). Proxies are spoken to in plain http: https addresses through a CONNECT tunnel, http ones
  * with absolute request targets; credentials in the proxy's address go in Proxy-Authorization.
+ * ALL_PROXY is not read: it often names a SOCKS proxy, which is not spoken here.
  */
 import { InputError } from '../errors.js';
 
@@ -38,9 +39,10 @@ function fromVariable(env: NodeJS.ProcessEnv, names: string[]): Proxy | undefine
 
 export function proxySettings(env: NodeJS.ProcessEnv): ProxySettings {
   return {
-    https: fromVariable(env, ['HTTPS_PROXY', 'https_proxy']),
-    http: fromVariable(env, ['HTTP_PROXY', 'http_proxy']),
-    noProxy: (env.NO_PROXY || env.no_proxy || '')
+    // The lower-case names first, as curl and Python's urllib read them.
+    https: fromVariable(env, ['https_proxy', 'HTTPS_PROXY']),
+    http: fromVariable(env, ['http_proxy', 'HTTP_PROXY']),
+    noProxy: (env.no_proxy || env.NO_PROXY || '')
       .split(',')
       .map((entry) => entry.trim().toLowerCase().replace(/:\d+$/, '').replace(/^\*?\./, ''))
       .filter((entry) => entry !== ''),

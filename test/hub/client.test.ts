@@ -99,6 +99,8 @@ describe('settings', () => {
     [{ HTTPS_PROXY: 'http://proxy:3128', no_proxy: 'huggingface.co:443' }, undefined],
     [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '*' }, undefined],
     [{ HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'face.co,example.com' }, 'HTTPS_PROXY'],
+    [{ HTTPS_PROXY: 'http://other:1', https_proxy: 'http://proxy:3128' }, 'https_proxy'],
+    [{ ALL_PROXY: 'socks5://127.0.0.1:1080' }, undefined],
   ])('the proxy for https://huggingface.co with %o: %s', (env, expected) => {
     const proxy = hubSettings({ HF_HOME: home, ...env }).proxyFor(new URL('https://huggingface.co/api/models/x'));
     expect(proxy?.variable).toBe(expected);

@@ -26,14 +26,12 @@ export type Framing =
  * connection. `target` is what the request line names (the whole URL for a plain-http proxy).
  */
 export function requestText(url: URL, extra: Record<string, string>, target = `${url.pathname}${url.search}`): string {
-  const headers: Record<string, string> = {
-    Host: url.host,
-    'User-Agent': 'metharme-xor',
-    ...extra,
-    'Accept-Encoding': 'identity',
-    Connection: 'close',
-  };
-  const lines = Object.entries(headers).map(([name, value]) => {
+  // One line per header whatever the case of its name: the last value given wins.
+  const headers = new Map<string, [string, string]>();
+  for (const [name, value] of Object.entries({ Host: url.host, 'User-Agent': 'metharme-xor', ...extra, 'Accept-Encoding': 'identity', Connection: 'close' })) {
+    headers.set(name.toLowerCase(), [name, value]);
+  }
+  const lines = [...headers.values()].map(([name, value]) => {
     // A line break in a value would start a header of its own.
     if (/[\r\n]/.test(name + value)) throw new ConnectionError(`a line break in the ${name} header`);
     return `${name}: ${value}\r\n`;

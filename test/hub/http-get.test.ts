@@ -197,13 +197,16 @@ describe('HttpGet: heads and failures', () => {
       seen = await request;
       socket.end('HTTP/1.1 204 No Content\r\n\r\n');
     });
-    const get = await HttpGet.open(`${url}/a%20b/c?x=1`, { headers: { Range: 'bytes=10-', Authorization: 'Bearer t' } });
+    // Names in any case: one line each, ours last (a caller's gzip must not reach the server).
+    const get = await HttpGet.open(`${url}/a%20b/c?x=1`, { headers: { Range: 'bytes=10-', Authorization: 'Bearer t', 'accept-encoding': 'gzip', 'user-agent': 'lib/1' } });
     expect(get.status).toBe(204);
     expect(await get.read(Buffer.alloc(10))).toBe(0);
     expect(get.complete).toBe(true);
     const lines = seen.split('\r\n');
     expect(lines[0]).toBe('GET /a%20b/c?x=1 HTTP/1.1');
-    expect(lines).toEqual(expect.arrayContaining([`Host: ${new URL(url).host}`, 'Range: bytes=10-', 'Authorization: Bearer t', 'Accept-Encoding: identity', 'Connection: close']));
+    expect(lines).toEqual(expect.arrayContaining([`Host: ${new URL(url).host}`, 'Range: bytes=10-', 'Authorization: Bearer t', 'Accept-Encoding: identity', 'Connection: close', 'user-agent: lib/1']));
+    expect(lines.filter((l) => /^accept-encoding:/i.test(l))).toEqual(['Accept-Encoding: identity']);
+    expect(lines.filter((l) => /^user-agent:/i.test(l))).toHaveLength(1);
   });
 
   it('a head that arrives a few bytes at a time, after a 100 Continue, is read whole', async () => {

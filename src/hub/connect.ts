@@ -65,6 +65,8 @@ export async function connect(url: URL, options: ConnectOptions, tunnel: { signa
     throw err;
   }
   const socket = tls.connect({ socket: raw, ...tlsOptions(url, host, options.tls) });
+  // Failures surface on the TLS socket; one on the tunnel's own must not go unheard (an uncaught 'error').
+  raw.on('error', () => undefined);
   return { socket, onread: false, target: path, headers: {} };
 }
 

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { InputError } from '../errors.js';
-import { ConnectionError } from './http-message.js';
+import { ConnectionError, parseHead } from './http-message.js';
 import { proxyAuthorization, type Proxy } from './proxy.js';
 
 export interface OnRead {
@@ -94,7 +94,12 @@ function openTunnel(raw: net.Socket, authority: string, proxy: Proxy, options: {
       raw.pause();
       // Anything after the head already belongs to the tunnel.
       if (end + 4 < head.length) raw.unshift(head.subarray(end + 4));
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'))?.[1]);
+      let status: number;
+      try {
+        ({ status } = parseHead(head.subarray(0, end).toString('latin1'), where));
+      } catch (err) {
+        return done(err as Error);
+      }
       if (status === 200) return done();
       if (status === 407) {
         return done(
@@ -103,7 +108,7 @@ function openTunnel(raw: net.Socket, authority: string, proxy: Proxy, options: {
           }),
         );
       }
-      done(new ConnectionError(`${where} answered ${Number.isNaN(status) ? 'something other than HTTP' : `HTTP ${status}`} to CONNECT ${authority}`));
+      done(new ConnectionError(`${where} answered HTTP ${status} to CONNECT ${authority}`));
     };
     const onError = (err: NodeJS.ErrnoException) => done(new ConnectionError(`${where}: ${err.message}`, err.code));
     const onClose = () => done(new ConnectionError(`${where} closed the connection before answering CONNECT ${authority}`));

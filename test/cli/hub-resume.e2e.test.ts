@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, checkpointBytes, fileSha256, finalNames, flipByte, jsonDoc, referenceXor, removeDir, runCli, seededBytes, sha256, tempDir, NO_PROXY_ENV } from '../support/helpers.js';
-import { HubStandIn, type Fault } from '../hub/stand-in.js';
+import { BIN, checkpointBytes, fileSha256, finalNames, flipByte, jsonDoc, referenceXor, removeDir, runCli, seededBytes, sha256, tempDir } from '../support/helpers.js';
+import { HubStandIn, standInEnv, type Fault } from '../hub/stand-in.js';
 
 const COMMIT = 'b2'.repeat(20);
 const SOURCE = 'hf://Org/big-xor/xor';
@@ -41,7 +41,7 @@ beforeEach(async () => {
 afterEach(() => removeDir(work));
 
 const out = () => join(work, 'out');
-const env = () => ({ ...process.env, ...NO_PROXY_ENV, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' });
+const env = () => standInEnv(hub, work);
 const args = (...extra: string[]) => ['decode', out(), SOURCE, baseDir, '--manifest', manifest, ...extra];
 
 /** The bytes the state says are kept for the file, once a checkpoint has recorded some. */

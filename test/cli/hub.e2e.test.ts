@@ -7,9 +7,9 @@ import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TEST_TLS, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR, NO_PROXY_ENV } from '../support/helpers.js';
+import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TEST_TLS, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
 import { ProxyStandIn } from '../hub/proxy-stand-in.js';
-import { HubStandIn } from '../hub/stand-in.js';
+import { HubStandIn, standInEnv } from '../hub/stand-in.js';
 
 const COMMIT = 'a1'.repeat(20);
 const SOURCE = 'hf://Org/tiny-xor/xor_encoded_files';
@@ -35,7 +35,7 @@ beforeEach(async () => {
 });
 afterEach(() => removeDir(work));
 
-const env = () => ({ ...process.env, ...NO_PROXY_ENV, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' });
+const env = () => standInEnv(hub, work);
 
 function decodeHub(...extra: string[]) {
   return runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, ...extra], { env: env() });

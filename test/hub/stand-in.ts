@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { NO_PROXY_ENV } from '../support/helpers.js';
 
 /** `pass`: serve that request as it is (to aim the next fault at a later request). */
 /** `stall`: half the body, then nothing more on an open connection. */
@@ -184,4 +186,12 @@ export class HubStandIn {
     }
     res.end(body);
   }
+}
+
+/**
+ * The environment for a CLI run against `hub`: its endpoint, an HF_HOME of its own in `work`, no
+ * token, and no proxy of the machine's between the CLI and 127.0.0.1.
+ */
+export function standInEnv(hub: HubStandIn, work: string): NodeJS.ProcessEnv {
+  return { ...process.env, ...NO_PROXY_ENV, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' };
 }

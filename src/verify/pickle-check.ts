@@ -27,10 +27,10 @@ export class PickleCheck {
 
   /** `name`: the file's name (a plain pickle is judged only under a checkpoint's name). */
   constructor(private readonly name: string) {}
-  private held = Buffer.alloc(0);
+  private held: Buffer = Buffer.alloc(0);
   private decided: PickleVerdict | undefined;
 
-  /** Feeds the file's next bytes (copied while needed; the caller may reuse its buffer). */
+  /** Feeds the file's next bytes (the caller may reuse its buffer: what is still needed is copied). */
   feed(chunk: Uint8Array): void {
     if (this.decided) return;
     if (this.format === undefined) {
@@ -41,19 +41,24 @@ export class PickleCheck {
         return;
       }
     }
-    this.held = Buffer.concat([this.held, chunk]);
-    this.decided = this.judge(false);
+    // Judged where it lies (a verdict keeps no bytes), and copied only while the pickles go on past
+    // it: a kept copy of an 8 MiB first chunk put a Hub decode with --safetensors over 150 MB.
+    if (this.held.length > 0) this.held = Buffer.concat([this.held, chunk]);
+    const bytes = this.held.length > 0 ? this.held : chunk;
+    this.decided = this.judge(bytes, false);
+    if (this.decided) this.held = Buffer.alloc(0);
+    else if (bytes === chunk) this.held = Buffer.from(chunk);
   }
 
   /** The verdict once the whole file went by. */
   finish(): PickleVerdict {
-    return this.decided ?? (this.format ? this.judge(true) : undefined) ?? { status: 'none' };
+    return this.decided ?? (this.format ? this.judge(this.held, true) : undefined) ?? { status: 'none' };
   }
 
-  private judge(ended: boolean): PickleVerdict | undefined {
+  private judge(bytes: Uint8Array, ended: boolean): PickleVerdict | undefined {
     const format = this.format!;
     try {
-      const scan = scanCheckpoint(this.held, format);
+      const scan = scanCheckpoint(bytes, format);
       if (!scan) return { status: 'none' };
       const globals = unsafeGlobals(scan);
       return globals.length > 0 ? { status: 'unsafe', globals, scan } : { status: 'safe', scan };
@@ -62,7 +67,7 @@ export class PickleCheck {
       // A file that merely starts like a pickle and is not one was never going to run anything.
       if (format === 'pickle' && !(err instanceof PickleIncomplete)) return { status: 'none' };
       if (err instanceof PickleIncomplete) {
-        if (!ended && this.held.length <= MAX_PICKLE_BYTES) return undefined;
+        if (!ended && bytes.length <= MAX_PICKLE_BYTES) return undefined;
         // A file that ends inside a zip header, or inside something that merely starts like a pickle, was no checkpoint.
         if (format === 'pickle' || err instanceof ZipHeaderIncomplete) return { status: 'none' };
         return { status: 'invalid', reason: ended ? 'the file ends inside its pickle' : `its pickle is larger than ${MAX_PICKLE_BYTES >> 20} MB` };

@@ -1,20 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { checkpointFormat, scanCheckpoint, unsafeGlobals } from '../../src/release/checkpoint.js';
 import { PickleError, PickleIncomplete, walkPickle } from '../../src/release/pickle.js';
 import { PickleCheck } from '../../src/verify/pickle-check.js';
-import { TORCH } from '../support/helpers.js';
-
-const HAS_PYTHON = (() => {
-  try {
-    execFileSync('python3', ['-c', 'pass'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { HAS_PYTHON, TORCH } from '../support/helpers.js';
 
 /** Pickles of plain data made by CPython's own pickler, at every protocol. */
 function pythonPickles(): { protocol: number; bytes: Buffer }[] {
@@ -81,6 +72,36 @@ describe('the pickle check on real torch.save checkpoints', () => {
   ])('unsafe/%s is unsafe: %s', (file, named) => {
     const v = check(readFileSync(join(TORCH, 'unsafe', file)));
     expect(v).toMatchObject({ status: 'unsafe', globals: [named] });
+  });
+
+  it('judges a first chunk that holds all of data.pkl where it lies, keeping no copy of it', () => {
+    const bytes = readFileSync(join(TORCH, 'llama-base', 'pytorch_model-00001-of-00003.bin'));
+    const concat = vi.spyOn(Buffer, 'concat');
+    try {
+      const c = new PickleCheck('pytorch_model.bin');
+      c.feed(bytes.subarray(0, 1 << 20));
+      // The pipeline reuses its buffer: the verdict was taken before, and holds no bytes of it.
+      const verdict = c.finish();
+      expect(verdict.status).toBe('safe');
+      expect(concat).not.toHaveBeenCalled();
+    } finally {
+      concat.mockRestore();
+    }
+  });
+
+  it.each([
+    ['llama-base', 'pytorch_model-00001-of-00003.bin', 'safe'],
+    ['unsafe', 'os-system.bin', 'unsafe'],
+  ])('%s/%s fed through one reused buffer, overwritten after every piece, is still %s', (dir, name, status) => {
+    const bytes = readFileSync(join(TORCH, dir, name));
+    const c = new PickleCheck('pytorch_model.bin');
+    const slot = Buffer.alloc(61);
+    for (let i = 0; i < bytes.length; i += slot.length) {
+      const n = bytes.copy(slot, 0, i, i + slot.length);
+      c.feed(slot.subarray(0, n));
+      slot.fill(0xff);
+    }
+    expect(c.finish().status).toBe(status);
   });
 
   it('a torch zip whose data.pkl cannot be read is invalid with the reason, never a crash', () => {

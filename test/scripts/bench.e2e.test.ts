@@ -1,7 +1,7 @@
 /** The benchmark script runs and reports everything it promises (a small size: this is no timing test). */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCommand } from '../support/helpers.js';
+import { HAS_PYTHON, ROOT, runCommand } from '../support/helpers.js';
 
 describe('npm run bench', () => {
   it('measures the floors, the decode and the hashers, and reports ratios and peak RSS as JSON', async () => {
@@ -23,6 +23,10 @@ describe('npm run bench', () => {
     expect(result.seconds.hub).toHaveLength(3);
     expect(result.ratios.hubOverDecode).toBeGreaterThan(0);
     expect(result.hubPeakRssBytes).toBeGreaterThan(10e6);
+    // The Hub case's bytes come from the sendfile CDN wherever python3 is.
+    expect(result.cdn).toBe(HAS_PYTHON ? 'sendfile' : 'node');
+    expect(result.seconds.hubSafetensors).toHaveLength(3);
+    expect(result.hubSafetensorsPeakRssBytes).toBeGreaterThan(10e6);
     // CPU seconds of each case's processes (Linux: from /proc), and of the Hub stand-in apart.
     if (process.platform === 'linux') {
       for (const name of ['decode', 'safetensors', 'hub']) expect(result.medianCpuSeconds[name], name).toBeGreaterThan(0);
@@ -30,4 +34,20 @@ describe('npm run bench', () => {
     }
     expect(result.targets).toEqual({ decodeOverHashMax: 1.35, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6, safetensorsOverDecodeMax: 1.15, hubOverDecodeMax: 1.5 });
   }, 120_000);
+
+  it('serves the Hub case from this process with --cdn node, and counts that server\'s CPU', async () => {
+    const r = await runCommand(process.execPath, [join(ROOT, 'scripts', 'bench.mjs'), '--size', '8M', '--runs', '3', '--json', '--no-reference', '--cdn', 'node']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.cdn).toBe('node');
+    expect(result.seconds.hub).toHaveLength(3);
+    if (process.platform === 'linux') expect(result.medianServerCpuSeconds).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('refuses an unknown --cdn', async () => {
+    const r = await runCommand(process.execPath, [join(ROOT, 'scripts', 'bench.mjs'), '--cdn', 'nginx']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('--cdn: sendfile or node, not "nginx"');
+  });
 });

@@ -21,14 +21,16 @@ export const TEST_TLS = join(ROOT, 'fixtures', 'tls');
 /** The model of the reference decoder (python3 + numpy). */
 export const REFERENCE_CODEC = join(ROOT, 'test', 'support', 'reference_codec.py');
 
-export const HAS_NUMPY = (() => {
+function python3Runs(code: string): boolean {
   try {
-    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
+    execFileSync('python3', ['-c', code], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
-})();
+}
+export const HAS_PYTHON = python3Runs('pass');
+export const HAS_NUMPY = python3Runs('import numpy');
 
 export interface RunResult {
   code: number | null;

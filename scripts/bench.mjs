@@ -15,8 +15,8 @@
  * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), (e)/(c), (f)/(c), each decode's peak RSS,
  * and an in-memory comparison of node:crypto and hash-wasm SHA-256. On Linux it also prints the CPU
  * seconds of (c), (e) and (f) (and of the Hub stand-in: this process and the CDN's), and the least
- * time (f) can take with all of that CPU spread over the machine's cores. Absolute times on shared machines mean little;
- * the ratios are measured in the same run, so they do.
+ * time (f) can take with all of that CPU spread over the machine's cores. Absolute times on shared
+ * machines mean little; the ratios are measured in the same run, so they do.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';

@@ -51,6 +51,7 @@ interface BaseBuffer {
 
 const OUTPUT_STREAM = 0;
 const BASE_STREAM = 1;
+const SOURCE_STREAM = 2;
 
 /** Where the pipeline writes a file's bytes. */
 export interface OutputSink {
@@ -72,6 +73,13 @@ export interface StreamJob {
   algorithms: readonly Algorithm[];
   /** Also hash the whole base file in these algorithms, as it is read (--check-base). */
   baseAlgorithms?: readonly Algorithm[] | undefined;
+  /**
+   * Also hash the source's own bytes in these algorithms (a Hub payload, for its listed SHA-256), on
+   * a worker of their own. Each chunk is then XORed into its base buffer instead of in place, so the
+   * payload stays whole in its slot while it is hashed beside the XOR, the write and the output's
+   * hash, instead of before them on the thread that reads the network.
+   */
+  sourceAlgorithms?: readonly Algorithm[] | undefined;
   signal?: AbortSignal | undefined;
   /** Called with the output's first chunk before it is written; throwing stops the file at once. */
   inspectHead?: ((head: Buffer) => void) | undefined;
@@ -83,11 +91,11 @@ export interface StreamJob {
   /**
    * Resuming inside a file: the output's first `bytes` are already written (by an interrupted run) and
    * are read back from `written` instead of decoded; the source starts at that offset. They are
-   * hashed and inspected like decoded bytes, and `onPayload` gets the payload bytes they came from
-   * (output XOR base), so a digest of the whole payload can be rebuilt. `bytes` is a multiple of the
+   * hashed and inspected like decoded bytes, and the payload bytes they came from (output XOR base)
+   * go to the source's digests, which so cover the whole payload. `bytes` is a multiple of the
    * direct-I/O alignment, so every later write stays aligned.
    */
-  resume?: { bytes: number; written: ByteSource; onPayload: (payload: Buffer) => void } | undefined;
+  resume?: { bytes: number; written: ByteSource } | undefined;
 }
 
 export interface StreamResult {
@@ -97,6 +105,8 @@ export interface StreamResult {
   digests: Digests;
   /** Digests of the whole base file, when `baseAlgorithms` were given. */
   baseDigests: Digests;
+  /** Digests of the source's bytes, when `sourceAlgorithms` were given. */
+  sourceDigests: Digests;
 }
 
 export interface PipelineOptions {
@@ -122,6 +132,8 @@ export class Pipeline {
   private readonly slots: Slot[];
   private readonly bases: BaseBuffer[];
   private readonly hasher: HashWorker;
+  /** The source's digests (sourceAlgorithms) have a worker of their own, started when first needed. */
+  private sourceHasher: HashWorker | undefined;
 
   constructor(options: PipelineOptions = {}) {
     // Whole blocks per chunk, so every chunk but a file's last starts at an aligned file offset.
@@ -155,6 +167,8 @@ export class Pipeline {
     this.hasher.begin(OUTPUT_STREAM, job.algorithms);
     this.hasher.begin(BASE_STREAM, base ? (job.baseAlgorithms ?? []) : []);
     const hashBase = this.hasher.hashing(BASE_STREAM);
+    const sourceHasher = job.sourceAlgorithms?.length ? (this.sourceHasher ??= new HashWorker(this.memory.buffer)) : undefined;
+    sourceHasher?.begin(SOURCE_STREAM, job.sourceAlgorithms ?? []);
     let position = 0;
     let baseBytes = 0;
     let baseEnded = !base;
@@ -205,12 +219,26 @@ export class Pipeline {
         // Read ahead: the next chunk's reads run while this one is XORed, written and hashed.
         if (n === chunk) pending = startRead(++chunkIndex);
         const used = Math.min(n, nb);
-        if (used > 0) this.memory.xor(current.slot.offset, current.base.offset, used);
+        const sourceHashed = sourceHasher?.update(SOURCE_STREAM, current.slot.offset, n);
+        // Where the output is made: in the slot, or in the base buffer while the slot's payload is hashed.
+        let out: Slot | BaseBuffer = current.slot;
+        if (sourceHashed && base) {
+          out = current.base;
+          // The base's own digest (--check-base) reads it before it turns into output.
+          await out.busy;
+          if (used > 0) this.memory.xor(out.offset, current.slot.offset, used);
+          // Past the base's end the output is the payload itself.
+          if (used < n) current.slot.data.copy(out.data, used, used, n);
+        } else if (used > 0) {
+          this.memory.xor(current.slot.offset, current.base.offset, used);
+        }
         baseBytes += used;
-        if (position === 0 && job.inspectHead) job.inspectHead(current.slot.data.subarray(0, n));
-        job.onChunk?.(current.slot.data.subarray(0, n), position);
+        if (position === 0 && job.inspectHead) job.inspectHead(out.data.subarray(0, n));
+        job.onChunk?.(out.data.subarray(0, n), position);
         const at = position;
-        current.slot.busy = this.writeAndHash(current.slot, n, position, output).then(() => written(at, at + n));
+        const done = this.writeAndHash(out, n, position, output).then(() => written(at, at + n));
+        out.busy = done;
+        if (sourceHashed) current.slot.busy = out === current.slot ? Promise.all([done, sourceHashed]).then(() => undefined) : sourceHashed;
         position += n;
         job.onBytes?.(n);
         if (output?.flush && !flushing && position - flushedAt >= BACKGROUND_FLUSH_BYTES) {
@@ -238,11 +266,13 @@ export class Pipeline {
       // Reset the worker's state for the next file; its digests of a failed file are meaningless.
       await this.hasher.digest(OUTPUT_STREAM).catch(() => undefined);
       await this.hasher.digest(BASE_STREAM).catch(() => undefined);
+      await sourceHasher?.digest(SOURCE_STREAM).catch(() => undefined);
       throw failure;
     }
     const digests = await this.hasher.digest(OUTPUT_STREAM);
     const baseDigests = await this.hasher.digest(BASE_STREAM);
-    return { bytes: position, baseBytes, digests, baseDigests };
+    const sourceDigests = (await sourceHasher?.digest(SOURCE_STREAM)) ?? {};
+    return { bytes: position, baseBytes, digests, baseDigests, sourceDigests };
   }
 
   /**
@@ -272,7 +302,7 @@ export class Pipeline {
       if (nb > 0) this.memory.xor(baseBuffer.offset, slot.offset, nb);
       // Past the base's end the payload is the output itself.
       if (nb < n) slot.data.copy(baseBuffer.data, nb, nb, n);
-      resume.onPayload(baseBuffer.data.subarray(0, n));
+      if (job.sourceAlgorithms?.length) await this.sourceHasher!.update(SOURCE_STREAM, baseBuffer.offset, n);
       if (position === 0 && job.inspectHead) job.inspectHead(slot.data.subarray(0, n));
       job.onChunk?.(slot.data.subarray(0, n), position);
       await this.hasher.update(OUTPUT_STREAM, slot.offset, n);
@@ -295,7 +325,7 @@ export class Pipeline {
     }
   }
 
-  private async writeAndHash(slot: Slot, length: number, position: number, output: OutputSink | undefined): Promise<void> {
+  private async writeAndHash(slot: Slot | BaseBuffer, length: number, position: number, output: OutputSink | undefined): Promise<void> {
     const hashed = this.hasher.update(OUTPUT_STREAM, slot.offset, length);
     if (output) {
       try {
@@ -310,5 +340,6 @@ export class Pipeline {
 
   async close(): Promise<void> {
     await this.hasher.close();
+    await this.sourceHasher?.close();
   }
 }

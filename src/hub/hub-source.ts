@@ -3,7 +3,8 @@
  * pipeline's buffers, never to disk. A dropped connection is picked up again with a Range request
  * from the current offset; a server that ignored the Range has the bytes before the offset skipped,
  * never spliced in; nothing past the listed size is taken; and the file's SHA-256 is computed on the
- * way, so an LFS file is checked against the listing's digest without a second pass.
+ * way (here, or by the pipeline on a worker: see leaveHashing), so an LFS file is checked against
+ * the listing's digest without a second pass.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { ByteSource } from '../codec/sources.js';
@@ -17,8 +18,9 @@ export class HubSource implements ByteSource {
   private body: HttpGet | undefined;
   /** Bytes of the current body to drop before `position` (a server that ignored the Range). */
   private skip = 0;
-  private readonly hash: Hash = createHash('sha256');
+  private hash: Hash | undefined = createHash('sha256');
   private digest: string | undefined;
+  private finished = false;
   /** Connections opened for this file, for reports and tests. */
   connections = 0;
   /** Ends a pending read at once on Ctrl-C, even when the server has stopped sending. */
@@ -32,16 +34,28 @@ export class HubSource implements ByteSource {
     /** What users see: the hf:// address. */
     readonly path: string,
     private readonly signal?: AbortSignal,
-    /** Resuming: the first byte to fetch. The bytes before it go to `seed`, for the file's SHA-256. */
+    /** Resuming: the first byte to fetch (the file's SHA-256 is then left to the caller: leaveHashing). */
     start = 0,
   ) {
     this.position = start;
+    // The bytes before `start` are not read here: only the caller can complete the file's SHA-256.
+    if (start > 0) this.leaveHashing();
     signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  /** The payload bytes before the start offset, in order, rebuilt by the caller: they complete the SHA-256. */
-  seed(bytes: Uint8Array): void {
-    this.hash.update(bytes);
+  /**
+   * The caller hashes the bytes this source delivers (the pipeline, on a worker: reading the network
+   * and hashing on one thread made that thread a Hub decode's longest chain) and hands the SHA-256
+   * back with `hashed`.
+   */
+  leaveHashing(): this {
+    this.hash = undefined;
+    return this;
+  }
+
+  /** The SHA-256 of the whole file, computed by the caller (see leaveHashing); ignored unless all of it was read. */
+  hashed(sha256: string): void {
+    if (this.finished) this.digest = sha256;
   }
 
   private async connect(): Promise<void> {
@@ -80,17 +94,18 @@ export class HubSource implements ByteSource {
         this.skip -= n;
         continue;
       }
-      this.hash.update(buf.subarray(filled, filled + n));
+      this.hash?.update(buf.subarray(filled, filled + n));
       filled += n;
       this.position += n;
     }
-    if (this.position === this.file.size && this.digest === undefined) await this.finishBody();
+    if (this.position === this.file.size && !this.finished) await this.finishBody();
     return filled;
   }
 
   /** At the listed size the body must end: more bytes mean the file is not the one listed. */
   private async finishBody(): Promise<void> {
-    this.digest = this.hash.digest('hex');
+    this.finished = true;
+    this.digest = this.hash?.digest('hex');
     const extra = this.body ? await this.body.read(Buffer.alloc(1)) : 0;
     if (extra > 0) {
       await this.close();
@@ -102,11 +117,6 @@ export class HubSource implements ByteSource {
   integrity(): Integrity {
     if (this.digest === undefined || !this.file.lfsSha256) return 'unknown';
     return this.digest === this.file.lfsSha256 ? 'intact' : 'differs';
-  }
-
-  /** The SHA-256 of what was read, once all of it was. */
-  sha256(): string | undefined {
-    return this.digest;
   }
 
   async close(): Promise<void> {

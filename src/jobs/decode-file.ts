@@ -211,9 +211,11 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     try {
       base = file.basePath ? await openInput(file.basePath, file.baseSize, file.baseHub, ctx.signal) : undefined;
       written = kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
-      const hubSource = source instanceof HubSource ? source : undefined;
+      // A Hub payload's SHA-256 is taken on the pipeline's worker, beside the decode.
+      const hubSource = source instanceof HubSource ? source.leaveHashing() : undefined;
       streamed = await pipeline.run({
-        resume: written && { bytes: kept, written, onPayload: (payload) => hubSource?.seed(payload) },
+        resume: written && { bytes: kept, written },
+        sourceAlgorithms: hubSource ? ['sha256'] : [],
         onWritten: out.checkpoints && ((bytes) => out.checkpoints?.advance(bytes)),
         source,
         base,
@@ -230,6 +232,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         onChunk: pickles ? (data) => pickles.feed(data) : undefined,
         onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
       });
+      if (streamed.sourceDigests.sha256) hubSource?.hashed(streamed.sourceDigests.sha256);
       await sink?.finish();
       await requireUnchanged(source, file.payloadSize, 'XOR');
       await requireUnchanged(base, file.baseSize, 'base');

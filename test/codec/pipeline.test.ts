@@ -22,7 +22,7 @@ afterAll(async () => {
   await removeDir(dir);
 });
 
-async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean; hashBase?: boolean } = {}) {
+async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean; hashBase?: boolean; hashSource?: boolean } = {}) {
   const p = join(dir, 'payload');
   const b = join(dir, 'base');
   const o = join(dir, 'out');
@@ -44,6 +44,7 @@ async function runXor(payload: Buffer, base: Buffer, opts: { gzip?: boolean; has
       output,
       algorithms: ['sha256', 'md5'],
       baseAlgorithms: opts.hashBase ? ['sha256', 'md5'] : undefined,
+      sourceAlgorithms: opts.hashSource ? ['sha256', 'md5'] : undefined,
     });
     return { result, out: await readFile(o) };
   } finally {
@@ -92,6 +93,38 @@ describe('pipeline (payload XOR base -> file + digest)', () => {
     const { out } = await runXor(payload, base);
     expect(out.length).toBe(n);
     expect(out.equals(referenceXor(payload, base))).toBe(true);
+  });
+
+  it.each([
+    [0, 0, false],
+    [5, 5, false],
+    [3 * 4096 + 5, 3 * 4096 + 5, false],
+    [3 * 4096 + 5, 3 * 4096 + 5, true],
+    [20_000, 4097, false],
+    [20_000, 4097, true],
+    [20_000, 0, false],
+    [4097, 50_000, true],
+  ])('hashing the payload too (sourceAlgorithms, XORed into the base buffer): payload %i, base %i, --check-base %s', async (n, m, hashBase) => {
+    const payload = seededBytes(n, 21);
+    const base = seededBytes(m, 22);
+    const { result, out } = await runXor(payload, base, { hashBase, hashSource: true });
+    const expected = referenceXor(payload, base);
+    expect(out.equals(expected)).toBe(true);
+    expect(result.digests.sha256).toBe(sha256(expected));
+    expect(result.sourceDigests).toEqual({ sha256: sha256(payload), md5: createHash('md5').update(payload).digest('hex') });
+    // The base buffers hold the output: the base's own digest must still be of the base.
+    if (hashBase) expect(result.baseDigests.sha256).toBe(sha256(base));
+    expect(result.baseBytes).toBe(Math.min(n, m));
+  });
+
+  it('hashes the payload without a base too, and gives no source digests unless asked', async () => {
+    const payload = seededBytes(3 * CHUNK + 7, 23);
+    const source = memorySource(payload);
+    const result = await pipeline.run({ source, algorithms: ['sha256'], sourceAlgorithms: ['sha256'] });
+    expect(result.digests.sha256).toBe(sha256(payload));
+    expect(result.sourceDigests.sha256).toBe(sha256(payload));
+    const plain = await runXor(payload, seededBytes(10, 24));
+    expect(plain.result.sourceDigests).toEqual({});
   });
 
   it.each([0, 1, 4096, 50_001])('decompresses gzip payloads on the fly (%i bytes)', async (n) => {
@@ -184,7 +217,7 @@ describe('resuming inside a file', () => {
     ['a base longer than the file', 7 * CHUNK],
     ['a base ending inside the rest', 4 * CHUNK + 5],
   ] as const) {
-    it(`re-hashes the kept part, gives back its payload bytes and writes only the rest (${label})`, async () => {
+    it(`re-hashes the kept part, hashes its payload bytes with the rest and writes only the rest (${label})`, async () => {
       const payload = seededBytes(5 * CHUNK + 100, 91);
       const base = seededBytes(baseLength, 92);
       const fine = referenceXor(payload, base);
@@ -195,7 +228,6 @@ describe('resuming inside a file', () => {
       const writes: number[] = [];
       const chunks: number[] = [];
       const contiguous: number[] = [];
-      const rebuilt: Buffer[] = [];
       const outBytes = Buffer.alloc(fine.length);
       fine.copy(outBytes, 0, 0, kept);
       try {
@@ -205,18 +237,20 @@ describe('resuming inside a file', () => {
           output: { path: 'memory', write: async (d: Buffer, n: number, at: number) => void (writes.push(at), d.copy(outBytes, at, 0, n)) },
           algorithms: ['sha256'],
           baseAlgorithms: ['md5'],
-          resume: { bytes: kept, written: memorySource(fine.subarray(0, kept), 777), onPayload: (p) => rebuilt.push(Buffer.from(p)) },
+          resume: { bytes: kept, written: memorySource(fine.subarray(0, kept), 777) },
+          sourceAlgorithms: ['sha256'],
           onChunk: (_d, at) => chunks.push(at),
           onWritten: (n) => contiguous.push(n),
         });
         expect(result.digests.sha256).toBe(sha256(fine));
         expect(result.baseDigests.md5).toBe(createHash('md5').update(base).digest('hex'));
+        // The kept part's payload (output XOR base) and the fetched rest make up the whole payload.
+        expect(result.sourceDigests.sha256).toBe(sha256(payload));
         expect(result.bytes).toBe(fine.length);
         expect(result.baseBytes).toBe(Math.min(base.length, fine.length));
       } finally {
         await baseSource.close();
       }
-      expect(Buffer.concat(rebuilt).equals(payload.subarray(0, kept))).toBe(true);
       expect(outBytes.equals(fine)).toBe(true);
       // Nothing kept is written again; every byte is seen once, in order, by the chunk inspector.
       expect(Math.min(...writes)).toBe(kept);
@@ -236,7 +270,7 @@ describe('resuming inside a file', () => {
           source: memorySource(seededBytes(CHUNK, 4)),
           base: baseSource,
           algorithms: ['sha256'],
-          resume: { bytes: 2 * CHUNK, written: memorySource(seededBytes(CHUNK + 10, 5)), onPayload: () => undefined },
+          resume: { bytes: 2 * CHUNK, written: memorySource(seededBytes(CHUNK + 10, 5)) },
         }),
       ).rejects.toThrow(/ended at byte 4106, before 8192/);
     } finally {
@@ -268,7 +302,9 @@ describe('codec properties', () => {
         fc.integer({ min: 1, max: 6 }),
         fc.integer({ min: 1, max: 4 }),
         fc.integer(),
-        async (size, baseSize, blocks, slots, seed) => {
+        fc.boolean(),
+        fc.boolean(),
+        async (size, baseSize, blocks, slots, seed, hashSource, hashBase) => {
           const p = new Pipeline({ chunkBytes: blocks * 4096, slots });
           try {
             const fine = seededBytes(size, seed);
@@ -288,8 +324,12 @@ describe('codec properties', () => {
                 base: baseSource,
                 output: { path: outPath, write: async (d: Buffer, n: number, at: number) => void (await handle.write(d, 0, n, at)) },
                 algorithms: ['sha256'],
+                sourceAlgorithms: hashSource ? ['sha256'] : undefined,
+                baseAlgorithms: hashBase ? ['sha256'] : undefined,
               });
               expect(result.digests.sha256).toBe(sha256(fine));
+              if (hashSource) expect(result.sourceDigests.sha256).toBe(sha256(encoded));
+              if (hashBase) expect(result.baseDigests.sha256).toBe(sha256(base));
             } finally {
               await handle.close();
               await source.close();

@@ -268,22 +268,36 @@ describe('HubSource: ranged reads, strict, with faults', () => {
     await source.close();
   });
 
-  it('resuming from an offset: fetches only the rest, and the seeded prefix completes the SHA-256', async () => {
+  it('resuming from an offset: fetches only the rest, and leaves the whole file\'s SHA-256 to the caller', async () => {
     const start = 1024 * 1024;
     const source = new HubSource(client(), 'Org/tiny-xor', COMMIT, BIG_FILE, 'hf://x', undefined, start);
-    source.seed(BIG.subarray(0, start));
     const buf = Buffer.alloc(BIG.length);
     expect(await source.read(buf, buf.length)).toBe(BIG.length - start);
     expect(buf.subarray(0, BIG.length - start).equals(BIG.subarray(start))).toBe(true);
-    expect(source.integrity()).toBe('intact');
     expect(hub.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.range)).toEqual([`bytes=${start}-`]);
+    // Its own hash would have covered only the rest: nothing is judged until the caller says.
+    expect(source.integrity()).toBe('unknown');
+    source.hashed(sha256(BIG));
+    expect(source.integrity()).toBe('intact');
     await source.close();
-    // A wrong prefix makes the whole file's digest differ.
     const wrong = new HubSource(client(), 'Org/tiny-xor', COMMIT, BIG_FILE, 'hf://x', undefined, start);
-    wrong.seed(Buffer.alloc(start));
     await wrong.read(buf, buf.length);
+    wrong.hashed(sha256(Buffer.alloc(BIG.length)));
     expect(wrong.integrity()).toBe('differs');
     await wrong.close();
+  });
+
+  it('leaveHashing: a digest handed back before the whole file was read is ignored', async () => {
+    const source = new HubSource(client(), 'Org/tiny-xor', COMMIT, BIG_FILE, 'hf://x').leaveHashing();
+    const right = sha256(BIG);
+    const buf = Buffer.alloc(BIG.length);
+    expect(await source.read(buf, 4096)).toBe(4096);
+    source.hashed(right);
+    expect(source.integrity()).toBe('unknown');
+    await source.read(buf.subarray(4096), BIG.length - 4096);
+    source.hashed(right);
+    expect(source.integrity()).toBe('intact');
+    await source.close();
   });
 });
 

@@ -18,16 +18,17 @@ export const DEFAULT_CHUNK_BYTES = 4 << 20;
 export const DEFAULT_SLOTS = 6;
 /**
  * For inputs read from the network. A Hub decode runs more threads than a local one (the socket on
- * the main thread beside the payload's SHA-256, the output's SHA-256 on the worker, writes on the
- * pool): on 2 cores they take turns, and the pipeline must hold enough bytes to ride out a turn
- * without leaving the socket undrained. Measured on the loopback bench (1 GiB, medians of 9
- * interleaved runs): 1 MiB x 4 slots 2.28 s, 4 MiB x 6 2.16 s, 6 MiB x 4 2.08 s, 8 MiB x 2 2.06 s,
- * 8 MiB x 3 1.93 s, 8 MiB x 4 1.93 s; from the first to the last the main thread's CPU fell from
- * 1.9 s to 1.3 s. 8 MiB x 3 (40 MiB with the two base buffers) keeps a Hub decode with
- * --safetensors under 150 MB of RSS. Local reads gained nothing clear from 8 MiB chunks (within the
- * noise), so they keep the default.
+ * the main thread, the payload's and the output's SHA-256 on two workers, writes on the pool): on
+ * 2 cores they take turns, and the pipeline must hold enough bytes to ride out a turn without
+ * leaving the socket undrained. Measured on the loopback bench (1 GiB, medians of 7-9 interleaved
+ * runs), with the payload hashed on the main thread: 1 MiB x 4 slots 2.28 s, 4 MiB x 6 2.16 s,
+ * 8 MiB x 3 1.93 s; with it hashed on its own worker, which frees a slot sooner: 4 MiB x 4 1.94 s,
+ * 6 MiB x 3 1.78 s, 8 MiB x 3 1.77 s, 8 MiB x 2 1.72 s. 8 MiB x 2 (32 MiB with the two base buffers)
+ * keeps a Hub decode with --safetensors, which has the most threads and buffers, under 150 MB of
+ * RSS. Local reads gained nothing clear from 8 MiB chunks (within the noise), so they keep the
+ * default.
  */
-export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 8 << 20, slots: 3 };
+export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 8 << 20, slots: 2 };
 /**
  * Page-cache outputs (where direct writes are not available) are written back every this many
  * bytes, so the final flush before the rename has little left to do.

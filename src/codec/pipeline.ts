@@ -220,7 +220,9 @@ export class Pipeline {
         // Read ahead: the next chunk's reads run while this one is XORed, written and hashed.
         if (n === chunk) pending = startRead(++chunkIndex);
         const used = Math.min(n, nb);
+        // The slot is free again once its payload is hashed (and, when the output is made in it, written).
         const sourceHashed = sourceHasher?.update(SOURCE_STREAM, current.slot.offset, n);
+        if (sourceHashed) current.slot.busy = sourceHashed;
         // Where the output is made: in the slot, or in the base buffer while the slot's payload is hashed.
         let out: Slot | BaseBuffer = current.slot;
         if (sourceHashed && base) {
@@ -238,8 +240,7 @@ export class Pipeline {
         job.onChunk?.(out.data.subarray(0, n), position);
         const at = position;
         const done = this.writeAndHash(out, n, position, output).then(() => written(at, at + n));
-        out.busy = done;
-        if (sourceHashed) current.slot.busy = out === current.slot ? Promise.all([done, sourceHashed]).then(() => undefined) : sourceHashed;
+        out.busy = sourceHashed && out === current.slot ? Promise.all([done, sourceHashed]).then(() => undefined) : done;
         position += n;
         job.onBytes?.(n);
         if (output?.flush && !flushing && position - flushedAt >= BACKGROUND_FLUSH_BYTES) {

@@ -204,7 +204,7 @@ export class Pipeline {
     let pending: Pending | undefined;
     try {
       if (job.resume) {
-        const kept = await this.rehashKept(job, job.resume, () => baseEnded, (ended) => (baseEnded = ended));
+        const kept = await this.rehashKept(job, job.resume, sourceHasher, () => baseEnded, (ended) => (baseEnded = ended));
         position = kept.bytes;
         baseBytes = kept.baseBytes;
         contiguous = position;
@@ -285,6 +285,8 @@ export class Pipeline {
   private async rehashKept(
     job: StreamJob,
     resume: NonNullable<StreamJob['resume']>,
+    /** This run's hasher of the source's digests, when there are any: the kept part's payload goes to it. */
+    sourceHasher: HashWorker | undefined,
     baseEnded: () => boolean,
     setBaseEnded: (ended: boolean) => void,
   ): Promise<{ bytes: number; baseBytes: number }> {
@@ -304,7 +306,7 @@ export class Pipeline {
       if (nb > 0) this.memory.xor(baseBuffer.offset, slot.offset, nb);
       // Past the base's end the payload is the output itself.
       if (nb < n) slot.data.copy(baseBuffer.data, nb, nb, n);
-      if (job.sourceAlgorithms?.length) await this.sourceHasher!.update(SOURCE_STREAM, baseBuffer.offset, n);
+      await sourceHasher?.update(SOURCE_STREAM, baseBuffer.offset, n);
       if (position === 0 && job.inspectHead) job.inspectHead(slot.data.subarray(0, n));
       job.onChunk?.(slot.data.subarray(0, n), position);
       await this.hasher.update(OUTPUT_STREAM, slot.offset, n);

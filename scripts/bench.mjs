@@ -118,6 +118,57 @@ function descriptor(crc, size) {
 }
 
 /**
+ * The central directory and end records, as torch writes them: a record per entry (a zip64 extra
+ * field for offsets at or past 4 GiB), then the zip64 end record and locator, then the end record.
+ */
+function centralDirectory(records, start) {
+  const parts = [];
+  for (const r of records) {
+    const n = Buffer.from(r.name);
+    const big = r.offset >= 0xffffffff;
+    const extra = big ? Buffer.alloc(12) : Buffer.alloc(0);
+    if (big) {
+      extra.writeUInt16LE(1, 0);
+      extra.writeUInt16LE(8, 2);
+      extra.writeBigUInt64LE(BigInt(r.offset), 4);
+    }
+    const h = Buffer.alloc(46);
+    h.writeUInt32LE(0x02014b50, 0);
+    h.writeUInt16LE(45, 4);
+    h.writeUInt16LE(45, 6);
+    h.writeUInt16LE(0x08, 8);
+    h.writeUInt32LE(r.crc >>> 0, 16);
+    h.writeUInt32LE(r.size, 20);
+    h.writeUInt32LE(r.size, 24);
+    h.writeUInt16LE(n.length, 28);
+    h.writeUInt16LE(extra.length, 30);
+    h.writeUInt32LE(big ? 0xffffffff : r.offset, 42);
+    parts.push(h, n, extra);
+  }
+  const cd = Buffer.concat(parts);
+  const end64 = Buffer.alloc(56);
+  end64.writeUInt32LE(0x06064b50, 0);
+  end64.writeBigUInt64LE(44n, 4);
+  end64.writeUInt16LE(45, 12);
+  end64.writeUInt16LE(45, 14);
+  end64.writeBigUInt64LE(BigInt(records.length), 24);
+  end64.writeBigUInt64LE(BigInt(records.length), 32);
+  end64.writeBigUInt64LE(BigInt(cd.length), 40);
+  end64.writeBigUInt64LE(BigInt(start), 48);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(start + cd.length), 8);
+  locator.writeUInt32LE(1, 16);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(Math.min(records.length, 0xffff), 8);
+  end.writeUInt16LE(Math.min(records.length, 0xffff), 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(Math.min(start, 0xffffffff), 16);
+  return Buffer.concat([cd, end64, locator, end]);
+}
+
+/**
  * The fine-tuned file is a torch-format zip of about opts.size bytes (data.pkl, then 64 MiB fp16
  * storages of random values), so a plain decode and a --safetensors decode run on the same input.
  * Returns the payload (fine XOR base) and base, and the SHA-256 of the fine-tuned file.
@@ -139,7 +190,10 @@ function generate(dir) {
   const tensors = Array.from({ length: count }, (_, i) => ({ name: `model.layers.${i}.weight`, key: String(i), numel: each / 2 }));
   const archive = 'pytorch_model-00001-of-00001';
   // Fine-tuned bytes go through here in order: base bytes beside them, payload = fine XOR base.
+  let written = 0;
+  const records = [];
   const emit = (fineBytes) => {
+    written += fineBytes.length;
     const base = randomFillSync(Buffer.alloc(fineBytes.length));
     writeSync(fb, base);
     fine.update(fineBytes);
@@ -148,9 +202,11 @@ function generate(dir) {
     writeSync(fa, payload);
   };
   const pickle = statePickle(tensors);
+  records.push({ name: `${archive}/data.pkl`, offset: 0, crc: crc(pickle), size: pickle.length });
   emit(Buffer.concat([localHeader(`${archive}/data.pkl`), pickle, descriptor(crc(pickle), pickle.length)]));
   // Storage entries in sorted() order of their keys, as torch writes them.
   for (const t of [...tensors].sort((x, y) => (x.key < y.key ? -1 : 1))) {
+    const offset = written;
     emit(localHeader(`${archive}/data/${t.key}`));
     let crcValue = 0;
     for (let done = 0; done < each; done += 16 << 20) {
@@ -160,7 +216,9 @@ function generate(dir) {
       emit(part);
     }
     emit(descriptor(crcValue, each));
+    records.push({ name: `${archive}/data/${t.key}`, offset, crc: crcValue, size: each });
   }
+  emit(centralDirectory(records, written));
   closeSync(fa);
   closeSync(fb);
   const sums = join(dir, 'SHA256SUMS');

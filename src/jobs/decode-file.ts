@@ -13,6 +13,7 @@ import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
 import { openInput } from './open-input.js';
+import { foreignOutputs } from '../plan/inputs.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
 import { baseVerdict, diagnoseFailure, type Finding, type KnownPayload } from '../verify/diagnose.js';
@@ -115,12 +116,13 @@ async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: RunContext
     });
   }
   ctx.notify({ type: 'file-start', name: file.name, bytes: existing.size, action: file.action, phase: 'check-existing' });
-  const pickles = new PickleCheck(file.name);
+  const pickles = new PickleCheck(file.name, existing.size);
   const outcome = await checkFile(pipeline, file.outputPath, file.expected, {
     signal: ctx.signal,
     onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
     onChunk: (data) => pickles.feed(data),
   });
+  if (!outcome.match && !ctx.resume.wrote(file.name)) throw foreignOutputs(ctx.plan.outputDir, [file.name]);
   if (!outcome.match) {
     throw new InputError(`already exists and does not match ${ctx.plan.expectations?.manifest.label ?? 'the manifest'}`, {
       file: file.outputPath,
@@ -192,13 +194,13 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   // Only a digest decides a file. Without one, the decoded bytes are refused only where they lack a
   // structure their base has; with --no-verify nothing is refused, a warning is all.
   const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes, ctx.signal);
-  const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name);
+  const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize);
   ctx.resume.forget(file.name);
   // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
   const resumeCtx = { outputDir: ctx.plan.outputDir, resume: ctx.resume, verifying: ctx.verifying, notify: ctx.notify };
   const out = await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 });
   const { temp, kept } = out;
-  const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined) : undefined;
+  const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize) : undefined;
   let committed = false;
   let keptForResume = false;
   try {

@@ -12,6 +12,7 @@ import { acquireLock } from '../output/lock.js';
 import { freeBytes, requireFreeSpace } from '../output/space.js';
 import { ResumeState } from '../output/state.js';
 import { lstatOrUndefined, prepareOutputDir, removeStaleFiles, stateDir, tidyOutputDir } from '../output/temp-file.js';
+import { refuseForeignOutputs } from './output-ownership.js';
 import { planDecode, type DecodePlan, type FilePlan, type PlanOptions } from '../plan/plan.js';
 import { entriesByName, type ManifestEntry } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
@@ -119,6 +120,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
   if (plan.missing.length > MISSING_NAMED) {
     notify({ type: 'warning', safety: true, message: `and ${plan.missing.length - MISSING_NAMED} more names listed in ${plan.expectations?.manifest.label} are not in the XOR folder` });
   }
+  await refuseForeignOutputs(plan, { force: options.force === true, verifying });
   if (options.spaceCheck !== false) await requireFreeSpace(plan.outputDir, await bytesToWrite(plan, options.force === true));
   throwIfInterrupted(options.signal);
   await prepareOutputDir(plan.outputDir);

@@ -150,7 +150,7 @@ export async function verifyFolder(options: VerifyOptions, kinds: readonly Built
         result = verdict({ name, expected, status: 'missing', seconds: 0, algorithm });
       } else {
         options.onEvent?.({ type: 'file-start', name, bytes: size });
-        const pickles = new PickleCheck(name);
+        const pickles = new PickleCheck(name, size);
         const hashing: HashOptions = {
           signal: options.signal,
           onBytes: (bytes) => options.onEvent?.({ type: 'progress', name, bytes }),

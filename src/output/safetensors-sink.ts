@@ -10,9 +10,12 @@
  */
 import type { OutputSink } from '../codec/pipeline.js';
 import { InputError } from '../errors.js';
-import { checkpointFormat, scanCheckpoint, zipLocalEntry, ZipHeaderIncomplete } from '../release/checkpoint.js';
+import { checkpointFormat, scanZipHead, zip64Extra, zipLocalEntry, ZipHeaderIncomplete, type CheckpointScan } from '../release/checkpoint.js';
 import { PickleIncomplete } from '../release/pickle.js';
 import { elementCount, isContiguous, NotConvertible, stateDictTensors, type TensorLayout } from '../release/state-dict.js';
+import { StreamTail } from '../release/stream-tail.js';
+import { readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
+import { buildHeader, checkHeader, HeaderProblem } from './safetensors-header.js';
 import { StagedWriter } from './staged-writer.js';
 import type { TempFile } from './temp-file.js';
 
@@ -28,7 +31,6 @@ interface Placed extends TensorLayout {
 const DESCRIPTOR = 0x08074b50;
 /** How much of a new piece is joined with the bytes kept from the last: more than any header or descriptor. */
 const JOIN_BYTES = 256 << 10;
-const ZIP64_EXTRA = 0x0001;
 
 export class SafetensorsSink implements OutputSink {
   readonly path: string;
@@ -41,7 +43,16 @@ export class SafetensorsSink implements OutputSink {
   /** Absolute offset of the next byte fed to the zip walker. */
   private pos = 0;
   private pending = Buffer.alloc(0);
-  private entry: { kind: 'skip' | 'storage'; key?: string | undefined; start: number; length?: number | undefined; zip64: boolean } | undefined;
+  private entry:
+    | { kind: 'skip' | 'storage'; key?: string | undefined; start: number; length?: number | undefined; descriptor: boolean; zip64: boolean }
+    | undefined;
+  /** data.pkl as walked from the first entry. */
+  private scan: CheckpointScan | undefined;
+  /** Each storage entry as met in file order: the central directory must point torch at the same one. */
+  private consumed = new Map<string, { name: string; headerAt: number; length: number }>();
+  private tail: StreamTail;
+  private header: Buffer | undefined;
+  private dataBytes = 0;
   private storagesLeft = 0;
   private done = false;
   private writes: Promise<unknown>[] = [];
@@ -57,9 +68,12 @@ export class SafetensorsSink implements OutputSink {
     private readonly source: string,
     /** Where direct writes may be probed (the output file system); absent: page cache only. */
     private readonly directDir?: string,
+    /** The .bin's size, when known: only its last bytes (the zip's directory) are kept. */
+    size?: number,
   ) {
     this.path = temp.path;
     this.flush = temp.flush;
+    this.tail = new StreamTail(size);
   }
 
   /** A piece of the output at `position`: staged for direct writes when in order, else written at once. */
@@ -80,6 +94,7 @@ export class SafetensorsSink implements OutputSink {
   async write(data: Buffer, length: number): Promise<void> {
     // Everything that reads `data` runs now, in call order; only the file writes are awaited.
     const chunk = data.subarray(0, length);
+    this.tail.push(chunk);
     if (!this.tensors) {
       // Read where it lies, and copied only when data.pkl goes on into the next piece: the copies of a
       // 4 MiB first chunk were a tenth of a conversion's peak memory.
@@ -108,8 +123,9 @@ export class SafetensorsSink implements OutputSink {
     if (format !== 'zip') this.refuse('it is not a torch zip checkpoint');
     let root;
     try {
-      const scan = scanCheckpoint(bytes, 'zip');
+      const scan = scanZipHead(bytes);
       if (!scan) this.refuse('it is not a torch zip checkpoint (its first entry is not data.pkl)');
+      this.scan = scan;
       root = scan.walks[0]!.root;
     } catch (err) {
       if (err instanceof PickleIncomplete && !ended) return false;
@@ -142,13 +158,15 @@ export class SafetensorsSink implements OutputSink {
       placed.push({ ...t, from, to: from + size, at, written: 0 });
       at += size;
     }
-    const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-    for (const t of placed) header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [t.at, t.at + t.to - t.from] };
-    let json = JSON.stringify(header);
-    json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
-    const headerBytes = Buffer.alloc(8 + Buffer.byteLength(json));
-    headerBytes.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
-    headerBytes.write(json, 8, 'utf8');
+    let headerBytes: Buffer;
+    try {
+      headerBytes = buildHeader(placed.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, begin: t.at, end: t.at + t.to - t.from })), new Map([['format', 'pt']]));
+    } catch (err) {
+      if (err instanceof HeaderProblem) this.refuse(err.message);
+      throw err;
+    }
+    this.header = headerBytes;
+    this.dataBytes = at;
     for (const t of placed) t.at += headerBytes.length;
     // Front to back unless a storage feeds two tensors (then its bytes go to two places at once).
     const shared = new Set(placed.map((t) => t.storageKey)).size !== placed.length;
@@ -196,7 +214,16 @@ export class SafetensorsSink implements OutputSink {
         }
         const key = /\/data\/([^/]+)$/.exec(e.name)?.[1];
         const storage = key === undefined ? undefined : this.byStorage.get(key)?.[0];
-        this.entry = { kind: storage ? 'storage' : 'skip', key, start: base + e.dataStart, length: storage ? storage.storageNumel * storage.elementBytes : undefined, zip64: hasZip64(e.extra) };
+        const descriptor = (e.flags & 0x08) !== 0;
+        const length = storage ? storage.storageNumel * storage.elementBytes : descriptor ? undefined : e.compressedSize;
+        if (storage) {
+          // Its length comes from its framing too, and must be what the pickle says the storage holds.
+          if (this.consumed.has(key!)) this.refuse(`its zip holds storage ${key} twice`);
+          if (e.method !== 0) this.refuse(`storage ${key} is compressed (method ${e.method}); torch stores storages uncompressed`);
+          if (!descriptor && e.compressedSize !== length) this.refuse(`storage ${key} holds ${e.compressedSize} bytes, its tensors need a storage of ${length}`);
+          this.consumed.set(key!, { name: e.name, headerAt: base + i, length: length! });
+        }
+        this.entry = { kind: storage ? 'storage' : 'skip', key, start: base + e.dataStart, length, descriptor, zip64: zip64Extra(e.extra) !== undefined };
         i = e.dataStart;
       } else if (entry.kind === 'storage') {
         const offset = base + i - entry.start;
@@ -204,10 +231,16 @@ export class SafetensorsSink implements OutputSink {
         this.route(entry.key!, offset, buf.subarray(i, i + take));
         i += take;
         if (offset + take === entry.length) {
-          // Its data descriptor follows: found like any other entry's, by the size it states.
+          // Its data descriptor follows, if it has one: found like any other entry's, by the size it states.
           entry.kind = 'skip';
+          if (!entry.descriptor) this.entry = undefined;
           if (--this.storagesLeft === 0) this.done = true;
         }
+      } else if (!entry.descriptor) {
+        const left = entry.start + entry.length! - (base + i);
+        const take = Math.min(left, buf.length - i);
+        i += take;
+        if (take === left) this.entry = undefined;
       } else {
         const end = findDescriptorEnd(buf, i, base, entry.start, entry.zip64);
         if (end === undefined) {
@@ -241,7 +274,39 @@ export class SafetensorsSink implements OutputSink {
     }
     const short = this.tensors!.find((t) => t.written !== t.to - t.from);
     if (short) this.refuse(`tensor "${short.name}" got ${short.written} of its ${short.to - short.from} bytes: storage ${short.storageKey} is missing or cut short`);
+    this.checkDirectory();
+    try {
+      checkHeader(this.header!, this.dataBytes, this.tensors!.length);
+    } catch (err) {
+      if (err instanceof HeaderProblem) this.refuse(`its safetensors header would be malformed: ${err.message}`);
+      throw err;
+    }
     await this.staged?.finish();
+  }
+
+  /**
+   * torch finds data.pkl and every storage through the central directory: the entries read here in
+   * file order must be those, with the lengths the pickle gives.
+   */
+  private checkDirectory(): void {
+    const tail = this.tail.bytes();
+    if (!tail) this.refuse('the file ended before its size');
+    let view;
+    try {
+      view = torchArchive(readZipDirectory(tail.data, tail.start));
+    } catch (err) {
+      if (err instanceof ZipStructureError) this.refuse(`its zip structure is not what torch reads: ${err.message}`);
+      throw err;
+    }
+    const pkl = view.record('data.pkl');
+    const scan = this.scan!;
+    if (!pkl || pkl.localOffset !== 0 || pkl.name !== scan.entryName) this.refuse('its central directory points torch at another data.pkl than the first entry');
+    if (pkl.size !== scan.end - scan.dataStart!) this.refuse(`its data.pkl record holds ${pkl.size} bytes, but its pickle ends after ${scan.end - scan.dataStart!}`);
+    for (const [key, met] of this.consumed) {
+      const rec = view.record(`data/${key}`);
+      if (!rec || rec.localOffset !== met.headerAt || rec.name !== met.name) this.refuse(`its central directory points torch at another entry for storage ${key} than the one in file order`);
+      if (rec.size !== met.length) this.refuse(`storage ${key} holds ${rec.size} bytes, its tensors need a storage of ${met.length}`);
+    }
   }
 }
 
@@ -257,12 +322,4 @@ function findDescriptorEnd(buf: Buffer, i: number, base: number, start: number, 
     if (size === base + j - start) return j + length;
   }
   return undefined;
-}
-
-function hasZip64(extra: Uint8Array): boolean {
-  const view = Buffer.from(extra.buffer, extra.byteOffset, extra.length);
-  for (let at = 0; at + 4 <= view.length; at += 4 + view.readUInt16LE(at + 2)) {
-    if (view.readUInt16LE(at) === ZIP64_EXTRA) return true;
-  }
-  return false;
 }

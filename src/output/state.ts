@@ -49,6 +49,11 @@ interface StateFile {
   files: Record<string, StateEntry>;
   /** Absent in states written before resuming inside a file existed. */
   partial?: Record<string, PartialEntry>;
+  /**
+   * Every output this tool put under a final name here, kept when its entry is dropped: --force
+   * replaces only these (absent in older states, whose `files` then say the same).
+   */
+  written?: string[];
 }
 
 export async function identify(path: string): Promise<FileIdentity | undefined> {
@@ -108,7 +113,14 @@ export class ResumeState {
     ]);
     if (!output || !payload) return;
     this.data.files[name] = { output, payload, base: base ?? null, digests };
+    const written = (this.data.written ??= []);
+    if (!written.includes(name)) written.push(name);
     await this.save();
+  }
+
+  /** Whether this tool wrote the output `name` in this folder (the only outputs --force replaces). */
+  wrote(name: string): boolean {
+    return name in this.data.files || (this.data.written?.includes(name) ?? false);
   }
 
   forget(name: string): void {

@@ -5,6 +5,22 @@
 import { realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { asReadError, InputError } from '../errors.js';
+import { stateDir } from '../output/temp-file.js';
+
+/** The order of decode's folders, spelled out wherever a folder looks given in the wrong place. */
+export const ARGUMENT_ORDER = 'decode <output-dir> <xor-dir> <base-dir>';
+
+/**
+ * An output folder holding files this tool did not write where outputs would go: an input given
+ * first, or someone else's files. Never answered with --force, which replaces only our own outputs.
+ */
+export function foreignOutputs(outputDir: string, names: readonly string[]): InputError {
+  const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
+  return new InputError(`holds ${names.length === 1 ? 'a file' : `${names.length} files`} that metharme-xor did not write (${shown}), which this decode would replace`, {
+    file: outputDir,
+    hint: `the output folder must be new, empty, or one an earlier decode wrote; if it is the XOR or base folder, the order is: ${ARGUMENT_ORDER}`,
+  });
+}
 
 /** Checksum lists published beside the payloads (as `encode` writes them) are not payloads. */
 export function isChecksumListName(name: string): boolean {
@@ -69,4 +85,17 @@ export async function checkOutputDir(outputDir: string, inputs: { path: string; 
     dir = parent;
   }
   return out;
+}
+
+/**
+ * An input folder that a decode wrote (it holds this tool's state): the output folder was given in
+ * an input's place, most often last (`decode <xor-dir> <base-dir> <output-dir>`).
+ */
+export async function refuseOutputAsInput(dir: string, role: string): Promise<void> {
+  const state = await stat(join(stateDir(dir), 'state.json')).catch(() => undefined);
+  if (!state) return;
+  throw new InputError(`${role} is an output folder of metharme-xor (it holds ${join(stateDir(dir), 'state.json')}); was the output folder given last?`, {
+    file: dir,
+    hint: `the order is: ${ARGUMENT_ORDER}`,
+  });
 }

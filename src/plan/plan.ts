@@ -12,7 +12,7 @@ import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from './h
 import { hubSettings } from '../hub/settings.js';
 import { isHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
-import { checkOutputDir, isChecksumListName, requireDir } from './inputs.js';
+import { ARGUMENT_ORDER, checkOutputDir, isChecksumListName, refuseOutputAsInput, requireDir } from './inputs.js';
 import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
 
@@ -130,7 +130,12 @@ export function safetensorsName(name: string): { name: string; convert: 'safeten
 export async function planDecode(options: PlanOptions, signal?: AbortSignal): Promise<DecodePlan> {
   const notes: string[] = [];
   const inFolder = async (path: string, role: string) => {
-    const resolved = await resolveCacheRoot(await requireDir(path, role), role);
+    const dir = await requireDir(path, role).catch((err: unknown) => {
+      // A folder given in the wrong place is the likeliest cause of a missing one (the output, last).
+      if (err instanceof InputError && !err.hint?.includes(ARGUMENT_ORDER)) throw new InputError(err.message, { file: err.file, hint: `${err.hint}; the order is: ${ARGUMENT_ORDER}`, cause: err.cause });
+      throw err;
+    });
+    const resolved = await resolveCacheRoot(dir, role);
     if (resolved.note) notes.push(resolved.note);
     return resolved.dir;
   };
@@ -142,6 +147,8 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
   const baseHub = baseOpened && 'hub' in baseOpened ? baseOpened.hub : undefined;
   const baseDir = baseHub ? options.baseDir : await inFolder(baseOpened && 'local' in baseOpened ? baseOpened.local : options.baseDir, 'base folder');
   if (!hub) await refuseRepositoryRoot(xorDir);
+  if (!hub) await refuseOutputAsInput(xorDir, 'XOR folder');
+  if (!baseHub) await refuseOutputAsInput(baseDir, 'base folder');
   const outputDir = await checkOutputDir(options.outputDir, [
     ...(hub ? [] : [{ path: xorDir, role: 'XOR folder' }]),
     ...(baseHub ? [] : [{ path: baseDir, role: 'base folder' }]),

@@ -1,100 +1,197 @@
 /**
- * What a PyTorch checkpoint's first bytes hold: the pickles that torch.load would run, found without
- * running them. A zip checkpoint (torch >= 1.6) starts with its `<archive>/data.pkl` entry; the legacy
- * format is a sequence of pickles (magic number, protocol, system info, the object, storage keys);
- * and any file that starts like a pickle is a pickle torch.load would unpickle before checking a
- * magic number. Facts from torch/serialization.py and shared/reference/torch-checkpoints.md.
+ * What torch.load (1.13) would unpickle from a file, found without running it, in torch's own order:
+ * a file starting `PK\x03\x04` is a zip, whose `<archive>/data.pkl` is found through the central
+ * directory (see zip-directory.ts); otherwise tarfile is tried (a legacy tar checkpoint); otherwise
+ * pickles are loaded one after another from byte 0 (the legacy format: magic number, protocol
+ * version, system info, the object, the storage keys), stopping where torch stops. Facts from
+ * torch/serialization.py, caffe2/serialize/inline_container.cc and shared/reference/torch-checkpoints.md.
  */
 import { ALLOWED_GLOBALS } from './pickle-allowlist.js';
-import { PickleError, PickleIncomplete, walkPickle, type PickleWalk } from './pickle.js';
+import { PickleError, PickleIncomplete, walkPickle, type GlobalUse, type PickleWalk } from './pickle.js';
 
 const ZIP_LOCAL = 0x04034b50;
 /** The legacy format's first pickle: PROTO 2, LONG1 of torch's MAGIC_NUMBER 0x1950a86a20f9469cfc6c. */
 const LEGACY_MAGIC = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
+/** torch's legacy PROTOCOL_VERSION, the second pickle. */
+const LEGACY_PROTOCOL = 1001;
 /** Magic number, protocol version, system info, the object, the storage keys. */
 const LEGACY_PICKLES = 5;
+const TAR_BLOCK = 512;
 
 export type CheckpointFormat = 'zip' | 'legacy' | 'pickle';
 
 export interface CheckpointScan {
   format: CheckpointFormat;
+  /** The zip's data.pkl entry as its local header names it, e.g. "pytorch_model-00001-of-00003/data.pkl". */
+  entryName?: string | undefined;
   /** The archive's top folder (zip), e.g. "pytorch_model-00001-of-00003". */
   archive?: string | undefined;
+  /** Where data.pkl's bytes start (zip). */
+  dataStart?: number | undefined;
   /** The pickles walked, in file order; for zip and a plain pickle, one. */
   walks: PickleWalk[];
   /** Offset in the file just past the last pickle walked (zip: past data.pkl's STOP). */
   end: number;
 }
 
-/** The format, from the first bytes; undefined when the file is not a pickle-based checkpoint. */
+export function isZip(head: Uint8Array): boolean {
+  return head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0) === ZIP_LOCAL;
+}
+
+/**
+ * The format, from the first bytes, as torch.load tells them apart; undefined when they are no
+ * zip and do not start like a pickle protocol 2-5 (such files are judged only under a checkpoint's
+ * name, where torch.load would still unpickle them from byte 0).
+ */
 export function checkpointFormat(head: Uint8Array): CheckpointFormat | undefined {
-  if (head.length >= 4 && Buffer.from(head.buffer, head.byteOffset, 4).readUInt32LE(0) === ZIP_LOCAL) return 'zip';
+  if (isZip(head)) return 'zip';
   if (head.length >= LEGACY_MAGIC.length && LEGACY_MAGIC.equals(Buffer.from(head.buffer, head.byteOffset, LEGACY_MAGIC.length))) return 'legacy';
   if (head[0] === 0x80 && head[1] !== undefined && head[1] >= 2 && head[1] <= 5) return 'pickle';
   return undefined;
 }
 
+/**
+ * Whether Python's tarfile would open the file (its first header block: not all zeros, with a
+ * checksum field that parses and matches the block's unsigned or signed byte sum), as
+ * `TarInfo.frombuf` decides. torch.load tries tarfile before unpickling.
+ */
+export function isTar(head: Uint8Array): boolean {
+  if (head.length < TAR_BLOCK) return false;
+  const block = head.subarray(0, TAR_BLOCK);
+  if (block.every((b) => b === 0)) return false;
+  // tarfile's nti(): GNU base-256 when the first byte is 0x80 or 0xff, else int(field up to a NUL,
+  // stripped, base 8), which also takes a sign, a 0o prefix and underscores. Taking more as a tar
+  // than tarfile does only refuses more.
+  let chksum: number;
+  if (block[148] === 0x80 || block[148] === 0xff) {
+    chksum = 0;
+    for (let i = 149; i < 156; i++) chksum = chksum * 256 + block[i]!;
+    if (block[148] === 0xff) chksum -= 256 ** 7;
+  } else {
+    const field = Buffer.from(block.subarray(148, 156)).toString('latin1').split('\0')[0]!.replace(/^[\s]+|[\s]+$/g, '');
+    const octal = /^([+-]?)(?:0[oO])?_?([0-7](?:_?[0-7])*)$/.exec(field);
+    if (field !== '' && !octal) return false;
+    chksum = octal ? Number.parseInt(octal[2]!.replace(/_/g, ''), 8) * (octal[1] === '-' ? -1 : 1) : 0;
+  }
+  let unsigned = 8 * 0x20;
+  let signed = 8 * 0x20;
+  for (let i = 0; i < TAR_BLOCK; i++) {
+    if (i >= 148 && i < 156) continue;
+    unsigned += block[i]!;
+    signed += block[i]! >= 128 ? block[i]! - 256 : block[i]!;
+  }
+  return chksum === unsigned || chksum === signed;
+}
+
 /** The bytes ended inside a zip entry header: at the end of a file, it was no archive to load. */
 export class ZipHeaderIncomplete extends PickleIncomplete {}
 
+export interface ZipLocalEntry {
+  name: string;
+  method: number;
+  flags: number;
+  /** As the local header states them (0 when a data descriptor follows the data). */
+  compressedSize: number;
+  size: number;
+  dataStart: number;
+  extra: Uint8Array;
+}
+
 /** A zip local file header: the entry's name and where its data starts. */
-export function zipLocalEntry(bytes: Uint8Array, at: number): { name: string; method: number; flags: number; dataStart: number; extra: Uint8Array } {
+export function zipLocalEntry(bytes: Uint8Array, at: number): ZipLocalEntry {
   if (at + 30 > bytes.length) throw new ZipHeaderIncomplete('the zip header continues past the bytes at hand');
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   if (view.readUInt32LE(at) !== ZIP_LOCAL) throw new PickleError(`no zip entry header at byte ${at}`);
-  const flags = view.readUInt16LE(at + 6);
-  const method = view.readUInt16LE(at + 8);
   const nameLength = view.readUInt16LE(at + 26);
   const extraLength = view.readUInt16LE(at + 28);
   const dataStart = at + 30 + nameLength + extraLength;
   if (dataStart > bytes.length) throw new ZipHeaderIncomplete('the zip header continues past the bytes at hand');
+  const extra = bytes.subarray(at + 30 + nameLength, dataStart);
+  let compressedSize = view.readUInt32LE(at + 18);
+  let size = view.readUInt32LE(at + 22);
+  const zip64 = zip64Extra(extra);
+  if (zip64 && (size === 0xffffffff || compressedSize === 0xffffffff)) {
+    let p = 0;
+    if (size === 0xffffffff && p + 8 <= zip64.length) [size, p] = [Number(zip64.readBigUInt64LE(p)), p + 8];
+    if (compressedSize === 0xffffffff && p + 8 <= zip64.length) compressedSize = Number(zip64.readBigUInt64LE(p));
+  }
   return {
-    name: view.toString('utf8', at + 30, at + 30 + nameLength),
-    method,
-    flags,
+    name: view.toString('latin1', at + 30, at + 30 + nameLength),
+    method: view.readUInt16LE(at + 8),
+    flags: view.readUInt16LE(at + 6),
+    compressedSize,
+    size,
     dataStart,
-    extra: bytes.subarray(at + 30 + nameLength, dataStart),
+    extra,
   };
 }
 
+/** The data of a zip64 extra field (id 1), if the extra fields hold one. */
+export function zip64Extra(extra: Uint8Array): Buffer | undefined {
+  const view = Buffer.from(extra.buffer, extra.byteOffset, extra.length);
+  for (let at = 0; at + 4 <= view.length; at += 4 + view.readUInt16LE(at + 2)) {
+    if (view.readUInt16LE(at) === 1) return view.subarray(at + 4, Math.min(view.length, at + 4 + view.readUInt16LE(at + 2)));
+  }
+  return undefined;
+}
+
+/** `<archive>/data.pkl` with one top folder, as torch writes it (names compared without ASCII case). */
+export function isDataPklName(name: string): boolean {
+  return /^[^/]+\/data\.pkl$/i.test(name);
+}
+
 /**
- * Walks the pickles at the start of a checkpoint. Returns undefined for a zip that is not a torch
- * checkpoint (its first entry is not data.pkl: torch.load would refuse it without unpickling).
+ * Walks the zip's first entry as data.pkl. Returns undefined when that entry is not named like
+ * data.pkl (the central directory decides, at the end, whether torch would load another one).
  * Throws PickleIncomplete when `bytes` end first (feed more), PickleError when the bytes are not
  * what the format says.
  */
-export function scanCheckpoint(bytes: Uint8Array, format: CheckpointFormat): CheckpointScan | undefined {
-  if (format === 'zip') {
-    const entry = zipLocalEntry(bytes, 0);
-    if (!entry.name.endsWith('data.pkl')) return undefined;
-    if (entry.method !== 0) throw new PickleError(`data.pkl is compressed (method ${entry.method}); torch stores it uncompressed`);
-    const walk = walkPickle(bytes, entry.dataStart);
-    return { format, archive: entry.name.slice(0, -'data.pkl'.length).replace(/\/$/, ''), walks: [walk], end: walk.end };
-  }
-  if (format === 'pickle') {
-    const walk = walkPickle(bytes, 0);
-    return { format, walks: [walk], end: walk.end };
-  }
-  const walks: PickleWalk[] = [];
-  let at = 0;
-  for (let i = 0; i < LEGACY_PICKLES; i++) {
-    const walk = walkPickle(bytes, at);
-    walks.push(walk);
-    at = walk.end;
-  }
-  return { format, walks, end: at };
+export function scanZipHead(bytes: Uint8Array): CheckpointScan | undefined {
+  const entry = zipLocalEntry(bytes, 0);
+  if (!isDataPklName(entry.name)) return undefined;
+  if (entry.method !== 0) throw new PickleError(`data.pkl is compressed (method ${entry.method}); torch stores it uncompressed`);
+  const walk = walkPickle(bytes, entry.dataStart);
+  return { format: 'zip', entryName: entry.name, archive: entry.name.slice(0, entry.name.indexOf('/')), dataStart: entry.dataStart, walks: [walk], end: walk.end };
 }
 
-/** Every global not on torch's weights-only allowlist, with what applied it ("os.system (REDUCE)"). */
-export function unsafeGlobals(scan: CheckpointScan): string[] {
-  const found = new Map<string, Set<string>>();
-  for (const walk of scan.walks) {
-    for (const g of walk.globals) {
-      if (ALLOWED_GLOBALS.has(g.ref)) continue;
-      const ops = found.get(g.ref) ?? new Set<string>();
-      for (const op of g.ops) ops.add(op);
-      found.set(g.ref, ops);
+/**
+ * Walks the pickles that torch's legacy path loads from byte 0: one after another, until the five
+ * of the legacy format are read or a value shows torch would stop there (a first pickle that is not
+ * the magic number, a second that is not the protocol version). A value the walker cannot know
+ * (a large integer) is taken as one that lets torch go on: walking further only finds more.
+ * A PickleError carries the globals of every pickle before it as well as its own.
+ */
+export function scanPickles(bytes: Uint8Array): CheckpointScan {
+  const walks: PickleWalk[] = [];
+  let at = 0;
+  try {
+    for (let i = 0; i < LEGACY_PICKLES; i++) {
+      const walk = walkPickle(bytes, at);
+      walks.push(walk);
+      at = walk.end;
+      const v = walk.root;
+      if (i === 0 && v.t !== 'other') break;
+      if (i === 1 && v.t !== 'other' && !(v.t === 'int' && v.v === LEGACY_PROTOCOL)) break;
     }
+  } catch (err) {
+    if (err instanceof PickleError) err.globalsBefore = [...walks.flatMap((w) => w.globals), ...err.globalsBefore];
+    throw err;
+  }
+  return { format: checkpointFormat(bytes) === 'legacy' ? 'legacy' : 'pickle', walks, end: at };
+}
+
+/** Each global not on torch's weights-only allowlist, with what applied it ("os.system (REDUCE)"). */
+export function disallowedGlobals(globals: readonly GlobalUse[]): string[] {
+  const found = new Map<string, Set<string>>();
+  for (const g of globals) {
+    if (ALLOWED_GLOBALS.has(g.ref)) continue;
+    const ops = found.get(g.ref) ?? new Set<string>();
+    for (const op of g.ops) ops.add(op);
+    found.set(g.ref, ops);
   }
   return [...found].map(([ref, ops]) => `${ref} (${[...ops].join(', ')})`);
+}
+
+export function unsafeGlobals(scan: CheckpointScan): string[] {
+  return disallowedGlobals(scan.walks.flatMap((w) => w.globals));
 }

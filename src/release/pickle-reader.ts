@@ -13,9 +13,45 @@ export type Value =
   | { t: 'call'; fn: Value; args: Value; items: [Value, Value][] }
   | { t: 'persid'; id: Value };
 
-export class PickleError extends Error {}
+export const MARK: unique symbol = Symbol('mark');
+export type Slot = Value | typeof MARK;
+export const OTHER: Value = { t: 'other' };
+
+/** Every opcode byte of pickle protocols 0-5. */
+const OPCODES = new Set(Buffer.from('28292e303132424346474a4b4c4d4e50515253545556585d616263646567686a696c6f707172737475497d808182838485868788898a8b8c8d8e8f909192939495969798', 'hex'));
+
+export function isPickleOpcode(byte: number): boolean {
+  return OPCODES.has(byte);
+}
+
+export class PickleError extends Error {
+  /**
+   * The globals the pickle referenced before it broke: CPython has imported and applied them by
+   * then, so a pickle that breaks after its payload is judged by them (set by the walker).
+   */
+  globalsBefore: { ref: string; ops: string[] }[] = [];
+}
 /** The bytes ended before the pickle's STOP: feed more. */
 export class PickleIncomplete extends PickleError {}
+
+/**
+ * A decimal argument on a text line (INT, LONG, PUT, GET). CPython's int() also takes `1_0`, `+1`,
+ * spaces and (for INT) `0x..`, where JavaScript's Number() differs again (`0x..`, `1e3`, ``): two
+ * readers that disagree on a memo key see different pickles. Every real pickler writes plain
+ * decimals, so anything else is refused.
+ */
+export function decimalLine(line: string, what: string): number | undefined {
+  if (!/^-?[0-9]+$/.test(line)) throw new PickleError(`${what} has the argument ${JSON.stringify(line.slice(0, 40))}, which is not a plain decimal`);
+  const v = Number(line);
+  return Number.isSafeInteger(v) ? v : undefined;
+}
+
+/** A memo key on a text line (PUT, GET): canonical (no sign, no leading zero) as well as decimal. */
+export function memoKeyLine(line: string, what: string): number {
+  const v = decimalLine(line, what);
+  if (v === undefined || v < 0 || String(v) !== line) throw new PickleError(`${what} has the memo key ${JSON.stringify(line.slice(0, 40))}, which is not canonical`);
+  return v;
+}
 
 export class Reader {
   pos: number;

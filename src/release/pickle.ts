@@ -6,9 +6,10 @@
  * layout. Malformed input raises PickleError; input that ends early raises PickleIncomplete.
  */
 
-import { longValue, PickleError, Reader, text, type Value } from './pickle-reader.js';
+import { pushLiteral } from './pickle-literals.js';
+import { memoKeyLine, PickleError, Reader, type Value } from './pickle-reader.js';
 
-export { PickleError, PickleIncomplete } from './pickle-reader.js';
+export { isPickleOpcode, PickleError, PickleIncomplete } from './pickle-reader.js';
 export type { Value } from './pickle-reader.js';
 
 export interface GlobalUse {
@@ -25,20 +26,26 @@ export interface PickleWalk {
   end: number;
 }
 
-const MARK: unique symbol = Symbol('mark');
-type Slot = Value | typeof MARK;
-
-const OTHER: Value = { t: 'other' };
+import { MARK, OTHER, type Slot } from './pickle-reader.js';
 
 /**
  * Walks one pickle starting at `start`. Throws PickleIncomplete when the bytes end first, and
  * PickleError for anything that is not a well-formed pickle.
  */
 export function walkPickle(bytes: Uint8Array, start = 0): PickleWalk {
+  const globals = new Map<string, GlobalUse>();
+  try {
+    return walk(bytes, start, globals);
+  } catch (err) {
+    if (err instanceof PickleError) err.globalsBefore = [...globals.values()];
+    throw err;
+  }
+}
+
+function walk(bytes: Uint8Array, start: number, globals: Map<string, GlobalUse>): PickleWalk {
   const r = new Reader(bytes, start);
   const stack: Slot[] = [];
   const memo = new Map<number, Value>();
-  const globals = new Map<string, GlobalUse>();
 
   const pop = (): Value => {
     const v = stack.pop();
@@ -62,8 +69,10 @@ export function walkPickle(bytes: Uint8Array, start = 0): PickleWalk {
     globals.set(ref, use);
     return { t: 'global', ref };
   };
+  // torch's weights-only unpickler applies only allowed globals; anything else that is called (the
+  // result of another call, a string) is named as such, so the allowlist refuses it.
   const applied = (target: Value, op: string): void => {
-    if (target.t === 'global') useGlobal(target.ref, op);
+    useGlobal(target.t === 'global' ? target.ref : `a computed ${target.t} value`, op);
   };
   const setItems = (target: Value, pairs: [Value, Value][]): void => {
     if (target.t === 'dict' || target.t === 'call') target.items.push(...pairs);
@@ -92,85 +101,6 @@ export function walkPickle(bytes: Uint8Array, start = 0): PickleWalk {
         break;
       case 0x32: // DUP
         stack.push(top());
-        break;
-      case 0x46: // FLOAT
-        r.line();
-        stack.push(OTHER);
-        break;
-      case 0x47: // BINFLOAT
-        r.take(8);
-        stack.push(OTHER);
-        break;
-      case 0x49: { // INT (also True/False as 01/00)
-        const line = r.line();
-        stack.push(line === '01' ? { t: 'bool', v: true } : line === '00' ? { t: 'bool', v: false } : { t: 'int', v: Number(line) });
-        break;
-      }
-      case 0x4a: // BININT
-        stack.push({ t: 'int', v: r.le(4) });
-        break;
-      case 0x4b: // BININT1
-        stack.push({ t: 'int', v: r.u8() });
-        break;
-      case 0x4d: // BININT2
-        stack.push({ t: 'int', v: r.le(2) });
-        break;
-      case 0x4c: // LONG
-        stack.push({ t: 'int', v: Number(r.line().replace(/L$/, '')) });
-        break;
-      case 0x8a: // LONG1
-        stack.push(longValue(r.take(r.u8())));
-        break;
-      case 0x8b: // LONG4
-        stack.push(longValue(r.take(r.size(4))));
-        break;
-      case 0x53: // STRING
-        stack.push({ t: 'str', v: r.line().replace(/^(['"])(.*)\1$/, '$2') });
-        break;
-      case 0x54: // BINSTRING
-        stack.push(text(r.take(r.size(4))));
-        break;
-      case 0x55: // SHORT_BINSTRING
-        stack.push(text(r.take(r.u8())));
-        break;
-      case 0x42: // BINBYTES
-        r.take(r.size(4));
-        stack.push(OTHER);
-        break;
-      case 0x43: // SHORT_BINBYTES
-        r.take(r.u8());
-        stack.push(OTHER);
-        break;
-      case 0x8e: // BINBYTES8
-      case 0x96: // BYTEARRAY8
-        r.take(r.size(8));
-        stack.push(OTHER);
-        break;
-      case 0x56: // UNICODE (raw-unicode-escape; names here are ASCII)
-        stack.push({ t: 'str', v: r.line() });
-        break;
-      case 0x58: // BINUNICODE
-        stack.push(text(r.take(r.size(4))));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        stack.push(text(r.take(r.u8())));
-        break;
-      case 0x8d: // BINUNICODE8
-        stack.push(text(r.take(r.size(8))));
-        break;
-      case 0x97: // NEXT_BUFFER
-        stack.push(OTHER);
-        break;
-      case 0x98: // READONLY_BUFFER
-        break;
-      case 0x4e: // NONE
-        stack.push({ t: 'none' });
-        break;
-      case 0x88: // NEWTRUE
-        stack.push({ t: 'bool', v: true });
-        break;
-      case 0x89: // NEWFALSE
-        stack.push({ t: 'bool', v: false });
         break;
       case 0x5d: // EMPTY_LIST
         stack.push({ t: 'list', items: [] });
@@ -313,7 +243,7 @@ export function walkPickle(bytes: Uint8Array, start = 0): PickleWalk {
         stack.push({ t: 'persid', id: pop() });
         break;
       case 0x67: { // GET
-        const v = memo.get(Number(r.line()));
+        const v = memo.get(memoKeyLine(r.line(), `GET at byte ${at}`));
         if (!v) throw new PickleError(`GET at byte ${at} of a memo entry never stored`);
         stack.push(v);
         break;
@@ -327,7 +257,7 @@ export function walkPickle(bytes: Uint8Array, start = 0): PickleWalk {
         break;
       }
       case 0x70: // PUT
-        memo.set(Number(r.line()), top());
+        memo.set(memoKeyLine(r.line(), `PUT at byte ${at}`), top());
         break;
       case 0x71: // BINPUT
         memo.set(r.u8(), top());
@@ -339,7 +269,8 @@ export function walkPickle(bytes: Uint8Array, start = 0): PickleWalk {
         memo.set(memo.size, top());
         break;
       default:
-        throw new PickleError(`unknown pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${at}`);
+        if (!pushLiteral(op, r, stack, at)) throw new PickleError(`unknown pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${at}`);
+        break;
     }
   }
 }

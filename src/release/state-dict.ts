@@ -37,9 +37,15 @@ export interface TensorLayout {
 /** A state dict that cannot be written as safetensors, and why. */
 export class NotConvertible extends Error {}
 
+/** Shapes, strides, offsets and sizes: anything but a non-negative safe integer is refused. */
+function count(v: Value | undefined, what: string): number {
+  if (v?.t !== 'int' || !Number.isSafeInteger(v.v) || v.v < 0) throw new NotConvertible(`${what} is not a non-negative integer`);
+  return v.v;
+}
+
 function ints(v: Value | undefined, what: string): number[] {
-  if (v?.t !== 'tuple' || !v.items.every((i) => i.t === 'int')) throw new NotConvertible(`${what} is not a tuple of integers`);
-  return v.items.map((i) => (i as { v: number }).v);
+  if (v?.t !== 'tuple') throw new NotConvertible(`${what} is not a tuple of integers`);
+  return v.items.map((i) => count(i, `a value in ${what}`));
 }
 
 function tensorOf(name: string, v: Value): TensorLayout {
@@ -59,14 +65,13 @@ function tensorOf(name: string, v: Value): TensorLayout {
   const storageClass = cls.ref.replace(/^torch\./, '');
   const dtype = STORAGE_DTYPES[storageClass];
   if (!dtype) throw new NotConvertible(`"${name}" is stored as ${cls.ref}, which has no safetensors dtype here`);
-  if (offset?.t !== 'int') throw new NotConvertible(`"${name}" has no storage offset`);
   return {
     name,
     storageKey: key.v,
     dtype: dtype.dtype,
     elementBytes: dtype.bytes,
-    storageNumel: numel.v,
-    offset: offset.v,
+    storageNumel: count(numel, `the storage size of "${name}"`),
+    offset: count(offset, `the storage offset of "${name}"`),
     shape: ints(size, `the shape of "${name}"`),
     stride: ints(stride, `the stride of "${name}"`),
   };

@@ -1,79 +1,198 @@
 /**
- * The pickle check on a file's bytes as they stream by: the first bytes are collected (only until
- * the pickles at the start are walked) and judged against torch's weights-only allowlist. It costs
- * no extra pass: data.pkl (zip) and the legacy pickles sit at the start of the file.
+ * The pickle check on a file's bytes as they stream by: it finds what torch.load would unpickle the
+ * way torch finds it (see release/checkpoint.ts) and judges every global against torch's
+ * weights-only allowlist. It costs no extra pass: the pickles of the legacy format sit at the start;
+ * a zip's data.pkl is walked at the start and judged at the end, once the central directory (kept
+ * from the file's last bytes) shows it is the data.pkl torch would load.
  */
-import { checkpointFormat, scanCheckpoint, unsafeGlobals, ZipHeaderIncomplete, type CheckpointFormat, type CheckpointScan } from '../release/checkpoint.js';
-import { PickleError, PickleIncomplete } from '../release/pickle.js';
+import { checkpointFormat, disallowedGlobals, isDataPklName, isTar, isZip, scanPickles, scanZipHead, zipLocalEntry, type CheckpointScan, type ZipLocalEntry } from '../release/checkpoint.js';
+import { isPickleOpcode, PickleError, PickleIncomplete } from '../release/pickle.js';
+import { StreamTail } from '../release/stream-tail.js';
+import { foldName, readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
 import type { Diagnosis } from '../types.js';
 import { invalidPickle, unsafePickle } from './diagnosis-text.js';
 
 export type PickleVerdict =
-  /** Not a pickle-based checkpoint: nothing torch.load would unpickle. */
+  /** Nothing torch.load would unpickle. */
   | { status: 'none' }
   | { status: 'safe'; scan: CheckpointScan }
   /** `globals`: each global outside the allowlist, with what applied it. */
-  | { status: 'unsafe'; globals: string[]; scan: CheckpointScan }
+  | { status: 'unsafe'; globals: string[] }
   | { status: 'invalid'; reason: string };
 
 /** Pickles larger than this are not state dicts (a 30B shard's data.pkl is well under a megabyte). */
 const MAX_PICKLE_BYTES = 256 << 20;
+/** tarfile reads a whole 512-byte header block before it decides. */
+const TAR_BLOCK = 512;
 
-/** Names torch.load is pointed at; a file that merely starts like a pickle is judged only under one. */
-const PICKLE_NAME = /\.(bin|pt|pth|ckpt|pkl|pickle)$/i;
+/** Names torch.load (or pickle.load) is pointed at: everything under them is judged as torch reads it. */
+export const CHECKPOINT_NAME = /\.(bin|pt|pth|ckpt|pkl|pickle)$/i;
+
+type Kind = 'zip' | 'pickles' | 'skip';
+
+/** A pickle that broke: Python ran what came before, so a disallowed global there makes it unsafe. */
+function broken(err: PickleError, reason: string): PickleVerdict {
+  const globals = disallowedGlobals(err.globalsBefore);
+  return globals.length > 0 ? { status: 'unsafe', globals } : { status: 'invalid', reason };
+}
+
+function judged(scan: CheckpointScan): PickleVerdict {
+  const globals = disallowedGlobals(scan.walks.flatMap((w) => w.globals));
+  return globals.length > 0 ? { status: 'unsafe', globals } : { status: 'safe', scan };
+}
 
 export class PickleCheck {
-  private format: CheckpointFormat | null | undefined;
-
-  /** `name`: the file's name (a plain pickle is judged only under a checkpoint's name). */
-  constructor(private readonly name: string) {}
+  private readonly checkpointName: boolean;
+  private kind: Kind | undefined;
+  /** The file's first bytes, copied only while what is read from them goes on past a chunk. */
   private held: Buffer = Buffer.alloc(0);
+  private seen = 0;
+  /** Decided before the end (a tar, the pickles of a legacy file). */
   private decided: PickleVerdict | undefined;
+  /** A zip: its first entry, and data.pkl's walk when that entry is one. */
+  private zipEntry: ZipLocalEntry | undefined;
+  private zipScan: CheckpointScan | undefined;
+  private zipError: PickleError | undefined;
+  private zipHeadDone = false;
+  private tail: StreamTail | undefined;
+
+  /** `name`: the file's name; `size`: its size when known (only the last bytes are then copied). */
+  constructor(
+    name: string,
+    private readonly size?: number,
+  ) {
+    this.checkpointName = CHECKPOINT_NAME.test(name);
+  }
 
   /** Feeds the file's next bytes (the caller may reuse its buffer: what is still needed is copied). */
   feed(chunk: Uint8Array): void {
-    if (this.decided) return;
-    if (this.format === undefined) {
-      this.format = checkpointFormat(chunk) ?? null;
-      if (this.format === 'pickle' && !PICKLE_NAME.test(this.name)) this.format = null;
-      if (this.format === null) {
-        this.decided = { status: 'none' };
+    this.seen += chunk.length;
+    if (this.kind === 'skip' || this.decided) return;
+    if (this.kind === undefined) {
+      const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+      if (!this.classify(bytes, false)) {
+        this.held = bytes === chunk ? Buffer.from(chunk) : (bytes as Buffer);
         return;
       }
+      // The first bytes fed after the kind is known are all those held so far and this chunk.
+      this.held = Buffer.alloc(0);
+      if (this.kind === 'skip' || this.decided) return;
+      this.tail?.push(bytes);
+      this.readHead(bytes, chunk === bytes);
+      return;
     }
-    // Judged where it lies (a verdict keeps no bytes), and copied only while the pickles go on past
-    // it: a kept copy of an 8 MiB first chunk put a Hub decode with --safetensors over 150 MB.
-    if (this.held.length > 0) this.held = Buffer.concat([this.held, chunk]);
-    const bytes = this.held.length > 0 ? this.held : chunk;
-    this.decided = this.judge(bytes, false);
-    if (this.decided) this.held = Buffer.alloc(0);
-    else if (bytes === chunk) this.held = Buffer.from(chunk);
+    this.tail?.push(chunk);
+    const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    this.readHead(bytes, bytes === chunk);
   }
 
   /** The verdict once the whole file went by. */
   finish(): PickleVerdict {
-    return this.decided ?? (this.format ? this.judge(this.held, true) : undefined) ?? { status: 'none' };
+    if (this.kind === undefined) this.classify(this.held, true);
+    if (this.decided) return this.decided;
+    if (this.kind === 'skip' || this.kind === undefined) return { status: 'none' };
+    if (this.kind === 'pickles') return this.judgePickles(this.held, true) ?? { status: 'none' };
+    if (!this.zipHeadDone) this.readZip(this.held, true);
+    return this.judgeZip();
   }
 
-  private judge(bytes: Uint8Array, ended: boolean): PickleVerdict | undefined {
-    const format = this.format!;
+  /** Decides the kind from the first bytes; false when more are needed. */
+  private classify(bytes: Uint8Array, ended: boolean): boolean {
+    if (bytes.length === 0 && !ended) return false;
+    if (isZip(bytes)) {
+      this.kind = 'zip';
+      this.tail = new StreamTail(this.size);
+      return true;
+    }
+    if (bytes.length < 4 && !ended) return false;
+    const format = checkpointFormat(bytes);
+    if (!this.checkpointName && format !== 'legacy') {
+      this.kind = 'skip';
+      return true;
+    }
+    if (bytes.length < TAR_BLOCK && !ended) return false;
+    this.kind = 'pickles';
+    if (isTar(bytes)) {
+      this.decided = { status: 'invalid', reason: 'it is a legacy tar checkpoint (torch < 0.4), whose pickles this check does not read' };
+    } else if (bytes.length === 0 || !isPickleOpcode(bytes[0]!)) {
+      // Python stops at the first byte: nothing is unpickled, nothing can run (an XOR payload, say).
+      this.kind = 'skip';
+    }
+    return true;
+  }
+
+  private readHead(bytes: Uint8Array, isChunk: boolean): void {
+    const keep = this.kind === 'zip' ? this.readZip(bytes, false) : (this.decided = this.judgePickles(bytes, false)) === undefined;
+    if (!keep) this.held = Buffer.alloc(0);
+    else this.held = isChunk ? Buffer.from(bytes) : (bytes as Buffer);
+  }
+
+  private judgePickles(bytes: Uint8Array, ended: boolean): PickleVerdict | undefined {
     try {
-      const scan = scanCheckpoint(bytes, format);
-      if (!scan) return { status: 'none' };
-      const globals = unsafeGlobals(scan);
-      return globals.length > 0 ? { status: 'unsafe', globals, scan } : { status: 'safe', scan };
+      return judged(scanPickles(bytes));
     } catch (err) {
       if (!(err instanceof PickleError)) throw err;
-      // A file that merely starts like a pickle and is not one was never going to run anything.
-      if (format === 'pickle' && !(err instanceof PickleIncomplete)) return { status: 'none' };
       if (err instanceof PickleIncomplete) {
         if (!ended && bytes.length <= MAX_PICKLE_BYTES) return undefined;
-        // A file that ends inside a zip header, or inside something that merely starts like a pickle, was no checkpoint.
-        if (format === 'pickle' || err instanceof ZipHeaderIncomplete) return { status: 'none' };
-        return { status: 'invalid', reason: ended ? 'the file ends inside its pickle' : `its pickle is larger than ${MAX_PICKLE_BYTES >> 20} MB` };
+        return broken(err, ended ? 'the file ends inside its pickle' : `its pickle is larger than ${MAX_PICKLE_BYTES >> 20} MB`);
       }
-      return { status: 'invalid', reason: err.message };
+      return broken(err, err.message);
     }
+  }
+
+  /** Walks the zip's first entry; true while more bytes are needed for it. */
+  private readZip(bytes: Uint8Array, ended: boolean): boolean {
+    if (this.zipHeadDone) return false;
+    try {
+      this.zipEntry = zipLocalEntry(bytes, 0);
+      this.zipScan = scanZipHead(bytes);
+    } catch (err) {
+      if (!(err instanceof PickleError)) throw err;
+      if (err instanceof PickleIncomplete && !ended && bytes.length <= MAX_PICKLE_BYTES) return true;
+      this.zipError = err;
+    }
+    this.zipHeadDone = true;
+    return false;
+  }
+
+  /** At the end: the central directory says which data.pkl torch loads; only the one walked may be it. */
+  private judgeZip(): PickleVerdict {
+    const invalid = (reason: string): PickleVerdict => ({ status: 'invalid', reason });
+    const tail = this.tail?.bytes();
+    if (!tail) return invalid('the file ended before its size');
+    let directory;
+    try {
+      directory = readZipDirectory(tail.data, tail.start);
+    } catch (err) {
+      if (!(err instanceof ZipStructureError)) throw err;
+      return this.checkpointName ? invalid(err.message) : { status: 'none' };
+    }
+    const first = directory.records[0]?.name ?? '';
+    const archive = first.slice(0, Math.max(0, first.indexOf('/')));
+    // torch refuses an archive without a top folder or without data.pkl before it unpickles anything.
+    if (!archive || !directory.records.some((r) => foldName(r.name) === foldName(`${archive}/data.pkl`))) return { status: 'none' };
+    let view;
+    try {
+      view = torchArchive(directory);
+    } catch (err) {
+      if (!(err instanceof ZipStructureError)) throw err;
+      return invalid(err.message);
+    }
+    if (view.record('constants.pkl')) return invalid('it is a TorchScript archive (constants.pkl), which torch.load hands to torch.jit.load; this check does not read those');
+    const record = view.record('data.pkl')!;
+    const entry = this.zipEntry;
+    if (record.localOffset !== 0 || !entry || entry.name !== record.name || !isDataPklName(entry.name)) {
+      return invalid(`its central directory points torch at ${JSON.stringify(record.name)} at byte ${record.localOffset}, not at the first entry ${JSON.stringify(entry?.name ?? '')}, where torch.save writes data.pkl`);
+    }
+    if (entry.method !== 0 || ((entry.flags & 0x08) === 0 && (entry.compressedSize !== record.compressedSize || entry.size !== record.size))) {
+      return invalid(`the local header of ${entry.name} disagrees with its central directory record`);
+    }
+    if (this.zipError) return broken(this.zipError, this.zipError instanceof PickleIncomplete ? 'its data.pkl is cut short' : this.zipError.message);
+    const scan = this.zipScan!;
+    if (scan.end - entry.dataStart !== record.size) {
+      return invalid(`its data.pkl record holds ${record.size} bytes, but its pickle ends after ${scan.end - entry.dataStart}`);
+    }
+    return judged({ ...scan, archive: view.archive });
   }
 }
 

@@ -141,22 +141,30 @@ describe('decode: existing outputs', () => {
     expect((await stat(join(out, 'tokenizer.model'))).mtimeMs).toBe(before.mtimeMs);
   });
 
-  it('refuses to overwrite an output that does not match (exit 2) and leaves it untouched', async () => {
+  it('refuses a file it did not write where an output goes (exit 2), with the argument order and no --force hint, and leaves it untouched', async () => {
     const out = join(work, 'o');
     await mkdir(out);
+    await writeFile(join(out, 'config.json'), 'my own edits\n');
+    for (const extra of [[], ['--force'], ['--force', '--no-verify']]) {
+      const r = await runCli(['decode', out, SAMPLE_XOR, SAMPLE_BASE, '--manifest', SAMPLE_SUMS, ...extra]);
+      expect(r.code, extra.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^metharme-xor: error: .*\/o: holds a file that metharme-xor did not write \(config\.json\), which this decode would replace; the output folder must be new, empty, or one an earlier decode wrote; if it is the XOR or base folder, the order is: decode <output-dir> <xor-dir> <base-dir>$/m);
+      expect(r.stderr).not.toMatch(/--force/);
+      expect(await readFile(join(out, 'config.json'), 'utf8')).toBe('my own edits\n');
+      expect(await readdir(out)).toEqual(['config.json']);
+    }
+  });
+
+  it('an output it wrote and that was changed since is refused without --force (exit 2), and --force replaces it with the verified file', async () => {
+    const out = join(work, 'o');
+    expect((await runCli(['decode', out, SAMPLE_XOR, SAMPLE_BASE, '--manifest', SAMPLE_SUMS])).code).toBe(0);
     await writeFile(join(out, 'config.json'), 'my own edits\n');
     const r = await runCli(['decode', out, SAMPLE_XOR, SAMPLE_BASE, '--manifest', SAMPLE_SUMS]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^metharme-xor: error: .*config\.json: already exists and does not match .*; use --force to replace it$/m);
     expect(await readFile(join(out, 'config.json'), 'utf8')).toBe('my own edits\n');
-  });
-
-  it('--force replaces it with the verified file', async () => {
-    const out = join(work, 'o');
-    await mkdir(out);
-    await writeFile(join(out, 'config.json'), 'my own edits\n');
-    const r = await runCli(['decode', out, SAMPLE_XOR, SAMPLE_BASE, '--manifest', SAMPLE_SUMS, '--force']);
-    expect(r.code).toBe(0);
+    const forced = await runCli(['decode', out, SAMPLE_XOR, SAMPLE_BASE, '--manifest', SAMPLE_SUMS, '--force']);
+    expect(forced.code).toBe(0);
     await expectMatchesManifest(out, SAMPLE_SUMS);
   });
 

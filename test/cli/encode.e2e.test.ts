@@ -117,7 +117,7 @@ describe('encode', () => {
 
   it('refuses a non-JSON file with no base counterpart (exit 2)', async () => {
     const { fine, base } = await models();
-    await writeFile(join(fine, 'extra.bin'), checkpointBytes(100, 7));
+    await writeFile(join(fine, 'extra.bin'), checkpointBytes(300, 7));
     const r = await runCli(['encode', join(work, 'x'), fine, base]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/extra\.bin: has no base counterpart in .*; only JSON files may ship without a base file/);

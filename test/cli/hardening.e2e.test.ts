@@ -299,11 +299,11 @@ describe('gzip is decided by the bytes, not by four of them (17)', () => {
     payload.set([0x1f, 0x8b, 0x08, 0x00], 0);
     const fine = Buffer.from(payload);
     for (let i = 0; i < fine.length; i++) fine[i] ^= base[i]!;
-    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), [{ name: 'w.bin', fine, base }]);
-    expect((await readFile(join(xorDir, 'w.bin'))).subarray(0, 4)).toEqual(Buffer.from([0x1f, 0x8b, 0x08, 0x00]));
+    const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), [{ name: 'w.dat', fine, base }]);
+    expect((await readFile(join(xorDir, 'w.dat'))).subarray(0, 4)).toEqual(Buffer.from([0x1f, 0x8b, 0x08, 0x00]));
     const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest]);
     expect(r.code).toBe(0);
-    expect(await fileSha256(join(outDir, 'w.bin'))).toBe(sha256(fine));
+    expect(await fileSha256(join(outDir, 'w.dat'))).toBe(sha256(fine));
   });
 
   it('encode warns when a raw payload it writes starts like gzip', async () => {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { checkpointFormat, scanCheckpoint, unsafeGlobals } from '../../src/release/checkpoint.js';
+import { checkpointFormat, scanZipHead, unsafeGlobals } from '../../src/release/checkpoint.js';
 import { PickleError, PickleIncomplete, walkPickle } from '../../src/release/pickle.js';
 import { PickleCheck } from '../../src/verify/pickle-check.js';
 import { HAS_PYTHON, TORCH } from '../support/helpers.js';
@@ -41,7 +41,7 @@ describe('walkPickle', () => {
 
   it('names a global taken from the stack (STACK_GLOBAL) and what applies it', () => {
     const bytes = readFileSync(join(TORCH, 'unsafe', 'stack-global-eval.bin'));
-    const scan = scanCheckpoint(bytes, 'zip')!;
+    const scan = scanZipHead(bytes)!;
     expect(unsafeGlobals(scan)).toEqual(['builtins.eval (STACK_GLOBAL, REDUCE)']);
   });
 
@@ -111,10 +111,48 @@ describe('the pickle check on real torch.save checkpoints', () => {
     expect(check(bad)).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/unknown pickle opcode 0xff/) });
   });
 
-  it('bytes that are no checkpoint are left alone: XOR payloads, a zip of something else, random bytes under other names', () => {
+  it('bytes torch.load would not unpickle are left alone: XOR payloads, broken pickles under other names', () => {
     expect(check(readFileSync(join(TORCH, 'xor_encoded_files', 'pytorch_model-00001-of-00003.bin'))).status).toBe('none');
-    expect(check(Buffer.from('PK\u0003\u0004' + 'x'.repeat(20), 'latin1')).status).toBe('none');
     expect(check(Buffer.from([0x80, 0x02, 0xff, 0xff]), 'tokenizer.model').status).toBe('none');
-    expect(check(Buffer.from([0x80, 0x02, 0xff, 0xff]), 'weights.bin').status).toBe('none');
+    // Python stops at a first byte that is no opcode: nothing is unpickled.
+    expect(check(Buffer.from('\x00\x01 not a pickle', 'latin1'), 'weights.bin').status).toBe('none');
+  });
+
+  it('under a checkpoint name, a broken zip or a pickle that breaks is invalid, never "not a checkpoint" (changed: issue 19)', () => {
+    expect(check(Buffer.from('PK\u0003\u0004' + 'x'.repeat(20), 'latin1'))).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/no zip end record/) });
+    expect(check(Buffer.from([0x80, 0x02, 0xff, 0xff]), 'weights.bin')).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/unknown pickle opcode 0xff/) });
+    expect(check(Buffer.from([0x80, 0x02, 0x4b, 0x01]), 'weights.bin')).toMatchObject({ status: 'invalid', reason: 'the file ends inside its pickle' });
+  });
+});
+
+describe('the walker reads integers as CPython does, or refuses them', () => {
+  const pkl = (body: string) => Buffer.from(`\x80\x02${body}`, 'latin1');
+  it.each(['1_0', '0x10', '1e3', '', '+1', ' 1', '010', '-0'])('refuses the memo key %j in PUT and GET', (key) => {
+    expect(() => walkPickle(pkl(`K\x01p${key}\n.`))).toThrow(PickleError);
+    expect(() => walkPickle(pkl(`K\x01p1\n0g${key}\n.`))).toThrow(PickleError);
+  });
+  it.each(['1_0', '0x10', '1e3', '', '+1'])('refuses the INT and LONG argument %j', (arg) => {
+    expect(() => walkPickle(pkl(`I${arg}\n.`))).toThrow(/not a plain decimal/);
+    expect(() => walkPickle(pkl(`L${arg}L\n.`))).toThrow(/not a plain decimal/);
+  });
+  it('reads plain decimals, True/False as INT 01/00, and keeps huge ones as unknown values', () => {
+    expect(walkPickle(pkl('I-12\n.')).root).toEqual({ t: 'int', v: -12 });
+    expect(walkPickle(pkl('I01\n.')).root).toEqual({ t: 'bool', v: true });
+    expect(walkPickle(pkl('L123456789012345678901234567890L\n.')).root).toEqual({ t: 'other' });
+    expect(walkPickle(pkl('K\x07p12\n0g12\n.')).root).toEqual({ t: 'int', v: 7 });
+  });
+  it('a pickle that breaks after applying a global still names it (Python ran it by then)', () => {
+    const bytes = pkl('cos\nsystem\nX\x02\x00\x00\x00hi\x85R\xff');
+    try {
+      walkPickle(bytes);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(PickleError);
+      expect((err as PickleError).globalsBefore).toEqual([{ ref: 'os.system', ops: ['GLOBAL', 'REDUCE'] }]);
+    }
+  });
+  it('names a call of something that is not a global (torch applies only allowed globals)', () => {
+    const walk = walkPickle(pkl('ccollections\nOrderedDict\n)R)R.'));
+    expect(walk.globals.map((g) => g.ref)).toEqual(['collections.OrderedDict', 'a computed call value']);
   });
 });

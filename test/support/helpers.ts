@@ -97,11 +97,48 @@ export function seededBytes(length: number, seed: number): Buffer {
 
 export { randomBytes };
 
-/** Bytes that start like a PyTorch checkpoint (a zip local-file header), then pseudo-random "weights". */
+/**
+ * A stored zip shaped like a torch checkpoint, `size` bytes in all: `c/data.pkl` (an empty dict)
+ * first, then one storage entry of pseudo-random "weights", the central directory and its end
+ * record. The pickle check finds it safe, as it would a real checkpoint.
+ */
 export function checkpointBytes(size: number, seed: number): Buffer {
-  const b = seededBytes(size, seed);
-  b.write('PK\u0003\u0004', 0, 'latin1');
-  return b;
+  const pkl = Buffer.from([0x80, 0x02, 0x7d, 0x71, 0x00, 0x2e]);
+  const entries = [{ name: 'c/data.pkl', data: pkl }, { name: 'c/data/0', data: Buffer.alloc(0) }];
+  const overhead = entries.reduce((n, e) => n + 30 + 46 + 2 * e.name.length, 0) + pkl.length + 22;
+  if (size < overhead) throw new Error(`checkpointBytes needs at least ${overhead} bytes`);
+  entries[1]!.data = seededBytes(size - overhead, seed);
+  const local: Buffer[] = [];
+  const central: Buffer[] = [];
+  let at = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name, 'latin1');
+    const h = Buffer.alloc(30);
+    h.writeUInt32LE(0x04034b50, 0);
+    h.writeUInt16LE(20, 4);
+    h.writeUInt32LE(e.data.length, 18);
+    h.writeUInt32LE(e.data.length, 22);
+    h.writeUInt16LE(name.length, 26);
+    const c = Buffer.alloc(46);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(20, 4);
+    c.writeUInt16LE(20, 6);
+    c.writeUInt32LE(e.data.length, 20);
+    c.writeUInt32LE(e.data.length, 24);
+    c.writeUInt16LE(name.length, 28);
+    c.writeUInt32LE(at, 42);
+    local.push(h, name, e.data);
+    central.push(c, name);
+    at += 30 + name.length + e.data.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(at, 16);
+  return Buffer.concat([...local, cd, end]);
 }
 
 export interface ReleaseFile {

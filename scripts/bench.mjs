@@ -245,7 +245,7 @@ async function startHub(data, cdn) {
     const url = new URL(req.url, 'http://x');
     if (url.pathname === '/api/models/bench/release/revision/main') return res.end(JSON.stringify({ sha: commit }));
     if (url.pathname === `/api/models/bench/release/tree/${commit}/xor`) {
-      return res.end(JSON.stringify([{ type: 'file', path: 'xor/pytorch_model-00001-of-00001.bin', size: 134, lfs: { oid: sha, size } }]));
+      return res.end(JSON.stringify([{ type: 'file', path: 'xor/pytorch_model-00001-of-00001.bin', size, lfs: { oid: sha, size, pointerSize: 134 } }]));
     }
     if (url.pathname === `/bench/release/resolve/${commit}/xor/pytorch_model-00001-of-00001.bin`) {
       res.writeHead(302, { Location: cdnProcess ? `http://127.0.0.1:${cdnProcess.port}/payload` : '/cdn/payload' });

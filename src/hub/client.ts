@@ -11,18 +11,13 @@
  */
 import { InputError, interruptedBy } from '../errors.js';
 import type { HfSource } from './hf-url.js';
+import { checkListing, type HubFile, type ListedEntry } from './listing.js';
+
+export type { HubFile } from './listing.js';
 import { ConnectionError, HttpGet } from './http-get.js';
+import { retryAfterMs } from './http-message.js';
 import type { HubSettings } from './settings.js';
 
-export interface HubFile {
-  /** Path in the repository. */
-  path: string;
-  /** Its last path segment. */
-  name: string;
-  size: number;
-  /** For LFS files: the SHA-256 of the content (the listing's lfs.oid). */
-  lfsSha256: string | undefined;
-}
 
 export interface RetryPolicy {
   attempts: number;
@@ -139,8 +134,7 @@ export class HubClient {
       throw new InputError(`${which} does not exist on the Hub: ${what} (HTTP 404${code ? `, ${code}` : ''})`, { hint: 'check the hf:// source (owner/name, @revision, folder)' });
     }
     if (response.status === 429 || response.status >= 500) {
-      const after = Number(response.headers.get('retry-after'));
-      throw new RetryableError(`HTTP ${response.status} for ${what}`, Number.isFinite(after) && after >= 0 ? after * 1000 : undefined);
+      throw new RetryableError(`HTTP ${response.status} for ${what}`, retryAfterMs(response.headers.get('retry-after')));
     }
     throw new InputError(`the Hub answered HTTP ${response.status} for ${what}`, { hint: 'check the hf:// source and HF_ENDPOINT' });
   }
@@ -223,13 +217,10 @@ export class HubClient {
     const what = `${source.repo}@${commit}/${source.path}`;
     const { listFiles } = await import('@huggingface/hub');
     return this.withRetries(what, async () => {
-      const files: HubFile[] = [];
+      const listed: ListedEntry[] = [];
       const entries = listFiles({ repo: { type: 'model', name: source.repo }, revision: commit, path: source.path || undefined, hubUrl: this.settings.endpoint, fetch: this.hubFetch(what) });
-      for await (const e of entries) {
-        if (e.type !== 'file' || typeof e.path !== 'string' || typeof e.size !== 'number') continue;
-        files.push({ path: e.path, name: e.path.split('/').pop()!, size: e.lfs?.size ?? e.size, lfsSha256: e.lfs?.oid });
-      }
-      return files;
+      for await (const e of entries) listed.push(e);
+      return checkListing(listed, source, what);
     });
   }
 

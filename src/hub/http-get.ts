@@ -14,6 +14,7 @@ import type tls from 'node:tls';
 import { ByteRing } from './byte-ring.js';
 import { connect } from './connect.js';
 import type { Proxy } from './proxy.js';
+import { watchIdle } from './http-watchdog.js';
 import { chunkLine, ConnectionError, parseHead, requestText, type Framing } from './http-message.js';
 
 export { ConnectionError } from './http-message.js';
@@ -96,18 +97,8 @@ export class HttpGet {
       get.cancel();
       throw err;
     }
-    get.watch();
+    if (options.idleMs && get.framing.kind !== 'done') get.watchdog = watchIdle(get, options.idleMs);
     return get;
-  }
-
-  private watch(): void {
-    const idleMs = this.options.idleMs;
-    if (!idleMs || this.framing.kind === 'done') return;
-    this.watchdog = setInterval(() => {
-      const since = this.readingSince;
-      if (since !== undefined && Date.now() - since > idleMs) this.cancel(`nothing received for ${Math.round(idleMs / 1000)} s`);
-    }, Math.min(idleMs, 1000));
-    this.watchdog.unref();
   }
 
   private async start(): Promise<void> {
@@ -335,6 +326,11 @@ export class HttpGet {
    */
   get readingSince(): number | undefined {
     return this.paused || this.eof || this.framing.kind === 'done' ? undefined : this.lastByteAt;
+  }
+
+  get trailersSince(): number | undefined {
+    const f = this.framing;
+    return f.kind === 'chunked' && f.state === 'trailers' ? f.since : undefined;
   }
 
   /** Closes the connection; what is buffered stays readable, and `read` then ends (not complete). */

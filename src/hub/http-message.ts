@@ -17,7 +17,8 @@ export class ConnectionError extends Error {
 /** How an answer's body ends, and how far along it the reading is. */
 export type Framing =
   | { kind: 'length'; left: number }
-  | { kind: 'chunked'; state: 'size' | 'data' | 'crlf' | 'trailers'; left: number }
+  /** `trailer`: trailer bytes read so far; `since`: when the trailers began. */
+  | { kind: 'chunked'; state: 'size' | 'data' | 'crlf' | 'trailers'; left: number; trailer: number; since: number }
   | { kind: 'close' }
   | { kind: 'done' };
 
@@ -67,7 +68,7 @@ function framingOf(status: number, headers: Headers, host: string): Framing {
     if (list.at(-1) !== 'chunked' || list.some((c) => c !== 'chunked' && c !== 'identity')) {
       throw new ConnectionError(`${host} sent the body with transfer coding "${codings}", which is not read here`);
     }
-    return { kind: 'chunked', state: 'size', left: 0 };
+    return { kind: 'chunked', state: 'size', left: 0, trailer: 0, since: 0 };
   }
   const length = headers.get('content-length');
   if (length !== null) {
@@ -89,11 +90,29 @@ export function chunkLine(f: Extract<Framing, { kind: 'chunked' }>, line: string
     if (!size) return 'a malformed chunk size line in the body';
     f.left = parseInt(size[1]!, 16);
     f.state = f.left === 0 ? 'trailers' : 'data';
+    if (f.state === 'trailers') f.since = Date.now();
   } else if (f.state === 'crlf') {
     if (line !== '') return 'a chunk longer than its size line said';
     f.state = 'size';
   } else if (line === '') {
     return 'end';
+  } else if ((f.trailer += line.length + 2) > MAX_TRAILER_BYTES) {
+    return `trailers of more than ${MAX_TRAILER_BYTES >> 10} KiB after the body`;
   }
   return undefined;
+}
+
+/** Trailers carry a few checksums at most: a body that goes on with more has no end. */
+const MAX_TRAILER_BYTES = 8 << 10;
+
+/**
+ * Retry-After (RFC 9110, section 10.2.3): delay-seconds or an HTTP-date, in milliseconds from `now`;
+ * undefined when absent or unreadable (the caller then backs off on its own).
+ */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = /^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(text) ? Date.parse(text) : Number.NaN;
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

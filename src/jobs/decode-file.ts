@@ -195,6 +195,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   // structure their base has; with --no-verify nothing is refused, a warning is all.
   const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes, ctx.signal);
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize);
+  // A blob in the local cache is named by its SHA-256: it is hashed as it is read, like a download.
+  const fromCache = file.hub?.cached && file.hub.file.lfsSha256 && file.action !== 'xor-gzip' ? file.hub : undefined;
   ctx.resume.forget(file.name);
   // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
   const resumeCtx = { outputDir: ctx.plan.outputDir, resume: ctx.resume, verifying: ctx.verifying, notify: ctx.notify };
@@ -217,7 +219,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       const hubSource = source instanceof HubSource ? source.leaveHashing() : undefined;
       streamed = await pipeline.run({
         resume: written && { bytes: kept, written },
-        sourceAlgorithms: hubSource ? ['sha256'] : [],
+        sourceAlgorithms: hubSource || fromCache ? ['sha256'] : [],
         onWritten: out.checkpoints && ((bytes) => out.checkpoints?.advance(bytes)),
         source,
         base,
@@ -271,13 +273,20 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     const fetched = received instanceof HubSource ? received.integrity() : undefined;
     // A Hub base is checked the same way when it was read whole (as long as the payload, or --check-base).
     const baseFetched = base instanceof HubSource ? base.integrity() : undefined;
-    const receivedBad = fetched === 'differs' || baseFetched === 'differs';
-    const which = fetched === 'differs' ? file.payloadPath : file.basePath;
+    const cacheBad = fromCache !== undefined && streamed.sourceDigests.sha256 !== fromCache.file.lfsSha256;
+    const receivedBad = fetched === 'differs' || baseFetched === 'differs' || cacheBad;
+    const which = cacheBad ? fromCache.cached : fetched === 'differs' ? file.payloadPath : file.basePath;
     // The published digest of the decoded file decides. The listing's digest of an input only
     // explains a failure, or decides alone when nothing is published for the file.
     const match = primary ? findMatch(file.expected, streamed.digests) : undefined;
     if (receivedBad && !match && attempt === 1) {
       await discardTemp(temp);
+      if (cacheBad) {
+        // Never used again in this run: the retry downloads the file.
+        fromCache.folder.cached.delete(file.name);
+        ctx.notify({ type: 'warning', message: `${which}: this cached blob does not match the SHA-256 it is named by; ignoring it and downloading ${file.name}` });
+        return decodeFile({ ...file, hub: { ...fromCache, cached: undefined } }, pipeline, ctx, 2);
+      }
       ctx.notify({ type: 'warning', message: `${which}: the bytes received do not match the SHA-256 the Hub lists; fetching it again` });
       return decodeFile(file, pipeline, ctx, 2);
     }

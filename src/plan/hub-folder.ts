@@ -51,9 +51,9 @@ export async function offlineSnapshot(text: string): Promise<string> {
   const settings = hubSettings();
   const source = parseHfUrl(text);
   const repoDir = cacheRepoDir(settings.cacheDir, source.repo);
-  const commit = /^[0-9a-f]{40}$/.test(source.revision)
-    ? source.revision
-    : (await readFile(join(repoDir, 'refs', source.revision), 'utf8').catch(() => '')).trim();
+  const named = /^[0-9a-f]{40}$/.test(source.revision) ? source.revision : (await readFile(join(repoDir, 'refs', source.revision), 'utf8').catch(() => '')).trim();
+  // A ref names a commit; anything else in it (a path, say) is not followed.
+  const commit = /^[0-9a-f]{40}$/.test(named) ? named : '';
   const folder = join(repoDir, 'snapshots', commit, source.path);
   if (!commit || !(await stat(folder).catch(() => undefined))?.isDirectory()) {
     throw new InputError(`HF_HUB_OFFLINE is set and the cache has no snapshot of ${text}`, {
@@ -66,7 +66,7 @@ export async function offlineSnapshot(text: string): Promise<string> {
 
 /** A blob already in the local cache under the file's LFS SHA-256, of the listed size: no need to download it. */
 async function cachedBlob(cacheDir: string, repo: string, file: HubFile): Promise<string | undefined> {
-  if (!file.lfsSha256) return undefined;
+  if (!file.lfsSha256 || !/^[0-9a-f]{64}$/.test(file.lfsSha256)) return undefined;
   const path = join(cacheRepoDir(cacheDir, repo), 'blobs', file.lfsSha256);
   const info = await stat(path).catch(() => undefined);
   return info?.isFile() && info.size === file.size ? path : undefined;

@@ -25,7 +25,8 @@ export async function resolveCacheRoot(dir: string, role: string): Promise<{ dir
   if (!basename(dir).startsWith('models--') || !(await isDir(join(dir, 'snapshots')))) return { dir };
   const commit = (await readInput(join(dir, 'refs', 'main'), 256).then((r) => r.bytes.toString('utf8'), () => '')).trim();
   const snapshot = join(dir, 'snapshots', commit);
-  if (commit && (await isDir(snapshot))) {
+  // refs/main names a commit; a path written there is not followed out of the cache.
+  if (/^[0-9a-f]{40}$/.test(commit) && (await isDir(snapshot))) {
     return { dir: snapshot, note: `${role} ${dir} is a Hugging Face cache model folder; using its snapshot for refs/main, ${snapshot}` };
   }
   const snapshots = (await readdir(join(dir, 'snapshots')).catch(() => [] as string[])).sort();

@@ -3,7 +3,7 @@
  * that can be refused without decoding (missing folders, unsafe output location, unknown model,
  * XOR payloads without a base) is refused here, before a single byte is written.
  */
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { InputError, throwIfInterrupted } from '../errors.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
@@ -205,6 +205,9 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       }
     }
     const converted = options.safetensors ? safetensorsName(name) : undefined;
+    const outputPath = join(outputDir, converted?.name ?? name);
+    // A Hub listing's names are checked when it is read; a local folder's are its own files' names.
+    if (dirname(outputPath) !== outputDir) throw new InputError('has a name that would leave the output folder', { file: payloadPath, hint: 'rename it, or take it out of the XOR folder' });
     files.push({
       name,
       payloadPath,
@@ -213,7 +216,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       baseSize,
       action,
       note: converted ? `written as ${converted.name}` : note,
-      outputPath: join(outputDir, converted?.name ?? name),
+      outputPath,
       expected: expected ?? [],
       convert: converted?.convert,
       hub: hubInput(hub, name),

@@ -41,7 +41,7 @@ describe('exit 2: usage and input errors', () => {
   it('a missing XOR folder names the folder', async () => {
     const r = await runCli(['decode', join(work, 'o'), join(work, 'nope'), SAMPLE_BASE]);
     expect(r.code).toBe(2);
-    expectOneLineError(r.stderr, /nope: XOR folder cannot read \(ENOENT\); the folder does not exist; check the path$/);
+    expectOneLineError(r.stderr, /nope: XOR folder cannot read \(ENOENT\); the folder does not exist; check the path; the order is: decode <output-dir> <xor-dir> <base-dir>$/);
   });
 
   it('a base path that is a file is refused', async () => {

@@ -142,14 +142,17 @@ describe('decode --safetensors', () => {
     expect(names).toContain('model-00003-of-00003.safetensors');
   });
 
-  it('an existing conversion without the state of its run cannot be checked: --force converts it again', async () => {
+  it('a conversion found without the state of its run is not known to be ours: refused even with --force (exit 2), nothing touched (changed: issue 19)', async () => {
     const out = join(work, 'out');
     const args = ['decode', out, join(TORCH, 'xor_encoded_files'), TORCH_BASE, '--manifest', join(TORCH, 'SHA256SUMS'), '--safetensors'];
     expect((await runCli(args)).code).toBe(0);
     await removeDir(join(out, '.metharme-xor'));
-    const r = await runCli(args);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/model\.safetensors\.index\.json: already exists and cannot be checked: it was converted from pytorch_model\.bin\.index\.json, whose digest is the published one/);
-    expect((await runCli([...args, '--force'])).code).toBe(0);
+    const before = await finalNames(out);
+    for (const extra of [[], ['--force']]) {
+      const r = await runCli([...args, ...extra]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/out: holds 10 files that metharme-xor did not write \(.*\), which this decode would replace; the output folder must be new, empty, or one an earlier decode wrote/);
+      expect(await finalNames(out)).toEqual(before);
+    }
   });
 });

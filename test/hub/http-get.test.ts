@@ -360,3 +360,36 @@ describe('HttpGet over TLS', () => {
     await expect(HttpGet.open(url)).rejects.toThrow(/self.signed certificate/i);
   });
 });
+
+describe('trailers that never end (issue 19)', () => {
+  it('more than 8 KiB of trailers ends the body, not complete, saying why', async () => {
+    const url = await raw((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n');
+      const line = `X-Pad: ${'a'.repeat(1000)}\r\n`;
+      for (let i = 0; i < 20; i++) socket.write(line);
+    });
+    const get = await HttpGet.open(url);
+    const buf = Buffer.alloc(64);
+    expect(buf.subarray(0, await get.read(buf)).toString()).toBe('hello');
+    expect(get.complete).toBe(false);
+    expect(get.failure).toMatch(/trailers of more than 8 KiB after the body/);
+  });
+
+  it('trailers dripping a byte at a time, each one before the idle limit, are given up at the idle limit all the same', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const url = await raw((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Slow: ');
+      timer = setInterval(() => socket.write('a'), 100);
+      socket.on('close', () => clearInterval(timer));
+    });
+    const started = Date.now();
+    const get = await HttpGet.open(url, { idleMs: 600 });
+    const buf = Buffer.alloc(64);
+    expect(await get.read(buf)).toBe(5);
+    clearInterval(timer);
+    expect(get.complete).toBe(false);
+    expect(get.failure).toMatch(/the body's trailers did not end within 1 s/);
+    // Bounded: well before the 80 s that 8 KiB at 10 bytes a second would take.
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+});

@@ -25,6 +25,8 @@ export interface StandInRepo {
   token?: string;
   /** Paths whose listing gives a wrong LFS SHA-256 (an out-of-date listing). */
   wrongOid?: Set<string>;
+  /** Rewrites the listing's entries (a hostile Hub), after paging. */
+  listing?: (entries: Record<string, unknown>[]) => Record<string, unknown>[];
 }
 
 export interface Request {
@@ -124,10 +126,11 @@ export class HubStandIn {
           size: p.endsWith('.bin') ? 134 : data.length,
           ...(p.endsWith('.bin') ? { lfs: { oid: r.wrongOid?.has(p) ? 'f'.repeat(64) : createHash('sha256').update(data).digest('hex'), size: data.length, pointerSize: 134 } } : {}),
         }));
+        const served = r.listing ? r.listing(page) : page;
         const headers: Record<string, string> = { 'Content-Type': 'application/json' };
         if (start + this.pageSize < entries.length) headers.Link = `<${this.endpoint}${url.pathname}?expand=false&cursor=${start + this.pageSize}>; rel="next"`;
         res.writeHead(200, headers);
-        return void res.end(JSON.stringify(page));
+        return void res.end(JSON.stringify(served));
       }
     }
     if (parts[2] === 'resolve') {

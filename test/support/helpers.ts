@@ -104,7 +104,7 @@ export { randomBytes };
  */
 export function checkpointBytes(size: number, seed: number): Buffer {
   const pkl = Buffer.from([0x80, 0x02, 0x7d, 0x71, 0x00, 0x2e]);
-  const entries = [{ name: 'c/data.pkl', data: pkl }, { name: 'c/data/0', data: Buffer.alloc(0) }];
+  const entries: { name: string; data: Buffer }[] = [{ name: 'c/data.pkl', data: pkl }, { name: 'c/data/0', data: Buffer.alloc(0) }];
   const overhead = entries.reduce((n, e) => n + 30 + 46 + 2 * e.name.length, 0) + pkl.length + 22;
   if (size < overhead) throw new Error(`checkpointBytes needs at least ${overhead} bytes`);
   entries[1]!.data = seededBytes(size - overhead, seed);

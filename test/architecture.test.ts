@@ -9,7 +9,7 @@ import { ROOT } from './support/helpers.js';
 
 const SRC = join(ROOT, 'src');
 /** Lowest first. A module may import its own layer or lower ones. */
-const LAYERS = ['(shared)', 'release', 'rebuild', 'codec', 'hub', 'output', 'plan', 'verify', 'jobs', 'cli', '(entry)'];
+const LAYERS = ['(shared)', 'release', 'codec', 'hub', 'rebuild', 'output', 'plan', 'verify', 'jobs', 'cli', '(entry)'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {

@@ -1,0 +1,64 @@
+/**
+ * A base rebuilt on the fly: the exact bytes torch 1.13 wrote for a tiny LLaMA saved the 2023 way
+ * (fixtures/make-rebuild.py), produced from the same tensors held as a newer conversion holds them
+ * (one safetensors file, names sorted, no inv_freq), read in pieces of every size.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hfStateDict, type LlamaDims } from '../../src/rebuild/llama-shapes.js';
+import { RebuiltShard } from '../../src/rebuild/rebuilt-shard.js';
+import { SafetensorsTensors } from '../../src/rebuild/safetensors-tensors.js';
+import { shardStateDict } from '../../src/rebuild/shards.js';
+import { TORCH } from '../support/helpers.js';
+
+const DIR = join(TORCH, 'rebuild');
+const dims = JSON.parse(readFileSync(join(DIR, 'dims.json'), 'utf8')) as LlamaDims & { maxShardBytes: number; shards: number };
+
+async function rebuilt(index: number, piece: number): Promise<{ file: string; bytes: Buffer; size: number }> {
+  const shards = shardStateDict(hfStateDict(dims), dims.maxShardBytes);
+  const shard = shards[index]!;
+  const reader = await SafetensorsTensors.open(join(DIR, 'safetensors'), dims.dim / dims.heads);
+  reader.check(shard.tensors);
+  const source = new RebuiltShard(`rebuilt ${shard.file}`, shard.file.replace(/\.bin$/, ''), shard.tensors, reader);
+  const parts: Buffer[] = [];
+  try {
+    for (;;) {
+      const buf = Buffer.alloc(piece);
+      const n = await source.read(buf, piece);
+      parts.push(buf.subarray(0, n));
+      if (n < piece) break;
+    }
+  } finally {
+    await source.close();
+  }
+  return { file: shard.file, bytes: Buffer.concat(parts), size: source.size };
+}
+
+describe('RebuiltShard', () => {
+  it('the shard rule cuts the tiny model where the generator did', () => {
+    const shards = shardStateDict(hfStateDict(dims), dims.maxShardBytes);
+    expect(shards.map((s) => s.file)).toEqual(Array.from({ length: dims.shards }, (_, i) => `pytorch_model-0000${i + 1}-of-0000${dims.shards}.bin`));
+  });
+
+  it.each([61, 4096, 1 << 20])('gives every shard byte for byte as torch.save wrote it, read %i bytes at a time', async (piece) => {
+    for (let i = 0; i < dims.shards; i++) {
+      const { file, bytes, size } = await rebuilt(i, piece);
+      const original = readFileSync(join(DIR, 'hf-2023', file));
+      expect(size, file).toBe(original.length);
+      expect(bytes.length, file).toBe(original.length);
+      expect(bytes.equals(original), file).toBe(true);
+    }
+  });
+
+  it('refuses a source whose tensor has another dtype, saying which and why (a bf16 copy lost the fp16 bits)', async () => {
+    const reader = await SafetensorsTensors.open(join(DIR, 'safetensors'), dims.dim / dims.heads);
+    try {
+      const wanted = hfStateDict(dims).map((t) => (t.name === 'lm_head.weight' ? { ...t, dtype: 'F32' as const } : t));
+      expect(() => reader.check(wanted)).toThrow(/holds "lm_head\.weight" as F16 \[96,64\], where the base needs F32 \[96,64\]/);
+      expect(() => reader.check([{ name: 'model.extra.weight', dtype: 'F16', shape: [1] }])).toThrow(/has no tensor "model\.extra\.weight"/);
+    } finally {
+      await reader.close();
+    }
+  });
+});

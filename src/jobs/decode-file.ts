@@ -171,7 +171,7 @@ function baseCheckOf(file: FilePlan, digests: Digests, ctx: RunContext): BaseChe
 /** The base's first bytes, to compare the decoded file's structure with (enough for a JSON config). */
 async function baseHeadOf(file: FilePlan, chunkBytes: number, signal: AbortSignal): Promise<{ head: Buffer; size: number } | undefined> {
   if (!file.basePath || file.baseSize === undefined || file.action === 'copy') return undefined;
-  const source = await openInput(file.basePath, file.baseSize, file.baseHub, signal);
+  const source = await openInput(file.basePath, file.baseSize, file.baseHub, signal, 0, file.baseRebuild);
   try {
     const head = Buffer.alloc(Math.min(file.baseSize, chunkBytes));
     return { head: head.subarray(0, await source.read(head, head.length)), size: file.baseSize };
@@ -213,7 +213,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     let decodedHead: Buffer | undefined;
     let lacking: SanityProblem | undefined;
     try {
-      base = file.basePath ? await openInput(file.basePath, file.baseSize, file.baseHub, ctx.signal) : undefined;
+      base = file.basePath ? await openInput(file.basePath, file.baseSize, file.baseHub, ctx.signal, 0, file.baseRebuild) : undefined;
       written = kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
       // A Hub payload's SHA-256 is taken on the pipeline's worker, beside the decode.
       const hubSource = source instanceof HubSource ? source.leaveHashing() : undefined;

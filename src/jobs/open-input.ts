@@ -2,9 +2,11 @@
 import { FileSource, type ByteSource } from '../codec/sources.js';
 import { HubSource } from '../hub/hub-source.js';
 import type { HubInput } from '../plan/plan.js';
+import { openRebuilt, type RebuildInput } from '../rebuild/rebuild-plan.js';
 
 /** `path`: the local path, or the hf:// address users see for a Hub file; read from `start` on. */
-export async function openInput(path: string, size: number | undefined, hub: HubInput | undefined, signal?: AbortSignal, start = 0): Promise<ByteSource> {
+export async function openInput(path: string, size: number | undefined, hub: HubInput | undefined, signal?: AbortSignal, start = 0, rebuild?: RebuildInput): Promise<ByteSource> {
+  if (rebuild) return openRebuilt(path, rebuild, start);
   if (hub?.cached) return FileSource.open(hub.cached, { limit: size, start });
   if (hub) return new HubSource(hub.folder.client, hub.folder.source.repo, hub.folder.commit, hub.file, path, signal, start);
   return FileSource.open(path, { limit: size, start });

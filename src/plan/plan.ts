@@ -5,6 +5,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { InputError, throwIfInterrupted } from '../errors.js';
+import { planRebuild, type RebuildInput, type RebuildPlan } from '../rebuild/rebuild-plan.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
 import { chooseAction, inputSize, localEntries, type FileAction, type XorEntry } from './entries.js';
@@ -49,6 +50,8 @@ export interface FilePlan {
   hub?: HubInput | undefined;
   /** For a base file on the Hub (basePath is then its hf:// address). */
   baseHub?: HubInput | undefined;
+  /** For a base file rebuilt from another conversion in the base folder (basePath names it, and is no file). */
+  baseRebuild?: RebuildInput | undefined;
 }
 
 export interface DecodePlan {
@@ -94,7 +97,7 @@ async function refuseLfsPointers(files: readonly FilePlan[]): Promise<void> {
   const pointers: string[] = [];
   for (const f of files) {
     if (await isLfsPointer(f.payloadPath, f.payloadSize)) pointers.push(f.payloadPath);
-    if (f.basePath && !f.baseHub && f.baseSize !== undefined && (await isLfsPointer(f.basePath, f.baseSize))) pointers.push(f.basePath);
+    if (f.basePath && !f.baseHub && !f.baseRebuild && f.baseSize !== undefined && (await isLfsPointer(f.basePath, f.baseSize))) pointers.push(f.basePath);
   }
   const first = pointers[0];
   if (first === undefined) return;
@@ -165,6 +168,11 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
   const expectedByName = expectations ? entriesByName(expectations.manifest.entries) : new Map<string, ManifestEntry[]>();
 
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
+  let rebuild: Promise<RebuildPlan | undefined> | undefined;
+  const rebuildOf = () => (rebuild ??= planRebuild(baseDir).then((plan) => {
+    if (plan) notes.push(`the base folder ${baseDir} holds LLaMA ${plan.dims.dim}x${plan.dims.layers} as ${plan.origin.kind === 'safetensors' ? 'safetensors' : 'torch .bin files of another layout'}: the files the release was XORed against are rebuilt from it on the fly (nothing is written), and each output is proven by its published digest`);
+    return plan;
+  }));
   const files: FilePlan[] = [];
   const ignored: string[] = [];
   for (const entry of entries) {
@@ -185,13 +193,21 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     const basePath = baseFile ? hubFilePath(baseFile.folder, baseFile.file) : baseHub ? `${baseDir.replace(/\/$/, '')}/${name}` : join(baseDir, name);
     const baseInfo = baseHub ? baseFile?.file.size : await inputSize(basePath, 'base file');
     if (baseInfo === 'folder') throw new InputError('base file is a folder', { file: basePath, hint: `the base folder must hold a file named ${name}` });
-    const baseSize = baseInfo;
-    const { action, note } = await chooseAction(name, entry.read, payloadSize, baseSize);
+    let baseSize = baseInfo;
+    let { action, note } = await chooseAction(name, entry.read, payloadSize, baseSize);
+    let baseRebuild: RebuildInput | undefined;
     if (action !== 'copy' && baseSize === undefined) {
-      throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {
-        file: payloadPath,
-        hint: 'check that <base-dir> is the LLaMA folder in Hugging Face format with all files (same names as the XOR files)',
-      });
+      // No such file, but the base folder may hold LLaMA in another layout: the file is rebuilt from it.
+      const rebuilt = baseHub ? undefined : await rebuildOf().catch((err: unknown) => err as Error);
+      baseRebuild = rebuilt instanceof Error ? undefined : rebuilt?.files.get(name);
+      if (!baseRebuild) {
+        throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {
+          file: payloadPath,
+          hint: `check that <base-dir> is the LLaMA folder in Hugging Face format with all files (same names as the XOR files)${rebuilt instanceof Error ? `; it cannot be rebuilt from the folder either: ${rebuilt.message}` : ''}`,
+        });
+      }
+      baseSize = baseRebuild.size;
+      ({ action, note } = await chooseAction(name, entry.read, payloadSize, baseSize));
     }
     let expected = expectedByName.get(name);
     if (!expected) {
@@ -221,13 +237,14 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       convert: converted?.convert,
       hub: hubInput(hub, name),
       baseHub: action === 'copy' ? undefined : baseFile,
+      baseRebuild: action === 'copy' ? undefined : baseRebuild,
     });
   }
   // What a Hub folder serves is data (no pointer files), and its bytes are read only once, to decode.
   if (!hub) await refuseLfsPointers(files);
   if (!hub && !baseHub) {
     await refuseSwapped(
-      files.flatMap((f) => (f.basePath ? [{ name: f.name, payloadPath: f.payloadPath, basePath: f.basePath }] : [])),
+      files.flatMap((f) => (f.basePath && !f.baseRebuild ? [{ name: f.name, payloadPath: f.payloadPath, basePath: f.basePath }] : [])),
       xorDir,
       baseDir,
     );

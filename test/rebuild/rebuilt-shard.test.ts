@@ -8,17 +8,21 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hfStateDict, type LlamaDims } from '../../src/rebuild/llama-shapes.js';
 import { RebuiltShard } from '../../src/rebuild/rebuilt-shard.js';
-import { SafetensorsTensors } from '../../src/rebuild/safetensors-tensors.js';
+import { invFreqBytes } from '../../src/rebuild/inv-freq.js';
+import { openSafetensorsTensors } from '../../src/rebuild/safetensors-tensors.js';
+import { binFiles, openTorchZipTensors } from '../../src/rebuild/torch-zip-tensors.js';
 import { shardStateDict } from '../../src/rebuild/shards.js';
 import { TORCH } from '../support/helpers.js';
 
 const DIR = join(TORCH, 'rebuild');
 const dims = JSON.parse(readFileSync(join(DIR, 'dims.json'), 'utf8')) as LlamaDims & { maxShardBytes: number; shards: number };
 
-async function rebuilt(index: number, piece: number): Promise<{ file: string; bytes: Buffer; size: number }> {
+async function rebuilt(index: number, piece: number, origin: 'safetensors' | 'bin-resharded' = 'safetensors'): Promise<{ file: string; bytes: Buffer; size: number }> {
   const shards = shardStateDict(hfStateDict(dims), dims.maxShardBytes);
   const shard = shards[index]!;
-  const reader = await SafetensorsTensors.open(join(DIR, 'safetensors'), dims.dim / dims.heads);
+  const headDim = dims.dim / dims.heads;
+  const folder = join(DIR, origin);
+  const reader = origin === 'safetensors' ? await openSafetensorsTensors(folder, headDim) : await openTorchZipTensors(folder, await binFiles(folder), invFreqBytes(headDim));
   reader.check(shard.tensors);
   const source = new RebuiltShard(`rebuilt ${shard.file}`, shard.file.replace(/\.bin$/, ''), shard.tensors, reader);
   const parts: Buffer[] = [];
@@ -51,8 +55,15 @@ describe('RebuiltShard', () => {
     }
   });
 
+  it('gives the same bytes from torch .bin files of another sharding, without inv_freq', async () => {
+    for (let i = 0; i < dims.shards; i++) {
+      const { file, bytes } = await rebuilt(i, 1 << 20, 'bin-resharded');
+      expect(bytes.equals(readFileSync(join(DIR, 'hf-2023', file))), file).toBe(true);
+    }
+  });
+
   it('refuses a source whose tensor has another dtype, saying which and why (a bf16 copy lost the fp16 bits)', async () => {
-    const reader = await SafetensorsTensors.open(join(DIR, 'safetensors'), dims.dim / dims.heads);
+    const reader = await openSafetensorsTensors(join(DIR, 'safetensors'), dims.dim / dims.heads);
     try {
       const wanted = hfStateDict(dims).map((t) => (t.name === 'lm_head.weight' ? { ...t, dtype: 'F32' as const } : t));
       expect(() => reader.check(wanted)).toThrow(/holds "lm_head\.weight" as F16 \[96,64\], where the base needs F32 \[96,64\]/);

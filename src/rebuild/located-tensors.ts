@@ -1,0 +1,64 @@
+/**
+ * Tensors found in open files (torch zips or safetensors), each one contiguous run of bytes, read by
+ * name at any offset for a rebuilt base. `check` says before any byte is read why a tensor of the
+ * 2023 layout cannot come from them (missing, another dtype or shape: a bf16 re-save lost the fp16
+ * bits). inv_freq, which newer converters leave out, is the recipe's value.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+import type { TensorDtype, TensorShape } from './llama-shapes.js';
+import type { TensorReader } from './rebuilt-shard.js';
+
+export interface Located {
+  file: string;
+  dtype: string;
+  shape: number[];
+  /** Absolute offset of the tensor's first byte in its file. */
+  at: number;
+  bytes: number;
+}
+
+export class LocatedTensors implements TensorReader {
+  constructor(
+    private readonly tensors: Map<string, Located>,
+    private readonly handles: Map<string, FileHandle>,
+    private readonly invFreq: Buffer,
+  ) {}
+
+  /** Says, before any byte is read, why a tensor of the 2023 layout cannot come from here. */
+  check(wanted: readonly TensorShape[]): void {
+    for (const t of wanted) {
+      const found = this.tensors.get(t.name);
+      if (!found) {
+        if (t.name.endsWith('.rotary_emb.inv_freq')) continue;
+        throw new InputError(`has no tensor "${t.name}", which the base needs`, { hint: 'point the base at a complete LLaMA conversion of the same size' });
+      }
+      if (found.dtype !== (t.dtype satisfies TensorDtype) || found.shape.join() !== t.shape.join()) {
+        throw new InputError(`holds "${t.name}" as ${found.dtype} ${JSON.stringify(found.shape)}, where the base needs ${t.dtype} ${JSON.stringify(t.shape)}`, {
+          file: found.file,
+          hint: found.dtype === 'BF16' ? "a bf16 copy has lost the fp16 bits: use Meta's original files or an fp16 conversion" : 'point the base at a LLaMA conversion of the size the release was made from',
+        });
+      }
+    }
+  }
+
+  async read(name: string, offset: number, buf: Buffer, length: number): Promise<void> {
+    const found = this.tensors.get(name);
+    if (!found) {
+      // Left out by newer converters; its value is the recipe's.
+      this.invFreq.copy(buf, 0, offset, offset + length);
+      return;
+    }
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handles.get(found.file)!.read(buf, done, length - done, found.at + offset + done);
+      if (bytesRead === 0) throw new InputError(`ends inside tensor "${name}"`, { file: found.file });
+      done += bytesRead;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.handles.values()) await h.close().catch(() => undefined);
+  }
+}
+

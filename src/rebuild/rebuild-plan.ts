@@ -1,0 +1,123 @@
+/**
+ * A base folder that holds LLaMA as another conversion (safetensors, or torch `.bin` files of
+ * another sharding or torch version) instead of the files a release was XORed against: the 2023
+ * layout of its tensors, file by file, rebuilt on the fly. The model's dims come from the tensors'
+ * shapes and config.json's `num_attention_heads`; the shard files from save_pretrained's 10 GB
+ * rule. A byte source per file is opened by `openRebuilt`.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ByteSource } from '../codec/sources.js';
+import { InputError } from '../errors.js';
+import { hfStateDict, type LlamaDims, type TensorShape } from './llama-shapes.js';
+import { RebuiltShard } from './rebuilt-shard.js';
+import { invFreqBytes } from './inv-freq.js';
+import type { LocatedTensors } from './located-tensors.js';
+import { openSafetensorsTensors, safetensorsShapes } from './safetensors-tensors.js';
+import { binFiles, locateTensors, openTorchZipTensors } from './torch-zip-tensors.js';
+import { open } from 'node:fs/promises';
+import { shardIndexJson, shardStateDict } from './shards.js';
+
+/** Where the tensors come from: the folder's safetensors files, or its torch `.bin` files. */
+export type TensorOrigin = { kind: 'safetensors' } | { kind: 'torch'; files: string[] };
+
+/** One base file to rebuild: a shard from the folder's tensors, or a small file whose bytes are known. */
+export type RebuildInput =
+  | { kind: 'shard'; dir: string; origin: TensorOrigin; headDim: number; archive: string; tensors: TensorShape[]; size: number }
+  | { kind: 'bytes'; data: Buffer; size: number };
+
+export interface RebuildPlan {
+  dir: string;
+  origin: TensorOrigin;
+  dims: LlamaDims;
+  /** By base file name. */
+  files: Map<string, RebuildInput>;
+}
+
+/** Every tensor's shape in the folder's torch `.bin` files; undefined when it has none. */
+async function torchShapes(dir: string, files: readonly string[]): Promise<Map<string, number[]> | undefined> {
+  if (files.length === 0) return undefined;
+  const out = new Map<string, number[]>();
+  for (const name of files) {
+    const path = join(dir, name);
+    const handle = await open(path, 'r');
+    try {
+      for (const [k, v] of await locateTensors(path, handle)) out.set(k, v.shape);
+    } finally {
+      await handle.close();
+    }
+  }
+  return out;
+}
+
+/**
+ * The rebuild plan for `dir`, or undefined when it holds neither safetensors nor `.bin` files.
+ * `needed`: the base files the release needs that the folder lacks.
+ */
+export async function planRebuild(dir: string): Promise<RebuildPlan | undefined> {
+  const safetensors = await safetensorsShapes(dir);
+  const bins = safetensors ? [] : await binFiles(dir);
+  const origin: TensorOrigin = safetensors ? { kind: 'safetensors' } : { kind: 'torch', files: bins };
+  const shapes = safetensors ?? (await torchShapes(dir, bins));
+  if (!shapes) return undefined;
+  const embed = shapes.get('model.embed_tokens.weight');
+  const gate = shapes.get('model.layers.0.mlp.gate_proj.weight');
+  if (!embed || embed.length !== 2 || !gate) {
+    throw new InputError('holds weights that are not a LLaMA conversion (no model.embed_tokens.weight or mlp.gate_proj)', { file: dir, hint: 'point the base at a LLaMA folder' });
+  }
+  let layers = 0;
+  while (shapes.has(`model.layers.${layers}.self_attn.q_proj.weight`)) layers++;
+  const config = await readFile(join(dir, 'config.json'), 'utf8').then((t) => JSON.parse(t) as { num_attention_heads?: unknown }, () => undefined);
+  const heads = config?.num_attention_heads;
+  if (typeof heads !== 'number' || !Number.isSafeInteger(heads) || heads <= 0 || embed[1]! % heads !== 0) {
+    throw new InputError('has no config.json giving num_attention_heads, which rebuilding the base needs', { file: dir, hint: 'keep the conversion\'s config.json beside its safetensors files' });
+  }
+  const dims: LlamaDims = { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! };
+  const shards = shardStateDict(hfStateDict(dims));
+  const files = new Map<string, RebuildInput>();
+  for (const s of shards) {
+    const archive = s.file.replace(/\.bin$/, '');
+    files.set(s.file, { kind: 'shard', dir, origin, headDim: dims.dim / heads, archive, tensors: s.tensors, size: RebuiltShard.sizeOf(archive, s.tensors) });
+  }
+  if (shards.length > 1) {
+    const data = Buffer.from(shardIndexJson(shards));
+    files.set('pytorch_model.bin.index.json', { kind: 'bytes', data, size: data.length });
+  }
+  return { dir, origin, dims, files };
+}
+
+class BytesSource implements ByteSource {
+  private at = 0;
+  constructor(
+    readonly path: string,
+    private readonly data: Buffer,
+  ) {}
+  async read(buf: Buffer, want: number): Promise<number> {
+    const n = this.data.copy(buf, 0, this.at, Math.min(this.data.length, this.at + want));
+    this.at += n;
+    return n;
+  }
+  async close(): Promise<void> {}
+}
+
+/** The rebuilt file as a byte source, from byte `start` on. */
+export async function openRebuilt(path: string, input: RebuildInput, start = 0): Promise<ByteSource> {
+  let source: ByteSource;
+  if (input.kind === 'bytes') {
+    source = new BytesSource(path, input.data);
+  } else {
+    const reader: LocatedTensors =
+      input.origin.kind === 'safetensors' ? await openSafetensorsTensors(input.dir, input.headDim) : await openTorchZipTensors(input.dir, input.origin.files, invFreqBytes(input.headDim));
+    try {
+      reader.check(input.tensors);
+    } catch (err) {
+      await reader.close();
+      throw err;
+    }
+    source = new RebuiltShard(path, input.archive, input.tensors, reader);
+  }
+  // A resumed file starts further on: the bytes before are made and dropped (CRCs need them).
+  const scratch = Buffer.alloc(Math.min(start, 4 << 20));
+  for (let left = start; left > 0; ) left -= await source.read(scratch, Math.min(left, scratch.length));
+  return source;
+}

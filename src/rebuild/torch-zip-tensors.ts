@@ -1,0 +1,88 @@
+/**
+ * Tensor values from torch zip checkpoints (`.bin` of any torch version, any sharding), read by name
+ * at any offset: each file's central directory and data.pkl are read once (the pickle walked, never
+ * run), then a tensor is one contiguous run of its storage's record. Views with strides are refused.
+ */
+import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InputError } from '../errors.js';
+import { walkPickle } from '../release/pickle.js';
+import { elementCount, isContiguous, NotConvertible, stateDictTensors } from '../release/state-dict.js';
+import { readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
+import { LocatedTensors, type Located } from './located-tensors.js';
+
+const TAIL_BYTES = 4 << 20;
+const MAX_PICKLE_BYTES = 256 << 20;
+
+
+async function readAt(handle: FileHandle, at: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buf, done, length - done, at + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buf.subarray(0, done);
+}
+
+/** Every tensor of one torch zip checkpoint, located in the file. */
+export async function locateTensors(path: string, handle: FileHandle): Promise<Map<string, Located>> {
+  const size = (await handle.stat()).size;
+  const tailStart = Math.max(0, size - TAIL_BYTES);
+  const fail = (why: string): never => {
+    throw new InputError(`cannot be read as a torch checkpoint: ${why}`, { file: path, hint: 'point the base at a LLaMA conversion saved by torch.save or as safetensors' });
+  };
+  let view;
+  try {
+    view = torchArchive(readZipDirectory(await readAt(handle, tailStart, size - tailStart), tailStart));
+  } catch (err) {
+    if (err instanceof ZipStructureError) fail(err.message);
+    throw err;
+  }
+  const dataStart = async (localOffset: number) => {
+    const head = await readAt(handle, localOffset, 30);
+    return localOffset + 30 + head.readUInt16LE(26) + head.readUInt16LE(28);
+  };
+  const pkl = view.record('data.pkl') ?? fail('it has no data.pkl');
+  if (pkl.size > MAX_PICKLE_BYTES) fail('its data.pkl is too large');
+  let tensors;
+  try {
+    tensors = stateDictTensors(walkPickle(await readAt(handle, await dataStart(pkl.localOffset), pkl.size)).root);
+  } catch (err) {
+    if (err instanceof NotConvertible || err instanceof Error) fail(err.message);
+    throw err;
+  }
+  const out = new Map<string, Located>();
+  for (const t of tensors) {
+    if (!isContiguous(t)) fail(`tensor "${t.name}" is a view with strides`);
+    const rec = view.record(`data/${t.storageKey}`) ?? fail(`storage ${t.storageKey} is missing`);
+    const bytes = elementCount(t.shape) * t.elementBytes;
+    if (t.offset * t.elementBytes + bytes > rec.size) fail(`tensor "${t.name}" reaches past its storage`);
+    out.set(t.name, { file: path, dtype: t.dtype, shape: t.shape, at: (await dataStart(rec.localOffset)) + t.offset * t.elementBytes, bytes });
+  }
+  return out;
+}
+
+/** Every `.bin` torch zip checkpoint in `dir`, opened and located. */
+export async function openTorchZipTensors(dir: string, files: readonly string[], invFreq: Buffer): Promise<LocatedTensors> {
+  const handles = new Map<string, FileHandle>();
+  const tensors = new Map<string, Located>();
+  try {
+    for (const name of files) {
+      const path = join(dir, name);
+      const handle = await open(path, 'r');
+      handles.set(path, handle);
+      for (const [k, v] of await locateTensors(path, handle)) tensors.set(k, v);
+    }
+  } catch (err) {
+    for (const h of handles.values()) await h.close().catch(() => undefined);
+    throw err;
+  }
+  return new LocatedTensors(tensors, handles, invFreq);
+}
+
+/** The `.bin` files of `dir`. */
+export async function binFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.bin')).sort();
+}

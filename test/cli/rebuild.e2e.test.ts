@@ -1,0 +1,92 @@
+/**
+ * End to end (issue 20): a release XORed against the 2023 layout decodes against a base folder that
+ * holds the same LLaMA as a newer conversion does (one safetensors file, no inv_freq): the base is
+ * rebuilt on the fly, never written, and every output is proven by its published digest.
+ */
+import { readFileSync } from 'node:fs';
+import { cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hfStateDict, type LlamaDims } from '../../src/rebuild/llama-shapes.js';
+import { openRebuilt, planRebuild } from '../../src/rebuild/rebuild-plan.js';
+import { shardStateDict } from '../../src/rebuild/shards.js';
+import { readZipDirectory } from '../../src/release/zip-directory.js';
+import { fileSha256, finalNames, removeDir, runCli, sha256, tempDir, TORCH, writeRelease } from '../support/helpers.js';
+
+const DIR = join(TORCH, 'rebuild');
+const dims = JSON.parse(readFileSync(join(DIR, 'dims.json'), 'utf8')) as LlamaDims;
+
+let work: string;
+beforeEach(async () => {
+  work = await tempDir();
+});
+afterEach(() => removeDir(work));
+
+/** The safetensors conversion as a base folder: the tensors and config.json, nothing else. */
+async function safetensorsBase(): Promise<string> {
+  const dir = join(work, 'llama-safetensors');
+  await mkdir(dir);
+  await cp(join(DIR, 'safetensors', 'model.safetensors'), join(dir, 'model.safetensors'));
+  await cp(join(DIR, 'safetensors', 'config.json'), join(dir, 'config.json'));
+  return dir;
+}
+
+async function bytesOf(dir: string, name: string): Promise<Buffer> {
+  const plan = (await planRebuild(dir))!;
+  const source = await openRebuilt(name, plan.files.get(name)!);
+  const buf = Buffer.alloc(plan.files.get(name)!.size + 1);
+  const n = await source.read(buf, buf.length);
+  await source.close();
+  return buf.subarray(0, n);
+}
+
+describe('decode against a base held as safetensors', () => {
+  it('rebuilds the 2023 base on the fly: every output verified (exit 0), no base file written anywhere', async () => {
+    const baseDir = await safetensorsBase();
+    expect(shardStateDict(hfStateDict(dims)).map((s) => s.file)).toEqual(['pytorch_model.bin']);
+    const base = await bytesOf(baseDir, 'pytorch_model.bin');
+    // A fine-tune: every weight of the embedding changed; the zip structure and data.pkl stay.
+    const fine = Buffer.from(base);
+    const embed = readZipDirectory(fine, 0).records.find((r) => r.name === 'pytorch_model/data/0')!;
+    const at = embed.localOffset + 30 + fine.readUInt16LE(embed.localOffset + 26) + fine.readUInt16LE(embed.localOffset + 28);
+    for (let i = at; i < at + embed.size; i += 2) fine[i] ^= 0x15;
+    const release = await writeRelease(join(work, 'r'), [
+      { name: 'pytorch_model.bin', fine, base },
+      { name: 'config.json', fine: Buffer.from('{"a": 1}\n'), base: Buffer.from('{"a": 2}\n'), plain: true },
+    ]);
+    const before = await readdir(baseDir);
+    const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/the base folder .* holds LLaMA 64x2 as safetensors: the files the release was XORed against are rebuilt from it on the fly \(nothing is written\)/);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.files.find((f: { name: string }) => f.name === 'pytorch_model.bin').status).toBe('verified');
+    expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
+    expect(await finalNames(release.outDir)).toEqual(['config.json', 'pytorch_model.bin']);
+    expect(await readdir(baseDir)).toEqual(before);
+  });
+
+  it('rebuilds it from torch .bin files of another sharding without inv_freq too (exit 0), the bytes equal to the safetensors rebuild', async () => {
+    const fromSafetensors = await bytesOf(await safetensorsBase(), 'pytorch_model.bin');
+    const baseDir = join(work, 'llama-bin');
+    await cp(join(DIR, 'bin-resharded'), baseDir, { recursive: true });
+    const base = await bytesOf(baseDir, 'pytorch_model.bin');
+    expect(base.equals(fromSafetensors)).toBe(true);
+    const fine = Buffer.from(base);
+    fine[fine.length >> 1]! ^= 0x01;
+    const release = await writeRelease(join(work, 'r'), [{ name: 'pytorch_model.bin', fine, base }]);
+    const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/holds LLaMA 64x2 as torch \.bin files of another layout: the files the release was XORed against are rebuilt/);
+    expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
+  });
+
+  it('a base folder whose safetensors lack what the base needs says so (exit 2)', async () => {
+    const baseDir = await safetensorsBase();
+    const base = await bytesOf(baseDir, 'pytorch_model.bin');
+    const release = await writeRelease(join(work, 'r'), [{ name: 'pytorch_model.bin', fine: base, base }]);
+    await rm(join(baseDir, 'config.json'));
+    const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/has no config\.json giving num_attention_heads, which rebuilding the base needs/);
+  });
+});

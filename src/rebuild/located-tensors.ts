@@ -4,7 +4,8 @@
  * 2023 layout cannot come from them (missing, another dtype or shape: a bf16 re-save lost the fp16
  * bits). inv_freq, which newer converters leave out, is the recipe's value.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { TensorDtype, TensorShape } from './llama-shapes.js';
 import type { TensorReader } from './rebuilt-shard.js';
@@ -62,3 +63,39 @@ export class LocatedTensors implements TensorReader {
   }
 }
 
+
+/** Finds every tensor of one open file. */
+export type Locate = (path: string, handle: FileHandle) => Promise<Map<string, Located>>;
+
+/** Opens `files` of `dir` and locates their tensors; inv_freq, where absent, is `invFreq`. */
+export async function openLocated(dir: string, files: readonly string[], locate: Locate, invFreq: Buffer): Promise<LocatedTensors> {
+  const handles = new Map<string, FileHandle>();
+  const tensors = new Map<string, Located>();
+  try {
+    for (const name of files) {
+      const path = join(dir, name);
+      const handle = await open(path, 'r');
+      handles.set(path, handle);
+      for (const [k, v] of await locate(path, handle)) tensors.set(k, v);
+    }
+  } catch (err) {
+    for (const h of handles.values()) await h.close().catch(() => undefined);
+    throw err;
+  }
+  return new LocatedTensors(tensors, handles, invFreq);
+}
+
+/** Every tensor's shape in `files` of `dir`, each file opened and closed again. */
+export async function locatedShapes(dir: string, files: readonly string[], locate: Locate): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const name of files) {
+    const path = join(dir, name);
+    const handle = await open(path, 'r');
+    try {
+      for (const [k, v] of await locate(path, handle)) out.set(k, v.shape);
+    } finally {
+      await handle.close();
+    }
+  }
+  return out;
+}

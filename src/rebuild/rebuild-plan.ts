@@ -12,14 +12,18 @@ import { InputError } from '../errors.js';
 import { hfStateDict, type LlamaDims, type TensorShape } from './llama-shapes.js';
 import { RebuiltShard } from './rebuilt-shard.js';
 import { invFreqBytes } from './inv-freq.js';
-import type { LocatedTensors } from './located-tensors.js';
-import { openSafetensorsTensors, safetensorsShapes } from './safetensors-tensors.js';
-import { binFiles, locateTensors, openTorchZipTensors } from './torch-zip-tensors.js';
-import { open } from 'node:fs/promises';
+import { locatedShapes, openLocated } from './located-tensors.js';
+import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
+import { binFiles, locateTensors } from './torch-zip-tensors.js';
 import { shardIndexJson, shardStateDict } from './shards.js';
 
 /** Where the tensors come from: the folder's safetensors files, or its torch `.bin` files. */
-export type TensorOrigin = { kind: 'safetensors' } | { kind: 'torch'; files: string[] };
+export interface TensorOrigin {
+  kind: 'safetensors' | 'torch';
+  files: string[];
+}
+
+const locateOf = (origin: TensorOrigin) => (origin.kind === 'safetensors' ? locateSafetensors : locateTensors);
 
 /** One base file to rebuild: a shard from the folder's tensors, or a small file whose bytes are known. */
 export type RebuildInput =
@@ -34,32 +38,15 @@ export interface RebuildPlan {
   files: Map<string, RebuildInput>;
 }
 
-/** Every tensor's shape in the folder's torch `.bin` files; undefined when it has none. */
-async function torchShapes(dir: string, files: readonly string[]): Promise<Map<string, number[]> | undefined> {
-  if (files.length === 0) return undefined;
-  const out = new Map<string, number[]>();
-  for (const name of files) {
-    const path = join(dir, name);
-    const handle = await open(path, 'r');
-    try {
-      for (const [k, v] of await locateTensors(path, handle)) out.set(k, v.shape);
-    } finally {
-      await handle.close();
-    }
-  }
-  return out;
-}
-
 /**
  * The rebuild plan for `dir`, or undefined when it holds neither safetensors nor `.bin` files.
  * `needed`: the base files the release needs that the folder lacks.
  */
 export async function planRebuild(dir: string): Promise<RebuildPlan | undefined> {
-  const safetensors = await safetensorsShapes(dir);
-  const bins = safetensors ? [] : await binFiles(dir);
-  const origin: TensorOrigin = safetensors ? { kind: 'safetensors' } : { kind: 'torch', files: bins };
-  const shapes = safetensors ?? (await torchShapes(dir, bins));
-  if (!shapes) return undefined;
+  const safetensors = await safetensorsFiles(dir);
+  const origin: TensorOrigin = safetensors.length > 0 ? { kind: 'safetensors', files: safetensors } : { kind: 'torch', files: await binFiles(dir) };
+  if (origin.files.length === 0) return undefined;
+  const shapes = await locatedShapes(dir, origin.files, locateOf(origin));
   const embed = shapes.get('model.embed_tokens.weight');
   const gate = shapes.get('model.layers.0.mlp.gate_proj.weight');
   if (!embed || embed.length !== 2 || !gate) {
@@ -106,8 +93,7 @@ export async function openRebuilt(path: string, input: RebuildInput, start = 0):
   if (input.kind === 'bytes') {
     source = new BytesSource(path, input.data);
   } else {
-    const reader: LocatedTensors =
-      input.origin.kind === 'safetensors' ? await openSafetensorsTensors(input.dir, input.headDim) : await openTorchZipTensors(input.dir, input.origin.files, invFreqBytes(input.headDim));
+    const reader = await openLocated(input.dir, input.origin.files, locateOf(input.origin), invFreqBytes(input.headDim));
     try {
       reader.check(input.tensors);
     } catch (err) {

@@ -3,13 +3,12 @@
  * at any offset: each file's central directory and data.pkl are read once (the pickle walked, never
  * run), then a tensor is one contiguous run of its storage's record. Views with strides are refused.
  */
-import { open, readdir, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { walkPickle } from '../release/pickle.js';
 import { elementCount, isContiguous, NotConvertible, stateDictTensors } from '../release/state-dict.js';
 import { readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
-import { LocatedTensors, type Located } from './located-tensors.js';
+import type { Located } from './located-tensors.js';
 
 const TAIL_BYTES = 4 << 20;
 const MAX_PICKLE_BYTES = 256 << 20;
@@ -62,24 +61,6 @@ export async function locateTensors(path: string, handle: FileHandle): Promise<M
     out.set(t.name, { file: path, dtype: t.dtype, shape: t.shape, at: (await dataStart(rec.localOffset)) + t.offset * t.elementBytes, bytes });
   }
   return out;
-}
-
-/** Every `.bin` torch zip checkpoint in `dir`, opened and located. */
-export async function openTorchZipTensors(dir: string, files: readonly string[], invFreq: Buffer): Promise<LocatedTensors> {
-  const handles = new Map<string, FileHandle>();
-  const tensors = new Map<string, Located>();
-  try {
-    for (const name of files) {
-      const path = join(dir, name);
-      const handle = await open(path, 'r');
-      handles.set(path, handle);
-      for (const [k, v] of await locateTensors(path, handle)) tensors.set(k, v);
-    }
-  } catch (err) {
-    for (const h of handles.values()) await h.close().catch(() => undefined);
-    throw err;
-  }
-  return new LocatedTensors(tensors, handles, invFreq);
 }
 
 /** The `.bin` files of `dir`. */

@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { hfStateDict, type LlamaDims } from '../../src/rebuild/llama-shapes.js';
 import { RebuiltShard } from '../../src/rebuild/rebuilt-shard.js';
 import { invFreqBytes } from '../../src/rebuild/inv-freq.js';
-import { openSafetensorsTensors } from '../../src/rebuild/safetensors-tensors.js';
-import { binFiles, openTorchZipTensors } from '../../src/rebuild/torch-zip-tensors.js';
+import { openLocated } from '../../src/rebuild/located-tensors.js';
+import { locateSafetensors, safetensorsFiles } from '../../src/rebuild/safetensors-tensors.js';
+import { binFiles, locateTensors } from '../../src/rebuild/torch-zip-tensors.js';
 import { shardStateDict } from '../../src/rebuild/shards.js';
 import { TORCH } from '../support/helpers.js';
 
@@ -22,7 +23,10 @@ async function rebuilt(index: number, piece: number, origin: 'safetensors' | 'bi
   const shard = shards[index]!;
   const headDim = dims.dim / dims.heads;
   const folder = join(DIR, origin);
-  const reader = origin === 'safetensors' ? await openSafetensorsTensors(folder, headDim) : await openTorchZipTensors(folder, await binFiles(folder), invFreqBytes(headDim));
+  const reader =
+    origin === 'safetensors'
+      ? await openLocated(folder, await safetensorsFiles(folder), locateSafetensors, invFreqBytes(headDim))
+      : await openLocated(folder, await binFiles(folder), locateTensors, invFreqBytes(headDim));
   reader.check(shard.tensors);
   const source = new RebuiltShard(`rebuilt ${shard.file}`, shard.file.replace(/\.bin$/, ''), shard.tensors, reader);
   const parts: Buffer[] = [];
@@ -63,7 +67,7 @@ describe('RebuiltShard', () => {
   });
 
   it('refuses a source whose tensor has another dtype, saying which and why (a bf16 copy lost the fp16 bits)', async () => {
-    const reader = await openSafetensorsTensors(join(DIR, 'safetensors'), dims.dim / dims.heads);
+    const reader = await openLocated(join(DIR, 'safetensors'), ['model.safetensors'], locateSafetensors, invFreqBytes(dims.dim / dims.heads));
     try {
       const wanted = hfStateDict(dims).map((t) => (t.name === 'lm_head.weight' ? { ...t, dtype: 'F32' as const } : t));
       expect(() => reader.check(wanted)).toThrow(/holds "lm_head\.weight" as F16 \[96,64\], where the base needs F32 \[96,64\]/);

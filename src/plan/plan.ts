@@ -170,7 +170,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
   let rebuild: Promise<RebuildPlan | undefined> | undefined;
   const rebuildOf = () => (rebuild ??= planRebuild(baseDir).then((plan) => {
-    if (plan) notes.push(`the base folder ${baseDir} holds LLaMA ${plan.dims.dim}x${plan.dims.layers} as ${plan.origin.kind === 'safetensors' ? 'safetensors' : 'torch .bin files of another layout'}: the files the release was XORed against are rebuilt from it on the fly (nothing is written), and each output is proven by its published digest`);
+    if (plan) notes.push(`the base folder ${baseDir} holds LLaMA ${plan.dims.dim}x${plan.dims.layers} as ${{ meta: "Meta's original files", safetensors: 'safetensors', torch: 'torch .bin files of another layout' }[plan.origin.kind]}: the files the release was XORed against are rebuilt from it on the fly (nothing is written), and each output is proven by its published digest`);
     return plan;
   }));
   const files: FilePlan[] = [];

@@ -50,10 +50,19 @@ export class LocatedTensors implements TensorReader {
       this.invFreq.copy(buf, 0, offset, offset + length);
       return;
     }
+    await this.readLocated(found, offset, buf, length);
+  }
+
+  get(name: string): Located | undefined {
+    return this.tensors.get(name);
+  }
+
+  /** Bytes [offset, offset + length) of a tensor found here, into buf[0, length). */
+  async readLocated(t: Located, offset: number, buf: Buffer, length: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.handles.get(found.file)!.read(buf, done, length - done, found.at + offset + done);
-      if (bytesRead === 0) throw new InputError(`ends inside tensor "${name}"`, { file: found.file });
+      const { bytesRead } = await this.handles.get(t.file)!.read(buf, done, length - done, t.at + offset + done);
+      if (bytesRead === 0) throw new InputError(`ends inside a tensor at byte ${t.at + offset + done}`, { file: t.file });
       done += bytesRead;
     }
   }

@@ -5,25 +5,46 @@
  * shapes and config.json's `num_attention_heads`; the shard files from save_pretrained's 10 GB
  * rule. A byte source per file is opened by `openRebuilt`.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import { hfStateDict, type LlamaDims, type TensorShape } from './llama-shapes.js';
 import { RebuiltShard } from './rebuilt-shard.js';
 import { invFreqBytes } from './inv-freq.js';
-import { locatedShapes, openLocated } from './located-tensors.js';
+import { locatedShapes, openLocated, type LocatedTensors } from './located-tensors.js';
+import { MetaTensors } from './meta-tensors.js';
 import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
 import { binFiles, locateTensors } from './torch-zip-tensors.js';
 import { shardIndexJson, shardStateDict } from './shards.js';
 
 /** Where the tensors come from: the folder's safetensors files, or its torch `.bin` files. */
 export interface TensorOrigin {
-  kind: 'safetensors' | 'torch';
+  /** Meta's original release (params.json, consolidated.NN.pth), or a Hugging Face conversion. */
+  kind: 'meta' | 'safetensors' | 'torch';
   files: string[];
 }
 
 const locateOf = (origin: TensorOrigin) => (origin.kind === 'safetensors' ? locateSafetensors : locateTensors);
+
+/** Meta's params.json: the dims the shapes cannot tell (the head count). */
+async function metaParams(dir: string): Promise<{ heads: number } | undefined> {
+  const text = await readFile(join(dir, 'params.json'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const p = JSON.parse(text) as { n_heads?: unknown };
+  if (typeof p.n_heads !== 'number' || !Number.isSafeInteger(p.n_heads) || p.n_heads <= 0) throw new InputError('has a params.json without n_heads', { file: join(dir, 'params.json') });
+  return { heads: p.n_heads };
+}
+
+/** The model's dims from Meta's shard 0 and the shard count. */
+function metaDims(shapes: Map<string, number[]>, shards: number, heads: number): LlamaDims | undefined {
+  const embed = shapes.get('tok_embeddings.weight');
+  const w1 = shapes.get('layers.0.feed_forward.w1.weight');
+  if (!embed || !w1) return undefined;
+  let layers = 0;
+  while (shapes.has(`layers.${layers}.attention.wq.weight`)) layers++;
+  return { dim: embed[1]! * shards, layers, heads, vocab: embed[0]!, intermediate: w1[0]! * shards };
+}
 
 /** One base file to rebuild: a shard from the folder's tensors, or a small file whose bytes are known. */
 export type RebuildInput =
@@ -43,6 +64,22 @@ export interface RebuildPlan {
  * `needed`: the base files the release needs that the folder lacks.
  */
 export async function planRebuild(dir: string): Promise<RebuildPlan | undefined> {
+  const params = await metaParams(dir);
+  if (params) {
+    const files = (await readdir(dir)).filter((n) => /^consolidated\.\d\d\.pth$/.test(n)).sort();
+    const dims = files.length > 0 ? metaDims(await locatedShapes(dir, files.slice(0, 1), locateTensors), files.length, params.heads) : undefined;
+    if (!dims) throw new InputError('holds params.json but no consolidated.NN.pth with the tensors of Meta\'s release', { file: dir, hint: 'point the base at the folder of one LLaMA size (7B, 13B, ...)' });
+    const plan = layoutOf(dir, { kind: 'meta', files }, dims);
+    // Meta ships tokenizer.model beside the size folders; the conversion copies it unchanged.
+    for (const path of [join(dir, 'tokenizer.model'), join(dir, '..', 'tokenizer.model')]) {
+      const data = await readFile(path).catch(() => undefined);
+      if (data) {
+        plan.files.set('tokenizer.model', { kind: 'bytes', data, size: data.length });
+        break;
+      }
+    }
+    return plan;
+  }
   const safetensors = await safetensorsFiles(dir);
   const origin: TensorOrigin = safetensors.length > 0 ? { kind: 'safetensors', files: safetensors } : { kind: 'torch', files: await binFiles(dir) };
   if (origin.files.length === 0) return undefined;
@@ -59,7 +96,12 @@ export async function planRebuild(dir: string): Promise<RebuildPlan | undefined>
   if (typeof heads !== 'number' || !Number.isSafeInteger(heads) || heads <= 0 || embed[1]! % heads !== 0) {
     throw new InputError('has no config.json giving num_attention_heads, which rebuilding the base needs', { file: dir, hint: 'keep the conversion\'s config.json beside its safetensors files' });
   }
-  const dims: LlamaDims = { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! };
+  return layoutOf(dir, origin, { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! });
+}
+
+/** The 2023 files for `dims`, each to be rebuilt from `origin`. */
+function layoutOf(dir: string, origin: TensorOrigin, dims: LlamaDims): RebuildPlan {
+  const heads = dims.heads;
   const shards = shardStateDict(hfStateDict(dims));
   const files = new Map<string, RebuildInput>();
   for (const s of shards) {
@@ -87,13 +129,24 @@ class BytesSource implements ByteSource {
   async close(): Promise<void> {}
 }
 
+async function openMeta(dir: string, files: readonly string[], headDim: number): Promise<MetaTensors> {
+  const shards: LocatedTensors[] = [];
+  try {
+    for (const f of files) shards.push(await openLocated(dir, [f], locateTensors, Buffer.alloc(0)));
+  } catch (err) {
+    for (const s of shards) await s.close();
+    throw err;
+  }
+  return new MetaTensors(shards, headDim, invFreqBytes(headDim));
+}
+
 /** The rebuilt file as a byte source, from byte `start` on. */
 export async function openRebuilt(path: string, input: RebuildInput, start = 0): Promise<ByteSource> {
   let source: ByteSource;
   if (input.kind === 'bytes') {
     source = new BytesSource(path, input.data);
   } else {
-    const reader = await openLocated(input.dir, input.origin.files, locateOf(input.origin), invFreqBytes(input.headDim));
+    const reader = input.origin.kind === 'meta' ? await openMeta(input.dir, input.origin.files, input.headDim) : await openLocated(input.dir, input.origin.files, locateOf(input.origin), invFreqBytes(input.headDim));
     try {
       reader.check(input.tensors);
     } catch (err) {

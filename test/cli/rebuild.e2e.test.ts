@@ -80,6 +80,27 @@ describe('decode against a base held as safetensors', () => {
     expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
   });
 
+  it("rebuilds it from Meta's original files (model parallel 2, shared storages), tokenizer.model from beside them (exit 0)", async () => {
+    const meta = join(TORCH, 'meta');
+    const root = join(work, 'llama');
+    await cp(join(meta, 'mp2'), join(root, '13B'), { recursive: true });
+    await cp(join(meta, 'tokenizer.model'), join(root, 'tokenizer.model'));
+    const base = readFileSync(join(meta, 'hf-from-mp2', 'pytorch_model.bin'));
+    const fine = Buffer.from(base);
+    fine[fine.length >> 1]! ^= 0x40;
+    const tokenizer = readFileSync(join(meta, 'tokenizer.model'));
+    const release = await writeRelease(join(work, 'r'), [
+      { name: 'pytorch_model.bin', fine, base },
+      { name: 'tokenizer.model', fine: tokenizer, base: tokenizer },
+    ]);
+    const r = await runCli(['decode', release.outDir, release.xorDir, join(root, '13B'), '--manifest', release.manifest, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/holds LLaMA 64x2 as Meta's original files: the files the release was XORed against are rebuilt/);
+    expect(JSON.parse(r.stdout).totals.verified).toBe(2);
+    expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
+    expect(await fileSha256(join(release.outDir, 'tokenizer.model'))).toBe(sha256(tokenizer));
+  });
+
   it('a base folder whose safetensors lack what the base needs says so (exit 2)', async () => {
     const baseDir = await safetensorsBase();
     const base = await bytesOf(baseDir, 'pytorch_model.bin');

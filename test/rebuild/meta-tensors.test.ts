@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openRebuilt, planRebuild } from '../../src/rebuild/rebuild-plan.js';
-import { TORCH } from '../support/helpers.js';
+import { readWhole, TORCH } from '../support/helpers.js';
 
 const DIR = join(TORCH, 'meta');
 
@@ -16,18 +16,7 @@ async function rebuiltFrom(folder: string, piece: number): Promise<Buffer> {
   expect(plan.origin.kind).toBe('meta');
   const input = plan.files.get('pytorch_model.bin')!;
   const source = await openRebuilt('pytorch_model.bin', input);
-  const parts: Buffer[] = [];
-  try {
-    for (;;) {
-      const buf = Buffer.alloc(piece);
-      const n = await source.read(buf, piece);
-      parts.push(buf.subarray(0, n));
-      if (n < piece) break;
-    }
-  } finally {
-    await source.close();
-  }
-  return Buffer.concat(parts);
+  return readWhole(source, piece);
 }
 
 describe('a base rebuilt from Meta\'s original release', () => {

@@ -13,7 +13,7 @@ import { openLocated } from '../../src/rebuild/located-tensors.js';
 import { locateSafetensors, safetensorsFiles } from '../../src/rebuild/safetensors-tensors.js';
 import { binFiles, locateTensors } from '../../src/rebuild/torch-zip-tensors.js';
 import { shardStateDict } from '../../src/rebuild/shards.js';
-import { TORCH } from '../support/helpers.js';
+import { readWhole, TORCH } from '../support/helpers.js';
 
 const DIR = join(TORCH, 'rebuild');
 const dims = JSON.parse(readFileSync(join(DIR, 'dims.json'), 'utf8')) as LlamaDims & { maxShardBytes: number; shards: number };
@@ -29,18 +29,7 @@ async function rebuilt(index: number, piece: number, origin: 'safetensors' | 'bi
       : await openLocated(folder, await binFiles(folder), locateTensors, invFreqBytes(headDim));
   reader.check(shard.tensors);
   const source = new RebuiltShard(`rebuilt ${shard.file}`, shard.file.replace(/\.bin$/, ''), shard.tensors, reader);
-  const parts: Buffer[] = [];
-  try {
-    for (;;) {
-      const buf = Buffer.alloc(piece);
-      const n = await source.read(buf, piece);
-      parts.push(buf.subarray(0, n));
-      if (n < piece) break;
-    }
-  } finally {
-    await source.close();
-  }
-  return { file: shard.file, bytes: Buffer.concat(parts), size: source.size };
+  return { file: shard.file, bytes: await readWhole(source, piece), size: source.size };
 }
 
 describe('RebuiltShard', () => {

@@ -231,3 +231,19 @@ export interface DecodeDoc {
   warnings: string[];
   error?: { message: string; file: string; hint: string; exitCode: number };
 }
+
+/** Every byte of a source, read `piece` bytes at a time; the source is closed. */
+export async function readWhole(source: { read(buf: Buffer, want: number): Promise<number>; close(): Promise<void> }, piece: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  try {
+    for (;;) {
+      const buf = Buffer.alloc(piece);
+      const n = await source.read(buf, piece);
+      parts.push(buf.subarray(0, n));
+      if (n < piece) break;
+    }
+  } finally {
+    await source.close();
+  }
+  return Buffer.concat(parts);
+}

@@ -101,6 +101,18 @@ describe('decode against a base held as safetensors', () => {
     expect(await fileSha256(join(release.outDir, 'tokenizer.model'))).toBe(sha256(tokenizer));
   });
 
+  it('a rebuilt base that is not the one the release was made against is a mismatch (exit 1): nothing kept, the diagnosis runs', async () => {
+    const baseDir = await safetensorsBase();
+    // The release was made against another LLaMA of the same shape (the Meta fixture's).
+    const other = readFileSync(join(TORCH, 'meta', 'hf-from-mp2', 'pytorch_model.bin'));
+    const release = await writeRelease(join(work, 'r'), [{ name: 'pytorch_model.bin', fine: other, base: other }]);
+    const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).files[0]).toMatchObject({ name: 'pytorch_model.bin', status: 'mismatch' });
+    expect(r.stderr).toMatch(/pytorch_model\.bin: sha256 [0-9a-f]{64} does not match/);
+    expect(await finalNames(release.outDir)).toEqual([]);
+  });
+
   it('a base folder whose safetensors lack what the base needs says so (exit 2)', async () => {
     const baseDir = await safetensorsBase();
     const base = await bytesOf(baseDir, 'pytorch_model.bin');

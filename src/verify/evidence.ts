@@ -11,6 +11,7 @@ import type { DigestList } from '../release/expectations.js';
 import type { ManifestEntry } from '../release/manifest.js';
 import { repositoryOf } from '../plan/lfs.js';
 import type { Digests, Integrity } from '../types.js';
+import { findMatch, primaryAlgorithm } from './digests.js';
 import { hashFile, type HashOptions } from './hash-file.js';
 
 
@@ -83,9 +84,8 @@ export async function checkPayload(
 /** Judges a base file's digests against the list of base digests, where the list names the file. */
 export function judgeBaseDigests(entries: readonly ManifestEntry[] | undefined, digests: Digests): Integrity {
   if (!entries || entries.length === 0) return 'unknown';
-  const computed = entries.filter((e) => digests[e.algorithm] !== undefined);
-  if (computed.length === 0) return 'unknown';
-  // The strongest algorithm computed decides: an MD5 match cannot outvote a SHA-256 mismatch.
-  const strongest = computed.some((e) => e.algorithm === 'sha256') ? 'sha256' : 'md5';
-  return computed.some((e) => e.algorithm === strongest && digests[strongest] === e.digest) ? 'intact' : 'differs';
+  // One rule with the outputs' (findMatch): the strongest algorithm listed decides; not computed, it decides nothing.
+  const strongest = primaryAlgorithm(entries)!;
+  if (digests[strongest] === undefined) return 'unknown';
+  return findMatch(entries, digests) ? 'intact' : 'differs';
 }

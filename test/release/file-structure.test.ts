@@ -95,13 +95,15 @@ describe('deducing the cause from the evidence (the README table)', () => {
     expect(deduceCause(payload, base)).toBe(cause);
   });
 
-  it('the strongest algorithm computed decides a base file: an MD5 match cannot outvote a SHA-256 mismatch', () => {
+  it('the strongest algorithm listed decides a base file, as an output: an MD5 match cannot outvote a SHA-256 mismatch', () => {
     const entries = [
       { name: 'a', algorithm: 'sha256' as const, digest: 'a'.repeat(64), source: 's' },
       { name: 'a', algorithm: 'md5' as const, digest: 'b'.repeat(32), source: 'm' },
     ];
     expect(judgeBaseDigests(entries, { sha256: 'c'.repeat(64), md5: 'b'.repeat(32) })).toBe('differs');
-    expect(judgeBaseDigests(entries, { md5: 'b'.repeat(32) })).toBe('intact');
+    // Changed (issue 22, one digest rule): the strongest algorithm listed decides, as for outputs; an
+    // MD5 match alone says nothing where a SHA-256 is published and was not computed.
+    expect(judgeBaseDigests(entries, { md5: 'b'.repeat(32) })).toBe('unknown');
     expect(judgeBaseDigests(entries, {})).toBe('unknown');
     expect(judgeBaseDigests(undefined, { md5: 'b'.repeat(32) })).toBe('unknown');
   });

@@ -73,6 +73,22 @@ describe('a hostile listing', () => {
   });
 });
 
+describe('a Hub that fails', () => {
+  it('5xx without Retry-After: each retry waits longer than the one before (0.5 s, 1 s, ...), then the file decodes, verified (exit 0)', async () => {
+    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', '500', '500');
+    const r = await decodeHub();
+    expect(r.code, r.stderr).toBe(0);
+    const tries = hub.requests.filter((q) => decodeURIComponent(q.url).includes(SHARD1)).map((q) => q.at);
+    // Planning's look at the head, then the decode: 500, 500, then the answer.
+    expect(tries.length).toBeGreaterThanOrEqual(4);
+    const gaps = tries.slice(-3).map((t, i, a) => (i === 0 ? 0 : t - a[i - 1]!)).slice(1);
+    // Lower bounds only: a loaded machine waits longer, never shorter.
+    expect(gaps[0]).toBeGreaterThanOrEqual(450);
+    expect(gaps[1]).toBeGreaterThanOrEqual(950);
+    for (const name of await readdir(TORCH_FINE)) expect(await fileSha256(join(out(), name)), name).toBe(await fileSha256(join(TORCH_FINE, name)));
+  });
+});
+
 describe('a tampered cache', () => {
   it('a cached blob whose bytes do not match its name is ignored and the file downloaded, verified (exit 0)', async () => {
     const blobs = join(cacheRepo(), 'blobs');

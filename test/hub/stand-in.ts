@@ -30,6 +30,8 @@ export interface StandInRepo {
 }
 
 export interface Request {
+  /** When it arrived (Date.now()). */
+  at: number;
   method: string;
   url: string;
   range: string | undefined;
@@ -102,7 +104,7 @@ export class HubStandIn {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url!, this.endpoint);
-    this.requests.push({ method: req.method!, url: url.pathname + url.search, range: req.headers.range, authorization: req.headers.authorization });
+    this.requests.push({ at: Date.now(), method: req.method!, url: url.pathname + url.search, range: req.headers.range, authorization: req.headers.authorization });
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts[0] === 'api' && parts[1] === 'models') {
       const repo = `${parts[2]}/${parts[3]}`;

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lstat, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { ResumeState } from '../output/state.js';
 import { foreignOutputs } from '../plan/inputs.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
@@ -39,7 +40,7 @@ export async function refuseForeignOutputs(plan: DecodePlan, options: { force: b
   for (const file of plan.files) {
     const info = await lstat(file.outputPath).catch(() => undefined);
     if (!info?.isFile() || state.wrote(file.name)) continue;
-    foreign.push(file.outputPath.slice(plan.outputDir.length + 1));
+    foreign.push(basename(file.outputPath));
     if (options.force || !options.verifying || file.expected.length === 0 || file.convert || (await matchesNow(file, info.size)) === false) decisive = true;
   }
   if (decisive) throw foreignOutputs(plan.outputDir, foreign);

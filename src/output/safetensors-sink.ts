@@ -10,7 +10,7 @@
  */
 import type { OutputSink } from '../codec/pipeline.js';
 import { InputError } from '../errors.js';
-import { checkpointFormat, scanZipHead, zip64Extra, zipLocalEntry, ZipHeaderIncomplete, type CheckpointScan } from '../release/checkpoint.js';
+import { checkpointFormat, dataPklDisagreement, scanZipHead, zip64Extra, zipLocalEntry, ZipHeaderIncomplete, type CheckpointScan } from '../release/checkpoint.js';
 import { PickleIncomplete } from '../release/pickle.js';
 import { elementCount, isContiguous, NotConvertible, stateDictTensors, type TensorLayout } from '../release/state-dict.js';
 import { StreamTail } from '../release/stream-tail.js';
@@ -298,10 +298,8 @@ export class SafetensorsSink implements OutputSink {
       if (err instanceof ZipStructureError) this.refuse(`its zip structure is not what torch reads: ${err.message}`);
       throw err;
     }
-    const pkl = view.record('data.pkl');
-    const scan = this.scan!;
-    if (!pkl || pkl.localOffset !== 0 || pkl.name !== scan.entryName) this.refuse('its central directory points torch at another data.pkl than the first entry');
-    if (pkl.size !== scan.end - scan.dataStart!) this.refuse(`its data.pkl record holds ${pkl.size} bytes, but its pickle ends after ${scan.end - scan.dataStart!}`);
+    const disagreement = dataPklDisagreement(view, this.scan!.entry, this.scan!.end);
+    if (disagreement) this.refuse(disagreement);
     for (const [key, met] of this.consumed) {
       const rec = view.record(`data/${key}`);
       if (!rec || rec.localOffset !== met.headerAt || rec.name !== met.name) this.refuse(`its central directory points torch at another entry for storage ${key} than the one in file order`);

@@ -59,12 +59,8 @@ export class LocatedTensors implements TensorReader {
 
   /** Bytes [offset, offset + length) of a tensor found here, into buf[0, length). */
   async readLocated(t: Located, offset: number, buf: Buffer, length: number): Promise<void> {
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handles.get(t.file)!.read(buf, done, length - done, t.at + offset + done);
-      if (bytesRead === 0) throw new InputError(`ends inside a tensor at byte ${t.at + offset + done}`, { file: t.file });
-      done += bytesRead;
-    }
+    const done = await readFully(this.handles.get(t.file)!, buf.subarray(0, length), t.at + offset);
+    if (done < length) throw new InputError(`ends inside a tensor at byte ${t.at + offset + done}`, { file: t.file });
   }
 
   async close(): Promise<void> {
@@ -72,6 +68,16 @@ export class LocatedTensors implements TensorReader {
   }
 }
 
+/** Fills `buf` from `at` on, as far as the file goes; the bytes read. */
+export async function readFully(handle: FileHandle, buf: Buffer, at: number): Promise<number> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await handle.read(buf, done, buf.length - done, at + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
 
 /** Finds every tensor of one open file. */
 export type Locate = (path: string, handle: FileHandle) => Promise<Map<string, Located>>;

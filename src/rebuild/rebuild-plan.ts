@@ -1,9 +1,9 @@
 /**
- * A base folder that holds LLaMA as another conversion (safetensors, or torch `.bin` files of
- * another sharding or torch version) instead of the files a release was XORed against: the 2023
- * layout of its tensors, file by file, rebuilt on the fly. The model's dims come from the tensors'
- * shapes and config.json's `num_attention_heads`; the shard files from save_pretrained's 10 GB
- * rule. A byte source per file is opened by `openRebuilt`.
+ * A base folder that holds LLaMA as Meta released it, or as another conversion (safetensors, or
+ * torch `.bin` files of another sharding or torch version), instead of the files a release was
+ * XORed against: the 2023 layout of its tensors, file by file, rebuilt on the fly. The model's dims
+ * come from the tensors' shapes and params.json's `n_heads` or config.json's
+ * `num_attention_heads`; the shard files from save_pretrained's 10 GB rule. A byte source per file is opened by `openRebuilt`.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
 import { binFiles, locateTensors } from './torch-zip-tensors.js';
 import { shardIndexJson, shardStateDict } from './shards.js';
 
-/** Where the tensors come from: the folder's safetensors files, or its torch `.bin` files. */
+/** Where the tensors come from, and which of the folder's files hold them. */
 export interface TensorOrigin {
   /** Meta's original release (params.json, consolidated.NN.pth), or a Hugging Face conversion. */
   kind: 'meta' | 'safetensors' | 'torch';
@@ -59,10 +59,7 @@ export interface RebuildPlan {
   files: Map<string, RebuildInput>;
 }
 
-/**
- * The rebuild plan for `dir`, or undefined when it holds neither safetensors nor `.bin` files.
- * `needed`: the base files the release needs that the folder lacks.
- */
+/** The rebuild plan for `dir`, or undefined when it holds neither Meta's files, safetensors nor `.bin` files. */
 export async function planRebuild(dir: string): Promise<RebuildPlan | undefined> {
   const params = await metaParams(dir);
   if (params) {
@@ -101,12 +98,11 @@ export async function planRebuild(dir: string): Promise<RebuildPlan | undefined>
 
 /** The 2023 files for `dims`, each to be rebuilt from `origin`. */
 function layoutOf(dir: string, origin: TensorOrigin, dims: LlamaDims): RebuildPlan {
-  const heads = dims.heads;
   const shards = shardStateDict(hfStateDict(dims));
   const files = new Map<string, RebuildInput>();
   for (const s of shards) {
     const archive = s.file.replace(/\.bin$/, '');
-    files.set(s.file, { kind: 'shard', dir, origin, headDim: dims.dim / heads, archive, tensors: s.tensors, size: RebuiltShard.sizeOf(archive, s.tensors) });
+    files.set(s.file, { kind: 'shard', dir, origin, headDim: dims.dim / dims.heads, archive, tensors: s.tensors, size: RebuiltShard.sizeOf(archive, s.tensors) });
   }
   if (shards.length > 1) {
     const data = Buffer.from(shardIndexJson(shards));

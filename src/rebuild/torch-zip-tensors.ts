@@ -5,24 +5,17 @@
  */
 import { readdir, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
-import { walkPickle } from '../release/pickle.js';
+import { PickleError, walkPickle } from '../release/pickle.js';
 import { elementCount, isContiguous, NotConvertible, stateDictTensors } from '../release/state-dict.js';
 import { readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
-import type { Located } from './located-tensors.js';
+import { readFully, type Located } from './located-tensors.js';
 
 const TAIL_BYTES = 4 << 20;
 const MAX_PICKLE_BYTES = 256 << 20;
 
-
 async function readAt(handle: FileHandle, at: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, length - done, at + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return buf.subarray(0, done);
+  return buf.subarray(0, await readFully(handle, buf, at));
 }
 
 /** Every tensor of one torch zip checkpoint, located in the file. */
@@ -49,7 +42,7 @@ export async function locateTensors(path: string, handle: FileHandle): Promise<M
   try {
     tensors = stateDictTensors(walkPickle(await readAt(handle, await dataStart(pkl.localOffset), pkl.size)).root);
   } catch (err) {
-    if (err instanceof NotConvertible || err instanceof Error) fail(err.message);
+    if (err instanceof NotConvertible || err instanceof PickleError) fail(err.message);
     throw err;
   }
   const out = new Map<string, Located>();

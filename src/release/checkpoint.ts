@@ -8,6 +8,7 @@
  */
 import { ALLOWED_GLOBALS } from './pickle-allowlist.js';
 import { PickleError, PickleIncomplete, walkPickle, type GlobalUse, type PickleWalk } from './pickle.js';
+import type { TorchArchive } from './zip-directory.js';
 
 const ZIP_LOCAL = 0x04034b50;
 /** The legacy format's first pickle: PROTO 2, LONG1 of torch's MAGIC_NUMBER 0x1950a86a20f9469cfc6c. */
@@ -22,12 +23,10 @@ export type CheckpointFormat = 'zip' | 'legacy' | 'pickle';
 
 export interface CheckpointScan {
   format: CheckpointFormat;
-  /** The zip's data.pkl entry as its local header names it, e.g. "pytorch_model-00001-of-00003/data.pkl". */
-  entryName?: string | undefined;
+  /** The zip's first entry, walked as data.pkl (its local header). */
+  entry?: ZipLocalEntry | undefined;
   /** The archive's top folder (zip), e.g. "pytorch_model-00001-of-00003". */
   archive?: string | undefined;
-  /** Where data.pkl's bytes start (zip). */
-  dataStart?: number | undefined;
   /** The pickles walked, in file order; for zip and a plain pickle, one. */
   walks: PickleWalk[];
   /** Offset in the file just past the last pickle walked (zip: past data.pkl's STOP). */
@@ -151,7 +150,25 @@ export function scanZipHead(bytes: Uint8Array): CheckpointScan | undefined {
   if (!isDataPklName(entry.name)) return undefined;
   if (entry.method !== 0) throw new PickleError(`data.pkl is compressed (method ${entry.method}); torch stores it uncompressed`);
   const walk = walkPickle(bytes, entry.dataStart);
-  return { format: 'zip', entryName: entry.name, archive: entry.name.slice(0, entry.name.indexOf('/')), dataStart: entry.dataStart, walks: [walk], end: walk.end };
+  return { format: 'zip', entry, archive: entry.name.slice(0, entry.name.indexOf('/')), walks: [walk], end: walk.end };
+}
+
+/**
+ * Why torch would not load exactly the data.pkl walked from the first entry (`entry`; its pickle
+ * ends at `end`, when it was walked to its end): the central directory names another, the entry's
+ * local header disagrees with its record, or the record is not the pickle's length. Undefined when
+ * torch loads the bytes walked.
+ */
+export function dataPklDisagreement(view: TorchArchive, entry: ZipLocalEntry | undefined, end: number | undefined): string | undefined {
+  const record = view.record('data.pkl');
+  if (!record || record.localOffset !== 0 || !entry || entry.name !== record.name || !isDataPklName(entry.name)) {
+    return `its central directory points torch at ${JSON.stringify(record?.name ?? 'no data.pkl')} at byte ${record?.localOffset ?? '-'}, not at the first entry ${JSON.stringify(entry?.name ?? '')}, where torch.save writes data.pkl`;
+  }
+  if (entry.method !== 0 || ((entry.flags & 0x08) === 0 && (entry.compressedSize !== record.compressedSize || entry.size !== record.size))) {
+    return `the local header of ${entry.name} disagrees with its central directory record`;
+  }
+  if (end !== undefined && end - entry.dataStart !== record.size) return `its data.pkl record holds ${record.size} bytes, but its pickle ends after ${end - entry.dataStart}`;
+  return undefined;
 }
 
 /**

@@ -5,7 +5,7 @@
  * a zip's data.pkl is walked at the start and judged at the end, once the central directory (kept
  * from the file's last bytes) shows it is the data.pkl torch would load.
  */
-import { checkpointFormat, disallowedGlobals, isDataPklName, isTar, isZip, scanPickles, scanZipHead, zipLocalEntry, type CheckpointScan, type ZipLocalEntry } from '../release/checkpoint.js';
+import { checkpointFormat, dataPklDisagreement, disallowedGlobals, isTar, isZip, scanPickles, scanZipHead, zipLocalEntry, type CheckpointScan, type ZipLocalEntry } from '../release/checkpoint.js';
 import { isPickleOpcode, PickleError, PickleIncomplete } from '../release/pickle.js';
 import { StreamTail } from '../release/stream-tail.js';
 import { foldName, readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
@@ -46,7 +46,6 @@ export class PickleCheck {
   private kind: Kind | undefined;
   /** The file's first bytes, copied only while what is read from them goes on past a chunk. */
   private held: Buffer = Buffer.alloc(0);
-  private seen = 0;
   /** Decided before the end (a tar, the pickles of a legacy file). */
   private decided: PickleVerdict | undefined;
   /** A zip: its first entry, and data.pkl's walk when that entry is one. */
@@ -66,7 +65,6 @@ export class PickleCheck {
 
   /** Feeds the file's next bytes (the caller may reuse its buffer: what is still needed is copied). */
   feed(chunk: Uint8Array): void {
-    this.seen += chunk.length;
     if (this.kind === 'skip' || this.decided) return;
     if (this.kind === undefined) {
       const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
@@ -179,19 +177,11 @@ export class PickleCheck {
       return invalid(err.message);
     }
     if (view.record('constants.pkl')) return invalid('it is a TorchScript archive (constants.pkl), which torch.load hands to torch.jit.load; this check does not read those');
-    const record = view.record('data.pkl')!;
-    const entry = this.zipEntry;
-    if (record.localOffset !== 0 || !entry || entry.name !== record.name || !isDataPklName(entry.name)) {
-      return invalid(`its central directory points torch at ${JSON.stringify(record.name)} at byte ${record.localOffset}, not at the first entry ${JSON.stringify(entry?.name ?? '')}, where torch.save writes data.pkl`);
-    }
-    if (entry.method !== 0 || ((entry.flags & 0x08) === 0 && (entry.compressedSize !== record.compressedSize || entry.size !== record.size))) {
-      return invalid(`the local header of ${entry.name} disagrees with its central directory record`);
-    }
+    // A pickle that broke was not walked to its end: its length is not compared.
+    const disagreement = dataPklDisagreement(view, this.zipEntry, this.zipScan?.end);
+    if (disagreement) return invalid(disagreement);
     if (this.zipError) return broken(this.zipError, this.zipError instanceof PickleIncomplete ? 'its data.pkl is cut short' : this.zipError.message);
     const scan = this.zipScan!;
-    if (scan.end - entry.dataStart !== record.size) {
-      return invalid(`its data.pkl record holds ${record.size} bytes, but its pickle ends after ${scan.end - entry.dataStart}`);
-    }
     return judged({ ...scan, archive: view.archive });
   }
 }

@@ -6,7 +6,7 @@ import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, tempDir, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
-import { HubStandIn, standInEnv } from '../hub/stand-in.js';
+import { folderFiles, HubStandIn, standInEnv } from '../hub/stand-in.js';
 
 const COMMIT = 'c3'.repeat(20);
 const SOURCE = 'hf://Org/tiny-xor/xor_encoded_files';
@@ -21,9 +21,7 @@ afterAll(() => hub.stop());
 beforeEach(async () => {
   work = await tempDir();
   hub.reset();
-  const files = new Map<string, Buffer>();
-  for (const name of await readdir(TORCH_XOR)) files.set(`xor_encoded_files/${name}`, await readFile(join(TORCH_XOR, name)));
-  hub.repos.set('Org/tiny-xor', { commit: COMMIT, files });
+  hub.repos.set('Org/tiny-xor', { commit: COMMIT, files: await folderFiles(TORCH_XOR, 'xor_encoded_files') });
 });
 afterEach(() => removeDir(work));
 

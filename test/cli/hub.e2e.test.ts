@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, SHARD2, tempDir, TEST_TLS, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
 import { ProxyStandIn } from '../hub/proxy-stand-in.js';
-import { HubStandIn, standInEnv } from '../hub/stand-in.js';
+import { folderFiles, HubStandIn, standInEnv } from '../hub/stand-in.js';
 
 const COMMIT = 'a1'.repeat(20);
 const SOURCE = 'hf://Org/tiny-xor/xor_encoded_files';
@@ -26,12 +26,8 @@ afterAll(() => hub.stop());
 beforeEach(async () => {
   work = await tempDir();
   hub.reset();
-  const files = new Map<string, Buffer>();
-  for (const name of await readdir(TORCH_XOR)) files.set(`xor_encoded_files/${name}`, await readFile(join(TORCH_XOR, name)));
-  hub.repos.set('Org/tiny-xor', { commit: COMMIT, files });
-  const baseFiles = new Map<string, Buffer>();
-  for (const name of await readdir(TORCH_BASE)) baseFiles.set(`hf-format/${name}`, await readFile(join(TORCH_BASE, name)));
-  hub.repos.set('Org/llama-base', { commit: BASE_COMMIT, files: baseFiles, gated: true, token: 'hf_base' });
+  hub.repos.set('Org/tiny-xor', { commit: COMMIT, files: await folderFiles(TORCH_XOR, 'xor_encoded_files') });
+  hub.repos.set('Org/llama-base', { commit: BASE_COMMIT, files: await folderFiles(TORCH_BASE, 'hf-format'), gated: true, token: 'hf_base' });
 });
 afterEach(() => removeDir(work));
 

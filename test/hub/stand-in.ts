@@ -5,6 +5,7 @@
  * 404s with X-Error-Code, 401 for a gated repository without a token. Faults are queued per file.
  */
 import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -199,4 +200,11 @@ export class HubStandIn {
  */
 export function standInEnv(hub: HubStandIn, work: string): NodeJS.ProcessEnv {
   return { ...process.env, ...NO_PROXY_ENV, HF_ENDPOINT: hub.endpoint, HF_HOME: join(work, 'hf-home'), HF_TOKEN: '' };
+}
+
+/** A local folder's files as a stand-in repository's, under `prefix/` (the release folder in the repository). */
+export async function folderFiles(dir: string, prefix: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (const name of await readdir(dir)) files.set(`${prefix}/${name}`, await readFile(join(dir, name)));
+  return files;
 }

@@ -194,7 +194,6 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   // Only a digest decides a file. Without one, the decoded bytes are refused only where they lack a
   // structure their base has; with --no-verify nothing is refused, a warning is all.
   const baseHead = primary ? undefined : await baseHeadOf(file, pipeline.chunkBytes, ctx.signal);
-  const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize);
   // A blob in the local cache is named by its SHA-256: it is hashed as it is read, like a download.
   const fromCache = file.hub?.cached && file.hub.file.lfsSha256 && file.action !== 'xor-gzip' ? file.hub : undefined;
   ctx.resume.forget(file.name);
@@ -203,6 +202,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const out = await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 });
   const { temp, kept } = out;
   const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize) : undefined;
+  // A conversion keeps the .bin's directory once, for itself and the pickle check.
+  const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize, sink?.tail);
   let committed = false;
   let keptForResume = false;
   try {

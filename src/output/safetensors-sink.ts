@@ -50,7 +50,8 @@ export class SafetensorsSink implements OutputSink {
   private scan: CheckpointScan | undefined;
   /** Each storage entry as met in file order: the central directory must point torch at the same one. */
   private consumed = new Map<string, { name: string; headerAt: number; length: number }>();
-  private tail: StreamTail;
+  /** The .bin's last bytes (its zip directory), also what the pickle check of the same stream reads. */
+  readonly tail: StreamTail;
   private header: Buffer | undefined;
   private dataBytes = 0;
   private storagesLeft = 0;

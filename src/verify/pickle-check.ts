@@ -55,10 +55,15 @@ export class PickleCheck {
   private zipHeadDone = false;
   private tail: StreamTail | undefined;
 
-  /** `name`: the file's name; `size`: its size when known (only the last bytes are then copied). */
+  /**
+   * `name`: the file's name; `size`: its size when known (only the last bytes are then copied);
+   * `sharedTail`: the last bytes of the same stream, kept by another reader of it (the safetensors
+   * sink), so that they are kept once.
+   */
   constructor(
     name: string,
     private readonly size?: number,
+    private readonly sharedTail?: StreamTail,
   ) {
     this.checkpointName = CHECKPOINT_NAME.test(name);
   }
@@ -75,11 +80,11 @@ export class PickleCheck {
       // The first bytes fed after the kind is known are all those held so far and this chunk.
       this.held = Buffer.alloc(0);
       if (this.kind === 'skip' || this.decided) return;
-      this.tail?.push(bytes);
+      if (!this.sharedTail) this.tail?.push(bytes);
       this.readHead(bytes, chunk === bytes);
       return;
     }
-    this.tail?.push(chunk);
+    if (!this.sharedTail) this.tail?.push(chunk);
     const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
     this.readHead(bytes, bytes === chunk);
   }
@@ -99,7 +104,7 @@ export class PickleCheck {
     if (bytes.length === 0 && !ended) return false;
     if (isZip(bytes)) {
       this.kind = 'zip';
-      this.tail = new StreamTail(this.size);
+      this.tail = this.sharedTail ?? new StreamTail(this.size);
       return true;
     }
     if (bytes.length < 4 && !ended) return false;

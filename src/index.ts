@@ -17,3 +17,6 @@ export { checkBase } from './jobs/check-base.js';
 export type { CheckBaseOptions } from './jobs/check-base.js';
 export { encode } from './jobs/encode.js';
 export type { EncodeOptions, EncodeReport, EncodedFile, EncodeEvent } from './jobs/encode.js';
+export { rebuildBase } from './jobs/rebuild-base.js';
+export type { RebuildBaseJobOptions } from './jobs/rebuild-base.js';
+export type { BaseRebuild } from './plan/plan.js';

@@ -67,6 +67,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
   private nameWidth = 0;
   private label = 'the manifest';
   private xorDir = '';
+  private chooser = '--model/--manifest';
 
   handle = (event: DecodeEvent): void => {
     switch (event.type) {
@@ -76,10 +77,11 @@ export class DecodePrinter extends Reporter<DecodeReport> {
         const exp = plan.expectations;
         this.label = exp?.manifest.label ?? this.label;
         this.xorDir = plan.xorDir;
+        if (plan.verb === 'rebuilding') this.chooser = '--as/--manifest';
         if (plan.source) this.say(`reading ${plan.xorDir} at commit ${plan.source.commit}`);
         if (plan.baseSource) this.say(`reading the base ${plan.baseDir} at commit ${plan.baseSource.commit}`);
         if (exp) this.say(`verifying against ${exp.manifest.label} (${howChosen(exp.how, exp.detectedFrom)})`);
-        this.say(`decoding ${plan.files.length} files (${formatBytes(event.totalBytes)}) into ${plan.outputDir}`);
+        this.say(`${plan.verb ?? 'decoding'} ${plan.files.length} files (${formatBytes(event.totalBytes)}) into ${plan.outputDir}`);
         this.startBars(event.totalBytes);
         break;
       }
@@ -150,7 +152,7 @@ export class DecodePrinter extends Reporter<DecodeReport> {
       `${report.exitCode === 0 ? 'done' : 'FAILED'}: ${t.files} files, ${formatBytes(t.bytes)} in ${formatSeconds(t.seconds)} (${formatRate(t.bytes, t.seconds)}): ${parts.join(', ')}${against}`,
     );
     if (!report.verifiedAgainst && t.files > 0) {
-      this.warn('nothing was verified: compare the outputs with the published checksums yourself, or pass --model/--manifest next time', true);
+      this.warn(`nothing was verified: compare the outputs with the published checksums yourself, or pass ${this.chooser} next time`, true);
     }
   }
 }

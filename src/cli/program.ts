@@ -8,6 +8,7 @@ import { EXIT_CODE_MEANINGS } from '../errors.js';
 import { checkBase } from '../jobs/check-base.js';
 import { decode, defaultJobs } from '../jobs/decode.js';
 import { encode } from '../jobs/encode.js';
+import { rebuildBase } from '../jobs/rebuild-base.js';
 import { verify } from '../jobs/verify.js';
 import { requireModel } from '../release/expectations.js';
 import { DecodePrinter } from './decode-printer.js';
@@ -137,6 +138,39 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           safetensors: opts.safetensors,
           xorManifest: opts.xorManifest,
           baseManifest: opts.baseManifest,
+          signal: run.signal,
+          onEvent: printer.handle,
+        }),
+      );
+    });
+
+  addCommand(
+    program,
+    'rebuild-base',
+    "Write the exact 2023 LLaMA conversion the releases were XORed against into <output-dir>, rebuilt from <llama-dir> (Meta's original release or any lossless conversion), every file judged by the published base digests.",
+    '0 all verified, 1 a file failed, 2 input error, 3 write error, 130/143 interrupted',
+  )
+    .argument('<output-dir>', 'where the base files go (created if missing)')
+    .argument('<llama-dir>', "LLaMA of one size: Meta's folder (params.json, consolidated.NN.pth) or a Hugging Face conversion (*.safetensors or pytorch_model*.bin, with config.json)")
+    .option('--as <name>', 'the base conversion to rebuild (llama-7b-hf, llama-13b-hf, llama-30b-hf) or a release whose base it is (default: the one of the folder\'s size)')
+    .option('--manifest <file>', 'judge the files by this checksum list instead of the built-in base digests')
+    .option('--strict', 'fail (exit 1) when any file could not be verified')
+    .option('--force', 'overwrite existing outputs instead of checking them')
+    .option('--jobs <n>', `files written at once (default ${defaultJobs()} here)`, positiveInt)
+    .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
+    .action(async (outputDir: string, source: string, opts) => {
+      run.json = Boolean(opts.json);
+      const printer = new DecodePrinter(chooseMode(opts, streams.err), streams);
+      await reported(run, printer, () =>
+        rebuildBase({
+          outputDir,
+          source,
+          as: opts.as,
+          manifest: opts.manifest,
+          strict: opts.strict,
+          force: opts.force,
+          jobs: opts.jobs,
+          spaceCheck: opts.spaceCheck,
           signal: run.signal,
           onEvent: printer.handle,
         }),

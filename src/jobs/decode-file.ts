@@ -13,6 +13,7 @@ import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
 import { openInput } from './open-input.js';
+import { openRebuilt, rebuiltText } from '../rebuild/rebuild-plan.js';
 import { foreignOutputs } from '../plan/inputs.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
@@ -21,6 +22,7 @@ import * as text from '../verify/diagnosis-text.js';
 import { findMatch, primaryAlgorithm } from '../verify/digests.js';
 import { checkFile } from '../verify/hash-file.js';
 import { judgePickle, PickleCheck } from '../verify/pickle-check.js';
+import { checkMetaFiles } from '../verify/meta-checklist.js';
 import { lacksBaseStructure, type SanityProblem } from '../release/file-structure.js';
 import { verdict, type BaseCheck, type DecodeEvent, type FileResult, type VerdictInput } from './results.js';
 
@@ -62,6 +64,7 @@ class StopFile extends Error {}
 
 /** `start`: a resumed file is read (or fetched) from there on; a gzip payload always from its first byte. */
 async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
+  if (file.payloadRebuild) return openRebuilt(file.payloadPath, file.payloadRebuild, start);
   if (file.action !== 'xor-gzip') return openInput(file.payloadPath, file.payloadSize, file.hub, signal, start);
   return file.hub ? GzipSource.over(await openInput(file.payloadPath, file.payloadSize, file.hub, signal)) : GzipSource.open(file.payloadPath);
 }
@@ -148,6 +151,13 @@ async function diagnose(
   ctx: RunContext,
   seen: { baseDigests?: Digests | undefined; decodedHead?: Buffer | undefined; payload?: KnownPayload | undefined; baseReceivedCorrupt?: boolean },
 ): Promise<Finding> {
+  if (file.payloadRebuild) {
+    // Made, not decoded: the only input is the folder it was rebuilt from.
+    const label = ctx.plan.expectations?.manifest.label ?? 'the manifest';
+    const input = file.payloadRebuild;
+    const originals = input.kind === 'shard' ? await checkMetaFiles(pipeline, input.dir, input.origin, { signal: ctx.signal }) : [];
+    return { cause: 'base', diagnosis: [text.rebuiltNotPublished(rebuiltText(file.name, input), label, input.kind === 'shard' && input.origin.kind === 'meta'), ...originals] };
+  }
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });
   return diagnoseFailure(file, {
     pipeline,

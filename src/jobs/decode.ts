@@ -47,6 +47,9 @@ export interface DecodeOptions extends PlanOptions {
   onEvent?: (event: DecodeEvent) => void;
 }
 
+/** How a plan is run: everything a decode is asked except what planning used. */
+export type RunOptions = Omit<DecodeOptions, keyof PlanOptions>;
+
 /** Missing files named one by one in warnings; the rest are counted (all are in the report). */
 const MISSING_NAMED = 20;
 
@@ -84,15 +87,30 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     safetensors: 'boolean',
   });
   const started = performance.now();
+  const events = collectEvents(options.onEvent);
+  const plan = await planDecode(options, options.signal);
+  return runPlan(plan, options, events, started);
+}
+
+/** Warnings and notes kept for the report as they are passed on. */
+function collectEvents(onEvent: ((event: DecodeEvent) => void) | undefined) {
   const warnings: string[] = [];
   const notes: string[] = [];
   const notify = (event: DecodeEvent) => {
     if (event.type === 'warning') warnings.push(event.message);
     if (event.type === 'note') notes.push(event.message);
-    options.onEvent?.(event);
+    onEvent?.(event);
   };
+  return { warnings, notes, notify };
+}
+
+/**
+ * Runs a plan made by planDecode or planRebuildBase: warns about what will not be verified, takes
+ * the output folder, writes and judges every file, and sums up.
+ */
+export async function runPlan(plan: DecodePlan, options: RunOptions, events = collectEvents(options.onEvent), started = performance.now()): Promise<DecodeReport> {
+  const { warnings, notes, notify } = events;
   const verifying = options.verify !== false;
-  const plan = await planDecode(options, options.signal);
   const totalBytes = plan.files.reduce((sum, f) => sum + f.payloadSize, 0);
   notify({ type: 'plan', plan, totalBytes });
   for (const note of plan.notes) notify({ type: 'warning', message: note });
@@ -101,12 +119,12 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
       type: 'warning',
       safety: true,
       message:
-        'NOTHING WILL BE VERIFIED: no release recognised from the paths; pass --model <name> or --manifest <file>',
+        plan.nothingVerified ?? 'NOTHING WILL BE VERIFIED: no release recognised from the paths; pass --model <name> or --manifest <file>',
     });
   }
   if (verifying && plan.expectations) {
     for (const f of plan.files.filter((x) => x.expected.length === 0)) {
-      notify({ type: 'warning', safety: true, message: `${f.name}: not listed in ${plan.expectations.manifest.label}; it will be decoded but NOT VERIFIED` });
+      notify({ type: 'warning', safety: true, message: `${f.name}: not listed in ${plan.expectations.manifest.label}; it will be ${plan.verb === 'rebuilding' ? 'rebuilt' : 'decoded'} but NOT VERIFIED` });
     }
   }
   // A manifest of a larger release can list thousands of absent names: name a few, count the rest.
@@ -186,7 +204,7 @@ function stopsTheRun(result: FileResult): boolean {
 async function decodeLocked(
   plan: DecodePlan,
   resume: ResumeState,
-  options: DecodeOptions,
+  options: RunOptions,
   notify: (event: DecodeEvent) => void,
   verifying: boolean,
   started: number,
@@ -274,6 +292,7 @@ async function decodeLocked(
     verifiedAgainst: verifying && exp ? { label: exp.manifest.label, how: exp.how, detectedFrom: exp.detectedFrom ?? null } : null,
     source: plan.source ?? null,
     baseSource: plan.baseSource ?? null,
+    baseRebuild: plan.baseRebuild ?? null,
     files,
     ignored: plan.ignored,
     totals,

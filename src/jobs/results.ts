@@ -2,7 +2,7 @@
  * What the jobs report: one result shape per file, built in one place, for decode and verify alike,
  * and decode's report, events and options.
  */
-import type { FileAction, DecodePlan } from '../plan/plan.js';
+import type { BaseRebuild, FileAction, DecodePlan } from '../plan/plan.js';
 import type { Expectations } from '../release/expectations.js';
 import type { ManifestEntry } from '../release/manifest.js';
 import type { Algorithm, Cause, Diagnosis, Digests, ExpectedDigest, FileStatus } from '../types.js';
@@ -77,6 +77,8 @@ export interface DecodeReport {
   source: { repo: string; revision: string; commit: string } | null;
   /** The same for an hf:// base folder. */
   baseSource: { repo: string; revision: string; commit: string } | null;
+  /** When base files were rebuilt from LLaMA in another layout: the target, what from, which files. */
+  baseRebuild: BaseRebuild | null;
   files: FileResult[];
   /** Everything the run warned about (also printed on stderr). */
   warnings: string[];

@@ -5,7 +5,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { InputError, throwIfInterrupted } from '../errors.js';
-import { planRebuild, type RebuildInput, type RebuildPlan } from '../rebuild/rebuild-plan.js';
+import { originText, planRebuild, type RebuildInput, type RebuildPlan, type TensorOrigin } from '../rebuild/rebuild-plan.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
 import { chooseAction, inputSize, localEntries, type FileAction, type XorEntry } from './entries.js';
@@ -52,6 +52,8 @@ export interface FilePlan {
   baseHub?: HubInput | undefined;
   /** For a base file rebuilt from another conversion in the base folder (basePath names it, and is no file). */
   baseRebuild?: RebuildInput | undefined;
+  /** rebuild-base: the file itself is rebuilt (payloadPath names what it is made from). */
+  payloadRebuild?: RebuildInput | undefined;
 }
 
 export interface DecodePlan {
@@ -72,6 +74,26 @@ export interface DecodePlan {
   source: HubRevision | undefined;
   /** For an hf:// base folder: the commit it was read at. */
   baseSource: HubRevision | undefined;
+  /** When base files are rebuilt from LLaMA in another layout: what is rebuilt from what. */
+  baseRebuild: BaseRebuild | undefined;
+  /** What the run does to each file, for the user: decoding (the default) or rebuilding a base. */
+  verb?: 'decoding' | 'rebuilding';
+  /** The warning when nothing will be verified, if another than decode's. */
+  nothingVerified?: string;
+}
+
+export interface BaseRebuild {
+  /** The built-in base conversion rebuilt, or null when the dims are none of them. */
+  target: string | null;
+  from: TensorOrigin['kind'];
+  dir: string;
+  sources: string[];
+  /** The base files made from it. */
+  files: string[];
+}
+
+export function baseRebuildOf(plan: RebuildPlan, used: readonly string[]): BaseRebuild {
+  return { target: plan.target ?? null, from: plan.origin.kind, dir: plan.dir, sources: plan.origin.files, files: [...used] };
 }
 
 /** An hf:// folder opened at one commit; offline (HF_HUB_OFFLINE), its snapshot in the local cache instead. */
@@ -169,8 +191,10 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
 
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
   let rebuild: Promise<RebuildPlan | undefined> | undefined;
-  const rebuildOf = () => (rebuild ??= planRebuild(baseDir).then((plan) => {
-    if (plan) notes.push(`the base folder ${baseDir} holds LLaMA ${plan.dims.dim}x${plan.dims.layers} as ${{ meta: "Meta's original files", safetensors: 'safetensors', torch: 'torch .bin files of another layout' }[plan.origin.kind]}: the files the release was XORed against are rebuilt from it on the fly (nothing is written), and each output is proven by its published digest`);
+  let rebuilt: RebuildPlan | undefined;
+  const rebuildOf = () => (rebuild ??= planRebuild(baseDir, expectations?.model?.base).then((plan) => {
+    rebuilt = plan;
+    if (plan) notes.push(`rebuilding ${plan.target ?? 'the 2023 conversion'} (LLaMA ${plan.dims.dim}x${plan.dims.layers}) from ${originText(plan.origin)} in ${baseDir}: the files the release was XORed against are made on the fly (nothing is written), and each output is proven by its published digest`);
     return plan;
   }));
   const files: FilePlan[] = [];
@@ -198,12 +222,14 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     let baseRebuild: RebuildInput | undefined;
     if (action !== 'copy' && baseSize === undefined) {
       // No such file, but the base folder may hold LLaMA in another layout: the file is rebuilt from it.
-      const rebuilt = baseHub ? undefined : await rebuildOf().catch((err: unknown) => err as Error);
-      baseRebuild = rebuilt instanceof Error ? undefined : rebuilt?.files.get(name);
+      const made = baseHub ? undefined : await rebuildOf().catch((err: unknown) => err as Error);
+      // The folder holds LLaMA weights that cannot give this base: that error names the file and the fix.
+      if (made instanceof InputError) throw made;
+      baseRebuild = made instanceof Error ? undefined : made?.files.get(name);
       if (!baseRebuild) {
         throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {
           file: payloadPath,
-          hint: `check that <base-dir> is the LLaMA folder in Hugging Face format with all files (same names as the XOR files)${rebuilt instanceof Error ? `; it cannot be rebuilt from the folder either: ${rebuilt.message}` : ''}`,
+          hint: `check that <base-dir> is the LLaMA folder in Hugging Face format with all files (same names as the XOR files)${made instanceof Error ? `; it cannot be rebuilt from the folder either: ${made.message}` : made ? `; the ${made.target ?? '2023'} conversion's bytes of ${name} are not known: put the published file in ${baseDir}` : ''}`,
         });
       }
       baseSize = baseRebuild.size;
@@ -255,5 +281,19 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
   files.sort((a, b) => a.payloadSize - b.payloadSize || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const present = new Set(files.map((f) => f.name));
   const missing = [...expectedByName.keys()].filter((n) => !present.has(n)).sort();
-  return { outputDir, xorDir, baseDir, files, expectations, missing, ignored: ignored.sort(), inputDigests, notes, source: revisionOf(hub), baseSource: revisionOf(baseHub) };
+  const rebuiltFiles = files.filter((f) => f.baseRebuild).map((f) => f.name);
+  return {
+    outputDir,
+    xorDir,
+    baseDir,
+    files,
+    expectations,
+    missing,
+    ignored: ignored.sort(),
+    inputDigests,
+    notes,
+    source: revisionOf(hub),
+    baseSource: revisionOf(baseHub),
+    baseRebuild: rebuilt && rebuiltFiles.length > 0 ? baseRebuildOf(rebuilt, rebuiltFiles) : undefined,
+  };
 }

@@ -17,12 +17,25 @@ import { MetaTensors } from './meta-tensors.js';
 import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
 import { binFiles, locateTensors } from './torch-zip-tensors.js';
 import { shardIndexJson, shardStateDict } from './shards.js';
+import { BASE_TARGETS, isBaseTarget, sideFiles, targetOfDims, type BaseTarget } from './side-files.js';
 
 /** Where the tensors come from, and which of the folder's files hold them. */
 export interface TensorOrigin {
   /** Meta's original release (params.json, consolidated.NN.pth), or a Hugging Face conversion. */
   kind: 'meta' | 'safetensors' | 'torch';
   files: string[];
+}
+
+/** What the tensors come from, in words: "Meta's original release (consolidated.00.pth, consolidated.01.pth)". */
+export function originText(origin: TensorOrigin): string {
+  const kind = { meta: "Meta's original release", safetensors: 'a safetensors conversion', torch: 'a torch .bin conversion of another layout' }[origin.kind];
+  const shown = origin.files.length > 4 ? [...origin.files.slice(0, 3), `and ${origin.files.length - 3} more`] : origin.files;
+  return `${kind} (${shown.join(', ')})`;
+}
+
+/** A rebuilt file in words, where a path would name a file on disk. */
+export function rebuiltText(name: string, input: RebuildInput): string {
+  return input.kind === 'shard' ? `${name} as rebuilt from ${originText(input.origin)} in ${input.dir}` : `${name} as the 2023 recipe makes it`;
 }
 
 const locateOf = (origin: TensorOrigin) => (origin.kind === 'safetensors' ? locateSafetensors : locateTensors);
@@ -55,18 +68,26 @@ export interface RebuildPlan {
   dir: string;
   origin: TensorOrigin;
   dims: LlamaDims;
+  /** The built-in base conversion rebuilt (its known side files included), if the dims are one's. */
+  target: BaseTarget | undefined;
   /** By base file name. */
   files: Map<string, RebuildInput>;
 }
 
-/** The rebuild plan for `dir`, or undefined when it holds neither Meta's files, safetensors nor `.bin` files. */
-export async function planRebuild(dir: string): Promise<RebuildPlan | undefined> {
+const describeDims = (d: LlamaDims) => `${d.dim}x${d.layers}, ${d.heads} heads`;
+
+/**
+ * The rebuild plan for `dir`, or undefined when it holds neither Meta's files, safetensors nor `.bin`
+ * files. `target`: the base conversion wanted (a release's base, or `rebuild-base --as`); by default
+ * the built-in one of the folder's dims.
+ */
+export async function planRebuild(dir: string, target?: string): Promise<RebuildPlan | undefined> {
   const params = await metaParams(dir);
   if (params) {
     const files = (await readdir(dir)).filter((n) => /^consolidated\.\d\d\.pth$/.test(n)).sort();
     const dims = files.length > 0 ? metaDims(await locatedShapes(dir, files.slice(0, 1), locateTensors), files.length, params.heads) : undefined;
     if (!dims) throw new InputError('holds params.json but no consolidated.NN.pth with the tensors of Meta\'s release', { file: dir, hint: 'point the base at the folder of one LLaMA size (7B, 13B, ...)' });
-    const plan = layoutOf(dir, { kind: 'meta', files }, dims);
+    const plan = layoutOf(dir, { kind: 'meta', files }, dims, target);
     // Meta ships tokenizer.model beside the size folders; the conversion copies it unchanged.
     for (const path of [join(dir, 'tokenizer.model'), join(dir, '..', 'tokenizer.model')]) {
       const data = await readFile(path).catch(() => undefined);
@@ -93,11 +114,18 @@ export async function planRebuild(dir: string): Promise<RebuildPlan | undefined>
   if (typeof heads !== 'number' || !Number.isSafeInteger(heads) || heads <= 0 || embed[1]! % heads !== 0) {
     throw new InputError('has no config.json giving num_attention_heads, which rebuilding the base needs', { file: dir, hint: 'keep the conversion\'s config.json beside its safetensors files' });
   }
-  return layoutOf(dir, origin, { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! });
+  return layoutOf(dir, origin, { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! }, target);
 }
 
 /** The 2023 files for `dims`, each to be rebuilt from `origin`. */
-function layoutOf(dir: string, origin: TensorOrigin, dims: LlamaDims): RebuildPlan {
+function layoutOf(dir: string, origin: TensorOrigin, dims: LlamaDims, wanted: string | undefined): RebuildPlan {
+  const target = isBaseTarget(wanted) ? wanted : targetOfDims(dims);
+  if (isBaseTarget(wanted) && targetOfDims(dims) !== wanted) {
+    throw new InputError(`holds LLaMA of another size (${describeDims(dims)}) than ${wanted} (${describeDims(BASE_TARGETS[wanted])})`, {
+      file: dir,
+      hint: `point the base at the LLaMA size ${wanted} was converted from`,
+    });
+  }
   const shards = shardStateDict(hfStateDict(dims));
   const files = new Map<string, RebuildInput>();
   for (const s of shards) {
@@ -108,7 +136,8 @@ function layoutOf(dir: string, origin: TensorOrigin, dims: LlamaDims): RebuildPl
     const data = Buffer.from(shardIndexJson(shards));
     files.set('pytorch_model.bin.index.json', { kind: 'bytes', data, size: data.length });
   }
-  return { dir, origin, dims, files };
+  for (const [name, data] of target ? sideFiles(target) : []) files.set(name, { kind: 'bytes', data, size: data.length });
+  return { dir, origin, dims, target, files };
 }
 
 class BytesSource implements ByteSource {

@@ -11,16 +11,17 @@
  * | unknown         | base    | xor-file | unknown  |
  */
 import { openInput, readInput } from '../input-files.js';
-import { digestBytes } from '../codec/hasher.js';
 import type { Pipeline } from '../codec/pipeline.js';
 import { readHead } from '../codec/sources.js';
+import { openRebuilt, rebuiltText } from '../rebuild/rebuild-plan.js';
 import type { FilePlan } from '../plan/plan.js';
 import type { Cause, Diagnosis, Digests, Integrity } from '../types.js';
 import * as text from './diagnosis-text.js';
 import type { BaseDigestList, DigestList } from '../release/expectations.js';
-import { findMatch, primaryAlgorithm } from './digests.js';
+import { bytesMatch } from './digests.js';
 import { checkPayload, judgeBaseDigests, publishedPayload } from './evidence.js';
 import { hashFile, type HashOptions } from './hash-file.js';
+import { checkMetaFiles } from './meta-checklist.js';
 import { isTruncatedZip, lacksBaseStructure, ZIP_TAIL_BYTES } from '../release/file-structure.js';
 
 export function deduceCause(payload: Integrity, base: Integrity): Cause {
@@ -65,9 +66,8 @@ const ALWAYS_HASH_BASE_BYTES = 64 << 20;
 const CRLF_PROOF_BYTES = 16 << 20;
 
 /** Whether `bytes` give the published digest, by the same rule as every other match: the strongest algorithm listed decides. */
-async function matchesPublished(bytes: Buffer, file: FilePlan): Promise<boolean> {
-  const strongest = primaryAlgorithm(file.expected);
-  return strongest !== undefined && findMatch(file.expected, { [strongest]: await digestBytes(strongest, bytes) }) !== undefined;
+function matchesPublished(bytes: Buffer, file: FilePlan): Promise<boolean> {
+  return bytesMatch(file.expected, bytes);
 }
 
 function xorPadded(payload: Buffer, base: Buffer): Buffer {
@@ -131,6 +131,16 @@ async function readTail(path: string, size: number): Promise<Buffer> {
 }
 
 async function baseIntegrity(file: FilePlan, ctx: DiagnoseContext): Promise<{ integrity: Integrity; lines: Diagnosis[] }> {
+  const judged = await publishedBase(file, ctx);
+  const rebuilt = file.baseRebuild?.kind === 'shard' ? file.baseRebuild : undefined;
+  if (!rebuilt || judged.integrity === 'intact') return judged;
+  // Rebuilt from Meta's files: their checklist names a damaged one.
+  const originals = await checkMetaFiles(ctx.pipeline, rebuilt.dir, rebuilt.origin, ctx.hash);
+  const damaged = originals.some((d) => d.code === 'base-not-published');
+  return { integrity: damaged ? 'differs' : judged.integrity, lines: [...judged.lines, ...originals] };
+}
+
+async function publishedBase(file: FilePlan, ctx: DiagnoseContext): Promise<{ integrity: Integrity; lines: Diagnosis[] }> {
   if (file.action === 'copy') return { integrity: 'intact', lines: [] };
   if (file.basePath && file.baseSize !== undefined) {
     const [head, tail] = await Promise.all([readHead(file.basePath, 4), readTail(file.basePath, file.baseSize)]).catch(() => [undefined, undefined]);
@@ -151,11 +161,14 @@ async function baseIntegrity(file: FilePlan, ctx: DiagnoseContext): Promise<{ in
     if (ctx.evidence.badBaseSeen && (file.baseSize ?? 0) > ALWAYS_HASH_BASE_BYTES) {
       return { integrity: 'unknown', lines: [text.baseNotChecked(file.basePath)] };
     }
-    digests = (await hashFile(ctx.pipeline, file.basePath, algorithms, ctx.hash)).digests;
+    // A rebuilt base is made again to be hashed: it is no file.
+    const input = file.baseRebuild ? await openRebuilt(file.basePath, file.baseRebuild) : file.basePath;
+    digests = (await hashFile(ctx.pipeline, input, algorithms, ctx.hash)).digests;
   }
   const integrity = judgeBaseDigests(entries, digests ?? {});
   if (integrity === 'differs') ctx.evidence.badBaseSeen = true;
-  const line = integrity === 'intact' ? text.baseIsPublished(file.basePath, ctx.baseList!.label) : text.baseNotPublished(file.basePath, ctx.baseList!.label);
+  const shown = file.baseRebuild ? rebuiltText(file.name, file.baseRebuild) : file.basePath;
+  const line = integrity === 'intact' ? text.baseIsPublished(shown, ctx.baseList!.label) : text.baseNotPublished(shown, ctx.baseList!.label);
   return { integrity, lines: [line] };
 }
 

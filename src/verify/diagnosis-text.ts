@@ -80,6 +80,14 @@ export function baseNotPublished(basePath: string, label: string): Diagnosis {
   return { code: 'base-not-published', message: `base file ${basePath} does not match ${label}` };
 }
 
+/** rebuild-base: a rebuilt file is not the published conversion's. */
+export function rebuiltNotPublished(shown: string, label: string, meta: boolean): Diagnosis {
+  const why = meta
+    ? "the folder is not the LLaMA size that conversion was made from, or a file of it is damaged (Meta's checklist.chk names the file)"
+    : 'the conversion in the folder is not of the LLaMA that conversion was made from (another fine-tune, a bf16 round trip, or damaged)';
+  return { code: 'base-not-published', message: `${shown} does not match ${label}: ${why}` };
+}
+
 const EVIDENCE_HINT =
   'pass --base-manifest <file> (digests of the base files) or --xor-manifest <file> (digests of the XOR files), or decode from a Hugging Face cache or a git-lfs clone, which record the XOR files\' digests';
 

@@ -2,6 +2,7 @@
  * Comparing computed digests with published ones. One file may have several published digests
  * (different sources, sometimes different algorithms); it is correct if it matches any of them.
  */
+import { digestBytes } from '../codec/hasher.js';
 import type { ManifestEntry } from '../release/manifest.js';
 import type { Algorithm, Digests, ExpectedDigest } from '../types.js';
 
@@ -23,4 +24,10 @@ export function findMatch(expected: readonly ManifestEntry[], computed: Digests)
 
 export function describeExpected(expected: readonly ManifestEntry[]): ExpectedDigest[] {
   return expected.map((e) => ({ digest: e.digest, algorithm: e.algorithm, source: e.source }));
+}
+
+/** Whether bytes held whole give a published digest, by the same rule as every other match. */
+export async function bytesMatch(expected: readonly ManifestEntry[], bytes: Uint8Array): Promise<boolean> {
+  const strongest = primaryAlgorithm(expected);
+  return strongest !== undefined && findMatch(expected, { [strongest]: await digestBytes(strongest, bytes) }) !== undefined;
 }

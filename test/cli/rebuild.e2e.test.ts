@@ -57,8 +57,9 @@ describe('decode against a base held as safetensors', () => {
     const before = await readdir(baseDir);
     const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/the base folder .* holds LLaMA 64x2 as safetensors: the files the release was XORed against are rebuilt from it on the fly \(nothing is written\)/);
+    expect(r.stderr).toMatch(/rebuilding the 2023 conversion \(LLaMA 64x2\) from a safetensors conversion \(model\.safetensors\) in .*: the files the release was XORed against are made on the fly \(nothing is written\)/);
     const doc = JSON.parse(r.stdout);
+    expect(doc.baseRebuild).toEqual({ target: null, from: 'safetensors', dir: baseDir, sources: ['model.safetensors'], files: ['pytorch_model.bin'] });
     expect(doc.files.find((f: { name: string }) => f.name === 'pytorch_model.bin').status).toBe('verified');
     expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
     expect(await finalNames(release.outDir)).toEqual(['config.json', 'pytorch_model.bin']);
@@ -76,7 +77,7 @@ describe('decode against a base held as safetensors', () => {
     const release = await writeRelease(join(work, 'r'), [{ name: 'pytorch_model.bin', fine, base }]);
     const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/holds LLaMA 64x2 as torch \.bin files of another layout: the files the release was XORed against are rebuilt/);
+    expect(r.stderr).toMatch(/rebuilding the 2023 conversion \(LLaMA 64x2\) from a torch \.bin conversion of another layout \(pytorch_model-00001-of-00002\.bin, pytorch_model-00002-of-00002\.bin\)/);
     expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
   });
 
@@ -95,7 +96,7 @@ describe('decode against a base held as safetensors', () => {
     ]);
     const r = await runCli(['decode', release.outDir, release.xorDir, join(root, '13B'), '--manifest', release.manifest, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/holds LLaMA 64x2 as Meta's original files: the files the release was XORed against are rebuilt/);
+    expect(r.stderr).toMatch(/rebuilding the 2023 conversion \(LLaMA 64x2\) from Meta's original release \(consolidated\.00\.pth, consolidated\.01\.pth\)/);
     expect(JSON.parse(r.stdout).totals.verified).toBe(2);
     expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
     expect(await fileSha256(join(release.outDir, 'tokenizer.model'))).toBe(sha256(tokenizer));

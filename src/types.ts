@@ -52,7 +52,8 @@ export type DiagnosisCode =
   | 'xor-file-unknown'
   | 'cause'
   | 'unsafe-pickle'
-  | 'invalid-pickle';
+  | 'invalid-pickle'
+  | 'tensors-differ';
 
 export interface Diagnosis {
   code: DiagnosisCode;

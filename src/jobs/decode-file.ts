@@ -6,58 +6,28 @@ import { performance } from 'node:perf_hooks';
 import type { Pipeline } from '../codec/pipeline.js';
 import { FileSource, GzipSource, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
-import type { ResumeState } from '../output/state.js';
 import { SafetensorsSink } from '../output/safetensors-sink.js';
-import { commitTemp, discardTemp, lstatOrUndefined, partialDir } from '../output/temp-file.js';
+import { commitTemp, discardTemp, partialDir } from '../output/temp-file.js';
 import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
-import type { DecodePlan, FilePlan } from '../plan/plan.js';
+import type { FilePlan } from '../plan/plan.js';
 import { openInput } from './open-input.js';
-import { openRebuilt, rebuiltText } from '../rebuild/rebuild-plan.js';
-import { foreignOutputs } from '../plan/inputs.js';
+import { openRebuilt } from '../rebuild/rebuild-plan.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
-import { baseVerdict, diagnoseFailure, type Finding, type KnownPayload } from '../verify/diagnose.js';
+import { baseVerdict, type Finding } from '../verify/diagnose.js';
 import * as text from '../verify/diagnosis-text.js';
 import { findMatch, primaryAlgorithm } from '../verify/digests.js';
-import { checkFile } from '../verify/hash-file.js';
-import { judgePickle, PickleCheck } from '../verify/pickle-check.js';
-import { checkMetaFiles } from '../verify/meta-checklist.js';
+import { CHECKPOINT_NAME, judgePickle, PickleCheck } from '../verify/pickle-check.js';
+import { RecordCrcs } from '../release/record-crcs.js';
+import { recordCrcsOf, tensorDiff } from '../verify/tensor-diff.js';
 import { lacksBaseStructure, type SanityProblem } from '../release/file-structure.js';
-import { verdict, type BaseCheck, type DecodeEvent, type FileResult, type VerdictInput } from './results.js';
+import type { BaseCheck, FileResult } from './results.js';
+import { checkExisting } from './existing-output.js';
+import { diagnose, tensorsOf } from './failed-file.js';
+import { resultOf, resumePaths, type RunContext } from './run-context.js';
 
-/** What every file of one run shares. */
-export interface RunContext {
-  plan: DecodePlan;
-  /** Hash outputs and compare them with the published digests. */
-  verifying: boolean;
-  force: boolean;
-  /** --check-base: hash every base file as it is read. */
-  checkingBase: boolean;
-  /** Keep files whose pickle references globals outside torch's allowlist (with a warning). */
-  allowUnsafePickle: boolean;
-  /** Evidence gathered by earlier diagnoses in this run. */
-  evidence: { badBaseSeen: boolean };
-  resume: ResumeState;
-  signal: AbortSignal;
-  notify: (event: DecodeEvent) => void;
-}
-
-function resultOf(file: FilePlan, t0: number, input: Omit<VerdictInput, 'name' | 'expected' | 'seconds'>, extra: Partial<FileResult> = {}): FileResult {
-  return {
-    ...verdict({ name: file.name, expected: file.expected, seconds: (performance.now() - t0) / 1000, ...input }),
-    action: file.action,
-    note: file.note ?? null,
-    baseCheck: null,
-    cause: null,
-    resumedAt: null,
-    ...extra,
-  };
-}
-
-function resumePaths(file: FilePlan) {
-  return { output: file.outputPath, payload: file.payloadPath, base: file.basePath };
-}
+export type { RunContext } from './run-context.js';
 
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
 class StopFile extends Error {}
@@ -79,97 +49,6 @@ async function requireUnchanged(source: ByteSource | undefined, planned: number 
       hint: `make sure no other program is writing the ${who} files, then run again`,
     });
   }
-}
-
-/** An output already in place is kept when it verifies, and is never silently overwritten. */
-async function checkExisting(file: FilePlan, pipeline: Pipeline, ctx: RunContext, t0: number): Promise<FileResult | undefined> {
-  const existing = await lstatOrUndefined(file.outputPath);
-  // A symlink is not our output: it is replaced, and its target is never written through.
-  if (!existing || existing.isSymbolicLink()) return undefined;
-  if (existing.isDirectory()) {
-    throw new InputError('is a folder where an output file must go', { file: file.outputPath, hint: 'move it away' });
-  }
-  if (ctx.force) return undefined;
-  // Written by an earlier run and untouched since (output and inputs): no need to read it again.
-  const recorded = await ctx.resume.unchanged(file.name, resumePaths(file));
-  if (recorded) {
-    const match = findMatch(file.expected, recorded.digests);
-    if (ctx.verifying && match) {
-      return resultOf(file, t0, { status: 'skipped', bytes: recorded.output.size, digests: recorded.digests, match }, {
-        note: 'verified by an earlier run, unchanged since',
-      });
-    }
-    if (!ctx.verifying || file.expected.length === 0) {
-      return resultOf(file, t0, { status: 'skipped', bytes: recorded.output.size }, {
-        note: 'decoded by an earlier run, unchanged since; not verified',
-      });
-    }
-  }
-  if (file.convert) {
-    // Its digest is the .bin's, which is not stored: only the resume state can vouch for a conversion.
-    throw new InputError(`already exists and cannot be checked: it was converted from ${file.name}, whose digest is the published one, and no state of that run is left`, {
-      file: file.outputPath,
-      hint: 'use --force to convert it again',
-    });
-  }
-  if (!ctx.verifying || file.expected.length === 0) {
-    throw new InputError('already exists and cannot be checked (no published digest)', {
-      file: file.outputPath,
-      hint: 'use --force to overwrite it',
-    });
-  }
-  ctx.notify({ type: 'file-start', name: file.name, bytes: existing.size, action: file.action, phase: 'check-existing' });
-  const pickles = new PickleCheck(file.name, existing.size);
-  const outcome = await checkFile(pipeline, file.outputPath, file.expected, {
-    signal: ctx.signal,
-    onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
-    onChunk: (data) => pickles.feed(data),
-  });
-  if (!outcome.match && !ctx.resume.wrote(file.name)) throw foreignOutputs(ctx.plan.outputDir, [file.name]);
-  if (!outcome.match) {
-    throw new InputError(`already exists and does not match ${ctx.plan.expectations?.manifest.label ?? 'the manifest'}`, {
-      file: file.outputPath,
-      hint: 'use --force to replace it',
-    });
-  }
-  const safety = judgePickle(file.name, pickles.finish(), ctx.allowUnsafePickle);
-  if (safety && !safety.kept) {
-    // Not ours to delete (an earlier run may have kept it on request), but never reported as fine.
-    return resultOf(file, t0, { status: safety.status, bytes: outcome.bytes, digests: outcome.digests, match: outcome.match, diagnosis: [safety.diagnosis] }, {
-      note: 'already present; matches its digest, but is not safe to load',
-    });
-  }
-  await ctx.resume.record(file.name, resumePaths(file), outcome.digests);
-  return resultOf(file, t0, { status: 'skipped', bytes: outcome.bytes, digests: outcome.digests, match: outcome.match }, {
-    note: 'already present and verified',
-  });
-}
-
-async function diagnose(
-  file: FilePlan,
-  pipeline: Pipeline,
-  ctx: RunContext,
-  seen: { baseDigests?: Digests | undefined; decodedHead?: Buffer | undefined; payload?: KnownPayload | undefined; baseReceivedCorrupt?: boolean },
-): Promise<Finding> {
-  if (file.payloadRebuild) {
-    // Made, not decoded: the only input is the folder it was rebuilt from.
-    const label = ctx.plan.expectations?.manifest.label ?? 'the manifest';
-    const input = file.payloadRebuild;
-    const originals = input.kind === 'shard' ? await checkMetaFiles(pipeline, input.dir, input.origin, { signal: ctx.signal }) : [];
-    return { cause: 'base', diagnosis: [text.rebuiltNotPublished(rebuiltText(file.name, input), label, input.kind === 'shard' && input.origin.kind === 'meta'), ...originals] };
-  }
-  ctx.notify({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });
-  return diagnoseFailure(file, {
-    pipeline,
-    payloadList: ctx.plan.inputDigests.payload,
-    baseList: ctx.plan.inputDigests.base,
-    baseDigests: seen.baseDigests,
-    decodedHead: seen.decodedHead,
-    knownPayload: seen.payload,
-    baseReceivedCorrupt: seen.baseReceivedCorrupt,
-    evidence: ctx.evidence,
-    hash: { signal: ctx.signal, onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }) },
-  });
 }
 
 function baseCheckOf(file: FilePlan, digests: Digests, ctx: RunContext): BaseCheck | null {
@@ -214,6 +93,11 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize) : undefined;
   // A conversion keeps the .bin's directory once, for itself and the pickle check.
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize, sink?.tail);
+  // Each record's CRC-32 names the tensors that are wrong when the digest fails. Checked inline it
+  // cost a quarter of a 1 GiB decode here (npm run bench), so only a conversion, whose zip is never
+  // on disk, checks it inline; elsewhere a failed file is read once more before it is discarded.
+  const zipOut = pickles !== undefined && CHECKPOINT_NAME.test(file.name);
+  const crcs = zipOut && sink ? new RecordCrcs() : undefined;
   let committed = false;
   let keptForResume = false;
   try {
@@ -244,7 +128,12 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
           lacking = lacksBaseStructure(file.name, { head, size: knownSize }, baseHead);
           if (lacking && ctx.verifying) throw new StopFile(lacking.message);
         },
-        onChunk: pickles ? (data) => pickles.feed(data) : undefined,
+        onChunk: pickles
+          ? (data) => {
+              pickles.feed(data);
+              crcs?.feed(data);
+            }
+          : undefined,
         onBytes: (bytes) => ctx.notify({ type: 'progress', name: file.name, bytes }),
       });
       if (streamed.sourceDigests.sha256) hubSource?.hashed(streamed.sourceDigests.sha256);
@@ -312,9 +201,11 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     const status = safety && !safety.kept ? safety.status : digestStatus;
     let finding: Finding | undefined;
     if (status !== 'verified' && status !== 'unverified') {
+      const records = status !== 'mismatch' || !zipOut ? undefined : (crcs?.finish() ?? (await recordCrcsOf(temp.tempPath, ctx.signal)));
       await discardTemp(temp);
       if (status === 'mismatch') {
         finding = await diagnose(file, pipeline, ctx, {
+          tensorFacts: records && tensorDiff(file.name, records, tensorsOf(pickles?.finish())),
           baseDigests: baseAlgorithms.length > 0 ? streamed.baseDigests : undefined,
           decodedHead,
           payload: fetched && fetched !== 'unknown' ? { integrity: fetched, source: 'the Hub\'s listing (checked while it was received)' } : undefined,

@@ -45,6 +45,8 @@ export interface DiagnoseContext {
   knownPayload?: KnownPayload | undefined;
   /** A Hub base whose bytes, received whole, did not match its listing's SHA-256. */
   baseReceivedCorrupt?: boolean | undefined;
+  /** What the records' CRC-32s said of the decoded file's tensors (a torch zip). */
+  tensorFacts?: Diagnosis[] | undefined;
   /** Set once a base file proved not to be the published one: large bases are then not re-hashed. */
   evidence: { badBaseSeen: boolean };
   hash: HashOptions;
@@ -173,7 +175,7 @@ async function publishedBase(file: FilePlan, ctx: DiagnoseContext): Promise<{ in
 }
 
 export async function diagnoseFailure(file: FilePlan, ctx: DiagnoseContext): Promise<Finding> {
-  const facts: Diagnosis[] = [...(await structureFacts(file, ctx.decodedHead))];
+  const facts: Diagnosis[] = [...(await structureFacts(file, ctx.decodedHead)), ...(ctx.tensorFacts ?? [])];
   const crlf = await lineEndings(file);
   facts.push(...crlf.facts);
   if (crlf.proven) return { cause: crlf.proven.cause, diagnosis: [...facts, ...crlf.proven.diagnosis] };

@@ -31,7 +31,8 @@ export async function diagnose(
     // Made, not decoded: the only input is the folder it was rebuilt from.
     const label = ctx.plan.expectations?.manifest.label ?? 'the manifest';
     const input = file.payloadRebuild;
-    const originals = input.kind === 'shard' ? await checkMetaFiles(pipeline, input.dir, input.origin, { signal: ctx.signal }) : [];
+    const local = input.kind === 'shard' ? input.folder.local : undefined;
+    const originals = input.kind === 'shard' && local !== undefined ? await checkMetaFiles(pipeline, local, input.origin, { signal: ctx.signal }) : [];
     return { cause: 'base', diagnosis: [text.rebuiltNotPublished(rebuiltText(file.name, input), label, input.kind === 'shard' && input.origin.kind === 'meta'), ...originals] };
   }
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.baseSize ?? 0, action: file.action, phase: 'diagnose' });

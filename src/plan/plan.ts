@@ -11,6 +11,7 @@ import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../releas
 import { chooseAction, inputSize, localEntries, type FileAction, type XorEntry } from './entries.js';
 import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
 import { hubSettings } from '../hub/settings.js';
+import { HubRebuildFolder } from './hub-rebuild-folder.js';
 import { isHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
 import { ARGUMENT_ORDER, checkOutputDir, isChecksumListName, refuseOutputAsInput, requireDir } from './inputs.js';
@@ -192,7 +193,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
   let rebuild: Promise<RebuildPlan | undefined> | undefined;
   let rebuilt: RebuildPlan | undefined;
-  const rebuildOf = () => (rebuild ??= planRebuild(baseDir, expectations?.model?.base).then((plan) => {
+  const rebuildOf = () => (rebuild ??= planRebuild(baseHub ? new HubRebuildFolder(baseHub.folder, baseDir, signal) : baseDir, expectations?.model?.base).then((plan) => {
     rebuilt = plan;
     if (plan) notes.push(`rebuilding ${plan.target ?? 'the 2023 conversion'} (LLaMA ${plan.dims.dim}x${plan.dims.layers}) from ${originText(plan.origin)} in ${baseDir}: the files the release was XORed against are made on the fly (nothing is written), and each output is proven by its published digest`);
     return plan;
@@ -222,7 +223,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     let baseRebuild: RebuildInput | undefined;
     if (action !== 'copy' && baseSize === undefined) {
       // No such file, but the base folder may hold LLaMA in another layout: the file is rebuilt from it.
-      const made = baseHub ? undefined : await rebuildOf().catch((err: unknown) => err as Error);
+      const made = await rebuildOf().catch((err: unknown) => err as Error);
       // The folder holds LLaMA weights that cannot give this base: that error names the file and the fix.
       if (made instanceof InputError) throw made;
       baseRebuild = made instanceof Error ? undefined : made?.files.get(name);

@@ -4,11 +4,10 @@
  * 2023 layout cannot come from them (missing, another dtype or shape: a bf16 re-save lost the fp16
  * bits). inv_freq, which newer converters leave out, is the recipe's value.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { TensorDtype, TensorShape } from './llama-shapes.js';
 import type { TensorReader } from './rebuilt-shard.js';
+import { folderOf, type RandomFile, type SourceFolder } from './source-folder.js';
 
 export interface Located {
   file: string;
@@ -22,7 +21,7 @@ export interface Located {
 export class LocatedTensors implements TensorReader {
   constructor(
     private readonly tensors: Map<string, Located>,
-    private readonly handles: Map<string, FileHandle>,
+    private readonly handles: Map<string, RandomFile>,
     private readonly invFreq: Buffer,
   ) {}
 
@@ -69,7 +68,7 @@ export class LocatedTensors implements TensorReader {
 }
 
 /** Fills `buf` from `at` on, as far as the file goes; the bytes read. */
-export async function readFully(handle: FileHandle, buf: Buffer, at: number): Promise<number> {
+export async function readFully(handle: RandomFile, buf: Buffer, at: number): Promise<number> {
   let done = 0;
   while (done < buf.length) {
     const { bytesRead } = await handle.read(buf, done, buf.length - done, at + done);
@@ -80,18 +79,33 @@ export async function readFully(handle: FileHandle, buf: Buffer, at: number): Pr
 }
 
 /** Finds every tensor of one open file. */
-export type Locate = (path: string, handle: FileHandle) => Promise<Map<string, Located>>;
+export type Locate = (path: string, handle: RandomFile) => Promise<Map<string, Located>>;
 
-/** Opens `files` of `dir` and locates their tensors; inv_freq, where absent, is `invFreq`. */
-export async function openLocated(dir: string, files: readonly string[], locate: Locate, invFreq: Buffer): Promise<LocatedTensors> {
-  const handles = new Map<string, FileHandle>();
+/** A tensor found twice: the folder holds two conversions (or two shardings) at once. */
+function addOnce(into: Map<string, Located>, found: Map<string, Located>): void {
+  for (const [name, t] of found) {
+    const before = into.get(name);
+    if (before) {
+      throw new InputError(`holds "${name}" twice, in ${before.file} and in ${t.file}: the folder mixes two conversions`, {
+        file: t.file,
+        hint: 'keep one conversion (one set of shards) in the folder',
+      });
+    }
+    into.set(name, t);
+  }
+}
+
+/** Opens `files` of a folder and locates their tensors; inv_freq, where absent, is `invFreq`. */
+export async function openLocated(dir: string | SourceFolder, files: readonly string[], locate: Locate, invFreq: Buffer): Promise<LocatedTensors> {
+  const folder = folderOf(dir);
+  const handles = new Map<string, RandomFile>();
   const tensors = new Map<string, Located>();
   try {
     for (const name of files) {
-      const path = join(dir, name);
-      const handle = await open(path, 'r');
+      const path = folder.pathOf(name);
+      const handle = await folder.open(name);
       handles.set(path, handle);
-      for (const [k, v] of await locate(path, handle)) tensors.set(k, v);
+      addOnce(tensors, await locate(path, handle));
     }
   } catch (err) {
     for (const h of handles.values()) await h.close().catch(() => undefined);
@@ -100,17 +114,17 @@ export async function openLocated(dir: string, files: readonly string[], locate:
   return new LocatedTensors(tensors, handles, invFreq);
 }
 
-/** Every tensor's shape in `files` of `dir`, each file opened and closed again. */
-export async function locatedShapes(dir: string, files: readonly string[], locate: Locate): Promise<Map<string, number[]>> {
-  const out = new Map<string, number[]>();
+/** Every tensor's shape in `files` of a folder, each file opened and closed again. */
+export async function locatedShapes(dir: string | SourceFolder, files: readonly string[], locate: Locate): Promise<Map<string, number[]>> {
+  const folder = folderOf(dir);
+  const found = new Map<string, Located>();
   for (const name of files) {
-    const path = join(dir, name);
-    const handle = await open(path, 'r');
+    const handle = await folder.open(name);
     try {
-      for (const [k, v] of await locate(path, handle)) out.set(k, v.shape);
+      addOnce(found, await locate(folder.pathOf(name), handle));
     } finally {
       await handle.close();
     }
   }
-  return out;
+  return new Map([...found].map(([k, v]) => [k, v.shape]));
 }

@@ -5,8 +5,6 @@
  * come from the tensors' shapes and params.json's `n_heads` or config.json's
  * `num_attention_heads`; the shard files from save_pretrained's 10 GB rule. A byte source per file is opened by `openRebuilt`.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import { hfStateDict, type LlamaDims, type TensorShape } from './llama-shapes.js';
@@ -17,6 +15,7 @@ import { MetaTensors } from './meta-tensors.js';
 import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
 import { binFiles, locateTensors } from './torch-zip-tensors.js';
 import { shardIndexJson, shardStateDict } from './shards.js';
+import { folderOf, type SourceFolder } from './source-folder.js';
 import { BASE_TARGETS, isBaseTarget, sideFiles, targetOfDims, type BaseTarget } from './side-files.js';
 
 /** Where the tensors come from, and which of the folder's files hold them. */
@@ -41,12 +40,20 @@ export function rebuiltText(name: string, input: RebuildInput): string {
 const locateOf = (origin: TensorOrigin) => (origin.kind === 'safetensors' ? locateSafetensors : locateTensors);
 
 /** Meta's params.json: the dims the shapes cannot tell (the head count). */
-async function metaParams(dir: string): Promise<{ heads: number } | undefined> {
-  const text = await readFile(join(dir, 'params.json'), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const p = JSON.parse(text) as { n_heads?: unknown };
-  if (typeof p.n_heads !== 'number' || !Number.isSafeInteger(p.n_heads) || p.n_heads <= 0) throw new InputError('has a params.json without n_heads', { file: join(dir, 'params.json') });
+async function metaParams(folder: SourceFolder): Promise<{ heads: number } | undefined> {
+  const bytes = await folder.readSmall('params.json');
+  if (bytes === undefined) return undefined;
+  const p = jsonOf(bytes) as { n_heads?: unknown } | undefined;
+  if (typeof p?.n_heads !== 'number' || !Number.isSafeInteger(p.n_heads) || p.n_heads <= 0) throw new InputError('has a params.json without n_heads', { file: folder.pathOf('params.json') });
   return { heads: p.n_heads };
+}
+
+function jsonOf(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The model's dims from Meta's shard 0 and the shard count. */
@@ -61,7 +68,7 @@ function metaDims(shapes: Map<string, number[]>, shards: number, heads: number):
 
 /** One base file to rebuild: a shard from the folder's tensors, or a small file whose bytes are known. */
 export type RebuildInput =
-  | { kind: 'shard'; dir: string; origin: TensorOrigin; headDim: number; archive: string; tensors: TensorShape[]; size: number }
+  | { kind: 'shard'; folder: SourceFolder; dir: string; origin: TensorOrigin; headDim: number; archive: string; tensors: TensorShape[]; size: number }
   | { kind: 'bytes'; data: Buffer; size: number };
 
 export interface RebuildPlan {
@@ -81,27 +88,33 @@ const describeDims = (d: LlamaDims) => `${d.dim}x${d.layers}, ${d.heads} heads`;
  * files. `target`: the base conversion wanted (a release's base, or `rebuild-base --as`); by default
  * the built-in one of the folder's dims.
  */
-export async function planRebuild(dir: string, target?: string): Promise<RebuildPlan | undefined> {
-  const params = await metaParams(dir);
+export async function planRebuild(source: string | SourceFolder, target?: string): Promise<RebuildPlan | undefined> {
+  const folder = folderOf(source);
+  const dir = folder.label;
+  const names = await folder.names();
+  const params = await metaParams(folder);
   if (params) {
-    const files = (await readdir(dir)).filter((n) => /^consolidated\.\d\d\.pth$/.test(n)).sort();
-    const dims = files.length > 0 ? metaDims(await locatedShapes(dir, files.slice(0, 1), locateTensors), files.length, params.heads) : undefined;
+    const files = names.filter((n) => /^consolidated\.\d\d\.pth$/.test(n)).sort();
+    const dims = files.length > 0 ? metaDims(await locatedShapes(folder, files.slice(0, 1), locateTensors), files.length, params.heads) : undefined;
     if (!dims) throw new InputError('holds params.json but no consolidated.NN.pth with the tensors of Meta\'s release', { file: dir, hint: 'point the base at the folder of one LLaMA size (7B, 13B, ...)' });
-    const plan = layoutOf(dir, { kind: 'meta', files }, dims, target);
-    // Meta ships tokenizer.model beside the size folders; the conversion copies it unchanged.
-    for (const path of [join(dir, 'tokenizer.model'), join(dir, '..', 'tokenizer.model')]) {
-      const data = await readFile(path).catch(() => undefined);
-      if (data) {
-        plan.files.set('tokenizer.model', { kind: 'bytes', data, size: data.length });
-        break;
-      }
+    const missing = files.find((n, i) => n !== `consolidated.${String(i).padStart(2, '0')}.pth`);
+    if (missing !== undefined) {
+      throw new InputError(`lacks consolidated.${String(files.indexOf(missing)).padStart(2, '0')}.pth: Meta's model-parallel shards are numbered from 00 without gaps`, { file: dir, hint: 'download the missing shard' });
     }
+    // checklist.chk lists every shard Meta shipped: one that is listed and absent is missing.
+    const listed = (await folder.readSmall('checklist.chk'))?.toString('utf8').match(/consolidated\.\d\d\.pth/g) ?? [];
+    const absent = listed.find((n) => !files.includes(n));
+    if (absent !== undefined) throw new InputError(`lacks ${absent}, which its checklist.chk lists`, { file: dir, hint: 'download the missing shard' });
+    const plan = layoutOf(folder, { kind: 'meta', files }, dims, target);
+    // Meta ships tokenizer.model beside the size folders; the conversion copies it unchanged.
+    const data = (await folder.readSmall('tokenizer.model')) ?? (await folder.parent()?.readSmall('tokenizer.model'));
+    if (data) plan.files.set('tokenizer.model', { kind: 'bytes', data, size: data.length });
     return plan;
   }
-  const safetensors = await safetensorsFiles(dir);
-  const origin: TensorOrigin = safetensors.length > 0 ? { kind: 'safetensors', files: safetensors } : { kind: 'torch', files: await binFiles(dir) };
+  const safetensors = await safetensorsFiles(folder);
+  const origin: TensorOrigin = safetensors.length > 0 ? { kind: 'safetensors', files: safetensors } : { kind: 'torch', files: await binFiles(folder) };
   if (origin.files.length === 0) return undefined;
-  const shapes = await locatedShapes(dir, origin.files, locateOf(origin));
+  const shapes = await locatedShapes(folder, origin.files, locateOf(origin));
   const embed = shapes.get('model.embed_tokens.weight');
   const gate = shapes.get('model.layers.0.mlp.gate_proj.weight');
   if (!embed || embed.length !== 2 || !gate) {
@@ -109,16 +122,27 @@ export async function planRebuild(dir: string, target?: string): Promise<Rebuild
   }
   let layers = 0;
   while (shapes.has(`model.layers.${layers}.self_attn.q_proj.weight`)) layers++;
-  const config = await readFile(join(dir, 'config.json'), 'utf8').then((t) => JSON.parse(t) as { num_attention_heads?: unknown }, () => undefined);
+  const configBytes = await folder.readSmall('config.json');
+  const config = configBytes && (jsonOf(configBytes) as { num_attention_heads?: unknown } | undefined);
   const heads = config?.num_attention_heads;
   if (typeof heads !== 'number' || !Number.isSafeInteger(heads) || heads <= 0 || embed[1]! % heads !== 0) {
     throw new InputError('has no config.json giving num_attention_heads, which rebuilding the base needs', { file: dir, hint: 'keep the conversion\'s config.json beside its safetensors files' });
   }
-  return layoutOf(dir, origin, { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! }, target);
+  const dims = { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! };
+  const wanted = new Set(hfStateDict(dims).map((t) => t.name));
+  const extra = [...shapes.keys()].filter((n) => !wanted.has(n));
+  if (extra.length > 0) {
+    throw new InputError(`holds tensors a LLaMA-1 conversion has not: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''}`, {
+      file: dir,
+      hint: 'point the base at a plain LLaMA-1 conversion (not a fine-tune, LLaMA 2 or a merged model)',
+    });
+  }
+  return layoutOf(folder, origin, dims, target);
 }
 
 /** The 2023 files for `dims`, each to be rebuilt from `origin`. */
-function layoutOf(dir: string, origin: TensorOrigin, dims: LlamaDims, wanted: string | undefined): RebuildPlan {
+function layoutOf(folder: SourceFolder, origin: TensorOrigin, dims: LlamaDims, wanted: string | undefined): RebuildPlan {
+  const dir = folder.label;
   const target = isBaseTarget(wanted) ? wanted : targetOfDims(dims);
   if (isBaseTarget(wanted) && targetOfDims(dims) !== wanted) {
     throw new InputError(`holds LLaMA of another size (${describeDims(dims)}) than ${wanted} (${describeDims(BASE_TARGETS[wanted])})`, {
@@ -130,7 +154,7 @@ function layoutOf(dir: string, origin: TensorOrigin, dims: LlamaDims, wanted: st
   const files = new Map<string, RebuildInput>();
   for (const s of shards) {
     const archive = s.file.replace(/\.bin$/, '');
-    files.set(s.file, { kind: 'shard', dir, origin, headDim: dims.dim / dims.heads, archive, tensors: s.tensors, size: RebuiltShard.sizeOf(archive, s.tensors) });
+    files.set(s.file, { kind: 'shard', folder, dir, origin, headDim: dims.dim / dims.heads, archive, tensors: s.tensors, size: RebuiltShard.sizeOf(archive, s.tensors) });
   }
   if (shards.length > 1) {
     const data = Buffer.from(shardIndexJson(shards));
@@ -154,10 +178,10 @@ class BytesSource implements ByteSource {
   async close(): Promise<void> {}
 }
 
-async function openMeta(dir: string, files: readonly string[], headDim: number): Promise<MetaTensors> {
+async function openMeta(folder: SourceFolder, files: readonly string[], headDim: number): Promise<MetaTensors> {
   const shards: LocatedTensors[] = [];
   try {
-    for (const f of files) shards.push(await openLocated(dir, [f], locateTensors, Buffer.alloc(0)));
+    for (const f of files) shards.push(await openLocated(folder, [f], locateTensors, Buffer.alloc(0)));
   } catch (err) {
     for (const s of shards) await s.close();
     throw err;
@@ -171,7 +195,7 @@ export async function openRebuilt(path: string, input: RebuildInput, start = 0):
   if (input.kind === 'bytes') {
     source = new BytesSource(path, input.data);
   } else {
-    const reader = input.origin.kind === 'meta' ? await openMeta(input.dir, input.origin.files, input.headDim) : await openLocated(input.dir, input.origin.files, locateOf(input.origin), invFreqBytes(input.headDim));
+    const reader = input.origin.kind === 'meta' ? await openMeta(input.folder, input.origin.files, input.headDim) : await openLocated(input.folder, input.origin.files, locateOf(input.origin), invFreqBytes(input.headDim));
     try {
       reader.check(input.tensors);
     } catch (err) {

@@ -2,14 +2,14 @@
  * Tensor values from a Hugging Face conversion saved as safetensors (one file, or shards with
  * `model.safetensors.index.json`): each file's header read once, then tensors read by name.
  */
-import { readdir, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import type { Located } from './located-tensors.js';
+import { folderOf, type RandomFile, type SourceFolder } from './source-folder.js';
 
 const MAX_HEADER_BYTES = 100 << 20;
 
 /** Every tensor of one safetensors file, from its header. */
-export async function locateSafetensors(path: string, handle: FileHandle): Promise<Map<string, Located>> {
+export async function locateSafetensors(path: string, handle: RandomFile): Promise<Map<string, Located>> {
   const head = Buffer.alloc(8);
   await handle.read(head, 0, 8, 0);
   const length = Number(head.readBigUInt64LE(0));
@@ -35,7 +35,7 @@ export async function locateSafetensors(path: string, handle: FileHandle): Promi
   return out;
 }
 
-/** The `*.safetensors` files of `dir`. */
-export async function safetensorsFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.safetensors')).sort();
+/** The `*.safetensors` files of a folder. */
+export async function safetensorsFiles(dir: string | SourceFolder): Promise<string[]> {
+  return (await folderOf(dir).names()).filter((n) => n.endsWith('.safetensors')).sort();
 }

@@ -3,23 +3,23 @@
  * at any offset: each file's central directory and data.pkl are read once (the pickle walked, never
  * run), then a tensor is one contiguous run of its storage's record. Views with strides are refused.
  */
-import { readdir, type FileHandle } from 'node:fs/promises';
 import { InputError } from '../errors.js';
 import { PickleError, walkPickle } from '../release/pickle.js';
 import { elementCount, isContiguous, NotConvertible, stateDictTensors } from '../release/state-dict.js';
 import { readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
 import { readFully, type Located } from './located-tensors.js';
+import { folderOf, type RandomFile, type SourceFolder } from './source-folder.js';
 
 const TAIL_BYTES = 4 << 20;
 const MAX_PICKLE_BYTES = 256 << 20;
 
-async function readAt(handle: FileHandle, at: number, length: number): Promise<Buffer> {
+async function readAt(handle: RandomFile, at: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   return buf.subarray(0, await readFully(handle, buf, at));
 }
 
 /** Every tensor of one torch zip checkpoint, located in the file. */
-export async function locateTensors(path: string, handle: FileHandle): Promise<Map<string, Located>> {
+export async function locateTensors(path: string, handle: RandomFile): Promise<Map<string, Located>> {
   const size = (await handle.stat()).size;
   const tailStart = Math.max(0, size - TAIL_BYTES);
   const fail = (why: string): never => {
@@ -56,7 +56,7 @@ export async function locateTensors(path: string, handle: FileHandle): Promise<M
   return out;
 }
 
-/** The `.bin` files of `dir`. */
-export async function binFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.bin')).sort();
+/** The `.bin` files of a folder. */
+export async function binFiles(dir: string | SourceFolder): Promise<string[]> {
+  return (await folderOf(dir).names()).filter((n) => n.endsWith('.bin')).sort();
 }

@@ -137,7 +137,7 @@ async function baseIntegrity(file: FilePlan, ctx: DiagnoseContext): Promise<{ in
   const rebuilt = file.baseRebuild?.kind === 'shard' ? file.baseRebuild : undefined;
   if (!rebuilt || judged.integrity === 'intact') return judged;
   // Rebuilt from Meta's files: their checklist names a damaged one.
-  const originals = await checkMetaFiles(ctx.pipeline, rebuilt.dir, rebuilt.origin, ctx.hash);
+  const originals = rebuilt.folder.local === undefined ? [] : await checkMetaFiles(ctx.pipeline, rebuilt.folder.local, rebuilt.origin, ctx.hash);
   const damaged = originals.some((d) => d.code === 'base-not-published');
   return { integrity: damaged ? 'differs' : judged.integrity, lines: [...judged.lines, ...originals] };
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openRebuilt, planRebuild } from '../../src/rebuild/rebuild-plan.js';
@@ -150,6 +150,37 @@ describe('rebuild-base', () => {
     const hub = await runCli(['rebuild-base', out, 'hf://huggyllama/llama-7b']);
     expect(hub.code).toBe(2);
     expect(hub.stderr).toMatch(/rebuild-base reads a local folder/);
+    expect(await readdir(work)).not.toContain('out');
+  });
+
+  it('refuses a folder mixing two shardings, a Meta folder missing a shard, and tensors LLaMA-1 has not (exit 2, naming them)', async () => {
+    const out = join(work, 'out');
+    const mixed = join(work, 'mixed');
+    await cp(join(TORCH, 'rebuild', 'bin-resharded'), mixed, { recursive: true });
+    await cp(join(TORCH, 'rebuild', 'hf-2023'), mixed, { recursive: true });
+    const r1 = await runCli(['rebuild-base', out, mixed]);
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/holds "model\.[a-z_.0-9]+" twice, in .*\.bin and in .*\.bin: the folder mixes two conversions; keep one conversion \(one set of shards\) in the folder/);
+
+    const src = await metaFolder('mp2');
+    await checklist(src);
+    await rm(join(src, 'consolidated.01.pth'));
+    const r2 = await runCli(['rebuild-base', out, src]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/lacks consolidated\.01\.pth, which its checklist\.chk lists; download the missing shard/);
+    await rm(join(src, 'checklist.chk'));
+    await rm(join(src, 'consolidated.00.pth'));
+    await cp(join(META, 'mp2', 'consolidated.01.pth'), join(src, 'consolidated.01.pth'));
+    const r3 = await runCli(['rebuild-base', out, src]);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toMatch(/lacks consolidated\.00\.pth: Meta's model-parallel shards are numbered from 00 without gaps/);
+
+    const extra = join(work, 'extra');
+    await cp(join(TORCH, 'rebuild', 'bin-resharded'), extra, { recursive: true });
+    await cp(join(TORCH, 'dtypes', 'pytorch_model-00001-of-00002.bin'), join(extra, 'adapter.bin'));
+    const r4 = await runCli(['rebuild-base', out, extra]);
+    expect(r4.code).toBe(2);
+    expect(r4.stderr).toMatch(/holds tensors a LLaMA-1 conversion has not: /);
     expect(await readdir(work)).not.toContain('out');
   });
 });

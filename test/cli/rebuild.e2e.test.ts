@@ -6,11 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hfStateDict, type LlamaDims } from '../../src/rebuild/llama-shapes.js';
 import { openRebuilt, planRebuild } from '../../src/rebuild/rebuild-plan.js';
 import { shardStateDict } from '../../src/rebuild/shards.js';
 import { readZipDirectory } from '../../src/release/zip-directory.js';
+import { folderFiles, HubStandIn, standInEnv } from '../hub/stand-in.js';
 import { fileSha256, finalNames, removeDir, runCli, sha256, tempDir, TORCH, writeRelease } from '../support/helpers.js';
 
 const DIR = join(TORCH, 'rebuild');
@@ -122,5 +123,35 @@ describe('decode against a base held as safetensors', () => {
     const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/has no config\.json giving num_attention_heads, which rebuilding the base needs/);
+  });
+});
+
+describe('decode against a base on the Hub held as safetensors', () => {
+  let hub: HubStandIn;
+  beforeAll(async () => {
+    hub = new HubStandIn();
+    await hub.start();
+  });
+  afterAll(() => hub.stop());
+
+  it('rebuilds the 2023 base from hf:// with ranged reads (exit 0, verified), nothing of the base stored', async () => {
+    hub.reset();
+    hub.repos.set('Org/llama-st', { commit: 'c3'.repeat(20), files: await folderFiles(join(DIR, 'safetensors'), 'st') });
+    const base = await bytesOf(await safetensorsBase(), 'pytorch_model.bin');
+    const fine = Buffer.from(base);
+    fine[fine.length >> 1]! ^= 0x08;
+    const release = await writeRelease(join(work, 'r'), [{ name: 'pytorch_model.bin', fine, base }]);
+    const r = await runCli(['decode', release.outDir, release.xorDir, 'hf://Org/llama-st/st', '--manifest', release.manifest, '--json'], { env: standInEnv(hub, work) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/rebuilding the 2023 conversion \(LLaMA 64x2\) from a safetensors conversion \(model\.safetensors\) in hf:\/\/Org\/llama-st\/st/);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.files[0]).toMatchObject({ name: 'pytorch_model.bin', status: 'verified' });
+    expect(doc.baseRebuild).toMatchObject({ from: 'safetensors', dir: 'hf://Org/llama-st/st', files: ['pytorch_model.bin'] });
+    expect(await fileSha256(join(release.outDir, 'pytorch_model.bin'))).toBe(sha256(fine));
+    // Ranged reads of the one safetensors file; nothing cached of it.
+    const ranged = hub.requests.filter((q) => q.url.includes('model.safetensors'));
+    expect(ranged.length).toBeGreaterThan(0);
+    expect(ranged.every((q) => q.range !== undefined)).toBe(true);
+    expect(await readdir(join(work, 'hf-home')).catch(() => [])).toEqual([]);
   });
 });

@@ -18,6 +18,9 @@ export interface Located {
   bytes: number;
 }
 
+/** Why a bf16 conversion cannot give the base, and what can. */
+export const BF16_HINT = "a bf16 copy has lost Meta's fp16 bits (transformers 4.33 and later re-save through bf16): use Meta's original files, or a conversion made in fp16 before transformers 4.33";
+
 export class LocatedTensors implements TensorReader {
   constructor(
     private readonly tensors: Map<string, Located>,
@@ -36,7 +39,7 @@ export class LocatedTensors implements TensorReader {
       if (found.dtype !== (t.dtype satisfies TensorDtype) || found.shape.join() !== t.shape.join()) {
         throw new InputError(`holds "${t.name}" as ${found.dtype} ${JSON.stringify(found.shape)}, where the base needs ${t.dtype} ${JSON.stringify(t.shape)}`, {
           file: found.file,
-          hint: found.dtype === 'BF16' ? "a bf16 copy has lost the fp16 bits: use Meta's original files or an fp16 conversion" : 'point the base at a LLaMA conversion of the size the release was made from',
+          hint: found.dtype === 'BF16' ? BF16_HINT : 'point the base at a LLaMA conversion of the size the release was made from',
         });
       }
     }
@@ -114,8 +117,8 @@ export async function openLocated(dir: string | SourceFolder, files: readonly st
   return new LocatedTensors(tensors, handles, invFreq);
 }
 
-/** Every tensor's shape in `files` of a folder, each file opened and closed again. */
-export async function locatedShapes(dir: string | SourceFolder, files: readonly string[], locate: Locate): Promise<Map<string, number[]>> {
+/** Every tensor found in `files` of a folder, each file opened and closed again. */
+export async function locatedShapes(dir: string | SourceFolder, files: readonly string[], locate: Locate): Promise<Map<string, Located>> {
   const folder = folderOf(dir);
   const found = new Map<string, Located>();
   for (const name of files) {
@@ -126,5 +129,5 @@ export async function locatedShapes(dir: string | SourceFolder, files: readonly 
       await handle.close();
     }
   }
-  return new Map([...found].map(([k, v]) => [k, v.shape]));
+  return found;
 }

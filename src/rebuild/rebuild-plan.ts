@@ -10,7 +10,7 @@ import { InputError } from '../errors.js';
 import { hfStateDict, type LlamaDims, type TensorShape } from './llama-shapes.js';
 import { RebuiltShard } from './rebuilt-shard.js';
 import { invFreqBytes } from './inv-freq.js';
-import { locatedShapes, openLocated, type LocatedTensors } from './located-tensors.js';
+import { BF16_HINT, locatedShapes, openLocated, type Located, type LocatedTensors } from './located-tensors.js';
 import { MetaTensors } from './meta-tensors.js';
 import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
 import { binFiles, locateTensors } from './torch-zip-tensors.js';
@@ -57,9 +57,9 @@ function jsonOf(bytes: Buffer): unknown {
 }
 
 /** The model's dims from Meta's shard 0 and the shard count. */
-function metaDims(shapes: Map<string, number[]>, shards: number, heads: number): LlamaDims | undefined {
-  const embed = shapes.get('tok_embeddings.weight');
-  const w1 = shapes.get('layers.0.feed_forward.w1.weight');
+function metaDims(shapes: Map<string, Located>, shards: number, heads: number): LlamaDims | undefined {
+  const embed = shapes.get('tok_embeddings.weight')?.shape;
+  const w1 = shapes.get('layers.0.feed_forward.w1.weight')?.shape;
   if (!embed || !w1) return undefined;
   let layers = 0;
   while (shapes.has(`layers.${layers}.attention.wq.weight`)) layers++;
@@ -115,10 +115,14 @@ export async function planRebuild(source: string | SourceFolder, target?: string
   const origin: TensorOrigin = safetensors.length > 0 ? { kind: 'safetensors', files: safetensors } : { kind: 'torch', files: await binFiles(folder) };
   if (origin.files.length === 0) return undefined;
   const shapes = await locatedShapes(folder, origin.files, locateOf(origin));
-  const embed = shapes.get('model.embed_tokens.weight');
-  const gate = shapes.get('model.layers.0.mlp.gate_proj.weight');
+  const embedding = shapes.get('model.embed_tokens.weight');
+  const embed = embedding?.shape;
+  const gate = shapes.get('model.layers.0.mlp.gate_proj.weight')?.shape;
   if (!embed || embed.length !== 2 || !gate) {
     throw new InputError('holds weights that are not a LLaMA conversion (no model.embed_tokens.weight or mlp.gate_proj)', { file: dir, hint: 'point the base at a LLaMA folder' });
+  }
+  if (embedding!.dtype === 'BF16') {
+    throw new InputError('holds LLaMA in bf16: the exact base cannot be rebuilt from it', { file: embedding!.file, hint: BF16_HINT });
   }
   let layers = 0;
   while (shapes.has(`model.layers.${layers}.self_attn.q_proj.weight`)) layers++;

@@ -4,7 +4,7 @@
  * rebuilt on the fly, never written, and every output is proven by its published digest.
  */
 import { readFileSync } from 'node:fs';
-import { cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { hfStateDict, type LlamaDims } from '../../src/rebuild/llama-shapes.js';
@@ -112,6 +112,27 @@ describe('decode against a base held as safetensors', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).files[0]).toMatchObject({ name: 'pytorch_model.bin', status: 'mismatch' });
     expect(r.stderr).toMatch(/pytorch_model\.bin: sha256 [0-9a-f]{64} does not match/);
+    expect(await finalNames(release.outDir)).toEqual([]);
+  });
+
+  it('a bf16 conversion is refused before anything is written (exit 2): its fp16 bits are gone, and the message says what works', async () => {
+    const baseDir = await safetensorsBase();
+    const base = await bytesOf(baseDir, 'pytorch_model.bin');
+    const release = await writeRelease(join(work, 'r'), [{ name: 'pytorch_model.bin', fine: base, base }]);
+    // The same file as a bf16 re-save would describe it: the header's dtypes say BF16 (same sizes).
+    const file = join(baseDir, 'model.safetensors');
+    const bytes = readFileSync(file);
+    const length = Number(bytes.readBigUInt64LE(0));
+    const header = bytes.subarray(8, 8 + length).toString('utf8').trimEnd().replaceAll('"F16"', '"BF16"');
+    expect(header).toContain('"BF16"');
+    const padded = Buffer.from(header.padEnd(Math.ceil(header.length / 8) * 8, ' '));
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(padded.length));
+    // Offsets count from the end of the header: the data moves with it, unchanged.
+    await writeFile(file, Buffer.concat([size, padded, bytes.subarray(8 + length)]));
+    const r = await runCli(['decode', release.outDir, release.xorDir, baseDir, '--manifest', release.manifest]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/model\.safetensors: holds LLaMA in bf16: the exact base cannot be rebuilt from it; a bf16 copy has lost Meta's fp16 bits \(transformers 4\.33 and later re-save through bf16\): use Meta's original files, or a conversion made in fp16 before transformers 4\.33/);
     expect(await finalNames(release.outDir)).toEqual([]);
   });
 

@@ -13,7 +13,7 @@ import { invFreqBytes } from './inv-freq.js';
 import { BF16_HINT, locatedShapes, openLocated, type Located, type LocatedTensors } from './located-tensors.js';
 import { MetaTensors } from './meta-tensors.js';
 import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
-import { binFiles, locateTensors } from './torch-zip-tensors.js';
+import { binFiles, locateTensors, locateTorch } from './torch-zip-tensors.js';
 import { shardIndexJson, shardStateDict } from './shards.js';
 import { folderOf, type SourceFolder } from './source-folder.js';
 import { BASE_TARGETS, isBaseTarget, sideFiles, targetOfDims, type BaseTarget } from './side-files.js';
@@ -37,7 +37,7 @@ export function rebuiltText(name: string, input: RebuildInput): string {
   return input.kind === 'shard' ? `${name} as rebuilt from ${originText(input.origin)} in ${input.dir}` : `${name} as the 2023 recipe makes it`;
 }
 
-const locateOf = (origin: TensorOrigin) => (origin.kind === 'safetensors' ? locateSafetensors : locateTensors);
+const locateOf = (origin: TensorOrigin) => (origin.kind === 'safetensors' ? locateSafetensors : locateTorch);
 
 /** Meta's params.json: the dims the shapes cannot tell (the head count). */
 async function metaParams(folder: SourceFolder): Promise<{ heads: number } | undefined> {

@@ -8,9 +8,13 @@ import { PickleError, walkPickle } from '../release/pickle.js';
 import { elementCount, isContiguous, NotConvertible, stateDictTensors } from '../release/state-dict.js';
 import { readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
 import { readFully, type Located } from './located-tensors.js';
+import { locateLegacy } from './torch-legacy-tensors.js';
+import { checkpointFormat } from '../release/checkpoint.js';
 import { folderOf, type RandomFile, type SourceFolder } from './source-folder.js';
 
 const TAIL_BYTES = 4 << 20;
+/** Enough of the start to tell a zip from the legacy format's magic number. */
+const checkpointHeadBytes = 16;
 const MAX_PICKLE_BYTES = 256 << 20;
 
 async function readAt(handle: RandomFile, at: number, length: number): Promise<Buffer> {
@@ -54,6 +58,16 @@ export async function locateTensors(path: string, handle: RandomFile): Promise<M
     out.set(t.name, { file: path, dtype: t.dtype, shape: t.shape, at: (await dataStart(rec.localOffset)) + t.offset * t.elementBytes, bytes });
   }
   return out;
+}
+
+/** Every tensor of a torch checkpoint of either format: a zip, or the legacy pickles. */
+export async function locateTorch(path: string, handle: RandomFile): Promise<Map<string, Located>> {
+  const head = Buffer.alloc(checkpointHeadBytes);
+  const n = await readFully(handle, head, 0);
+  const format = checkpointFormat(head.subarray(0, n));
+  if (format === 'zip') return locateTensors(path, handle);
+  if (format === 'legacy') return locateLegacy(path, handle);
+  throw new InputError('is neither a torch zip checkpoint nor one of the legacy format', { file: path, hint: 'point the base at a LLaMA conversion saved by torch.save or as safetensors' });
 }
 
 /** The `.bin` files of a folder. */

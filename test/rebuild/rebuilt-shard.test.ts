@@ -13,6 +13,7 @@ import { openLocated } from '../../src/rebuild/located-tensors.js';
 import { locateSafetensors, safetensorsFiles } from '../../src/rebuild/safetensors-tensors.js';
 import { binFiles, locateTensors } from '../../src/rebuild/torch-zip-tensors.js';
 import { shardStateDict } from '../../src/rebuild/shards.js';
+import { openRebuilt, planRebuild } from '../../src/rebuild/rebuild-plan.js';
 import { readWhole, TORCH } from '../support/helpers.js';
 
 const DIR = join(TORCH, 'rebuild');
@@ -64,5 +65,19 @@ describe('RebuiltShard', () => {
     } finally {
       await reader.close();
     }
+  });
+});
+
+describe('a base rebuilt from a conversion in torch\'s legacy format', () => {
+  async function bytesOf(dir: string): Promise<Buffer> {
+    const plan = (await planRebuild(dir))!;
+    const input = plan.files.get('pytorch_model.bin')!;
+    return readWhole(await openRebuilt('pytorch_model.bin', input), 1 << 12);
+  }
+
+  it('gives the same bytes as from the same tensors saved as torch zips (the legacy storages found by their counts)', async () => {
+    const legacy = await bytesOf(join(TORCH, 'llama-base-legacy'));
+    expect(readFileSync(join(TORCH, 'llama-base-legacy', 'pytorch_model-00001-of-00003.bin')).subarray(0, 2)).toEqual(Buffer.from([0x80, 0x02]));
+    expect(legacy.equals(await bytesOf(join(TORCH, 'llama-base')))).toBe(true);
   });
 });

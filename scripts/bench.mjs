@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * npm run bench [-- --size 1G --runs 3 --json --keep --no-reference --cdn sendfile|node]
+ * npm run bench [-- --size 1G --runs 3 --json --keep --no-reference --cdn sendfile|node --rebuild-only]
  *
  * Measures, interleaved and repeated on page-cached inputs of the same size:
  *   (a) openssl dgst -sha256 of the payload        the hashing floor
@@ -12,6 +12,9 @@
  *       its bytes come from scripts/bench-cdn.py (sendfile, where python3 is) or, with --cdn node or
  *       without python3, from this process
  *   (g) (f) with --safetensors: timed too, but there for its peak RSS (the most memory a decode takes)
+ *   (h) metharme-xor decode against a base rebuilt on the fly from safetensors, and (i) from Meta's
+ *       layout, against (c') the same decode against the exact base on disk (scripts/bench-rebuild.mjs;
+ *       --rebuild-only runs just these)
  * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), (e)/(c), (f)/(c), each decode's peak RSS,
  * and an in-memory comparison of node:crypto and hash-wasm SHA-256. On Linux it also prints the CPU
  * seconds of (c), (e) and (f) (and of the Hub stand-in: this process and the CDN's), and the least
@@ -26,6 +29,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rebuildBench } from './bench-rebuild.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'metharme-xor.js');
@@ -43,7 +47,7 @@ function parseSize(text) {
 }
 
 function parseArgs(argv) {
-  const opts = { size: 2 ** 30, runs: 3, json: false, keep: false, reference: true, dir: undefined, cdn: undefined };
+  const opts = { size: 2 ** 30, runs: 3, json: false, keep: false, reference: true, dir: undefined, cdn: undefined, rebuildOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--size') opts.size = parseSize(argv[++i]);
@@ -51,13 +55,14 @@ function parseArgs(argv) {
     else if (a === '--json') opts.json = true;
     else if (a === '--keep') opts.keep = true;
     else if (a === '--no-reference') opts.reference = false;
+    else if (a === '--rebuild-only') opts.rebuildOnly = true;
     else if (a === '--dir') opts.dir = argv[++i];
     else if (a === '--cdn') {
       opts.cdn = argv[++i];
       if (opts.cdn !== 'sendfile' && opts.cdn !== 'node') throw new Error(`--cdn: sendfile or node, not "${opts.cdn}"`);
     }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--size 1G] [--runs 3] [--json] [--keep] [--no-reference] [--dir <folder>] [--cdn sendfile|node]');
+      console.log('usage: npm run bench -- [--size 1G] [--runs 3] [--json] [--keep] [--no-reference] [--dir <folder>] [--cdn sendfile|node] [--rebuild-only]');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -401,6 +406,32 @@ async function hasherComparison() {
 
 const dir = opts.dir ? resolve(opts.dir) : mkdtempSync(join(tmpdir(), 'metharme-xor-bench-'));
 mkdirSync(dir, { recursive: true });
+/** (h) and (i): decode against a rebuilt base over decode against the exact one. */
+async function rebuildPart() {
+  const rebuild = await rebuildBench({ root: ROOT, dist: join(ROOT, 'dist'), dir, size: opts.size, runs: opts.runs, timed, warm, median, log });
+  if (opts.json) {
+    console.log(JSON.stringify({ rebuild }, null, 2));
+    return;
+  }
+  const m = rebuild.medianSeconds;
+  const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
+  console.log(`\nrebuilt base: ${rebuild.model}, one ${(rebuild.bytes / 2 ** 30).toFixed(2)} GiB shard, median of ${opts.runs} interleaved runs`);
+  console.log(`  (c') decode against the exact base     ${m.exact.toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes.exact)}`);
+  console.log(`  (h) against it rebuilt from safetensors ${m.safetensors.toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes.safetensors)}`);
+  console.log(`  (i) against it rebuilt from Meta's layout ${m.meta.toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes.meta)}`);
+  for (const [label, r] of [['(h)', rebuild.ratios.safetensorsOverExact], ['(i)', rebuild.ratios.metaOverExact]]) {
+    console.log(`  ${label}/(c') = ${r.toFixed(2)}  aim <= ${rebuild.aim}  ${r <= rebuild.aim ? 'ok' : 'MISSED'}`);
+  }
+  for (const [name, b] of Object.entries(rebuild.peakRssBytes)) if (b > 150e6) console.log(`  peak RSS of ${name} = ${mb(b)}  target <= 150 MB  MISSED`);
+}
+if (opts.rebuildOnly) {
+  try {
+    await rebuildPart();
+  } finally {
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 try {
   const withOpenssl = have('openssl', ['version']);
   const withReference = opts.reference && have('python3', ['-c', 'import numpy']) && have('sha256sum');
@@ -564,6 +595,7 @@ try {
     );
   }
   hub.close();
+  await rebuildPart();
 } finally {
   if (!opts.keep) rmSync(dir, { recursive: true, force: true });
 }

@@ -11,6 +11,9 @@ import type { Located, LocatedTensors } from './located-tensors.js';
 import type { TensorShape } from './llama-shapes.js';
 import type { TensorReader } from './rebuilt-shard.js';
 
+/** Rows concatenated along dim 1 are read this many bytes of rows at a time. */
+const SIDE_BY_SIDE_BYTES = 4 << 20;
+
 interface Rule {
   /** The tensor's name in Meta's files. */
   meta: string;
@@ -48,6 +51,10 @@ export class MetaTensors implements TensorReader {
    * `shards`: the located tensors of consolidated.00, .01, ... in order; `headDim`: dim / n_heads;
    * `invFreq`: the recipe's inv_freq bytes.
    */
+  /** The q/k head last read, and a block of side-by-side rows: the only bytes held. */
+  private head: { key: string; rows: Buffer } | undefined;
+  private block = Buffer.alloc(0);
+
   constructor(
     private readonly shards: readonly LocatedTensors[],
     private readonly headDim: number,
@@ -93,34 +100,65 @@ export class MetaTensors implements TensorReader {
     const cols = rule.cat === 1 ? parts.reduce((n, p) => n + p.shape[1]!, 0) : first.shape[1]!;
     const rowBytes = cols * 2;
     const shardRows = first.shape[0]!;
+    // Whole runs at a time: a read per row cost ten times the decode itself (npm run bench, Meta's layout).
     for (let done = 0; done < length; ) {
       const at = offset + done;
       const row = Math.floor(at / rowBytes);
       const inRow = at - row * rowBytes;
-      const take = Math.min(length - done, rowBytes - inRow);
       if (rule.cat === 1) {
-        // The row is the shards' rows side by side.
-        const width = first.shape[1]! * 2;
-        for (let got = 0; got < take; ) {
-          const col = inRow + got;
-          const s = Math.floor(col / width);
-          const n = Math.min(take - got, width - (col - s * width));
-          await owner[s]!.readLocated(parts[s]!, row * width + (col - s * width), buf.subarray(done + got), n);
-          got += n;
-        }
-      } else {
-        const s = Math.floor(row / shardRows);
-        let source = row - s * shardRows;
-        if (rule.permute) {
-          const head = Math.floor(source / this.headDim);
-          const k = source - head * this.headDim;
-          const half = this.headDim / 2;
-          source = head * this.headDim + 2 * (k % half) + Math.floor(k / half);
-        }
-        await owner[s]!.readLocated(parts[s]!, source * rowBytes + inRow, buf.subarray(done), take);
+        done += await this.readSideBySide(owner, parts, row, inRow, buf.subarray(done), length - done, rowBytes);
+        continue;
       }
+      const s = Math.floor(row / shardRows);
+      const local = row - s * shardRows;
+      if (!rule.permute) {
+        // Rows of one shard follow each other: the rest of this shard's rows is one run.
+        const take = Math.min(length - done, (shardRows - local) * rowBytes - inRow);
+        await owner[s]!.readLocated(parts[s]!, local * rowBytes + inRow, buf.subarray(done), take);
+        done += take;
+        continue;
+      }
+      // q/k rows are de-interleaved within each head: the head's rows are read once and reordered.
+      const head = Math.floor(local / this.headDim);
+      const rows = await this.headRows(owner[s]!, parts[s]!, `${name}/${s}/${head}`, head, rowBytes);
+      const k = local - head * this.headDim;
+      const half = this.headDim / 2;
+      const source = 2 * (k % half) + Math.floor(k / half);
+      const take = Math.min(length - done, rowBytes - inRow);
+      rows.copy(buf, done, source * rowBytes + inRow, source * rowBytes + inRow + take);
       done += take;
     }
+  }
+
+  /** One head's rows of a q/k tensor in Meta's order, kept while its rows are asked for. */
+  private async headRows(shard: LocatedTensors, part: Located, key: string, head: number, rowBytes: number): Promise<Buffer> {
+    if (this.head?.key === key) return this.head.rows;
+    const rows = this.head && this.head.rows.length === this.headDim * rowBytes ? this.head.rows : Buffer.alloc(this.headDim * rowBytes);
+    await shard.readLocated(part, head * this.headDim * rowBytes, rows, rows.length);
+    this.head = { key, rows };
+    return rows;
+  }
+
+  /**
+   * Rows whose columns are the shards' rows side by side (concatenated along dim 1): a block of
+   * rows is read from each shard in one run, then interleaved. The bytes given.
+   */
+  private async readSideBySide(owner: readonly LocatedTensors[], parts: readonly Located[], row: number, inRow: number, out: Buffer, length: number, rowBytes: number): Promise<number> {
+    const width = parts[0]!.shape[1]! * 2;
+    const totalRows = parts[0]!.shape[0]!;
+    const rows = Math.min(totalRows - row, Math.max(1, Math.floor(SIDE_BY_SIDE_BYTES / rowBytes)), Math.ceil((inRow + length) / rowBytes));
+    if (this.block.length < rows * width) this.block = Buffer.alloc(rows * width);
+    for (let s = 0; s < parts.length; s++) {
+      await owner[s]!.readLocated(parts[s]!, row * width, this.block, rows * width);
+      for (let r = 0; r < rows; r++) {
+        // Where shard s's piece of row r lands in the wanted range.
+        const from = r * rowBytes + s * width - inRow;
+        const lo = Math.max(0, from);
+        const hi = Math.min(length, from + width);
+        if (lo < hi) this.block.copy(out, lo, r * width + (lo - from), r * width + (hi - from));
+      }
+    }
+    return Math.min(length, rows * rowBytes - inRow);
   }
 
   async close(): Promise<void> {

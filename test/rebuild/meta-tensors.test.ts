@@ -25,6 +25,9 @@ describe('a base rebuilt from Meta\'s original release', () => {
     ['mp2', 4096],
     ['mp2', 333],
     ['mp1', 1 << 20],
+    ['mp2', 1 << 20],
+    ['mp2', 77],
+    ['mp2', 1],
   ])('%s, read %i bytes at a time: byte-exact to the 2023 conversion', async (folder, piece) => {
     const expected = readFileSync(join(DIR, `hf-from-${folder}`, 'pytorch_model.bin'));
     const got = await rebuiltFrom(folder, piece);

@@ -1,0 +1,183 @@
+/**
+ * The rebuild part of `npm run bench` (issue 20, item 8): a release decoded against a base rebuilt
+ * on the fly, from the same LLaMA held as safetensors and in Meta's layout, against the decode of
+ * the same release against the exact base on disk. The model is a made-up LLaMA of about the asked
+ * size in one 2023 shard (random fp16 bits: the rebuild only moves them), its Meta file written by
+ * the library's own torch zip writer; the exact base is what the rebuild gives, on disk.
+ */
+import { randomFillSync, createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CHUNK = 16 << 20;
+
+export async function rebuildBench({ root, dist, dir, size, runs, timed, warm, median, log }) {
+  const { RebuiltShard } = await import(join(dist, 'rebuild', 'rebuilt-shard.js'));
+  const { llamaDims } = await import(join(dist, 'rebuild', 'llama-shapes.js'));
+  const { openRebuilt, planRebuild } = await import(join(dist, 'rebuild', 'rebuild-plan.js'));
+  const { openLocated } = await import(join(dist, 'rebuild', 'located-tensors.js'));
+  const { locateTorch } = await import(join(dist, 'rebuild', 'torch-zip-tensors.js'));
+  const { xorInto } = await import(join(dist, 'index.js'));
+
+  // dim 2048, 16 heads: ~262 MB of embedding and head, ~103 MB a layer.
+  const perLayer = 4 * 2048 * 2048 * 2 + 3 * 2048 * 5632 * 2;
+  const layers = Math.max(1, Math.round((size - 2 * 32000 * 2048 * 2) / perLayer));
+  const d = llamaDims(2048, layers, 16);
+  const metaDir = join(dir, 'llama-meta');
+  const stDir = join(dir, 'llama-safetensors');
+  const baseDir = join(dir, 'llama-exact');
+  const xorDir = join(dir, 'rebuild-xor');
+  for (const f of [metaDir, stDir, baseDir, xorDir]) mkdirSync(f, { recursive: true });
+  log(`generating LLaMA ${d.dim}x${d.layers} in Meta's layout, as safetensors and as the exact base ...`);
+
+  // Meta's consolidated.00.pth (model parallel 1), in Meta's names and order.
+  const f16 = (name, ...shape) => ({ name, dtype: 'F16', shape });
+  const meta = [f16('tok_embeddings.weight', d.vocab, d.dim), f16('norm.weight', d.dim), f16('output.weight', d.vocab, d.dim)];
+  for (let i = 0; i < d.layers; i++) {
+    const p = `layers.${i}.`;
+    meta.push(
+      f16(`${p}attention.wq.weight`, d.dim, d.dim),
+      f16(`${p}attention.wk.weight`, d.dim, d.dim),
+      f16(`${p}attention.wv.weight`, d.dim, d.dim),
+      f16(`${p}attention.wo.weight`, d.dim, d.dim),
+      f16(`${p}feed_forward.w1.weight`, d.intermediate, d.dim),
+      f16(`${p}feed_forward.w2.weight`, d.dim, d.intermediate),
+      f16(`${p}feed_forward.w3.weight`, d.intermediate, d.dim),
+      f16(`${p}attention_norm.weight`, d.dim),
+      f16(`${p}ffn_norm.weight`, d.dim),
+    );
+  }
+  const random = { read: async (_name, _offset, buf, length) => void randomFillSync(buf, 0, length), close: async () => {} };
+  await drain(new RebuiltShard('consolidated.00.pth', 'consolidated', meta, random), join(metaDir, 'consolidated.00.pth'));
+  writeFileSync(join(metaDir, 'params.json'), JSON.stringify({ dim: d.dim, multiple_of: 256, n_heads: d.heads, n_layers: d.layers, norm_eps: 1e-6, vocab_size: -1 }));
+
+  // The exact base: what the rebuild gives from Meta's file.
+  const plan = await planRebuild(metaDir);
+  const input = plan.files.get('pytorch_model.bin');
+  if (!input) throw new Error('the bench model does not fit one 2023 shard');
+  const basePath = join(baseDir, 'pytorch_model.bin');
+  await drain(await openRebuilt('pytorch_model.bin', input), basePath);
+
+  // The same tensors as a newer conversion saves them: one safetensors file, no inv_freq.
+  const reader = await openLocated(baseDir, ['pytorch_model.bin'], locateTorch, Buffer.alloc(0));
+  const tensors = input.tensors.filter((t) => !t.name.endsWith('inv_freq'));
+  const header = {};
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((n, x) => n * x, 1) * (t.dtype === 'F16' ? 2 : 4);
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+  const st = openSync(join(stDir, 'model.safetensors'), 'w');
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeSync(st, length);
+  writeSync(st, json);
+  const buf = Buffer.alloc(CHUNK);
+  for (const t of tensors) {
+    const bytes = header[t.name].data_offsets[1] - header[t.name].data_offsets[0];
+    for (let at = 0; at < bytes; at += CHUNK) {
+      const n = Math.min(CHUNK, bytes - at);
+      await reader.read(t.name, at, buf, n);
+      writeSync(st, buf, 0, n);
+    }
+  }
+  closeSync(st);
+  await reader.close();
+  writeFileSync(join(stDir, 'config.json'), JSON.stringify({ num_attention_heads: d.heads }));
+
+  // A release of a made-up fine-tune: every tensor's bytes changed, the zip structure and data.pkl
+  // kept (the payload is zero there); the digest is of payload XOR base.
+  const { readZipDirectory } = await import(join(dist, 'release', 'zip-directory.js'));
+  const tail = Buffer.alloc(Math.min(input.size, 4 << 20));
+  const base = openSync(basePath, 'r');
+  readFully(base, tail, input.size - tail.length);
+  const head = Buffer.alloc(30);
+  const ranges = readZipDirectory(tail, input.size - tail.length).records.filter((r) => /\/data\/\d+$/.test(r.name)).map((r) => {
+    readFully(base, head, r.localOffset);
+    const at = r.localOffset + 30 + head.readUInt16LE(26) + head.readUInt16LE(28);
+    return [at, at + r.size];
+  });
+  const changed = (from, n) => {
+    const p = Buffer.alloc(n);
+    for (const [a, b] of ranges) {
+      const lo = Math.max(a, from);
+      const hi = Math.min(b, from + n);
+      if (lo < hi) randomFillSync(p, lo - from, hi - lo);
+    }
+    return p;
+  };
+  const fine = createHash('sha256');
+  const payload = openSync(join(xorDir, 'pytorch_model.bin'), 'w');
+  for (let at = 0; at < input.size; at += CHUNK) {
+    const n = Math.min(CHUNK, input.size - at);
+    const p = changed(at, n);
+    writeSync(payload, p);
+    const b = Buffer.alloc(n);
+    readFully(base, b, at);
+    xorInto(b, p, n);
+    fine.update(b);
+  }
+  closeSync(payload);
+  closeSync(base);
+  const sums = join(dir, 'SHA256SUMS.rebuild');
+  writeFileSync(sums, `${fine.digest('hex')}  pytorch_model.bin\n`);
+
+  for (const path of [join(xorDir, 'pytorch_model.bin'), basePath, join(stDir, 'model.safetensors'), join(metaDir, 'consolidated.00.pth')]) await warm(path);
+  const bin = join(root, 'bin', 'metharme-xor.js');
+  const decodeAgainst = (name, against) => () => {
+    const out = join(dir, `out-${name}`);
+    const r = timed(process.execPath, [bin, 'decode', out, xorDir, against, '--manifest', sums, '--json']);
+    const report = JSON.parse(r.stdout);
+    if (report.exitCode !== 0 || report.files[0].status !== 'verified') throw new Error(`decode against ${name} did not verify`);
+    return { seconds: r.seconds, peakRss: report.totals.peakRssBytes, cleanup: out };
+  };
+  const cases = { exact: decodeAgainst('exact', baseDir), safetensors: decodeAgainst('safetensors', stDir), meta: decodeAgainst('meta', metaDir) };
+  const samples = { exact: [], safetensors: [], meta: [] };
+  const rss = { exact: [], safetensors: [], meta: [] };
+  const names = Object.keys(cases);
+  for (let run = 0; run < runs; run++) {
+    for (const name of names.map((_, i) => names[(i + run) % names.length])) {
+      const r = cases[name]();
+      rmSync(r.cleanup, { recursive: true, force: true });
+      samples[name].push(r.seconds);
+      rss[name].push(r.peakRss);
+      log(`  run ${run + 1}/${runs}  rebuild:${name.padEnd(11)} ${r.seconds.toFixed(3)} s`);
+    }
+  }
+  const med = Object.fromEntries(names.map((n) => [n, median(samples[n])]));
+  return {
+    model: `LLaMA ${d.dim}x${d.layers}`,
+    bytes: input.size,
+    medianSeconds: med,
+    peakRssBytes: Object.fromEntries(names.map((n) => [n, Math.max(...rss[n])])),
+    ratios: { safetensorsOverExact: med.safetensors / med.exact, metaOverExact: med.meta / med.exact },
+    aim: 1.3,
+  };
+}
+
+async function drain(source, path) {
+  const fd = openSync(path, 'w');
+  const buf = Buffer.alloc(CHUNK);
+  try {
+    for (;;) {
+      const n = await source.read(buf, buf.length);
+      if (n === 0) break;
+      writeSync(fd, buf, 0, n);
+    }
+  } finally {
+    closeSync(fd);
+    await source.close();
+  }
+}
+
+function readFully(fd, buf, at) {
+  let done = 0;
+  while (done < buf.length) {
+    const n = readSync(fd, buf, done, buf.length - done, at + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}

@@ -7,6 +7,10 @@ import { performance } from 'node:perf_hooks';
 import { planRebuildBase, type RebuildBaseOptions } from '../plan/rebuild-base.js';
 import { runPlan, type DecodeEvent, type DecodeReport } from './decode.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
+import { Pipeline } from '../codec/pipeline.js';
+import { InputError } from '../errors.js';
+import type { DecodePlan } from '../plan/plan.js';
+import { checkMetaFiles } from '../verify/meta-checklist.js';
 import { bytesMatch } from '../verify/digests.js';
 
 export interface RebuildBaseJobOptions extends RebuildBaseOptions {
@@ -31,6 +35,27 @@ export async function rebuildBase(options: RebuildBaseJobOptions): Promise<Decod
   });
   const started = performance.now();
   const plan = await planRebuildBase(options, (data, expected) => bytesMatch(expected, data));
+  await checkOriginals(plan, options.signal);
   // A source that is not the LLaMA wanted fails every shard alike: the first failure stops the run.
   return runPlan(plan, { ...options, keepGoing: false }, undefined, started);
+}
+
+/**
+ * Meta's checklist.chk, where no digest will judge a rebuilt shard: it is then the only proof, so
+ * the originals are hashed first and a damaged one stops the run (exit 2). With digests for every
+ * shard it is read only when one fails, to name the damaged original.
+ */
+async function checkOriginals(plan: DecodePlan, signal: AbortSignal | undefined): Promise<void> {
+  const shard = plan.files.find((f) => f.payloadRebuild?.kind === 'shard')?.payloadRebuild;
+  if (shard?.kind !== 'shard' || shard.origin.kind !== 'meta' || shard.folder.local === undefined) return;
+  if (plan.files.every((f) => f.payloadRebuild?.kind !== 'shard' || f.expected.length > 0)) return;
+  const pipeline = new Pipeline();
+  try {
+    const lines = await checkMetaFiles(pipeline, shard.folder.local, shard.origin, { signal });
+    const damaged = lines.find((d) => d.code === 'base-not-published');
+    if (damaged) throw new InputError(damaged.message, { hint: 'the rebuilt files could not be verified otherwise' });
+    for (const line of lines) plan.notes.push(line.message.replace(/: Meta's files are intact.*$/, ": Meta's files are intact"));
+  } finally {
+    await pipeline.close();
+  }
 }

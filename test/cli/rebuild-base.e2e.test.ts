@@ -97,6 +97,21 @@ describe('rebuild-base', () => {
     expect(strict.code).toBe(1);
   });
 
+  it("with no digest for the rebuilt shard, Meta's checklist.chk is checked first: intact is said, damaged stops the run (exit 2, nothing written)", async () => {
+    const src = await metaFolder('mp2');
+    await checklist(src);
+    const ok = await runCli(['rebuild-base', join(work, 'out'), src]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/params\.json, consolidated\.00\.pth, consolidated\.01\.pth match .*checklist\.chk \(MD5\): Meta's files are intact/);
+    const bytes = readFileSync(join(src, 'consolidated.00.pth'));
+    bytes[bytes.length >> 1]! ^= 0x02;
+    await writeFile(join(src, 'consolidated.00.pth'), bytes);
+    const bad = await runCli(['rebuild-base', join(work, 'out2'), src]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/consolidated\.00\.pth does not match .*checklist\.chk \(MD5\): this original is damaged; download it again/);
+    expect(await readdir(work)).not.toContain('out2');
+  });
+
   it("a damaged Meta file: the shard fails its digest (exit 1), nothing kept, and checklist.chk names the file", async () => {
     const src = await metaFolder('mp2');
     await checklist(src);

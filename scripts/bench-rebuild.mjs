@@ -19,10 +19,13 @@ export async function rebuildBench({ root, dist, dir, size, runs, timed, warm, m
   const { locateTorch } = await import(join(dist, 'rebuild', 'torch-zip-tensors.js'));
   const { xorInto } = await import(join(dist, 'index.js'));
 
-  // dim 2048, 16 heads: ~262 MB of embedding and head, ~103 MB a layer.
-  const perLayer = 4 * 2048 * 2048 * 2 + 3 * 2048 * 5632 * 2;
-  const layers = Math.max(1, Math.round((size - 2 * 32000 * 2048 * 2) / perLayer));
-  const d = llamaDims(2048, layers, 16);
+  // From 512 MiB: dim 2048, 16 heads (~262 MB of embedding and head, ~103 MB a layer); below, a
+  // narrower model with a smaller vocabulary, so that small runs (the bench's own test) stay small.
+  const [dim, heads, vocab] = size >= 512 << 20 ? [2048, 16, 32000] : [256, 4, 4096];
+  const shape = llamaDims(dim, 1, heads, vocab);
+  const perLayer = 4 * dim * dim * 2 + 3 * dim * shape.intermediate * 2;
+  const layers = Math.max(1, Math.round((size - 2 * vocab * dim * 2) / perLayer));
+  const d = llamaDims(dim, layers, heads, vocab);
   const metaDir = join(dir, 'llama-meta');
   const stDir = join(dir, 'llama-safetensors');
   const baseDir = join(dir, 'llama-exact');

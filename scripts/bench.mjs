@@ -407,11 +407,11 @@ async function hasherComparison() {
 const dir = opts.dir ? resolve(opts.dir) : mkdtempSync(join(tmpdir(), 'metharme-xor-bench-'));
 mkdirSync(dir, { recursive: true });
 /** (h) and (i): decode against a rebuilt base over decode against the exact one. */
-async function rebuildPart() {
+async function rebuildPart(print = true) {
   const rebuild = await rebuildBench({ root: ROOT, dist: join(ROOT, 'dist'), dir, size: opts.size, runs: opts.runs, timed, warm, median, log });
   if (opts.json) {
-    console.log(JSON.stringify({ rebuild }, null, 2));
-    return;
+    if (print) console.log(JSON.stringify({ rebuild }, null, 2));
+    return rebuild;
   }
   const m = rebuild.medianSeconds;
   const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
@@ -423,6 +423,7 @@ async function rebuildPart() {
     console.log(`  ${label}/(c') = ${r.toFixed(2)}  aim <= ${rebuild.aim}  ${r <= rebuild.aim ? 'ok' : 'MISSED'}`);
   }
   for (const [name, b] of Object.entries(rebuild.peakRssBytes)) if (b > 150e6) console.log(`  peak RSS of ${name} = ${mb(b)}  target <= 150 MB  MISSED`);
+  return rebuild;
 }
 if (opts.rebuildOnly) {
   try {
@@ -553,6 +554,7 @@ try {
     },
   };
   if (opts.json) {
+    result.rebuild = await rebuildPart(false);
     console.log(JSON.stringify(result, null, 2));
   } else {
     const row = (label, s, note = '') =>
@@ -595,7 +597,7 @@ try {
     );
   }
   hub.close();
-  await rebuildPart();
+  if (!opts.json) await rebuildPart();
 } finally {
   if (!opts.keep) rmSync(dir, { recursive: true, force: true });
 }

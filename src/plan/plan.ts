@@ -5,7 +5,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { InputError, throwIfInterrupted } from '../errors.js';
-import { originText, planRebuild, type RebuildInput, type RebuildPlan, type TensorOrigin } from '../rebuild/rebuild-plan.js';
+import { LlamaSourceError, originText, planRebuild, type RebuildInput, type RebuildPlan, type TensorOrigin } from '../rebuild/rebuild-plan.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
 import { chooseAction, inputSize, localEntries, type FileAction, type XorEntry } from './entries.js';
@@ -225,7 +225,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       // No such file, but the base folder may hold LLaMA in another layout: the file is rebuilt from it.
       const made = await rebuildOf().catch((err: unknown) => err as Error);
       // The folder holds LLaMA weights that cannot give this base: that error names the file and the fix.
-      if (made instanceof InputError) throw made;
+      if (made instanceof LlamaSourceError) throw made;
       baseRebuild = made instanceof Error ? undefined : made?.files.get(name);
       if (!baseRebuild) {
         throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {

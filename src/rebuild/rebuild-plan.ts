@@ -18,6 +18,13 @@ import { shardIndexJson, shardStateDict } from './shards.js';
 import { folderOf, type SourceFolder } from './source-folder.js';
 import { BASE_TARGETS, isBaseTarget, sideFiles, targetOfDims, type BaseTarget } from './side-files.js';
 
+/**
+ * A folder that holds LLaMA but cannot give the base a release needs (bf16, another size, a shard
+ * missing, foreign tensors): its own message names the file and the fix, where a folder that holds
+ * no LLaMA at all is only "no base counterpart".
+ */
+export class LlamaSourceError extends InputError {}
+
 /** Where the tensors come from, and which of the folder's files hold them. */
 export interface TensorOrigin {
   /** Meta's original release (params.json, consolidated.NN.pth), or a Hugging Face conversion. */
@@ -99,12 +106,12 @@ export async function planRebuild(source: string | SourceFolder, target?: string
     if (!dims) throw new InputError('holds params.json but no consolidated.NN.pth with the tensors of Meta\'s release', { file: dir, hint: 'point the base at the folder of one LLaMA size (7B, 13B, ...)' });
     const missing = files.find((n, i) => n !== `consolidated.${String(i).padStart(2, '0')}.pth`);
     if (missing !== undefined) {
-      throw new InputError(`lacks consolidated.${String(files.indexOf(missing)).padStart(2, '0')}.pth: Meta's model-parallel shards are numbered from 00 without gaps`, { file: dir, hint: 'download the missing shard' });
+      throw new LlamaSourceError(`lacks consolidated.${String(files.indexOf(missing)).padStart(2, '0')}.pth: Meta's model-parallel shards are numbered from 00 without gaps`, { file: dir, hint: 'download the missing shard' });
     }
     // checklist.chk lists every shard Meta shipped: one that is listed and absent is missing.
     const listed = (await folder.readSmall('checklist.chk'))?.toString('utf8').match(/consolidated\.\d\d\.pth/g) ?? [];
     const absent = listed.find((n) => !files.includes(n));
-    if (absent !== undefined) throw new InputError(`lacks ${absent}, which its checklist.chk lists`, { file: dir, hint: 'download the missing shard' });
+    if (absent !== undefined) throw new LlamaSourceError(`lacks ${absent}, which its checklist.chk lists`, { file: dir, hint: 'download the missing shard' });
     const plan = layoutOf(folder, { kind: 'meta', files }, dims, target);
     // Meta ships tokenizer.model beside the size folders; the conversion copies it unchanged.
     const data = (await folder.readSmall('tokenizer.model')) ?? (await folder.parent()?.readSmall('tokenizer.model'));
@@ -122,7 +129,7 @@ export async function planRebuild(source: string | SourceFolder, target?: string
     throw new InputError('holds weights that are not a LLaMA conversion (no model.embed_tokens.weight or mlp.gate_proj)', { file: dir, hint: 'point the base at a LLaMA folder' });
   }
   if (embedding!.dtype === 'BF16') {
-    throw new InputError('holds LLaMA in bf16: the exact base cannot be rebuilt from it', { file: embedding!.file, hint: BF16_HINT });
+    throw new LlamaSourceError('holds LLaMA in bf16: the exact base cannot be rebuilt from it', { file: embedding!.file, hint: BF16_HINT });
   }
   let layers = 0;
   while (shapes.has(`model.layers.${layers}.self_attn.q_proj.weight`)) layers++;
@@ -130,13 +137,13 @@ export async function planRebuild(source: string | SourceFolder, target?: string
   const config = configBytes && (jsonOf(configBytes) as { num_attention_heads?: unknown } | undefined);
   const heads = config?.num_attention_heads;
   if (typeof heads !== 'number' || !Number.isSafeInteger(heads) || heads <= 0 || embed[1]! % heads !== 0) {
-    throw new InputError('has no config.json giving num_attention_heads, which rebuilding the base needs', { file: dir, hint: 'keep the conversion\'s config.json beside its safetensors files' });
+    throw new LlamaSourceError('has no config.json giving num_attention_heads, which rebuilding the base needs', { file: dir, hint: 'keep the conversion\'s config.json beside its safetensors files' });
   }
   const dims = { dim: embed[1]!, layers, heads, vocab: embed[0]!, intermediate: gate[0]! };
   const wanted = new Set(hfStateDict(dims).map((t) => t.name));
   const extra = [...shapes.keys()].filter((n) => !wanted.has(n));
   if (extra.length > 0) {
-    throw new InputError(`holds tensors a LLaMA-1 conversion has not: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''}`, {
+    throw new LlamaSourceError(`holds tensors a LLaMA-1 conversion has not: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ` and ${extra.length - 3} more` : ''}`, {
       file: dir,
       hint: 'point the base at a plain LLaMA-1 conversion (not a fine-tune, LLaMA 2 or a merged model)',
     });
@@ -149,7 +156,7 @@ function layoutOf(folder: SourceFolder, origin: TensorOrigin, dims: LlamaDims, w
   const dir = folder.label;
   const target = isBaseTarget(wanted) ? wanted : targetOfDims(dims);
   if (isBaseTarget(wanted) && targetOfDims(dims) !== wanted) {
-    throw new InputError(`holds LLaMA of another size (${describeDims(dims)}) than ${wanted} (${describeDims(BASE_TARGETS[wanted])})`, {
+    throw new LlamaSourceError(`holds LLaMA of another size (${describeDims(dims)}) than ${wanted} (${describeDims(BASE_TARGETS[wanted])})`, {
       file: dir,
       hint: `point the base at the LLaMA size ${wanted} was converted from`,
     });

@@ -33,7 +33,12 @@ describe('npm run bench', () => {
       expect(result.medianServerCpuSeconds).toBeGreaterThan(0);
     }
     expect(result.targets).toEqual({ decodeOverHashMax: 1.35, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6, safetensorsOverDecodeMax: 1.15, hubOverDecodeMax: 1.5 });
-  }, 120_000);
+    // (h) and (i): the decode against a base rebuilt from safetensors and from Meta's layout, over the exact base's.
+    for (const name of ['exact', 'safetensors', 'meta']) expect(result.rebuild.medianSeconds[name], name).toBeGreaterThan(0);
+    expect(result.rebuild.ratios.safetensorsOverExact).toBeGreaterThan(0);
+    expect(result.rebuild.ratios.metaOverExact).toBeGreaterThan(0);
+    expect(result.rebuild.peakRssBytes.meta).toBeGreaterThan(10e6);
+  }, 180_000);
 
   it('serves the Hub case from this process with --cdn node, and counts that server\'s CPU', async () => {
     const r = await runCommand(process.execPath, [join(ROOT, 'scripts', 'bench.mjs'), '--size', '8M', '--runs', '3', '--json', '--no-reference', '--cdn', 'node']);

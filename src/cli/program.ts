@@ -9,6 +9,9 @@ import { checkBase } from '../jobs/check-base.js';
 import { decode, defaultJobs } from '../jobs/decode.js';
 import { encode } from '../jobs/encode.js';
 import { rebuildBase } from '../jobs/rebuild-base.js';
+import { convertToGguf } from '../jobs/gguf.js';
+import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-llama.js';
+import { GgufPrinter } from './gguf-printer.js';
 import { verify } from '../jobs/verify.js';
 import { requireModel } from '../release/expectations.js';
 import { DecodePrinter } from './decode-printer.js';
@@ -174,6 +177,24 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           signal: run.signal,
           onEvent: printer.handle,
         }),
+      );
+    });
+
+  addCommand(
+    program,
+    'gguf',
+    'Write a decoded LLaMA folder (.bin or safetensors shards, config.json, tokenizer.model) as one GGUF for llama.cpp, KoboldCpp and Ollama, with the Metharme chat template.',
+    '0 written, 2 input error, 3 write error, 130/143 interrupted',
+  )
+    .argument('<model-dir>', 'a decoded model folder, e.g. the output folder of decode')
+    .addOption(new Option('--type <type>', 'auto keeps the weights\' own dtype (BF16 or F16), losslessly').choices(GGUF_TYPES).default('auto'))
+    .option('--out <file>', 'the GGUF to write (default: <folder name>-<TYPE>.gguf here)')
+    .option('--force', 'replace the file if it exists')
+    .action(async (modelDir: string, opts) => {
+      run.json = Boolean(opts.json);
+      const printer = new GgufPrinter(chooseMode(opts, streams.err), streams);
+      await reported(run, printer, () =>
+        convertToGguf({ modelDir, type: opts.type as GgufTypeName, out: opts.out, force: opts.force, signal: run.signal, onEvent: printer.handle }),
       );
     });
 

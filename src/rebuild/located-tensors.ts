@@ -55,6 +55,11 @@ export class LocatedTensors implements TensorReader {
     await this.readLocated(found, offset, buf, length);
   }
 
+  /** The tensors' names, in the order their files hold them. */
+  names(): string[] {
+    return [...this.tensors.keys()];
+  }
+
   get(name: string): Located | undefined {
     return this.tensors.get(name);
   }

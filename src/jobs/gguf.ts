@@ -1,0 +1,165 @@
+/**
+ * The gguf job: a decoded LLaMA folder (torch `.bin` or safetensors shards, config.json,
+ * tokenizer.model) written as one GGUF for llama.cpp, KoboldCpp and Ollama, tensor by tensor in the
+ * order the shards hold them, in flat memory; the file gets its final name only when whole (a temp
+ * in the output folder's state folder, under its lock).
+ */
+import { basename, dirname, join, resolve } from 'node:path';
+import { InputError, throwIfInterrupted } from '../errors.js';
+import { readInput } from '../input-files.js';
+import { acquireLock } from '../output/lock.js';
+import { ggufHeader, padTo, type GgufTensorInfo } from '../output/gguf-format.js';
+import { expectedTensors, ggufName, GGUF_TYPES, isQk, llamaConfig, llamaMetadata, resolveType, tensorType, typeLabel, vocabulary, type GgufTypeName } from '../output/gguf-llama.js';
+import { rowBytes, writeTensor } from '../output/gguf-tensors.js';
+import { commitTemp, createTemp, discardTemp, lstatOrUndefined, prepareOutputDir, tidyOutputDir } from '../output/temp-file.js';
+import { openLocated, type LocatedTensors } from '../rebuild/located-tensors.js';
+import { locateSafetensors, safetensorsFiles } from '../rebuild/safetensors-tensors.js';
+import { binFiles, locateTorch } from '../rebuild/torch-zip-tensors.js';
+import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
+import { readSentencePiece } from '../release/sentencepiece.js';
+import { requireDir } from '../plan/inputs.js';
+import { checkOptions, COMMON_OPTIONS } from './options.js';
+
+export interface GgufOptions {
+  /** A decoded model folder. */
+  modelDir: string;
+  type?: GgufTypeName;
+  /** The GGUF to write (default: <folder name>-<TYPE>.gguf in the working directory). */
+  out?: string;
+  /** Replace an existing file. */
+  force?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (event: { type: 'note' | 'warning'; message: string }) => void;
+}
+
+export interface GgufReport {
+  path: string;
+  type: string;
+  tensors: number;
+  bytes: number;
+  notes: string[];
+  exitCode: number;
+}
+
+const SMALL_BYTES = 64 << 20;
+
+async function jsonFile(path: string): Promise<Record<string, unknown> | undefined> {
+  const info = await lstatOrUndefined(path);
+  if (!info) return undefined;
+  const { bytes } = await readInput(path, SMALL_BYTES);
+  try {
+    const v = JSON.parse(bytes.toString('utf8')) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // refused below
+  }
+  throw new InputError('is not a JSON object', { file: path, hint: "use the model's own file" });
+}
+
+/** The tensors of the folder's shards, checked against the config: every LLaMA tensor, nothing else. */
+async function openTensors(dir: string, config: ReturnType<typeof llamaConfig>): Promise<LocatedTensors> {
+  const safetensors = await safetensorsFiles(dir);
+  const files = safetensors.length > 0 ? safetensors : await binFiles(dir);
+  if (files.length === 0) throw new InputError('holds no checkpoint shards (pytorch_model*.bin or *.safetensors)', { file: dir, hint: 'decode the release into it first' });
+  const tensors = await openLocated(dir, files, safetensors.length > 0 ? locateSafetensors : locateTorch, Buffer.alloc(0));
+  try {
+    const wanted = expectedTensors(config);
+    for (const [name, shape] of wanted) {
+      const t = tensors.get(name);
+      if (!t) throw new InputError(`has no tensor "${name}", which a LLaMA of its config.json has`, { file: dir, hint: 'decode every shard of the release into the folder' });
+      if (t.shape.join() !== shape.join()) throw new InputError(`holds "${name}" as ${JSON.stringify(t.shape)}, where its config.json says ${JSON.stringify(shape)}`, { file: t.file });
+      if (!['F16', 'BF16', 'F32'].includes(t.dtype)) throw new InputError(`holds "${name}" as ${t.dtype}, which this GGUF writer does not convert`, { file: t.file });
+    }
+    const extra = tensors.names().filter((n) => !wanted.has(n) && !n.endsWith('.rotary_emb.inv_freq'));
+    if (extra.length > 0) throw new InputError(`holds tensors a LLaMA has not: ${extra.slice(0, 3).join(', ')}`, { file: dir, hint: 'this GGUF writer converts plain LLaMA models' });
+  } catch (err) {
+    await tensors.close();
+    throw err;
+  }
+  return tensors;
+}
+
+export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
+  checkOptions(options, { modelDir: 'string' }, { ...COMMON_OPTIONS, type: 'string', out: 'string', force: 'boolean' });
+  const asked = options.type ?? 'auto';
+  if (!(GGUF_TYPES as readonly string[]).includes(asked)) throw new InputError(`unknown GGUF type "${asked}"`, { hint: `use one of: ${GGUF_TYPES.join(', ')}` });
+  const notes: string[] = [];
+  const note = (message: string, type: 'note' | 'warning' = 'note') => {
+    notes.push(message);
+    options.onEvent?.({ type, message });
+  };
+  const dir = await requireDir(options.modelDir, 'model folder');
+  const configPath = join(dir, 'config.json');
+  const raw = await jsonFile(configPath);
+  if (!raw) throw new InputError('has no config.json', { file: dir, hint: 'decode the release into it first (config.json is one of its files)' });
+  const config = llamaConfig(raw, configPath);
+  const tokenizerPath = join(dir, 'tokenizer.model');
+  if (!(await lstatOrUndefined(tokenizerPath))) throw new InputError('has no tokenizer.model', { file: dir, hint: "put the release's (or LLaMA's) tokenizer.model in the folder" });
+  const pieces = readSentencePiece((await readInput(tokenizerPath, SMALL_BYTES)).bytes, tokenizerPath);
+  const added = new Map<number, string>();
+  for (const [token, id] of Object.entries((await jsonFile(join(dir, 'added_tokens.json'))) ?? {})) if (typeof id === 'number') added.set(id, token);
+  const vocab = vocabulary(pieces, added, config.vocab);
+  const tensors = await openTensors(dir, config);
+  try {
+    const type = resolveType(asked, tensors.get('model.embed_tokens.weight')!.dtype);
+    if (type === 'f16' && tensors.get('model.embed_tokens.weight')!.dtype === 'BF16') {
+      note('the weights are bf16: F16 rounds them (values past 65504 become infinite, tiny ones zero); bf16 or f32 keep them exactly', 'warning');
+    }
+    const name = basename(dir);
+    const out = resolve(options.out ?? `${name}-${typeLabel(type)}.gguf`);
+    const order = tensors.names().filter((n) => ggufName(n) !== undefined);
+    const infos: GgufTensorInfo[] = [];
+    const fellBack: string[] = [];
+    for (const n of order) {
+      const t = tensors.get(n)!;
+      const chosen = tensorType(t.shape, type);
+      if (chosen.fellBack) fellBack.push(n);
+      const cols = t.shape.length === 1 ? t.shape[0]! : t.shape.slice(1).reduce((a, b) => a * b, 1);
+      const rows = t.shape.length === 1 ? 1 : t.shape[0]!;
+      infos.push({ name: ggufName(n)!, ne: [...t.shape].reverse(), type: chosen.type, bytes: rowBytes(chosen.type, cols) * rows });
+    }
+    if (fellBack.length > 0) note(`${fellBack.length} tensors have rows that are not whole Q8_0 blocks and are written as F16: ${fellBack.slice(0, 3).join(', ')}`, 'warning');
+    const provenance = { name, description: `${name}, converted by metharme-xor from ${dir} (${tensors.get('model.embed_tokens.weight')!.dtype} shards) to ${typeLabel(type)}` };
+    const { header } = ggufHeader(llamaMetadata(config, vocab, type, provenance, METHARME_CHAT_TEMPLATE), infos);
+    const bytes = await writeGguf(out, header, infos, tensors, order, config.dim / config.heads, options);
+    return { path: out, type: typeLabel(type), tensors: infos.length, bytes, notes, exitCode: 0 };
+  } finally {
+    await tensors.close();
+  }
+}
+
+async function writeGguf(out: string, header: Buffer, infos: GgufTensorInfo[], tensors: LocatedTensors, order: string[], headDim: number, options: GgufOptions): Promise<number> {
+  const outputDir = dirname(out);
+  const existing = await lstatOrUndefined(out);
+  if (existing && !options.force) throw new InputError('already exists', { file: out, hint: 'use --force to replace it, or --out to write another file' });
+  if (existing?.isDirectory()) throw new InputError('is a folder where the GGUF must go', { file: out, hint: 'pass a file name with --out' });
+  await prepareOutputDir(outputDir);
+  const lock = await acquireLock(outputDir);
+  try {
+    const temp = await createTemp(outputDir, basename(out));
+    try {
+      let at = 0;
+      const write = async (data: Buffer) => {
+        await temp.writeBuffered(data, data.length, at);
+        at += data.length;
+      };
+      await write(header);
+      for (let i = 0; i < order.length; i++) {
+        throwIfInterrupted(options.signal);
+        const t = tensors.get(order[i]!)!;
+        const plan = { dtype: t.dtype, shape: t.shape, type: infos[i]!.type, permuteHead: isQk(order[i]!) ? headDim : undefined };
+        const n = await writeTensor((offset, buf, length) => tensors.readLocated(t, offset, buf, length), plan, write);
+        if (n !== infos[i]!.bytes) throw new Error(`${order[i]}: ${n} bytes written where ${infos[i]!.bytes} were planned`);
+        await write(Buffer.alloc(padTo(n)));
+      }
+      await commitTemp(temp);
+      return at;
+    } catch (err) {
+      await discardTemp(temp);
+      throw err;
+    }
+  } finally {
+    await lock.release();
+    await tidyOutputDir(outputDir);
+  }
+}

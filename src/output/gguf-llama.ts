@@ -1,0 +1,204 @@
+/**
+ * A Hugging Face LLaMA as llama.cpp wants it in a GGUF (shared/reference/gguf.md, sections 2-3):
+ * the hyper-parameters from config.json with the exact types llama.cpp checks, the tokenizer from
+ * tokenizer.model, the tensor names it looks up, which tensors are q/k (rows reverse-permuted) and
+ * which stay F32 (the norms), and each tensor's type for the file type asked for.
+ */
+import { InputError } from '../errors.js';
+import { PIECE_TYPE, type Piece } from '../release/sentencepiece.js';
+import { GGML_TYPE, type GgmlType, type GgufValue } from './gguf-format.js';
+import { Q8_0_BLOCK } from './gguf-numbers.js';
+
+export interface LlamaConfig {
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  intermediate: number;
+  vocab: number;
+  context: number;
+  rmsEps: number;
+  ropeTheta: number;
+  bos: number;
+  eos: number;
+  pad: number | undefined;
+}
+
+/** What a GGUF can be asked to hold: `auto` is the checkpoint's own dtype (lossless). */
+export const GGUF_TYPES = ['auto', 'f32', 'f16', 'bf16', 'q8_0'] as const;
+export type GgufTypeName = (typeof GGUF_TYPES)[number];
+
+/** general.file_type (llama_ftype) of each. */
+const FILE_TYPE: Record<Exclude<GgufTypeName, 'auto'>, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
+const TENSOR_TYPE: Record<Exclude<GgufTypeName, 'auto'>, GgmlType> = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, q8_0: GGML_TYPE.Q8_0, bf16: GGML_TYPE.BF16 };
+
+/** The type name llama.cpp users see in file names: Q8_0, BF16. */
+export const typeLabel = (t: Exclude<GgufTypeName, 'auto'>) => t.toUpperCase();
+
+function int(config: Record<string, unknown>, key: string, path: string, fallback?: number): number {
+  const v = config[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    throw new InputError(`has no usable "${key}" (a positive whole number)`, { file: path, hint: "use the model's own config.json" });
+  }
+  return v;
+}
+
+/** config.json of a LLaMA; anything else is refused (this writer knows llama.cpp's `llama` arch only). */
+export function llamaConfig(config: Record<string, unknown>, path: string): LlamaConfig {
+  const architectures = Array.isArray(config.architectures) ? config.architectures : [];
+  if (config.model_type !== 'llama' && !architectures.includes('LlamaForCausalLM')) {
+    throw new InputError(`describes a ${String(config.model_type ?? architectures[0] ?? 'unknown')} model, which this GGUF writer cannot convert (LLaMA only)`, {
+      file: path,
+      hint: "use llama.cpp's convert_hf_to_gguf.py for other architectures",
+    });
+  }
+  const dim = int(config, 'hidden_size', path);
+  const heads = int(config, 'num_attention_heads', path);
+  const kvHeads = int(config, 'num_key_value_heads', path, heads);
+  if (dim % heads !== 0 || (dim / heads) % 2 !== 0 || kvHeads !== heads) {
+    throw new InputError(`has ${heads} attention heads (${kvHeads} for keys and values) for hidden size ${dim}, which LLaMA-1's layout does not have`, { file: path, hint: "use the model's own config.json" });
+  }
+  const eps = config.rms_norm_eps;
+  const theta = config.rope_theta ?? 10000;
+  const pad = config.pad_token_id;
+  return {
+    dim,
+    layers: int(config, 'num_hidden_layers', path),
+    heads,
+    kvHeads,
+    intermediate: int(config, 'intermediate_size', path),
+    vocab: int(config, 'vocab_size', path),
+    context: int(config, 'max_position_embeddings', path, 2048),
+    rmsEps: typeof eps === 'number' && eps > 0 ? eps : 1e-6,
+    ropeTheta: typeof theta === 'number' && theta > 0 ? theta : 10000,
+    bos: int(config, 'bos_token_id', path, 1),
+    eos: int(config, 'eos_token_id', path, 2),
+    // Old LLaMA configs say -1; a negative or missing id is left out, as convert does.
+    pad: typeof pad === 'number' && Number.isSafeInteger(pad) && pad >= 0 ? pad : undefined,
+  };
+}
+
+/** GGUF name of a HF tensor; undefined for the one left out (rotary inv_freq). */
+export function ggufName(hf: string): string | undefined {
+  const top: Record<string, string> = { 'model.embed_tokens.weight': 'token_embd.weight', 'model.norm.weight': 'output_norm.weight', 'lm_head.weight': 'output.weight' };
+  if (top[hf]) return top[hf];
+  const m = /^model\.layers\.(\d+)\.(.+)$/.exec(hf);
+  if (!m) return undefined;
+  const layer: Record<string, string> = {
+    'input_layernorm.weight': 'attn_norm.weight',
+    'self_attn.q_proj.weight': 'attn_q.weight',
+    'self_attn.k_proj.weight': 'attn_k.weight',
+    'self_attn.v_proj.weight': 'attn_v.weight',
+    'self_attn.o_proj.weight': 'attn_output.weight',
+    'post_attention_layernorm.weight': 'ffn_norm.weight',
+    'mlp.gate_proj.weight': 'ffn_gate.weight',
+    'mlp.up_proj.weight': 'ffn_up.weight',
+    'mlp.down_proj.weight': 'ffn_down.weight',
+  };
+  const name = layer[m[2]!];
+  return name && `blk.${m[1]}.${name}`;
+}
+
+/** Every HF tensor a LLaMA-1 of this config must have, with its shape (inv_freq aside). */
+export function expectedTensors(c: LlamaConfig): Map<string, number[]> {
+  const out = new Map<string, number[]>([
+    ['model.embed_tokens.weight', [c.vocab, c.dim]],
+    ['model.norm.weight', [c.dim]],
+    ['lm_head.weight', [c.vocab, c.dim]],
+  ]);
+  for (let i = 0; i < c.layers; i++) {
+    const p = `model.layers.${i}.`;
+    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) out.set(`${p}self_attn.${proj}.weight`, [c.dim, c.dim]);
+    out.set(`${p}mlp.gate_proj.weight`, [c.intermediate, c.dim]);
+    out.set(`${p}mlp.up_proj.weight`, [c.intermediate, c.dim]);
+    out.set(`${p}mlp.down_proj.weight`, [c.dim, c.intermediate]);
+    out.set(`${p}input_layernorm.weight`, [c.dim]);
+    out.set(`${p}post_attention_layernorm.weight`, [c.dim]);
+  }
+  return out;
+}
+
+export const isQk = (hf: string) => /\.self_attn\.[qk]_proj\.weight$/.test(hf);
+
+/** The type `auto` means for weights of this dtype: the same bits (BF16, F16), F16 for F32 (as convert does). */
+export function resolveType(asked: GgufTypeName, sourceDtype: string): Exclude<GgufTypeName, 'auto'> {
+  if (asked !== 'auto') return asked;
+  return sourceDtype === 'BF16' ? 'bf16' : 'f16';
+}
+
+/** A tensor's type: norms (1-D) F32; Q8_0 only where rows are whole blocks (F16 otherwise, said by the caller). */
+export function tensorType(shape: readonly number[], type: Exclude<GgufTypeName, 'auto'>): { type: GgmlType; fellBack: boolean } {
+  if (shape.length === 1) return { type: GGML_TYPE.F32, fellBack: false };
+  if (type === 'q8_0' && shape.at(-1)! % Q8_0_BLOCK !== 0) return { type: GGML_TYPE.F16, fellBack: true };
+  return { type: TENSOR_TYPE[type], fellBack: false };
+}
+
+export function fileType(type: Exclude<GgufTypeName, 'auto'>): number {
+  return FILE_TYPE[type];
+}
+
+/** Tokens, scores and types for `vocab` ids: the pieces, then added tokens, then [PADn] (as convert fills them). */
+export function vocabulary(pieces: readonly Piece[], added: ReadonlyMap<number, string>, vocab: number): { tokens: string[]; scores: number[]; types: number[] } {
+  const tokens: string[] = [];
+  const scores: number[] = [];
+  const types: number[] = [];
+  for (let id = 0; id < Math.max(vocab, pieces.length); id++) {
+    const p = pieces[id];
+    if (p) {
+      tokens.push(p.piece);
+      scores.push(p.score);
+      // convert's loop has no user-defined case: those pieces go in as normal.
+      types.push(p.type === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : p.type);
+    } else if (added.has(id)) {
+      tokens.push(added.get(id)!);
+      scores.push(-1000);
+      types.push(PIECE_TYPE.USER_DEFINED);
+    } else {
+      tokens.push(`[PAD${id}]`);
+      scores.push(-1000);
+      types.push(PIECE_TYPE.UNUSED);
+    }
+  }
+  return { tokens, scores, types };
+}
+
+export interface Provenance {
+  name: string;
+  /** What the weights were read from, and what proved them. */
+  description: string;
+}
+
+export function llamaMetadata(c: LlamaConfig, vocab: ReturnType<typeof vocabulary>, type: Exclude<GgufTypeName, 'auto'>, provenance: Provenance, chatTemplate: string): [string, GgufValue][] {
+  const u32 = (value: number): GgufValue => ({ type: 'u32', value });
+  const f32 = (value: number): GgufValue => ({ type: 'f32', value });
+  const kv: [string, GgufValue][] = [
+    ['general.architecture', { type: 'str', value: 'llama' }],
+    ['general.name', { type: 'str', value: provenance.name }],
+    ['general.description', { type: 'str', value: provenance.description }],
+    ['general.file_type', u32(fileType(type))],
+    ['llama.context_length', u32(c.context)],
+    ['llama.embedding_length', u32(c.dim)],
+    ['llama.block_count', u32(c.layers)],
+    ['llama.feed_forward_length', u32(c.intermediate)],
+    ['llama.attention.head_count', u32(c.heads)],
+    ['llama.attention.head_count_kv', u32(c.kvHeads)],
+    ['llama.rope.dimension_count', u32(c.dim / c.heads)],
+    ['llama.rope.freq_base', f32(c.ropeTheta)],
+    ['llama.attention.layer_norm_rms_epsilon', f32(c.rmsEps)],
+    ['llama.vocab_size', u32(vocab.tokens.length)],
+    ['tokenizer.ggml.model', { type: 'str', value: 'llama' }],
+    ['tokenizer.ggml.pre', { type: 'str', value: 'default' }],
+    ['tokenizer.ggml.tokens', { type: 'str[]', value: vocab.tokens }],
+    ['tokenizer.ggml.scores', { type: 'f32[]', value: vocab.scores }],
+    ['tokenizer.ggml.token_type', { type: 'i32[]', value: vocab.types }],
+    ['tokenizer.ggml.bos_token_id', u32(c.bos)],
+    ['tokenizer.ggml.eos_token_id', u32(c.eos)],
+    ['tokenizer.ggml.unknown_token_id', u32(0)],
+    ['tokenizer.ggml.add_bos_token', { type: 'bool', value: true }],
+    ['tokenizer.ggml.add_eos_token', { type: 'bool', value: false }],
+    ['tokenizer.chat_template', { type: 'str', value: chatTemplate }],
+  ];
+  if (c.pad !== undefined) kv.push(['tokenizer.ggml.padding_token_id', u32(c.pad)]);
+  if (type === 'q8_0') kv.push(['general.quantization_version', u32(2)]);
+  return kv;
+}

@@ -1,0 +1,77 @@
+/**
+ * The number formats a GGUF holds, converted exactly as ggml converts them (shared/reference/gguf.md,
+ * 4.2-4.3): fp16 and bf16 to and from float32 with round-to-nearest-even, and Q8_0 as
+ * `quantize_row_q8_0_ref` makes it (float32 arithmetic throughout, roundf away from zero), so a
+ * file written here equals the reference's bytes.
+ */
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+const bitsOf = (x: number): number => {
+  f32[0] = x;
+  return u32[0]!;
+};
+const fromBits = (bits: number): number => {
+  u32[0] = bits >>> 0;
+  return f32[0]!;
+};
+
+/** IEEE binary16 to float32 (exact). */
+export function f16ToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+const SCALE_TO_INF = 2 ** 112;
+const SCALE_TO_ZERO = 2 ** -110;
+
+/** float32 to binary16 as ggml_compute_fp32_to_fp16 does: nearest even, overflow to inf, NaN to 0x7e00. */
+export function f32ToF16(x: number): number {
+  let base = Math.fround(Math.fround(Math.abs(x) * SCALE_TO_INF) * SCALE_TO_ZERO);
+  const w = bitsOf(x);
+  const shl1 = (w * 2) >>> 0;
+  const sign = (w & 0x80000000) >>> 0;
+  let bias = (shl1 & 0xff000000) >>> 0;
+  if (bias < 0x71000000) bias = 0x71000000;
+  base = Math.fround(fromBits(((bias >>> 1) + 0x07800000) >>> 0) + base);
+  const bits = bitsOf(base);
+  const nonsign = ((bits >>> 13) & 0x7c00) + (bits & 0x0fff);
+  return (sign >>> 16) | (shl1 > 0xff000000 ? 0x7e00 : nonsign);
+}
+
+/** bfloat16 to float32 (exact). */
+export function bf16ToF32(h: number): number {
+  return fromBits(h << 16);
+}
+
+/** float32 to bfloat16 as ggml_compute_fp32_to_bf16 does: nearest even, NaN made quiet. */
+export function f32ToBf16(x: number): number {
+  const i = bitsOf(x);
+  if ((i & 0x7fffffff) >>> 0 > 0x7f800000) return ((i >>> 16) | 64) & 0xffff;
+  return Math.floor((i + (0x7fff + ((i >>> 16) & 1))) / 65536) & 0xffff;
+}
+
+/** roundf: half away from zero. */
+const roundf = (x: number): number => (x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5));
+
+export const Q8_0_BLOCK = 32;
+export const Q8_0_BYTES = 34;
+
+/** `values` (float32, a multiple of 32 of them) as Q8_0 blocks into `out` from `at`. */
+export function quantizeQ8_0(values: Float32Array, out: Buffer, at: number): void {
+  for (let b = 0; b < values.length / Q8_0_BLOCK; b++) {
+    let amax = 0;
+    const start = b * Q8_0_BLOCK;
+    for (let j = 0; j < Q8_0_BLOCK; j++) amax = Math.max(amax, Math.abs(values[start + j]!));
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    const block = at + b * Q8_0_BYTES;
+    out.writeUInt16LE(f32ToF16(d), block);
+    for (let j = 0; j < Q8_0_BLOCK; j++) out.writeInt8(roundf(Math.fround(values[start + j]! * id)), block + 2 + j);
+  }
+}

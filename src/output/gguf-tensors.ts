@@ -1,0 +1,93 @@
+/**
+ * One tensor's bytes as a GGUF holds them, made from the checkpoint's bytes a block of rows at a
+ * time (a few MiB, or one attention head of q/k rows): q/k rows reverse-permuted back to llama.cpp's
+ * pairwise rotary layout (`out[h*hd + 2i + j] = in[h*hd + j*hd/2 + i]`, gguf.md 3.3), then the
+ * values kept bit for bit, or converted exactly (gguf-numbers.ts).
+ */
+import { GGML_TYPE, type GgmlType } from './gguf-format.js';
+import { f16ToF32, f32ToBf16, f32ToF16, Q8_0_BLOCK, Q8_0_BYTES, quantizeQ8_0 } from './gguf-numbers.js';
+
+/** Reads bytes [offset, offset + length) of a tensor into buf[0, length). */
+export type ReadTensor = (offset: number, buf: Buffer, length: number) => Promise<void>;
+
+const BLOCK_BYTES = 4 << 20;
+const SOURCE_BYTES: Record<string, number> = { F16: 2, BF16: 2, F32: 4 };
+
+let f16Table: Float32Array | undefined;
+function f16Values(): Float32Array {
+  if (!f16Table) {
+    f16Table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
+  }
+  return f16Table;
+}
+
+/** Bytes per row of `cols` values of a ggml type. */
+export function rowBytes(type: GgmlType, cols: number): number {
+  if (type === GGML_TYPE.Q8_0) return (cols / Q8_0_BLOCK) * Q8_0_BYTES;
+  return cols * (type === GGML_TYPE.F32 ? 4 : 2);
+}
+
+const SAME: Record<string, GgmlType> = { F16: GGML_TYPE.F16, BF16: GGML_TYPE.BF16, F32: GGML_TYPE.F32 };
+
+function toFloats(src: Buffer, dtype: string): Float32Array {
+  const n = src.length / SOURCE_BYTES[dtype]!;
+  const out = new Float32Array(n);
+  if (dtype === 'F32') {
+    for (let i = 0; i < n; i++) out[i] = src.readFloatLE(i * 4);
+  } else if (dtype === 'BF16') {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = src.readUInt16LE(i * 2) << 16;
+  } else {
+    const table = f16Values();
+    for (let i = 0; i < n; i++) out[i] = table[src.readUInt16LE(i * 2)]!;
+  }
+  return out;
+}
+
+function convert(src: Buffer, dtype: string, type: GgmlType, cols: number): Buffer {
+  if (SAME[dtype] === type) return src;
+  const values = toFloats(src, dtype);
+  const out = Buffer.alloc(rowBytes(type, cols) * (values.length / cols));
+  if (type === GGML_TYPE.F32) for (let i = 0; i < values.length; i++) out.writeFloatLE(values[i]!, i * 4);
+  else if (type === GGML_TYPE.F16) for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToF16(values[i]!), i * 2);
+  else if (type === GGML_TYPE.BF16) for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToBf16(values[i]!), i * 2);
+  else quantizeQ8_0(values, out, 0);
+  return out;
+}
+
+export interface TensorPlan {
+  dtype: string;
+  shape: readonly number[];
+  type: GgmlType;
+  /** Set for q/k: the head size whose rows are reverse-permuted. */
+  permuteHead: number | undefined;
+}
+
+/** Streams a tensor's GGUF bytes to `write`; the bytes written. */
+export async function writeTensor(read: ReadTensor, t: TensorPlan, write: (data: Buffer) => Promise<void>): Promise<number> {
+  const elem = SOURCE_BYTES[t.dtype];
+  if (elem === undefined) throw new Error(`no conversion from ${t.dtype}`);
+  const rows = t.shape.length === 1 ? 1 : t.shape[0]!;
+  const cols = t.shape.length === 1 ? t.shape[0]! : t.shape.slice(1).reduce((n, d) => n * d, 1);
+  const srcRow = cols * elem;
+  const block = t.permuteHead ?? Math.max(1, Math.floor(BLOCK_BYTES / srcRow));
+  let written = 0;
+  for (let row = 0; row < rows; row += block) {
+    const n = Math.min(block, rows - row);
+    const src = Buffer.alloc(n * srcRow);
+    await read(row * srcRow, src, src.length);
+    let ordered = src;
+    if (t.permuteHead) {
+      const hd = t.permuteHead;
+      ordered = Buffer.alloc(src.length);
+      for (let i = 0; i < hd / 2; i++) {
+        for (let j = 0; j < 2; j++) src.copy(ordered, (2 * i + j) * srcRow, (j * (hd / 2) + i) * srcRow, (j * (hd / 2) + i + 1) * srcRow);
+      }
+    }
+    const out = convert(ordered, t.dtype, t.type, cols);
+    await write(out);
+    written += out.length;
+  }
+  return written;
+}

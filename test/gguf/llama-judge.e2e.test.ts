@@ -1,0 +1,123 @@
+/**
+ * llama.cpp itself as the judge of the GGUF files (issue 21): `gguf` is run as users run it on tiny
+ * LLaMA fine-tunes in bf16 and fp16 with a real SentencePiece tokenizer (fixtures/make-gguf.py);
+ * node-llama-cpp 3.21.1 (prebuilt CPU llama.cpp, installed into .judge/ by scripts/install-judge.mjs)
+ * loads each file; its next-token probabilities are compared with a float32 forward pass torch made
+ * at fixture time, its tokenization with SentencePiece's, and its rendering of the seeds' example
+ * conversation with the model card's prompt.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeDir, ROOT, runCli, tempDir } from '../support/helpers.js';
+
+const FIXTURES = join(ROOT, 'fixtures', 'gguf');
+const JUDGE = join(ROOT, '.judge', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+const reference = JSON.parse(readFileSync(join(FIXTURES, 'reference.json'), 'utf8')) as {
+  dims: { vocab: number };
+  prompts: number[][];
+  tokenized: Record<string, number[]>;
+  probabilities: Record<'bfloat16' | 'float16', number[][]>;
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+let nlc: Any;
+let llama: Any;
+let work: string;
+
+beforeAll(async () => {
+  if (!existsSync(JUDGE)) throw new Error('the judge is not installed: run "node scripts/install-judge.mjs" (npm test does)');
+  nlc = await import(pathToFileURL(JUDGE).href);
+  llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+  work = await tempDir();
+}, 120_000);
+afterAll(async () => {
+  await llama?.dispose();
+  await removeDir(work);
+});
+
+/** The next-token probabilities llama.cpp gives after each fixed prompt. */
+async function probabilities(model: Any): Promise<number[][]> {
+  const context = await model.createContext({ contextSize: 64, sequences: reference.prompts.length });
+  const out: number[][] = [];
+  for (const ids of reference.prompts) {
+    const sequence = context.getSequence();
+    const items: Any[] = ids.slice(0, -1);
+    items.push([ids.at(-1), { generateNext: { token: true, probabilities: true } }]);
+    const result = await sequence.controlledEvaluate(items);
+    const probs: Map<number, number> = result.at(-1).next.probabilities;
+    out.push(Array.from({ length: reference.dims.vocab }, (_, i) => probs.get(i) ?? 0));
+  }
+  await context.dispose();
+  return out;
+}
+
+const argmax = (p: number[]) => p.indexOf(Math.max(...p));
+
+describe('GGUF files as llama.cpp reads them', () => {
+  // Tolerances: llama.cpp keeps an F16 KV cache, and BF16 and Q8_0 matmuls round their inputs.
+  it.each([
+    ['bfloat16', 'auto', 'BF16', 1e-2],
+    ['bfloat16', 'f32', 'F32', 2e-3],
+    ['float16', 'auto', 'F16', 3e-3],
+    ['bfloat16', 'q8_0', 'Q8_0', 8e-2],
+  ] as const)('%s weights as --type %s (%s): loaded, next-token probabilities within %f of the reference, same argmax, same tokens as SentencePiece', async (dtype, type, label, tolerance) => {
+    const out = join(work, `${dtype}-${label}.gguf`);
+    const r = await runCli(['gguf', join(FIXTURES, dtype), '--type', type, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(${label}, 21 tensors, [\\d.]+ kB\\), with the Metharme chat template\\n$`));
+    const model = await llama.loadModel({ modelPath: out });
+    try {
+      const got = await probabilities(model);
+      for (const [k, p] of got.entries()) {
+        const want = reference.probabilities[dtype][k]!;
+        const worst = Math.max(...p.map((x, i) => Math.abs(x - want[i]!)));
+        expect(worst, `prompt ${k}`).toBeLessThan(tolerance);
+        expect(argmax(p), `prompt ${k}`).toBe(argmax(want));
+      }
+      for (const [text, ids] of Object.entries(reference.tokenized)) expect(Array.from(model.tokenize(text)), text).toEqual(ids);
+      expect(model.tokens.bos).toBe(1);
+      expect(model.tokens.eos).toBe(2);
+    } finally {
+      await model.dispose();
+    }
+  }, 120_000);
+
+  it("carries the Metharme prompt format: llama.cpp's runner renders the seeds' conversation as the model card writes it", async () => {
+    const out = join(work, 'template.gguf');
+    expect((await runCli(['gguf', join(FIXTURES, 'float16'), '--out', out])).code).toBe(0);
+    const model = await llama.loadModel({ modelPath: out });
+    try {
+      const wrapper = nlc.resolveChatWrapper(model);
+      expect(wrapper.wrapperName).toBe('JinjaTemplate');
+      const system = 'This is a text adventure game. Describe the scenario to the user and give him three options to pick from on each turn.';
+      const reply = "You are standing in front of an old, abandoned house. The windows are boarded up, and there's no sign of life around it.";
+      const history = [
+        { type: 'system', text: system },
+        { type: 'user', text: 'Start!' },
+        { type: 'model', response: [reply] },
+        { type: 'user', text: 'go inside' },
+        { type: 'model', response: [] },
+      ];
+      expect(wrapper.generateContextState({ chatHistory: history }).contextText.toString()).toBe(`<|system|>${system}<|user|>Start!<|model|>${reply}<|user|>go inside<|model|>`);
+    } finally {
+      await model.dispose();
+    }
+  }, 120_000);
+
+  it('writes the metadata with the exact types llama.cpp checks, and leaves out inv_freq', async () => {
+    const out = join(work, 'meta.gguf');
+    expect((await runCli(['gguf', join(FIXTURES, 'bfloat16'), '--out', out])).code).toBe(0);
+    const info = await nlc.readGgufFileInfo(out, { readTensorInfo: true });
+    expect(info.version).toBe(3);
+    expect(info.metadata.general.architecture).toBe('llama');
+    expect(info.metadata.general.file_type).toBe(32);
+    expect(info.metadata.llama.context_length).toBe(2048);
+    expect(info.metadata.llama.rope.dimension_count).toBe(16);
+    expect(info.metadata.tokenizer.ggml.tokens).toHaveLength(reference.dims.vocab);
+    expect(info.fullTensorInfo.map((t: Any) => t.name)).not.toContain('blk.0.attn_rot_embd');
+    expect(info.fullTensorInfo.find((t: Any) => t.name === 'blk.0.attn_norm.weight').ggmlType).toBe(0);
+  }, 60_000);
+});

@@ -100,6 +100,15 @@ export class DecodePrinter extends Reporter<DecodeReport> {
       case 'progress':
         this.bars?.progress(event.bytes);
         break;
+      case 'gguf-done': {
+        const g = event.gguf;
+        if (!g.written) this.error(errorLine(`${g.path}: not written, as a shard did not go into it whole (see above)`));
+        else {
+          this.say(`wrote ${g.path} (${g.type}, ${g.tensors} tensors, ${formatBytes(g.bytes)})${g.verified ? ': every shard matched its published digest' : ''}`);
+          if (!g.verified) this.warn(`${g.path}: NOT VERIFIED, as a shard that went into it had no published digest to match`, true);
+        }
+        break;
+      }
       case 'file-done':
         this.say(decodeLine(event.result, this.nameWidth));
         // Causes and fixes at once, not after the remaining files: the user can act while it runs.

@@ -114,6 +114,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     )
     .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
     .option('--safetensors', 'write checkpoint shards as model-*.safetensors (and model.safetensors.index.json) in the same pass, instead of .bin')
+    .option('--gguf [type]', `write the checkpoint shards as one GGUF for llama.cpp, KoboldCpp and Ollama in the same pass, instead of .bin (${GGUF_TYPES.join(', ')}; auto keeps the weights' own dtype)`)
     .option('--allow-unsafe-pickle', 'keep a file whose pickle references globals outside torch\'s weights-only allowlist (loading it could run code)')
     .option('--keep-going', 'decode every file even after one failed because of its base (by default the run stops starting files)')
     .option('--xor-manifest <file>', 'published digests of the XOR files, to tell a damaged XOR file from a wrong base (default: SHA256SUMS.xor in <xor-dir>)')
@@ -139,6 +140,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           strict: opts.strict,
           allowUnsafePickle: opts.allowUnsafePickle,
           safetensors: opts.safetensors,
+          gguf: opts.gguf === undefined ? undefined : opts.gguf === true ? 'auto' : (opts.gguf as GgufTypeName),
           xorManifest: opts.xorManifest,
           baseManifest: opts.baseManifest,
           signal: run.signal,

@@ -72,7 +72,8 @@ async function baseHeadOf(file: FilePlan, chunkBytes: number, signal: AbortSigna
 /** `attempt`: a Hub payload whose SHA-256 differed from the listing is fetched once more. */
 export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext, attempt = 1): Promise<FileResult> {
   const t0 = performance.now();
-  const existing = attempt === 1 ? await checkExisting(file, pipeline, ctx, t0) : undefined;
+  // A shard going into the GGUF is never on disk: there is nothing in place to check.
+  const existing = attempt === 1 && file.convert !== 'gguf' ? await checkExisting(file, pipeline, ctx, t0) : undefined;
   if (existing) return existing;
 
   ctx.notify({ type: 'file-start', name: file.name, bytes: file.payloadSize, action: file.action, phase: 'decode' });
@@ -88,9 +89,14 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   ctx.resume.forget(file.name);
   // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
   const resumeCtx = { outputDir: ctx.plan.outputDir, resume: ctx.resume, verifying: ctx.verifying, notify: ctx.notify };
-  const out = await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 });
+  const out = await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 && file.convert !== 'gguf' });
   const { temp, kept } = out;
-  const sink = file.convert === 'safetensors' ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize) : undefined;
+  const sink =
+    file.convert === 'gguf'
+      ? ctx.gguf!.sink(file.name, file.payloadPath, knownSize)
+      : file.convert === 'safetensors'
+        ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize)
+        : undefined;
   // A conversion keeps the .bin's directory once, for itself and the pickle check.
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize, sink?.tail);
   // Each record's CRC-32 names the tensors that are wrong when the digest fails. Checked inline it
@@ -214,6 +220,13 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       }
     } else {
       if (file.convert === 'safetensors-index') await rewriteIndexForSafetensors(temp);
+      if (file.convert === 'gguf') {
+        // Its bytes are in the GGUF, which gets its name once every shard is in.
+        await discardTemp(temp);
+        ctx.gguf!.shardDone(file.name, status === 'verified');
+        committed = true;
+        return resultOf(file, t0, { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: [] }, { cause: null });
+      }
       // Recorded under the identity the file keeps through the rename: a kill in between leaves a
       // finished file that the next run recognises instead of refusing it.
       await commitTemp(temp, () => ctx.resume.record(file.name, { ...resumePaths(file), output: temp.tempPath }, outcome.digests));

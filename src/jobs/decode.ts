@@ -18,6 +18,7 @@ import { entriesByName, type ManifestEntry } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
 import { primaryAlgorithm } from '../verify/digests.js';
 import { decodeFile, type RunContext } from './decode-file.js';
+import { openGgufAssembly } from './gguf-decode.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
 
@@ -85,6 +86,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     strict: 'boolean',
     allowUnsafePickle: 'boolean',
     safetensors: 'boolean',
+    gguf: 'string',
   });
   const started = performance.now();
   const events = collectEvents(options.onEvent);
@@ -225,31 +227,51 @@ async function decodeLocked(
     notify,
   };
   const results: FileResult[] = new Array(plan.files.length);
-  let next = 0;
   let stopped = false;
   let firstError: unknown;
-  const lane = async () => {
-    const fromNetwork = plan.source !== undefined || plan.baseSource !== undefined;
-    const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir), ...(fromNetwork ? NETWORK_PIPELINE : {}) });
-    try {
-      while (next < plan.files.length && !internal.signal.aborted && !stopped) {
-        const index = next++;
-        const result = await decodeFile(plan.files[index]!, pipeline, ctx);
-        results[index] = result;
-        if (stopsTheRun(result) && options.keepGoing !== true) stopped = true;
-        notify({ type: 'file-done', result });
+  /** Decodes the files at `indices` in a few lanes; what failed is in firstError. */
+  const runFiles = async (indices: number[]) => {
+    let next = 0;
+    const lane = async () => {
+      const fromNetwork = plan.source !== undefined || plan.baseSource !== undefined;
+      const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir), ...(fromNetwork ? NETWORK_PIPELINE : {}) });
+      try {
+        while (next < indices.length && !internal.signal.aborted && !stopped) {
+          const index = indices[next++]!;
+          const result = await decodeFile(plan.files[index]!, pipeline, ctx);
+          results[index] = result;
+          if (plan.files[index]!.convert === 'gguf' && result.status !== 'verified' && result.status !== 'unverified') ctx.gguf?.shardFailed();
+          if (stopsTheRun(result) && options.keepGoing !== true) stopped = true;
+          notify({ type: 'file-done', result });
+        }
+      } catch (err) {
+        // The first failure is the one to report; the lanes it stops throw InterruptedError after it.
+        if (firstError === undefined) firstError = err;
+        else if (firstError instanceof InterruptedError && !(err instanceof InterruptedError)) firstError = err;
+        internal.abort('failed');
+      } finally {
+        await pipeline.close();
       }
-    } catch (err) {
-      // The first failure is the one to report; the lanes it stops throw InterruptedError after it.
-      if (firstError === undefined) firstError = err;
-      else if (firstError instanceof InterruptedError && !(err instanceof InterruptedError)) firstError = err;
-      internal.abort('failed');
-    } finally {
-      await pipeline.close();
-    }
+    };
+    const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(), indices.length || 1));
+    await Promise.all(Array.from({ length: jobs }, lane));
   };
-  const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(), plan.files.length || 1));
-  await Promise.all(Array.from({ length: jobs }, lane));
+  // With --gguf, the small files first: config.json, tokenizer.model and the index lay the GGUF out.
+  const intoGguf = plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [i] : []));
+  await runFiles(plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [] : [i])));
+  let gguf: DecodeReport['gguf'] = null;
+  if (intoGguf.length > 0 && firstError === undefined && !stopped && !internal.signal.aborted) {
+    const assembly = await openGgufAssembly(plan, plan.gguf ?? 'auto', options.force === true);
+    ctx.gguf = assembly;
+    try {
+      await runFiles(intoGguf);
+      const done = firstError === undefined ? await assembly.finish() : { written: false, bytes: 0, verified: false };
+      gguf = { path: assembly.path, type: assembly.type, tensors: assembly.tensorCount, bytes: done.bytes, written: done.written, verified: done.verified };
+      notify({ type: 'gguf-done', gguf });
+    } finally {
+      await assembly.discard();
+    }
+  }
   options.signal?.removeEventListener('abort', onExternalAbort);
   if (firstError !== undefined) throw await withSpaceNeeded(firstError, plan, plan.files.filter((_, i) => !results[i]));
   // Stopped by a signal between files: an interrupted run, unless every file finished anyway.
@@ -293,11 +315,12 @@ async function decodeLocked(
     source: plan.source ?? null,
     baseSource: plan.baseSource ?? null,
     baseRebuild: plan.baseRebuild ?? null,
+    gguf,
     files,
     ignored: plan.ignored,
     totals,
     strict: options.strict === true,
     exitCode:
-      totals.mismatch + totals.invalid + totals.missing + totals.badBase + totals.notStarted + totals.unsafe + (options.strict ? totals.notVerified : 0) > 0 ? 1 : 0,
+      totals.mismatch + totals.invalid + totals.missing + totals.badBase + totals.notStarted + totals.unsafe + (options.strict ? totals.notVerified : 0) > 0 || (gguf !== null && !gguf.written) ? 1 : 0,
   };
 }

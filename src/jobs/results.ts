@@ -79,6 +79,8 @@ export interface DecodeReport {
   baseSource: { repo: string; revision: string; commit: string } | null;
   /** When base files were rebuilt from LLaMA in another layout: the target, what from, which files. */
   baseRebuild: BaseRebuild | null;
+  /** decode --gguf: the GGUF, or null without --gguf. */
+  gguf: GgufResult | null;
   files: FileResult[];
   /** Everything the run warned about (also printed on stderr). */
   warnings: string[];
@@ -123,4 +125,18 @@ export type DecodeEvent =
   | { type: 'note'; message: string }
   | { type: 'file-start'; name: string; bytes: number; action: FileAction; phase: FilePhase }
   | { type: 'progress'; name: string; bytes: number }
-  | { type: 'file-done'; result: FileResult };
+  | { type: 'file-done'; result: FileResult }
+  | { type: 'gguf-done'; gguf: GgufResult };
+
+/** decode --gguf: the one GGUF written instead of the shards. */
+export interface GgufResult {
+  path: string;
+  /** Q8_0, BF16, ... */
+  type: string;
+  tensors: number;
+  bytes: number;
+  /** Given its final name: every shard went into it (a shard that failed leaves no GGUF). */
+  written: boolean;
+  /** Every shard matched its published digest. */
+  verified: boolean;
+}

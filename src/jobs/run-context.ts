@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ResumeState } from '../output/state.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
+import type { GgufAssembly } from '../output/gguf-assembly.js';
 import { verdict, type DecodeEvent, type FileResult, type VerdictInput } from './results.js';
 
 /** What every file of one run shares. */
@@ -19,6 +20,8 @@ export interface RunContext {
   resume: ResumeState;
   signal: AbortSignal;
   notify: (event: DecodeEvent) => void;
+  /** decode --gguf: the GGUF the shards stream into (set once the small files are decoded). */
+  gguf?: GgufAssembly;
 }
 
 export function resultOf(file: FilePlan, t0: number, input: Omit<VerdictInput, 'name' | 'expected' | 'seconds'>, extra: Partial<FileResult> = {}): FileResult {

@@ -45,7 +45,8 @@ function toFloats(src: Buffer, dtype: string): Float32Array {
   return out;
 }
 
-function convert(src: Buffer, dtype: string, type: GgmlType, cols: number): Buffer {
+/** Whole rows of a tensor's values (`dtype` bytes) in a ggml type. */
+export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: number): Buffer {
   if (SAME[dtype] === type) return src;
   const values = toFloats(src, dtype);
   const out = Buffer.alloc(rowBytes(type, cols) * (values.length / cols));
@@ -55,6 +56,28 @@ function convert(src: Buffer, dtype: string, type: GgmlType, cols: number): Buff
   else quantizeQ8_0(values, out, 0);
   return out;
 }
+
+/** One head's q/k rows from the rotate-half layout back to llama.cpp's pairs. */
+export function unpermuteHead(src: Buffer, headDim: number, rowBytes: number): Buffer {
+  const out = Buffer.alloc(src.length);
+  for (let i = 0; i < headDim / 2; i++) {
+    for (let j = 0; j < 2; j++) src.copy(out, (2 * i + j) * rowBytes, (j * (headDim / 2) + i) * rowBytes, (j * (headDim / 2) + i + 1) * rowBytes);
+  }
+  return out;
+}
+
+/** The rows and values per row of a tensor (a 1-D tensor is one row). */
+export function rowsOf(shape: readonly number[]): { rows: number; cols: number } {
+  if (shape.length === 1) return { rows: 1, cols: shape[0]! };
+  return { rows: shape[0]!, cols: shape.slice(1).reduce((n, d) => n * d, 1) };
+}
+
+/** Rows converted at a time: one head of q/k rows, or a few MiB. */
+export function blockRows(t: Pick<TensorPlan, 'permuteHead'>, srcRowBytes: number): number {
+  return t.permuteHead ?? Math.max(1, Math.floor(BLOCK_BYTES / srcRowBytes));
+}
+
+export const sourceBytes = (dtype: string): number | undefined => SOURCE_BYTES[dtype];
 
 export interface TensorPlan {
   dtype: string;
@@ -68,24 +91,16 @@ export interface TensorPlan {
 export async function writeTensor(read: ReadTensor, t: TensorPlan, write: (data: Buffer) => Promise<void>): Promise<number> {
   const elem = SOURCE_BYTES[t.dtype];
   if (elem === undefined) throw new Error(`no conversion from ${t.dtype}`);
-  const rows = t.shape.length === 1 ? 1 : t.shape[0]!;
-  const cols = t.shape.length === 1 ? t.shape[0]! : t.shape.slice(1).reduce((n, d) => n * d, 1);
+  const { rows, cols } = rowsOf(t.shape);
   const srcRow = cols * elem;
-  const block = t.permuteHead ?? Math.max(1, Math.floor(BLOCK_BYTES / srcRow));
+  const block = blockRows(t, srcRow);
   let written = 0;
   for (let row = 0; row < rows; row += block) {
     const n = Math.min(block, rows - row);
     const src = Buffer.alloc(n * srcRow);
     await read(row * srcRow, src, src.length);
-    let ordered = src;
-    if (t.permuteHead) {
-      const hd = t.permuteHead;
-      ordered = Buffer.alloc(src.length);
-      for (let i = 0; i < hd / 2; i++) {
-        for (let j = 0; j < 2; j++) src.copy(ordered, (2 * i + j) * srcRow, (j * (hd / 2) + i) * srcRow, (j * (hd / 2) + i + 1) * srcRow);
-      }
-    }
-    const out = convert(ordered, t.dtype, t.type, cols);
+    const ordered = t.permuteHead ? unpermuteHead(src, t.permuteHead, srcRow) : src;
+    const out = convertRows(ordered, t.dtype, t.type, cols);
     await write(out);
     written += out.length;
   }

@@ -14,6 +14,7 @@ import { hubSettings } from '../hub/settings.js';
 import { HubRebuildFolder } from './hub-rebuild-folder.js';
 import { isHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
+import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-llama.js';
 import { ARGUMENT_ORDER, checkOutputDir, isChecksumListName, refuseOutputAsInput, requireDir } from './inputs.js';
 import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
@@ -45,8 +46,8 @@ export interface FilePlan {
   note: string | undefined;
   outputPath: string;
   expected: ManifestEntry[];
-  /** --safetensors: a checkpoint shard written as safetensors, or the shard index rewritten for them. */
-  convert?: 'safetensors' | 'safetensors-index' | undefined;
+  /** --safetensors: a checkpoint shard written as safetensors, or the shard index rewritten for them; --gguf: a shard streamed into the GGUF. */
+  convert?: 'safetensors' | 'safetensors-index' | 'gguf' | undefined;
   /** For a payload on the Hub (payloadPath is then its hf:// address). */
   hub?: HubInput | undefined;
   /** For a base file on the Hub (basePath is then its hf:// address). */
@@ -81,6 +82,8 @@ export interface DecodePlan {
   verb?: 'decoding' | 'rebuilding';
   /** The warning when nothing will be verified, if another than decode's. */
   nothingVerified?: string;
+  /** decode --gguf: the type of the GGUF the shards go into. */
+  gguf?: GgufTypeName | undefined;
 }
 
 export interface BaseRebuild {
@@ -143,6 +146,8 @@ export interface PlanOptions {
   baseManifest?: string | undefined;
   /** Write checkpoint shards as safetensors (and the shard index for them) instead of .bin. */
   safetensors?: boolean | undefined;
+  /** Write the checkpoint shards as one GGUF of this type instead of .bin files. */
+  gguf?: GgufTypeName | undefined;
 }
 
 /** The names transformers gives safetensors shards and their index. */
@@ -154,6 +159,8 @@ export function safetensorsName(name: string): { name: string; convert: 'safeten
 }
 
 export async function planDecode(options: PlanOptions, signal?: AbortSignal): Promise<DecodePlan> {
+  if (options.gguf && options.safetensors) throw new InputError('--gguf and --safetensors cannot be used together', { hint: 'pass one of them' });
+  if (options.gguf !== undefined && !(GGUF_TYPES as readonly string[]).includes(options.gguf)) throw new InputError(`unknown GGUF type "${options.gguf}"`, { hint: `use one of: ${GGUF_TYPES.join(', ')}` });
   const notes: string[] = [];
   const inFolder = async (path: string, role: string) => {
     const dir = await requireDir(path, role).catch((err: unknown) => {
@@ -247,7 +254,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
         notes.push(`${name}: the manifest's name for it differs only in Unicode normalisation (NFC/NFD); it is verified against that entry`);
       }
     }
-    const converted = options.safetensors ? safetensorsName(name) : undefined;
+    const converted = options.safetensors ? safetensorsName(name) : options.gguf && /^pytorch_model(-\d+-of-\d+)?\.bin$/.test(name) ? { name, convert: 'gguf' as const } : undefined;
     const outputPath = join(outputDir, converted?.name ?? name);
     // A Hub listing's names are checked when it is read; a local folder's are its own files' names.
     if (dirname(outputPath) !== outputDir) throw new InputError('has a name that would leave the output folder', { file: payloadPath, hint: 'rename it, or take it out of the XOR folder' });
@@ -258,7 +265,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       basePath: action === 'copy' ? undefined : basePath,
       baseSize,
       action,
-      note: converted ? `written as ${converted.name}` : note,
+      note: converted?.convert === 'gguf' ? 'written into the GGUF' : converted ? `written as ${converted.name}` : note,
       outputPath,
       expected: expected ?? [],
       convert: converted?.convert,
@@ -296,5 +303,6 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     source: revisionOf(hub),
     baseSource: revisionOf(baseHub),
     baseRebuild: rebuilt && rebuiltFiles.length > 0 ? baseRebuildOf(rebuilt, rebuiltFiles) : undefined,
+    gguf: options.gguf,
   };
 }

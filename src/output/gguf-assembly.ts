@@ -1,0 +1,263 @@
+/**
+ * One GGUF written from the shards of a decode as they stream by (decode --gguf). Its layout is fixed
+ * before the first shard: the header's size does not depend on the order of the tensors, and each
+ * shard's tensors (from the release's index) get a region of the data in shard order. Inside a
+ * region, tensors go in the order their storages arrive; each is converted a block of rows at a time
+ * (gguf-tensors.ts). The header, whose tensor infos follow the data's order, is written last, and the
+ * file gets its final name only when every shard matched its published digest.
+ */
+import type { OutputSink } from '../codec/pipeline.js';
+import { InputError } from '../errors.js';
+import { elementCount, isContiguous, type TensorLayout } from '../release/state-dict.js';
+import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
+import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf-llama.js';
+import { blockRows, convertRows, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
+import { commitTemp, discardTemp, type TempFile } from './temp-file.js';
+import { TorchZipStream } from './torch-zip-stream.js';
+
+/** The key that says whether every shard matched its published digest. */
+export const VERIFIED_KEY = 'metharme_xor.shards_verified';
+
+export interface GgufTarget {
+  /** HF tensor name -> shape, for every tensor the GGUF holds. */
+  shapes: ReadonlyMap<string, readonly number[]>;
+  /** Shard file name -> the HF tensors it holds (from the release's index). */
+  shards: ReadonlyMap<string, readonly string[]>;
+  type: Exclude<GgufTypeName, 'auto'>;
+  /** The source dtype the type was chosen for (auto: the same bits). */
+  dtype: string;
+  headDim: number;
+  metadata: [string, GgufValue][];
+}
+
+interface Slot {
+  info: GgufTensorInfo;
+  shape: readonly number[];
+  /** Absolute file offset of its data. */
+  at: number;
+}
+
+export class GgufAssembly {
+  private readonly headerBytes: number;
+  private readonly regions = new Map<string, { start: number; bytes: number }>();
+  private readonly slots: Slot[] = [];
+  private readonly verifiedShards = new Set<string>();
+  private failed = false;
+  private allVerified = true;
+  private closed = false;
+
+  constructor(
+    private readonly temp: TempFile,
+    private readonly target: GgufTarget,
+  ) {
+    const infos = [...target.shapes].map(([name, shape]) => this.infoOf(name, shape));
+    this.headerBytes = ggufHeader(target.metadata, infos).header.length;
+    let at = this.headerBytes;
+    for (const [shard, names] of [...target.shards].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const bytes = names.reduce((n, name) => n + this.padded(name), 0);
+      this.regions.set(shard, { start: at, bytes });
+      at += bytes;
+    }
+  }
+
+  get path(): string {
+    return this.temp.path;
+  }
+
+  /** The type's name as llama.cpp users write it (BF16, Q8_0). */
+  get type(): string {
+    return typeLabel(this.target.type);
+  }
+
+  get tensorCount(): number {
+    return this.target.shapes.size;
+  }
+
+  private infoOf(name: string, shape: readonly number[]): GgufTensorInfo {
+    const { rows, cols } = rowsOf(shape);
+    const type = tensorType(shape, this.target.type).type;
+    return { name: ggufName(name)!, ne: [...shape].reverse(), type, bytes: rowBytes(type, cols) * rows };
+  }
+
+  private padded(name: string): number {
+    const info = this.infoOf(name, this.target.shapes.get(name)!);
+    return info.bytes + padTo(info.bytes);
+  }
+
+  /** The sink that writes shard `shard` (whose decoded bytes stream through it) into its region. */
+  sink(shard: string, source: string, size?: number): GgufShardSink {
+    const region = this.regions.get(shard);
+    if (!region) throw new Error(`${shard} has no region in the GGUF`);
+    return new GgufShardSink(this, this.temp, shard, source, size);
+  }
+
+  /** Places a shard's tensors in arrival order within its region; what each storage holds. */
+  place(shard: string, tensors: TensorLayout[], refuse: (reason: string) => never): Map<string, TensorRoute> {
+    const wanted = new Set(this.target.shards.get(shard));
+    const region = this.regions.get(shard)!;
+    const routes = new Map<string, TensorRoute>();
+    let at = region.start;
+    const order = [...tensors].sort((a, b) => (a.storageKey < b.storageKey ? -1 : a.storageKey > b.storageKey ? 1 : 0));
+    for (const t of order) {
+      if (t.name.endsWith('.rotary_emb.inv_freq')) continue;
+      if (!wanted.delete(t.name)) refuse(`it holds "${t.name}", which the release's index does not put in this shard or a LLaMA has not`);
+      const shape = this.target.shapes.get(t.name)!;
+      if (t.shape.join() !== shape.join()) refuse(`"${t.name}" is ${JSON.stringify(t.shape)}, where config.json says ${JSON.stringify(shape)}`);
+      if (t.dtype !== this.target.dtype) refuse(`"${t.name}" is ${t.dtype}, where config.json's torch_dtype says ${this.target.dtype}`);
+      if (!isContiguous(t) || routes.has(t.storageKey)) refuse(`"${t.name}" is a view into a storage shared with other tensors`);
+      const info = this.infoOf(t.name, shape);
+      this.slots.push({ info, shape, at });
+      routes.set(t.storageKey, new TensorRoute(t, info.type, isQk(t.name) ? this.target.headDim : undefined, at));
+      at += info.bytes + padTo(info.bytes);
+    }
+    if (wanted.size > 0) refuse(`it lacks "${[...wanted][0]}", which the release's index puts in it`);
+    return routes;
+  }
+
+  /** A shard went into the file whole: `verified` when it matched its published digest. */
+  shardDone(shard: string, verified: boolean): void {
+    this.verifiedShards.add(shard);
+    if (!verified) this.allVerified = false;
+  }
+
+  shardFailed(): void {
+    this.failed = true;
+  }
+
+  /** Writes the header and gives the file its name when every shard went into it; else removes it. */
+  async finish(): Promise<{ written: boolean; bytes: number; verified: boolean }> {
+    if (this.closed) return { written: false, bytes: 0, verified: false };
+    this.closed = true;
+    const complete = !this.failed && [...this.target.shards.keys()].every((s) => this.verifiedShards.has(s));
+    if (!complete) {
+      await discardTemp(this.temp);
+      return { written: false, bytes: 0, verified: false };
+    }
+    const infos = [...this.slots].sort((a, b) => a.at - b.at);
+    // Said in the file itself: whether every shard matched a published digest (a fixed-size value).
+    const metadata = this.target.metadata.map(([k, v]): [string, GgufValue] => (k === VERIFIED_KEY ? [k, { type: 'bool', value: this.allVerified }] : [k, v]));
+    const { header, offsets } = ggufHeader(metadata, infos.map((s) => s.info));
+    // The layout fixed at the start must be the one the header describes.
+    infos.forEach((s, i) => {
+      if (offsets[i]! + header.length !== s.at) throw new Error(`GGUF tensor ${s.info.name} at ${s.at}, its header says ${offsets[i]! + header.length}`);
+    });
+    if (header.length !== this.headerBytes) throw new Error('the GGUF header changed size');
+    await this.temp.writeBuffered(header, header.length, 0);
+    await commitTemp(this.temp);
+    const last = infos.at(-1);
+    return { written: true, bytes: last ? last.at + last.info.bytes + padTo(last.info.bytes) : header.length, verified: this.allVerified };
+  }
+
+  async discard(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await discardTemp(this.temp);
+  }
+}
+
+/** One tensor's storage bytes, in order, converted a block of rows at a time and written at its place. */
+export class TensorRoute {
+  private readonly srcRow: number;
+  private readonly block: Buffer;
+  private filled = 0;
+  private out: number;
+  private received = 0;
+  private readonly total: number;
+  private readonly cols: number;
+
+  constructor(
+    private readonly t: TensorLayout,
+    private readonly type: GgmlType,
+    private readonly permuteHead: number | undefined,
+    at: number,
+  ) {
+    const { cols } = rowsOf(t.shape);
+    this.cols = cols;
+    this.srcRow = cols * sourceBytes(t.dtype)!;
+    this.block = Buffer.alloc(Math.min(blockRows({ permuteHead }, this.srcRow), rowsOf(t.shape).rows) * this.srcRow);
+    this.total = elementCount(t.shape) * t.elementBytes;
+    this.out = at;
+  }
+
+  get complete(): boolean {
+    return this.received === this.total;
+  }
+
+  get name(): string {
+    return this.t.name;
+  }
+
+  /** Storage bytes from `offset`; what is ready to write goes to `write(bytes, position)`. */
+  push(offset: number, bytes: Buffer, write: (data: Buffer, position: number) => void): void {
+    const from = this.t.offset * this.t.elementBytes;
+    let i = Math.max(0, from - offset);
+    while (i < bytes.length && this.received < this.total) {
+      const n = Math.min(bytes.length - i, this.block.length - this.filled, this.total - this.received);
+      bytes.copy(this.block, this.filled, i, i + n);
+      this.filled += n;
+      this.received += n;
+      i += n;
+      if (this.filled === this.block.length || this.received === this.total) this.flush(write);
+    }
+  }
+
+  private flush(write: (data: Buffer, position: number) => void): void {
+    const rows = this.block.subarray(0, this.filled);
+    const ordered = this.permuteHead ? unpermuteHead(rows, this.permuteHead, this.srcRow) : Buffer.from(rows);
+    const out = convertRows(ordered, this.t.dtype, this.type, this.cols);
+    write(out, this.out);
+    this.out += out.length;
+    this.filled = 0;
+  }
+}
+
+export class GgufShardSink implements OutputSink {
+  readonly path: string;
+  readonly flush = undefined;
+  private readonly stream: TorchZipStream;
+  private routes: Map<string, TensorRoute> | undefined;
+  private writes: Promise<unknown>[] = [];
+
+  constructor(
+    private readonly assembly: GgufAssembly,
+    private readonly temp: TempFile,
+    private readonly shard: string,
+    private readonly source: string,
+    size?: number,
+  ) {
+    this.path = temp.path;
+    const refuse = (reason: string): never => {
+      throw new InputError(`cannot be written into the GGUF: ${reason}`, { file: this.source, hint: 'decode without --gguf, then convert the folder with "metharme-xor gguf"' });
+    };
+    this.stream = new TorchZipStream(
+      {
+        onTensors: (tensors) => {
+          this.routes = this.assembly.place(this.shard, tensors, refuse);
+          return new Map(tensors.map((t) => [t.storageKey, t.storageNumel * t.elementBytes]));
+        },
+        onStorage: (key, offset, bytes) => this.routes?.get(key)?.push(offset, bytes, (data, position) => this.writes.push(this.temp.writeBuffered(data, data.length, position))),
+      },
+      refuse,
+      size,
+    );
+  }
+
+  /** The .bin's last bytes (its zip directory), also what the pickle check of the same stream reads. */
+  get tail() {
+    return this.stream.tail;
+  }
+
+  async write(data: Buffer, length: number): Promise<void> {
+    this.stream.push(data.subarray(0, length));
+    const writes = this.writes;
+    this.writes = [];
+    await Promise.all(writes);
+  }
+
+  async finish(): Promise<void> {
+    this.stream.finish();
+    const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
+    if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
+    await Promise.all(this.writes);
+  }
+}

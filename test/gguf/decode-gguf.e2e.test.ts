@@ -1,0 +1,117 @@
+/**
+ * decode --gguf (issue 21, items 1 and 3): a release of the tiny bf16 fine-tune (XORed against the
+ * fp16 one, which plays the base) decodes straight into one GGUF in the same pass: every shard still
+ * judged by its published digest, the GGUF named only when all matched, and its tensors exactly what
+ * `gguf` makes from the decoded folder. llama.cpp loads it (node-llama-cpp, as in llama-judge).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { finalNames, removeDir, ROOT, runCli, tempDir, writeRelease } from '../support/helpers.js';
+
+const FIXTURES = join(ROOT, 'fixtures', 'gguf');
+const JUDGE = join(ROOT, '.judge', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+const reference = JSON.parse(readFileSync(join(FIXTURES, 'reference.json'), 'utf8')) as { prompts: number[][]; probabilities: { bfloat16: number[][] } };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+let nlc: Any;
+let work: string;
+beforeAll(async () => {
+  if (!existsSync(JUDGE)) throw new Error('the judge is not installed: run "node scripts/install-judge.mjs" (npm test does)');
+  nlc = await import(pathToFileURL(JUDGE).href);
+});
+beforeEach(async () => {
+  work = await tempDir();
+});
+afterAll(() => removeDir(work));
+
+async function release(damage?: string) {
+  const names = await readdir(join(FIXTURES, 'bfloat16'));
+  const files = await Promise.all(
+    names.map(async (name) => {
+      const fine = await readFile(join(FIXTURES, 'bfloat16', name));
+      const base = await readFile(join(FIXTURES, 'float16', name));
+      // JSON ships plain, as later Pygmalion releases do; the shards and the tokenizer are XORed.
+      return { name, fine, base, plain: name.endsWith('.json') };
+    }),
+  );
+  const r = await writeRelease(join(work, 'metharme-tiny'), files);
+  if (damage) {
+    const path = join(r.xorDir, damage);
+    const bytes = await readFile(path);
+    bytes[bytes.length >> 1]! ^= 0x10;
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(path, bytes);
+  }
+  return r;
+}
+
+describe('decode --gguf', () => {
+  it('writes one GGUF instead of the shards, every shard verified, its tensors those gguf makes from the decoded folder', async () => {
+    const r = await release();
+    const run = await runCli(['decode', r.outDir, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const doc = JSON.parse(run.stdout);
+    expect(doc.gguf).toMatchObject({ type: 'BF16', tensors: 21, written: true, verified: true });
+    expect(doc.files.filter((f: Any) => f.name.endsWith('.bin')).map((f: Any) => f.status)).toEqual(['verified', 'verified']);
+    const names = await finalNames(r.outDir);
+    expect(names).toContain('out-BF16.gguf');
+    expect(names.filter((n) => n.endsWith('.bin'))).toEqual([]);
+    expect(names).toContain('config.json');
+
+    // The same tensors as the gguf command writes from the decoded folder.
+    const plain = join(work, 'plain');
+    expect((await runCli(['decode', plain, r.xorDir, r.baseDir, '--manifest', r.manifest])).code).toBe(0);
+    const converted = join(work, 'converted.gguf');
+    expect((await runCli(['gguf', plain, '--out', converted])).code).toBe(0);
+    const a = await nlc.readGgufFileInfo(join(r.outDir, 'out-BF16.gguf'), { readTensorInfo: true });
+    const b = await nlc.readGgufFileInfo(converted, { readTensorInfo: true });
+    const key = (t: Any) => `${t.name} ${t.dimensions.join('x')} ${t.ggmlType}`;
+    expect(a.fullTensorInfo.map(key).sort()).toEqual(b.fullTensorInfo.map(key).sort());
+    // Byte for byte, tensor by tensor (the two lay them out in another order).
+    const bytesA = await readFile(join(r.outDir, 'out-BF16.gguf'));
+    const bytesB = await readFile(converted);
+    const sorted = (info: Any) => [...info.fullTensorInfo].sort((x: Any, y: Any) => x.fileOffset - y.fileOffset);
+    const spans = (info: Any, bytes: Buffer) =>
+      new Map(sorted(info).map((t: Any, i: number, all: Any[]) => [t.name, bytes.subarray(Number(t.fileOffset), i + 1 < all.length ? Number(all[i + 1].fileOffset) : bytes.length)]));
+    const inA = spans(a, bytesA);
+    const inB = spans(b, bytesB);
+    for (const [name, data] of inA) expect(data.equals(inB.get(name)!), name).toBe(true);
+    expect(a.metadata.metharme_xor.shards_verified).toBe(true);
+
+    const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+    const model = await llama.loadModel({ modelPath: join(r.outDir, 'out-BF16.gguf') });
+    const context = await model.createContext({ contextSize: 64 });
+    const sequence = context.getSequence();
+    const ids = reference.prompts[0]!;
+    const items: Any[] = ids.slice(0, -1);
+    items.push([ids.at(-1), { generateNext: { token: true, probabilities: true } }]);
+    const probs: Map<number, number> = (await sequence.controlledEvaluate(items)).at(-1).next.probabilities;
+    const want = reference.probabilities.bfloat16[0]!;
+    expect(Math.max(...want.map((p, i) => Math.abs(p - (probs.get(i) ?? 0))))).toBeLessThan(1e-2);
+    await model.dispose();
+    await llama.dispose();
+  }, 120_000);
+
+  it('a damaged shard: it fails its digest, no GGUF gets its final name (exit 1)', async () => {
+    const r = await release('pytorch_model-00002-of-00002.bin');
+    const run = await runCli(['decode', r.outDir, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf', 'q8_0', '--keep-going']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/mismatch +pytorch_model-00002-of-00002\.bin/);
+    expect(run.stderr).toMatch(/out-Q8_0\.gguf: not written, as a shard did not go into it whole/);
+    expect((await finalNames(r.outDir)).filter((n) => n.endsWith('.gguf'))).toEqual([]);
+  }, 60_000);
+
+  it('refuses --gguf with --safetensors, and an unknown type (exit 2)', async () => {
+    const r = await release();
+    const both = await runCli(['decode', r.outDir, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf', '--safetensors']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--gguf and --safetensors cannot be used together/);
+    const unknown = await runCli(['decode', r.outDir, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf', 'q3_k']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown GGUF type "q3_k"/);
+  });
+});

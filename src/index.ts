@@ -20,3 +20,10 @@ export type { EncodeOptions, EncodeReport, EncodedFile, EncodeEvent } from './jo
 export { rebuildBase } from './jobs/rebuild-base.js';
 export type { RebuildBaseJobOptions } from './jobs/rebuild-base.js';
 export type { BaseRebuild } from './plan/plan.js';
+export { convertToGguf } from './jobs/gguf.js';
+export type { GgufOptions, GgufReport } from './jobs/gguf.js';
+export type { GgufResult } from './jobs/results.js';
+export { METHARME_CHAT_TEMPLATE, metharmePrompt, renderMetharme, countWith } from './release/prompt-format.js';
+export type { Prompt, PromptRequest, Turn } from './release/prompt-format.js';
+export { SpmTokenizer } from './release/spm-tokenizer.js';
+export { readSentencePiece } from './release/sentencepiece.js';

@@ -114,6 +114,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     )
     .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
     .option('--safetensors', 'write checkpoint shards as model-*.safetensors (and model.safetensors.index.json) in the same pass, instead of .bin')
+    .option('--chat-template', 'also write the Metharme prompt format as chat_template.jinja, which transformers reads')
     .option('--gguf [type]', `write the checkpoint shards as one GGUF for llama.cpp, KoboldCpp and Ollama in the same pass, instead of .bin (${GGUF_TYPES.join(', ')}; auto keeps the weights' own dtype)`)
     .option('--allow-unsafe-pickle', 'keep a file whose pickle references globals outside torch\'s weights-only allowlist (loading it could run code)')
     .option('--keep-going', 'decode every file even after one failed because of its base (by default the run stops starting files)')
@@ -140,6 +141,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
           strict: opts.strict,
           allowUnsafePickle: opts.allowUnsafePickle,
           safetensors: opts.safetensors,
+          chatTemplate: opts.chatTemplate,
           gguf: opts.gguf === undefined ? undefined : opts.gguf === true ? 'auto' : (opts.gguf as GgufTypeName),
           xorManifest: opts.xorManifest,
           baseManifest: opts.baseManifest,

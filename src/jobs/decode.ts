@@ -19,6 +19,7 @@ import type { FileStatus } from '../types.js';
 import { primaryAlgorithm } from '../verify/digests.js';
 import { decodeFile, type RunContext } from './decode-file.js';
 import { openGgufAssembly } from './gguf-decode.js';
+import { CHAT_TEMPLATE_FILE, writeChatTemplate } from './chat-template.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
 
@@ -42,6 +43,8 @@ export interface DecodeOptions extends PlanOptions {
   keepGoing?: boolean;
   /** Any file not verified (no digest known, not covered by the manifest, --no-verify) makes the exit code 1. */
   strict?: boolean;
+  /** Write the Metharme chat template beside the outputs as chat_template.jinja. */
+  chatTemplate?: boolean;
   /** Keep files whose pickle references globals outside torch's weights-only allowlist (default false: they are `unsafe`, not kept). */
   allowUnsafePickle?: boolean;
   signal?: AbortSignal;
@@ -87,6 +90,7 @@ export async function decode(options: DecodeOptions): Promise<DecodeReport> {
     allowUnsafePickle: 'boolean',
     safetensors: 'boolean',
     gguf: 'string',
+    chatTemplate: 'boolean',
   });
   const started = performance.now();
   const events = collectEvents(options.onEvent);
@@ -277,6 +281,9 @@ async function decodeLocked(
   // Stopped by a signal between files: an interrupted run, unless every file finished anyway.
   if (options.signal?.aborted && results.filter(Boolean).length < plan.files.length) throw interruptedBy(options.signal);
 
+  // Added beside the outputs when asked, whatever became of them: it is not one of the release's files.
+  const added = options.chatTemplate ? [{ name: CHAT_TEMPLATE_FILE, status: await writeChatTemplate(plan.outputDir, options.force === true) }] : [];
+  for (const a of added) notify({ type: 'note', message: a.status === 'written' ? `added ${a.name}: the Metharme prompt format, where transformers reads a chat template` : `${a.name}: already present with the Metharme prompt format` });
   const files = plan.files.map((file, i) => {
     if (results[i]) return results[i]!;
     const result = notStartedResult(file);
@@ -318,6 +325,7 @@ async function decodeLocked(
     gguf,
     files,
     ignored: plan.ignored,
+    added,
     totals,
     strict: options.strict === true,
     exitCode:

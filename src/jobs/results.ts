@@ -79,6 +79,8 @@ export interface DecodeReport {
   baseSource: { repo: string; revision: string; commit: string } | null;
   /** When base files were rebuilt from LLaMA in another layout: the target, what from, which files. */
   baseRebuild: BaseRebuild | null;
+  /** Files added beside the release's (decode --chat-template). */
+  added: { name: string; status: 'written' | 'present' }[];
   /** decode --gguf: the GGUF, or null without --gguf. */
   gguf: GgufResult | null;
   files: FileResult[];

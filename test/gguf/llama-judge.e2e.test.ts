@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, ROOT, runCli, tempDir } from '../support/helpers.js';
+import { readSentencePiece } from '../../src/release/sentencepiece.js';
+import { SpmTokenizer } from '../../src/release/spm-tokenizer.js';
 
 const FIXTURES = join(ROOT, 'fixtures', 'gguf');
 const JUDGE = join(ROOT, '.judge', 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
@@ -101,7 +103,11 @@ describe('GGUF files as llama.cpp reads them', () => {
         { type: 'user', text: 'go inside' },
         { type: 'model', response: [] },
       ];
-      expect(wrapper.generateContextState({ chatHistory: history }).contextText.toString()).toBe(`<|system|>${system}<|user|>Start!<|model|>${reply}<|user|>go inside<|model|>`);
+      const rendered = `<|system|>${system}<|user|>Start!<|model|>${reply}<|user|>go inside<|model|>`;
+      expect(wrapper.generateContextState({ chatHistory: history }).contextText.toString()).toBe(rendered);
+      // The prompt builder counts what llama.cpp will count: BOS and the same tokens.
+      const ours = new SpmTokenizer(readSentencePiece(readFileSync(join(FIXTURES, 'float16', 'tokenizer.model')), 'tokenizer.model'));
+      expect(ours.encode(rendered)).toEqual(Array.from(model.tokenize(rendered)));
     } finally {
       await model.dispose();
     }

@@ -13,8 +13,9 @@
  *       without python3, from this process
  *   (g) (f) with --safetensors: timed too, but there for its peak RSS (the most memory a decode takes)
  *   (h) metharme-xor decode against a base rebuilt on the fly from safetensors, and (i) from Meta's
- *       layout, against (c') the same decode against the exact base on disk (scripts/bench-rebuild.mjs;
- *       --rebuild-only runs just these)
+ *       layout, (j) decode --gguf (lossless) and (k) --gguf q8_0, each against (c') the same decode
+ *       against the exact base on disk, on a made-up LLaMA (scripts/bench-llama.mjs; --rebuild-only
+ *       runs just these)
  * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), (e)/(c), (f)/(c), each decode's peak RSS,
  * and an in-memory comparison of node:crypto and hash-wasm SHA-256. On Linux it also prints the CPU
  * seconds of (c), (e) and (f) (and of the Hub stand-in: this process and the CDN's), and the least
@@ -29,7 +30,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rebuildBench } from './bench-rebuild.mjs';
+import { llamaBench } from './bench-llama.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'metharme-xor.js');
@@ -408,21 +409,26 @@ const dir = opts.dir ? resolve(opts.dir) : mkdtempSync(join(tmpdir(), 'metharme-
 mkdirSync(dir, { recursive: true });
 /** (h) and (i): decode against a rebuilt base over decode against the exact one. */
 async function rebuildPart(print = true) {
-  const rebuild = await rebuildBench({ root: ROOT, dist: join(ROOT, 'dist'), dir, size: opts.size, runs: opts.runs, timed, warm, median, log });
+  const rebuild = await llamaBench({ root: ROOT, dist: join(ROOT, 'dist'), dir, size: opts.size, runs: opts.runs, timed, warm, median, log });
   if (opts.json) {
     if (print) console.log(JSON.stringify({ rebuild }, null, 2));
     return rebuild;
   }
   const m = rebuild.medianSeconds;
   const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
-  console.log(`\nrebuilt base: ${rebuild.model}, one ${(rebuild.bytes / 2 ** 30).toFixed(2)} GiB shard, median of ${opts.runs} interleaved runs`);
-  console.log(`  (c') decode against the exact base     ${m.exact.toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes.exact)}`);
-  console.log(`  (h) against it rebuilt from safetensors ${m.safetensors.toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes.safetensors)}`);
-  console.log(`  (i) against it rebuilt from Meta's layout ${m.meta.toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes.meta)}`);
-  for (const [label, r] of [['(h)', rebuild.ratios.safetensorsOverExact], ['(i)', rebuild.ratios.metaOverExact]]) {
-    console.log(`  ${label}/(c') = ${r.toFixed(2)}  aim <= ${rebuild.aim}  ${r <= rebuild.aim ? 'ok' : 'MISSED'}`);
+  console.log(`\n${rebuild.model}: one ${(rebuild.bytes / 2 ** 30).toFixed(2)} GiB 2023 shard, median of ${opts.runs} interleaved runs`);
+  const line = (label, name) => console.log(`  ${label.padEnd(46)} ${m[name].toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes[name])}`);
+  line("(c') decode against the exact base", 'exact');
+  line('(h) against it rebuilt from safetensors', 'safetensors');
+  line("(i) against it rebuilt from Meta's layout", 'meta');
+  line('(j) decode --gguf (lossless F16)', 'gguf');
+  line('(k) decode --gguf q8_0', 'ggufQ8');
+  for (const [label, key] of [['(h)', 'safetensorsOverExact'], ['(i)', 'metaOverExact'], ['(j)', 'ggufOverExact'], ['(k)', 'ggufQ8OverExact']]) {
+    const r = rebuild.ratios[key];
+    console.log(`  ${label}/(c') = ${r.toFixed(2)}  aim <= ${rebuild.aims[key]}  ${r <= rebuild.aims[key] ? 'ok' : 'MISSED'}`);
   }
-  for (const [name, b] of Object.entries(rebuild.peakRssBytes)) if (b > 150e6) console.log(`  peak RSS of ${name} = ${mb(b)}  target <= 150 MB  MISSED`);
+  console.log('  decode --gguf q4_k_m: not measured (not implemented yet)');
+  for (const [name, b] of Object.entries(rebuild.peakRssBytes)) console.log(`  peak RSS of ${name} = ${mb(b)}  target <= 150 MB  ${b <= 150e6 ? 'ok' : 'MISSED'}`);
   return rebuild;
 }
 if (opts.rebuildOnly) {

@@ -93,7 +93,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const { temp, kept } = out;
   const sink =
     file.convert === 'gguf'
-      ? ctx.gguf!.sink(file.name, file.payloadPath, knownSize)
+      ? ctx.gguf!.sink(file.name, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize)
       : file.convert === 'safetensors'
         ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize)
         : undefined;

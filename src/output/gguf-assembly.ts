@@ -11,9 +11,13 @@ import { InputError } from '../errors.js';
 import { elementCount, isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
 import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf-llama.js';
-import { blockRows, convertRows, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
+import { blockRows, convertRows, keepsBits, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
+import { StagedWriter } from './staged-writer.js';
 import { commitTemp, discardTemp, type TempFile } from './temp-file.js';
 import { TorchZipStream } from './torch-zip-stream.js';
+
+/** The most a shard's buffer pool keeps between writes. */
+const POOL_BYTES = 24 << 20;
 
 /** The key that says whether every shard matched its published digest. */
 export const VERIFIED_KEY = 'metharme_xor.shards_verified';
@@ -84,15 +88,15 @@ export class GgufAssembly {
     return info.bytes + padTo(info.bytes);
   }
 
-  /** The sink that writes shard `shard` (whose decoded bytes stream through it) into its region. */
-  sink(shard: string, source: string, size?: number): GgufShardSink {
+  /** The sink that writes shard `shard` (whose decoded bytes stream through it) into its region; `directDir`: where direct writes may be probed. */
+  sink(shard: string, source: string, directDir: string | undefined, size?: number): GgufShardSink {
     const region = this.regions.get(shard);
     if (!region) throw new Error(`${shard} has no region in the GGUF`);
-    return new GgufShardSink(this, this.temp, shard, source, size);
+    return new GgufShardSink(this, this.temp, shard, source, region.start, directDir, size);
   }
 
   /** Places a shard's tensors in arrival order within its region; what each storage holds. */
-  place(shard: string, tensors: TensorLayout[], refuse: (reason: string) => never): Map<string, TensorRoute> {
+  place(shard: string, tensors: TensorLayout[], refuse: (reason: string) => never, pool: BufferPool): Map<string, TensorRoute> {
     const wanted = new Set(this.target.shards.get(shard));
     const region = this.regions.get(shard)!;
     const routes = new Map<string, TensorRoute>();
@@ -107,7 +111,7 @@ export class GgufAssembly {
       if (!isContiguous(t) || routes.has(t.storageKey)) refuse(`"${t.name}" is a view into a storage shared with other tensors`);
       const info = this.infoOf(t.name, shape);
       this.slots.push({ info, shape, at });
-      routes.set(t.storageKey, new TensorRoute(t, info.type, isQk(t.name) ? this.target.headDim : undefined, at));
+      routes.set(t.storageKey, new TensorRoute(t, info.type, isQk(t.name) ? this.target.headDim : undefined, at, pool));
       at += info.bytes + padTo(info.bytes);
     }
     if (wanted.size > 0) refuse(`it lacks "${[...wanted][0]}", which the release's index puts in it`);
@@ -155,12 +159,40 @@ export class GgufAssembly {
   }
 }
 
+/** Buffers of the sizes a shard's conversion uses, handed back once their writes are done (at most a few MiB kept). */
+export class BufferPool {
+  private readonly free = new Map<number, Buffer[]>();
+  private kept = 0;
+
+  take(size: number): Buffer {
+    const buf = this.free.get(size)?.pop();
+    if (!buf) return Buffer.allocUnsafeSlow(size);
+    this.kept -= buf.length;
+    return buf;
+  }
+
+  give(buf: Buffer): void {
+    if (this.kept + buf.length > POOL_BYTES) return;
+    const list = this.free.get(buf.length) ?? [];
+    list.push(buf);
+    this.free.set(buf.length, list);
+    this.kept += buf.length;
+  }
+}
+
+/** Where a route's bytes go: `recycle`, when set, goes back to the pool once the bytes are written. */
+type Put = (data: Buffer, position: number, recycle?: Buffer) => void;
+
 /** One tensor's storage bytes, in order, converted a block of rows at a time and written at its place. */
 export class TensorRoute {
   private readonly srcRow: number;
-  private readonly block: Buffer;
+  private readonly blockBytes: number;
+  /** Only while the tensor's bytes arrive: one tensor's block is held at a time. */
+  private block: Buffer | undefined;
   private filled = 0;
   private out: number;
+  private readonly start: number;
+  private padded = false;
   private received = 0;
   private readonly total: number;
   private readonly cols: number;
@@ -170,13 +202,15 @@ export class TensorRoute {
     private readonly type: GgmlType,
     private readonly permuteHead: number | undefined,
     at: number,
+    private readonly pool: BufferPool,
   ) {
     const { cols } = rowsOf(t.shape);
     this.cols = cols;
     this.srcRow = cols * sourceBytes(t.dtype)!;
-    this.block = Buffer.alloc(Math.min(blockRows({ permuteHead }, this.srcRow), rowsOf(t.shape).rows) * this.srcRow);
+    this.blockBytes = Math.min(blockRows({ permuteHead }, this.srcRow), rowsOf(t.shape).rows) * this.srcRow;
     this.total = elementCount(t.shape) * t.elementBytes;
     this.out = at;
+    this.start = at;
   }
 
   get complete(): boolean {
@@ -187,26 +221,45 @@ export class TensorRoute {
     return this.t.name;
   }
 
-  /** Storage bytes from `offset`; what is ready to write goes to `write(bytes, position)`. */
-  push(offset: number, bytes: Buffer, write: (data: Buffer, position: number) => void): void {
+  /** Storage bytes from `offset`; what is ready to write goes to `put`. */
+  push(offset: number, bytes: Buffer, put: Put): void {
     const from = this.t.offset * this.t.elementBytes;
     let i = Math.max(0, from - offset);
     while (i < bytes.length && this.received < this.total) {
+      this.block ??= this.pool.take(this.blockBytes);
       const n = Math.min(bytes.length - i, this.block.length - this.filled, this.total - this.received);
       bytes.copy(this.block, this.filled, i, i + n);
       this.filled += n;
       this.received += n;
       i += n;
-      if (this.filled === this.block.length || this.received === this.total) this.flush(write);
+      if (this.filled === this.block.length || this.received === this.total) this.flush(put);
     }
+    if (this.received !== this.total || this.padded) return;
+    if (this.block) this.pool.give(this.block);
+    this.block = undefined;
+    // The alignment padding follows the tensor's last byte, so that the region is written front to back.
+    this.padded = true;
+    const pad = padTo(this.out - this.start);
+    if (pad > 0) put(Buffer.alloc(pad), this.out);
   }
 
-  private flush(write: (data: Buffer, position: number) => void): void {
-    const rows = this.block.subarray(0, this.filled);
-    const ordered = this.permuteHead ? unpermuteHead(rows, this.permuteHead, this.srcRow) : Buffer.from(rows);
-    const out = convertRows(ordered, this.t.dtype, this.type, this.cols);
-    write(out, this.out);
-    this.out += out.length;
+  private flush(put: Put): void {
+    const block = this.block!;
+    const rows = block.subarray(0, this.filled);
+    const reordered = this.permuteHead ? this.pool.take(block.length) : undefined;
+    const ordered = reordered ? unpermuteHead(rows, this.permuteHead!, this.srcRow, reordered) : rows;
+    if (keepsBits(this.t.dtype, this.type)) {
+      // Written as they are: the buffer holding them is not refilled before it is written.
+      put(ordered, this.out, reordered ?? block);
+      if (!reordered) this.block = undefined;
+      this.out += ordered.length;
+    } else {
+      const target = this.pool.take(rowBytes(this.type, this.cols) * (rows.length / this.srcRow));
+      const out = convertRows(ordered, this.t.dtype, this.type, this.cols, target);
+      if (reordered) this.pool.give(reordered);
+      put(out, this.out, target);
+      this.out += out.length;
+    }
     this.filled = 0;
   }
 }
@@ -217,25 +270,33 @@ export class GgufShardSink implements OutputSink {
   private readonly stream: TorchZipStream;
   private routes: Map<string, TensorRoute> | undefined;
   private writes: Promise<unknown>[] = [];
+  /** Direct writes, front to back through the region; page-cache writes where that cannot be. */
+  private staged: StagedWriter | undefined;
+  private cursor: number;
+  private readonly pool = new BufferPool();
 
   constructor(
     private readonly assembly: GgufAssembly,
     private readonly temp: TempFile,
     private readonly shard: string,
     private readonly source: string,
+    regionStart: number,
+    directDir: string | undefined,
     size?: number,
   ) {
     this.path = temp.path;
+    this.cursor = regionStart;
+    this.staged = directDir ? StagedWriter.create(temp, directDir, regionStart) : undefined;
     const refuse = (reason: string): never => {
       throw new InputError(`cannot be written into the GGUF: ${reason}`, { file: this.source, hint: 'decode without --gguf, then convert the folder with "metharme-xor gguf"' });
     };
     this.stream = new TorchZipStream(
       {
         onTensors: (tensors) => {
-          this.routes = this.assembly.place(this.shard, tensors, refuse);
+          this.routes = this.assembly.place(this.shard, tensors, refuse, this.pool);
           return new Map(tensors.map((t) => [t.storageKey, t.storageNumel * t.elementBytes]));
         },
-        onStorage: (key, offset, bytes) => this.routes?.get(key)?.push(offset, bytes, (data, position) => this.writes.push(this.temp.writeBuffered(data, data.length, position))),
+        onStorage: (key, offset, bytes) => this.routes?.get(key)?.push(offset, bytes, (data, position, recycle) => this.put(data, position, recycle)),
       },
       refuse,
       size,
@@ -245,6 +306,21 @@ export class GgufShardSink implements OutputSink {
   /** The .bin's last bytes (its zip directory), also what the pickle check of the same stream reads. */
   get tail() {
     return this.stream.tail;
+  }
+
+  /** Bytes of the region at `position`: staged while they come in order, else written where they go. */
+  private put(data: Buffer, position: number, recycle?: Buffer): void {
+    if (this.staged && position !== this.cursor) {
+      // Storages out of torch's order: what is staged is written, the rest goes through the page cache.
+      this.writes.push(this.staged.finish());
+      this.staged = undefined;
+    }
+    let write: Promise<unknown>;
+    if (this.staged) {
+      this.cursor += data.length;
+      write = this.staged.append(data);
+    } else write = this.temp.writeBuffered(data, data.length, position);
+    this.writes.push(recycle ? write.then(() => this.pool.give(recycle)) : write);
   }
 
   async write(data: Buffer, length: number): Promise<void> {
@@ -259,5 +335,6 @@ export class GgufShardSink implements OutputSink {
     const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
     if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
     await Promise.all(this.writes);
+    await this.staged?.finish();
   }
 }

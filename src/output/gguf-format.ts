@@ -1,11 +1,16 @@
 /**
  * The GGUF container, version 3 (shared/reference/gguf.md, section 1): "GGUF", the version, the
  * tensor and key counts, the typed key-value pairs, the tensor infos (dims innermost first, type,
- * offset), zero padding to the 32-byte alignment, then each tensor's data padded to 32. llama.cpp
+ * offset), zero padding to the alignment, then each tensor's data padded to it. llama.cpp
  * checks value types exactly, so every value says its type.
  */
 
-export const GGUF_ALIGNMENT = 32;
+/**
+ * The data alignment, written as general.alignment: a page rather than the default 32, so that every
+ * tensor (and each shard's run of them) starts where direct writes can begin; it costs under a page
+ * a tensor.
+ */
+export const GGUF_ALIGNMENT = 4096;
 
 /** ggml tensor types this writer makes. */
 export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;

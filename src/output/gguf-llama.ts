@@ -6,7 +6,7 @@
  */
 import { InputError } from '../errors.js';
 import { PIECE_TYPE, type Piece } from '../release/sentencepiece.js';
-import { GGML_TYPE, type GgmlType, type GgufValue } from './gguf-format.js';
+import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue } from './gguf-format.js';
 import { Q8_0_BLOCK } from './gguf-numbers.js';
 
 export interface LlamaConfig {
@@ -176,6 +176,7 @@ export function llamaMetadata(c: LlamaConfig, vocab: ReturnType<typeof vocabular
     ['general.name', { type: 'str', value: provenance.name }],
     ['general.description', { type: 'str', value: provenance.description }],
     ['general.file_type', u32(fileType(type))],
+    ['general.alignment', u32(GGUF_ALIGNMENT)],
     ['llama.context_length', u32(c.context)],
     ['llama.embedding_length', u32(c.dim)],
     ['llama.block_count', u32(c.layers)],

@@ -64,6 +64,7 @@ export const Q8_0_BYTES = 34;
 
 /** `values` (float32, a multiple of 32 of them) as Q8_0 blocks into `out` from `at`. */
 export function quantizeQ8_0(values: Float32Array, out: Buffer, at: number): void {
+  const q = new Int8Array(out.buffer, out.byteOffset, out.length);
   for (let b = 0; b < values.length / Q8_0_BLOCK; b++) {
     let amax = 0;
     const start = b * Q8_0_BLOCK;
@@ -72,6 +73,6 @@ export function quantizeQ8_0(values: Float32Array, out: Buffer, at: number): voi
     const id = d ? Math.fround(1 / d) : 0;
     const block = at + b * Q8_0_BYTES;
     out.writeUInt16LE(f32ToF16(d), block);
-    for (let j = 0; j < Q8_0_BLOCK; j++) out.writeInt8(roundf(Math.fround(values[start + j]! * id)), block + 2 + j);
+    for (let j = 0; j < Q8_0_BLOCK; j++) q[block + 2 + j] = roundf(Math.fround(values[start + j]! * id));
   }
 }

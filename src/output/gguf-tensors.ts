@@ -10,7 +10,7 @@ import { f16ToF32, f32ToBf16, f32ToF16, Q8_0_BLOCK, Q8_0_BYTES, quantizeQ8_0 } f
 /** Reads bytes [offset, offset + length) of a tensor into buf[0, length). */
 export type ReadTensor = (offset: number, buf: Buffer, length: number) => Promise<void>;
 
-const BLOCK_BYTES = 4 << 20;
+const BLOCK_BYTES = 1 << 20;
 const SOURCE_BYTES: Record<string, number> = { F16: 2, BF16: 2, F32: 4 };
 
 let f16Table: Float32Array | undefined;
@@ -30,26 +30,38 @@ export function rowBytes(type: GgmlType, cols: number): number {
 
 const SAME: Record<string, GgmlType> = { F16: GGML_TYPE.F16, BF16: GGML_TYPE.BF16, F32: GGML_TYPE.F32 };
 
+/** Scratch for the float32 values of one block, grown as needed and reused: conversions hold one block. */
+let scratch = new Float32Array(0);
+
 function toFloats(src: Buffer, dtype: string): Float32Array {
   const n = src.length / SOURCE_BYTES[dtype]!;
-  const out = new Float32Array(n);
+  if (scratch.length < n) scratch = new Float32Array(n);
+  const out = scratch.subarray(0, n);
   if (dtype === 'F32') {
     for (let i = 0; i < n; i++) out[i] = src.readFloatLE(i * 4);
-  } else if (dtype === 'BF16') {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) bits[i] = src.readUInt16LE(i * 2) << 16;
+    return out;
+  }
+  // Aligned 16-bit views where the bytes allow (pooled blocks are), reads otherwise.
+  const halves = src.byteOffset % 2 === 0 ? new Uint16Array(src.buffer, src.byteOffset, n) : Uint16Array.from({ length: n }, (_, i) => src.readUInt16LE(i * 2));
+  if (dtype === 'BF16') {
+    const bits = new Uint32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0; i < n; i++) bits[i] = halves[i]! << 16;
   } else {
     const table = f16Values();
-    for (let i = 0; i < n; i++) out[i] = table[src.readUInt16LE(i * 2)]!;
+    for (let i = 0; i < n; i++) out[i] = table[halves[i]!]!;
   }
   return out;
 }
 
-/** Whole rows of a tensor's values (`dtype` bytes) in a ggml type. */
-export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: number): Buffer {
+/** Whether `dtype` values go into a tensor of `type` bit for bit. */
+export const keepsBits = (dtype: string, type: GgmlType): boolean => SAME[dtype] === type;
+
+/** Whole rows of a tensor's values (`dtype` bytes) in a ggml type; into `into` when given (its size must fit). */
+export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: number, into?: Buffer): Buffer {
   if (SAME[dtype] === type) return src;
   const values = toFloats(src, dtype);
-  const out = Buffer.alloc(rowBytes(type, cols) * (values.length / cols));
+  const bytes = rowBytes(type, cols) * (values.length / cols);
+  const out = into ? into.subarray(0, bytes) : Buffer.alloc(bytes);
   if (type === GGML_TYPE.F32) for (let i = 0; i < values.length; i++) out.writeFloatLE(values[i]!, i * 4);
   else if (type === GGML_TYPE.F16) for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToF16(values[i]!), i * 2);
   else if (type === GGML_TYPE.BF16) for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToBf16(values[i]!), i * 2);
@@ -57,9 +69,9 @@ export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: nu
   return out;
 }
 
-/** One head's q/k rows from the rotate-half layout back to llama.cpp's pairs. */
-export function unpermuteHead(src: Buffer, headDim: number, rowBytes: number): Buffer {
-  const out = Buffer.alloc(src.length);
+/** One head's q/k rows from the rotate-half layout back to llama.cpp's pairs; into `into` when given. */
+export function unpermuteHead(src: Buffer, headDim: number, rowBytes: number, into?: Buffer): Buffer {
+  const out = into ? into.subarray(0, src.length) : Buffer.alloc(src.length);
   for (let i = 0; i < headDim / 2; i++) {
     for (let j = 0; j < 2; j++) src.copy(out, (2 * i + j) * rowBytes, (j * (headDim / 2) + i) * rowBytes, (j * (headDim / 2) + i + 1) * rowBytes);
   }

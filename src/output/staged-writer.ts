@@ -27,14 +27,16 @@ export class StagedWriter {
     private readonly stages: Stage[],
   ) {}
 
-  /** A writer for `temp` (written from offset 0), where the file system takes direct writes. */
-  static create(temp: TempFile, dir: string): StagedWriter | undefined {
-    if (!temp.direct) return undefined;
+  /** A writer for `temp` written from `start` (a multiple of DIRECT_ALIGN), where the file system takes direct writes. */
+  static create(temp: TempFile, dir: string, start = 0): StagedWriter | undefined {
+    if (!temp.direct || start % DIRECT_ALIGN !== 0) return undefined;
     const raw = Buffer.allocUnsafeSlow(2 * STAGE_BYTES + DIRECT_ALIGN);
     const offset = findDirectOffset(raw, dir);
     if (offset === undefined) return undefined;
     const stage = (i: number) => ({ data: raw.subarray(offset + i * STAGE_BYTES, offset + (i + 1) * STAGE_BYTES), writing: Promise.resolve() });
-    return new StagedWriter(temp, [stage(0), stage(1)]);
+    const writer = new StagedWriter(temp, [stage(0), stage(1)]);
+    writer.fileOffset = start;
+    return writer;
   }
 
   /** Appends `data`, which belongs right after everything appended so far. Resolves once it is copied. */

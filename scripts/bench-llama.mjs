@@ -1,9 +1,10 @@
 /**
- * The rebuild part of `npm run bench` (issue 20, item 8): a release decoded against a base rebuilt
- * on the fly, from the same LLaMA held as safetensors and in Meta's layout, against the decode of
- * the same release against the exact base on disk. The model is a made-up LLaMA of about the asked
- * size in one 2023 shard (random fp16 bits: the rebuild only moves them), its Meta file written by
- * the library's own torch zip writer; the exact base is what the rebuild gives, on disk.
+ * The LLaMA part of `npm run bench`: a release of a made-up LLaMA of about the asked size in one
+ * 2023 shard, decoded (c') against the exact base on disk; (h, i) against a base rebuilt on the fly
+ * from the same LLaMA held as safetensors and in Meta's layout (issue 20, item 8); (j, k) into a GGUF
+ * in the same pass, lossless and Q8_0 (issue 21, item 7). The base's Meta file is written by the
+ * library's own torch zip writer (random fp16 bits: a rebuild only moves them); the fine-tune's
+ * weights are plausible fp16 values, so that a conversion meets the numbers it would in a model.
  */
 import { randomFillSync, createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 
 const CHUNK = 16 << 20;
 
-export async function rebuildBench({ root, dist, dir, size, runs, timed, warm, median, log }) {
+export async function llamaBench({ root, dist, dir, size, runs, timed, warm, median, log }) {
   const { RebuiltShard } = await import(join(dist, 'rebuild', 'rebuilt-shard.js'));
   const { llamaDims } = await import(join(dist, 'rebuild', 'llama-shapes.js'));
   const { openRebuilt, planRebuild } = await import(join(dist, 'rebuild', 'rebuild-plan.js'));
@@ -102,12 +103,20 @@ export async function rebuildBench({ root, dist, dir, size, runs, timed, warm, m
     const at = r.localOffset + 30 + head.readUInt16LE(26) + head.readUInt16LE(28);
     return [at, at + r.size];
   });
-  const changed = (from, n) => {
+  // The payload: zero outside the tensors (the structure is the base's), base XOR a plausible fp16
+  // value inside (|x| from 2^-7 to 2^-1, either sign).
+  const changed = (from, n, baseBytes) => {
     const p = Buffer.alloc(n);
     for (const [a, b] of ranges) {
       const lo = Math.max(a, from);
       const hi = Math.min(b, from + n);
-      if (lo < hi) randomFillSync(p, lo - from, hi - lo);
+      if (lo >= hi) continue;
+      const noise = randomFillSync(Buffer.alloc(hi - lo));
+      for (let i = lo - from; i + 1 < hi - from; i += 2) {
+        const r = noise.readUInt16LE(i - (lo - from));
+        const value = (r & 0x8000) | ((8 + (r % 7)) << 10) | ((r * 2654435761) >>> 22);
+        p.writeUInt16LE(value ^ baseBytes.readUInt16LE(i), i);
+      }
     }
     return p;
   };
@@ -115,30 +124,45 @@ export async function rebuildBench({ root, dist, dir, size, runs, timed, warm, m
   const payload = openSync(join(xorDir, 'pytorch_model.bin'), 'w');
   for (let at = 0; at < input.size; at += CHUNK) {
     const n = Math.min(CHUNK, input.size - at);
-    const p = changed(at, n);
-    writeSync(payload, p);
     const b = Buffer.alloc(n);
     readFully(base, b, at);
+    const p = changed(at, n, b);
+    writeSync(payload, p);
     xorInto(b, p, n);
     fine.update(b);
   }
   closeSync(payload);
   closeSync(base);
+  // What a GGUF needs beside the shard: config.json (shipped plain) and tokenizer.model (XORed: zeros).
+  const config = { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: d.dim, intermediate_size: d.intermediate, num_attention_heads: d.heads, num_hidden_layers: d.layers, vocab_size: d.vocab, max_position_embeddings: 2048, rms_norm_eps: 1e-6, torch_dtype: 'float16', bos_token_id: 1, eos_token_id: 2 };
+  const configBytes = Buffer.from(`${JSON.stringify(config, null, 2)}\n`);
+  writeFileSync(join(xorDir, 'config.json'), configBytes);
+  const tokenizer = tokenizerModel(d.vocab);
+  for (const folder of [baseDir, stDir, metaDir]) writeFileSync(join(folder, 'tokenizer.model'), tokenizer);
+  writeFileSync(join(xorDir, 'tokenizer.model'), Buffer.alloc(tokenizer.length));
   const sums = join(dir, 'SHA256SUMS.rebuild');
-  writeFileSync(sums, `${fine.digest('hex')}  pytorch_model.bin\n`);
+  const sha = (b) => createHash('sha256').update(b).digest('hex');
+  writeFileSync(sums, `${fine.digest('hex')}  pytorch_model.bin\n${sha(configBytes)}  config.json\n${sha(tokenizer)}  tokenizer.model\n`);
 
   for (const path of [join(xorDir, 'pytorch_model.bin'), basePath, join(stDir, 'model.safetensors'), join(metaDir, 'consolidated.00.pth')]) await warm(path);
   const bin = join(root, 'bin', 'metharme-xor.js');
-  const decodeAgainst = (name, against) => () => {
+  const decodeAgainst = (name, against, extra = []) => () => {
     const out = join(dir, `out-${name}`);
-    const r = timed(process.execPath, [bin, 'decode', out, xorDir, against, '--manifest', sums, '--json']);
+    const r = timed(process.execPath, [bin, 'decode', out, xorDir, against, '--manifest', sums, '--json', ...extra]);
     const report = JSON.parse(r.stdout);
-    if (report.exitCode !== 0 || report.files[0].status !== 'verified') throw new Error(`decode against ${name} did not verify`);
+    if (report.exitCode !== 0 || report.files.some((f) => f.status !== 'verified')) throw new Error(`decode against ${name} did not verify`);
+    if (extra.includes('--gguf') && !report.gguf?.written) throw new Error(`decode ${extra.join(' ')} wrote no GGUF`);
     return { seconds: r.seconds, peakRss: report.totals.peakRssBytes, cleanup: out };
   };
-  const cases = { exact: decodeAgainst('exact', baseDir), safetensors: decodeAgainst('safetensors', stDir), meta: decodeAgainst('meta', metaDir) };
-  const samples = { exact: [], safetensors: [], meta: [] };
-  const rss = { exact: [], safetensors: [], meta: [] };
+  const cases = {
+    exact: decodeAgainst('exact', baseDir),
+    safetensors: decodeAgainst('safetensors', stDir),
+    meta: decodeAgainst('meta', metaDir),
+    gguf: decodeAgainst('gguf', baseDir, ['--gguf']),
+    ggufQ8: decodeAgainst('gguf-q8', baseDir, ['--gguf', 'q8_0']),
+  };
+  const samples = Object.fromEntries(Object.keys(cases).map((n) => [n, []]));
+  const rss = Object.fromEntries(Object.keys(cases).map((n) => [n, []]));
   const names = Object.keys(cases);
   for (let run = 0; run < runs; run++) {
     for (const name of names.map((_, i) => names[(i + run) % names.length])) {
@@ -146,7 +170,7 @@ export async function rebuildBench({ root, dist, dir, size, runs, timed, warm, m
       rmSync(r.cleanup, { recursive: true, force: true });
       samples[name].push(r.seconds);
       rss[name].push(r.peakRss);
-      log(`  run ${run + 1}/${runs}  rebuild:${name.padEnd(11)} ${r.seconds.toFixed(3)} s`);
+      log(`  run ${run + 1}/${runs}  llama:${name.padEnd(11)} ${r.seconds.toFixed(3)} s`);
     }
   }
   const med = Object.fromEntries(names.map((n) => [n, median(samples[n])]));
@@ -155,9 +179,29 @@ export async function rebuildBench({ root, dist, dir, size, runs, timed, warm, m
     bytes: input.size,
     medianSeconds: med,
     peakRssBytes: Object.fromEntries(names.map((n) => [n, Math.max(...rss[n])])),
-    ratios: { safetensorsOverExact: med.safetensors / med.exact, metaOverExact: med.meta / med.exact },
-    aim: 1.3,
+    ratios: { safetensorsOverExact: med.safetensors / med.exact, metaOverExact: med.meta / med.exact, ggufOverExact: med.gguf / med.exact, ggufQ8OverExact: med.ggufQ8 / med.exact },
+    aims: { safetensorsOverExact: 1.3, metaOverExact: 1.3, ggufOverExact: 1.2, ggufQ8OverExact: 1.5 },
   };
+}
+
+/** A SentencePiece ModelProto of `vocab` pieces in LLaMA's layout: <unk>, <s>, </s>, 256 bytes, then words. */
+function tokenizerModel(vocab) {
+  const varint = (n) => {
+    const out = [];
+    for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
+    out.push(n);
+    return Buffer.from(out);
+  };
+  const pieces = [];
+  for (let id = 0; id < vocab; id++) {
+    const [text, type] = id === 0 ? ['<unk>', 2] : id < 3 ? [id === 1 ? '<s>' : '</s>', 3] : id < 259 ? [`<0x${(id - 3).toString(16).toUpperCase().padStart(2, '0')}>`, 6] : [`\u2581w${id}`, 1];
+    const t = Buffer.from(text, 'utf8');
+    const score = Buffer.alloc(4);
+    score.writeFloatLE(id < 259 ? 0 : -id);
+    const body = Buffer.concat([Buffer.from([0x0a]), varint(t.length), t, Buffer.from([0x15]), score, Buffer.from([0x18]), varint(type)]);
+    pieces.push(Buffer.from([0x0a]), varint(body.length), body);
+  }
+  return Buffer.concat(pieces);
 }
 
 async function drain(source, path) {

@@ -267,6 +267,9 @@ async function decodeLocked(
   if (intoGguf.length > 0 && firstError === undefined && !stopped && !internal.signal.aborted) {
     const assembly = await openGgufAssembly(plan, plan.gguf ?? 'auto', options.force === true);
     ctx.gguf = assembly;
+    if (assembly.fellBack.length > 0) {
+      notify({ type: 'warning', message: `${assembly.fellBack.length} tensors have rows that are not whole blocks of ${assembly.type} and go into the GGUF as Q8_0 or F16 instead: ${assembly.fellBack.slice(0, 3).join(', ')}` });
+    }
     try {
       await runFiles(intoGguf);
       const done = firstError === undefined ? await assembly.finish() : { written: false, bytes: 0, verified: false };

@@ -70,5 +70,5 @@ export async function openGgufAssembly(plan: DecodePlan, asked: GgufTypeName, fo
   const release = plan.expectations?.model?.name ?? basename(plan.outputDir);
   const metadata = llamaMetadata(config, vocabulary(pieces, added, config.vocab), type, { name: release, description: `${release}, decoded from its XOR release by metharme-xor` }, METHARME_CHAT_TEMPLATE);
   metadata.push([VERIFIED_KEY, { type: 'bool', value: false }]);
-  return new GgufAssembly(await createTemp(plan.outputDir, name, { direct: true }), { shapes, shards, type, dtype, headDim: config.dim / config.heads, metadata });
+  return new GgufAssembly(await createTemp(plan.outputDir, name, { direct: true }), { shapes, shards, type, dtype, headDim: config.dim / config.heads, layers: config.layers, metadata });
 }

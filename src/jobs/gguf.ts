@@ -112,13 +112,13 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
     const fellBack: string[] = [];
     for (const n of order) {
       const t = tensors.get(n)!;
-      const chosen = tensorType(t.shape, type);
+      const chosen = tensorType(n, t.shape, type, config.layers);
       if (chosen.fellBack) fellBack.push(n);
       const cols = t.shape.length === 1 ? t.shape[0]! : t.shape.slice(1).reduce((a, b) => a * b, 1);
       const rows = t.shape.length === 1 ? 1 : t.shape[0]!;
       infos.push({ name: ggufName(n)!, ne: [...t.shape].reverse(), type: chosen.type, bytes: rowBytes(chosen.type, cols) * rows });
     }
-    if (fellBack.length > 0) note(`${fellBack.length} tensors have rows that are not whole Q8_0 blocks and are written as F16: ${fellBack.slice(0, 3).join(', ')}`, 'warning');
+    if (fellBack.length > 0) note(`${fellBack.length} tensors have rows that are not whole blocks of ${typeLabel(type)} and are written as Q8_0 or F16 instead: ${fellBack.slice(0, 3).join(', ')}`, 'warning');
     const provenance = { name, description: `${name}, converted by metharme-xor from ${dir} (${tensors.get('model.embed_tokens.weight')!.dtype} shards) to ${typeLabel(type)}` };
     const { header } = ggufHeader(llamaMetadata(config, vocab, type, provenance, METHARME_CHAT_TEMPLATE), infos);
     const bytes = await writeGguf(out, header, infos, tensors, order, config.dim / config.heads, options);

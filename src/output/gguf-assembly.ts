@@ -31,6 +31,7 @@ export interface GgufTarget {
   /** The source dtype the type was chosen for (auto: the same bits). */
   dtype: string;
   headDim: number;
+  layers: number;
   metadata: [string, GgufValue][];
 }
 
@@ -43,6 +44,8 @@ interface Slot {
 
 export class GgufAssembly {
   private readonly headerBytes: number;
+  /** Tensors whose rows are not whole blocks of the type asked: written as Q8_0 or F16 instead. */
+  readonly fellBack: string[];
   private readonly regions = new Map<string, { start: number; bytes: number }>();
   private readonly slots: Slot[] = [];
   private readonly verifiedShards = new Set<string>();
@@ -55,6 +58,7 @@ export class GgufAssembly {
     private readonly target: GgufTarget,
   ) {
     const infos = [...target.shapes].map(([name, shape]) => this.infoOf(name, shape));
+    this.fellBack = [...target.shapes].filter(([name, shape]) => tensorType(name, shape, target.type, target.layers).fellBack).map(([name]) => name);
     this.headerBytes = ggufHeader(target.metadata, infos).header.length;
     let at = this.headerBytes;
     for (const [shard, names] of [...target.shards].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -79,7 +83,7 @@ export class GgufAssembly {
 
   private infoOf(name: string, shape: readonly number[]): GgufTensorInfo {
     const { rows, cols } = rowsOf(shape);
-    const type = tensorType(shape, this.target.type).type;
+    const type = tensorType(name, shape, this.target.type, this.target.layers).type;
     return { name: ggufName(name)!, ne: [...shape].reverse(), type, bytes: rowBytes(type, cols) * rows };
   }
 

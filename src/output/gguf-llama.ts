@@ -8,6 +8,7 @@ import { InputError } from '../errors.js';
 import { PIECE_TYPE, type Piece } from '../release/sentencepiece.js';
 import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue } from './gguf-format.js';
 import { Q8_0_BLOCK } from './gguf-numbers.js';
+import { QK_K } from './gguf-kquants.js';
 
 export interface LlamaConfig {
   dim: number;
@@ -25,15 +26,18 @@ export interface LlamaConfig {
 }
 
 /** What a GGUF can be asked to hold: `auto` is the checkpoint's own dtype (lossless). */
-export const GGUF_TYPES = ['auto', 'f32', 'f16', 'bf16', 'q8_0'] as const;
+export const GGUF_TYPES = ['auto', 'f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'] as const;
 export type GgufTypeName = (typeof GGUF_TYPES)[number];
 
 /** general.file_type (llama_ftype) of each. */
-const FILE_TYPE: Record<Exclude<GgufTypeName, 'auto'>, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
-const TENSOR_TYPE: Record<Exclude<GgufTypeName, 'auto'>, GgmlType> = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, q8_0: GGML_TYPE.Q8_0, bf16: GGML_TYPE.BF16 };
+const FILE_TYPE: Record<Exclude<GgufTypeName, 'auto'>, number> = { f32: 0, f16: 1, q8_0: 7, q4_k_m: 15, bf16: 32 };
+const TENSOR_TYPE: Record<Exclude<GgufTypeName, 'auto'>, GgmlType> = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, q8_0: GGML_TYPE.Q8_0, q4_k_m: GGML_TYPE.Q4_K, bf16: GGML_TYPE.BF16 };
 
-/** The type name llama.cpp users see in file names: Q8_0, BF16. */
+/** The type name llama.cpp users see in file names: Q8_0, BF16, Q4_K_M. */
 export const typeLabel = (t: Exclude<GgufTypeName, 'auto'>) => t.toUpperCase();
+
+/** llama-quantize's use_more_bits: the layers of a Q4_K_M whose attn_v and ffn_down get Q6_K. */
+const moreBits = (i: number, n: number) => i < Math.floor(n / 8) || i >= Math.floor((7 * n) / 8) || (i - Math.floor(n / 8)) % 3 === 2;
 
 function int(config: Record<string, unknown>, key: string, path: string, fallback?: number): number {
   const v = config[key] ?? fallback;
@@ -126,11 +130,22 @@ export function resolveType(asked: GgufTypeName, sourceDtype: string): Exclude<G
   return sourceDtype === 'BF16' ? 'bf16' : 'f16';
 }
 
-/** A tensor's type: norms (1-D) F32; Q8_0 only where rows are whole blocks (F16 otherwise, said by the caller). */
-export function tensorType(shape: readonly number[], type: Exclude<GgufTypeName, 'auto'>): { type: GgmlType; fellBack: boolean } {
+/**
+ * A tensor's type: norms (1-D) F32; for Q4_K_M what llama-quantize picks without an importance
+ * matrix (Q6_K for the output and for attn_v and ffn_down of the layers use_more_bits names, Q4_K
+ * elsewhere). Rows that are not whole blocks of the type fall back (`fellBack`, said by the caller):
+ * to Q8_0 where its 32-value blocks fit, else to F16.
+ */
+export function tensorType(hf: string, shape: readonly number[], type: Exclude<GgufTypeName, 'auto'>, layers: number): { type: GgmlType; fellBack: boolean } {
   if (shape.length === 1) return { type: GGML_TYPE.F32, fellBack: false };
-  if (type === 'q8_0' && shape.at(-1)! % Q8_0_BLOCK !== 0) return { type: GGML_TYPE.F16, fellBack: true };
-  return { type: TENSOR_TYPE[type], fellBack: false };
+  let wanted = TENSOR_TYPE[type];
+  if (type === 'q4_k_m') {
+    const layer = /^model\.layers\.(\d+)\.(self_attn\.v_proj|mlp\.down_proj)\.weight$/.exec(hf);
+    if (hf === 'lm_head.weight' || (layer && moreBits(Number(layer[1]), layers))) wanted = GGML_TYPE.Q6_K;
+  }
+  const block = wanted === GGML_TYPE.Q8_0 ? Q8_0_BLOCK : wanted === GGML_TYPE.Q4_K || wanted === GGML_TYPE.Q6_K ? QK_K : 1;
+  if (shape.at(-1)! % block === 0) return { type: wanted, fellBack: false };
+  return { type: shape.at(-1)! % Q8_0_BLOCK === 0 ? GGML_TYPE.Q8_0 : GGML_TYPE.F16, fellBack: true };
 }
 
 export function fileType(type: Exclude<GgufTypeName, 'auto'>): number {
@@ -200,6 +215,6 @@ export function llamaMetadata(c: LlamaConfig, vocab: ReturnType<typeof vocabular
     ['tokenizer.chat_template', { type: 'str', value: chatTemplate }],
   ];
   if (c.pad !== undefined) kv.push(['tokenizer.ggml.padding_token_id', u32(c.pad)]);
-  if (type === 'q8_0') kv.push(['general.quantization_version', u32(2)]);
+  if (type === 'q8_0' || type === 'q4_k_m') kv.push(['general.quantization_version', u32(2)]);
   return kv;
 }

@@ -6,6 +6,7 @@
  */
 import { GGML_TYPE, type GgmlType } from './gguf-format.js';
 import { f16ToF32, f32ToBf16, f32ToF16, Q8_0_BLOCK, Q8_0_BYTES, quantizeQ8_0 } from './gguf-numbers.js';
+import { Q4_K_BYTES, Q6_K_BYTES, QK_K, quantizeQ4K, quantizeQ6K } from './gguf-kquants.js';
 
 /** Reads bytes [offset, offset + length) of a tensor into buf[0, length). */
 export type ReadTensor = (offset: number, buf: Buffer, length: number) => Promise<void>;
@@ -25,6 +26,8 @@ function f16Values(): Float32Array {
 /** Bytes per row of `cols` values of a ggml type. */
 export function rowBytes(type: GgmlType, cols: number): number {
   if (type === GGML_TYPE.Q8_0) return (cols / Q8_0_BLOCK) * Q8_0_BYTES;
+  if (type === GGML_TYPE.Q4_K) return (cols / QK_K) * Q4_K_BYTES;
+  if (type === GGML_TYPE.Q6_K) return (cols / QK_K) * Q6_K_BYTES;
   return cols * (type === GGML_TYPE.F32 ? 4 : 2);
 }
 
@@ -65,6 +68,8 @@ export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: nu
   if (type === GGML_TYPE.F32) for (let i = 0; i < values.length; i++) out.writeFloatLE(values[i]!, i * 4);
   else if (type === GGML_TYPE.F16) for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToF16(values[i]!), i * 2);
   else if (type === GGML_TYPE.BF16) for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToBf16(values[i]!), i * 2);
+  else if (type === GGML_TYPE.Q4_K) quantizeQ4K(values, out, 0);
+  else if (type === GGML_TYPE.Q6_K) quantizeQ6K(values, out, 0);
   else quantizeQ8_0(values, out, 0);
   return out;
 }

@@ -20,7 +20,7 @@ const reference = JSON.parse(readFileSync(join(FIXTURES, 'reference.json'), 'utf
   dims: { vocab: number };
   prompts: number[][];
   tokenized: Record<string, number[]>;
-  probabilities: Record<'bfloat16' | 'float16', number[][]>;
+  probabilities: Record<'bfloat16' | 'float16' | 'kquant', number[][]>;
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -86,6 +86,42 @@ describe('GGUF files as llama.cpp reads them', () => {
       await model.dispose();
     }
   }, 120_000);
+
+  it("--type q4_k_m: llama-quantize's per-tensor choices (Q6_K for the output and the use_more_bits layers' attn_v and ffn_down), loaded, close to the reference", async () => {
+    const out = join(work, 'kquant-Q4_K_M.gguf');
+    const r = await runCli(['gguf', join(FIXTURES, 'kquant'), '--type', 'q4_k_m', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const info = await nlc.readGgufFileInfo(out, { readTensorInfo: true });
+    const type = (name: string) => info.fullTensorInfo.find((t: Any) => t.name === name).ggmlType;
+    expect(info.metadata.general.file_type).toBe(15);
+    expect([type('output.weight'), type('token_embd.weight'), type('blk.0.attn_q.weight'), type('blk.0.attn_v.weight'), type('blk.1.attn_v.weight')]).toEqual([14, 12, 12, 12, 14]);
+    expect([type('blk.0.ffn_down.weight'), type('blk.1.ffn_down.weight'), type('blk.1.ffn_gate.weight'), type('blk.0.attn_norm.weight')]).toEqual([12, 14, 12, 0]);
+    const model = await llama.loadModel({ modelPath: out });
+    try {
+      const got = await probabilities(model);
+      for (const [k, p] of got.entries()) {
+        // Total variation distance from the float32 reference (4 bits of random weights move it; a wrong layout moves it far more).
+        const tv = p.reduce((sum, x, i) => sum + Math.abs(x - reference.probabilities.kquant[k]![i]!), 0) / 2;
+        expect(tv, `prompt ${k}`).toBeLessThan(0.3);
+      }
+    } finally {
+      await model.dispose();
+    }
+  }, 120_000);
+
+  it('rows that are not whole blocks fall back per tensor, and it says so', async () => {
+    const out = join(work, 'narrow-Q4_K_M.gguf');
+    const r = await runCli(['gguf', join(FIXTURES, 'float16'), '--type', 'q4_k_m', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: 14 tensors have rows that are not whole blocks of Q4_K_M and are written as Q8_0 or F16 instead: model\.embed_tokens\.weight/);
+    const info = await nlc.readGgufFileInfo(out, { readTensorInfo: true });
+    expect(info.fullTensorInfo.find((t: Any) => t.name === 'blk.0.attn_q.weight').ggmlType).toBe(8);
+    // ffn_down's rows are the MLP's 256 values: whole Q4_K blocks.
+    expect(info.fullTensorInfo.find((t: Any) => t.name === 'blk.0.ffn_down.weight').ggmlType).toBe(12);
+    const model = await llama.loadModel({ modelPath: out });
+    await model.dispose();
+  }, 60_000);
 
   it("carries the Metharme prompt format: llama.cpp's runner renders the seeds' conversation as the model card writes it", async () => {
     const out = join(work, 'template.gguf');

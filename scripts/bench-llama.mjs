@@ -1,8 +1,8 @@
 /**
  * The LLaMA part of `npm run bench`: a release of a made-up LLaMA of about the asked size in one
  * 2023 shard, decoded (c') against the exact base on disk; (h, i) against a base rebuilt on the fly
- * from the same LLaMA held as safetensors and in Meta's layout (issue 20, item 8); (j, k) into a GGUF
- * in the same pass, lossless and Q8_0 (issue 21, item 7). The base's Meta file is written by the
+ * from the same LLaMA held as safetensors and in Meta's layout (issue 20, item 8); (j, k, l) into a
+ * GGUF in the same pass, lossless, Q8_0 and Q4_K_M (issue 21, item 7). The base's Meta file is written by the
  * library's own torch zip writer (random fp16 bits: a rebuild only moves them); the fine-tune's
  * weights are plausible fp16 values, so that a conversion meets the numbers it would in a model.
  */
@@ -160,6 +160,7 @@ export async function llamaBench({ root, dist, dir, size, runs, timed, warm, med
     meta: decodeAgainst('meta', metaDir),
     gguf: decodeAgainst('gguf', baseDir, ['--gguf']),
     ggufQ8: decodeAgainst('gguf-q8', baseDir, ['--gguf', 'q8_0']),
+    ggufQ4: decodeAgainst('gguf-q4', baseDir, ['--gguf', 'q4_k_m']),
   };
   const samples = Object.fromEntries(Object.keys(cases).map((n) => [n, []]));
   const rss = Object.fromEntries(Object.keys(cases).map((n) => [n, []]));
@@ -179,8 +180,8 @@ export async function llamaBench({ root, dist, dir, size, runs, timed, warm, med
     bytes: input.size,
     medianSeconds: med,
     peakRssBytes: Object.fromEntries(names.map((n) => [n, Math.max(...rss[n])])),
-    ratios: { safetensorsOverExact: med.safetensors / med.exact, metaOverExact: med.meta / med.exact, ggufOverExact: med.gguf / med.exact, ggufQ8OverExact: med.ggufQ8 / med.exact },
-    aims: { safetensorsOverExact: 1.3, metaOverExact: 1.3, ggufOverExact: 1.2, ggufQ8OverExact: 1.5 },
+    ratios: { safetensorsOverExact: med.safetensors / med.exact, metaOverExact: med.meta / med.exact, ggufOverExact: med.gguf / med.exact, ggufQ8OverExact: med.ggufQ8 / med.exact, ggufQ4OverExact: med.ggufQ4 / med.exact },
+    aims: { safetensorsOverExact: 1.3, metaOverExact: 1.3, ggufOverExact: 1.2, ggufQ8OverExact: 1.5, ggufQ4OverExact: 3 },
   };
 }
 

@@ -13,7 +13,7 @@
  *       without python3, from this process
  *   (g) (f) with --safetensors: timed too, but there for its peak RSS (the most memory a decode takes)
  *   (h) metharme-xor decode against a base rebuilt on the fly from safetensors, and (i) from Meta's
- *       layout, (j) decode --gguf (lossless) and (k) --gguf q8_0, each against (c') the same decode
+ *       layout, (j) decode --gguf (lossless), (k) --gguf q8_0 and (l) q4_k_m, each against (c') the same decode
  *       against the exact base on disk, on a made-up LLaMA (scripts/bench-llama.mjs; --rebuild-only
  *       runs just these)
  * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), (e)/(c), (f)/(c), each decode's peak RSS,
@@ -423,11 +423,11 @@ async function rebuildPart(print = true) {
   line("(i) against it rebuilt from Meta's layout", 'meta');
   line('(j) decode --gguf (lossless F16)', 'gguf');
   line('(k) decode --gguf q8_0', 'ggufQ8');
-  for (const [label, key] of [['(h)', 'safetensorsOverExact'], ['(i)', 'metaOverExact'], ['(j)', 'ggufOverExact'], ['(k)', 'ggufQ8OverExact']]) {
+  line('(l) decode --gguf q4_k_m', 'ggufQ4');
+  for (const [label, key] of [['(h)', 'safetensorsOverExact'], ['(i)', 'metaOverExact'], ['(j)', 'ggufOverExact'], ['(k)', 'ggufQ8OverExact'], ['(l)', 'ggufQ4OverExact']]) {
     const r = rebuild.ratios[key];
     console.log(`  ${label}/(c') = ${r.toFixed(2)}  aim <= ${rebuild.aims[key]}  ${r <= rebuild.aims[key] ? 'ok' : 'MISSED'}`);
   }
-  console.log('  decode --gguf q4_k_m: not measured (not implemented yet)');
   for (const [name, b] of Object.entries(rebuild.peakRssBytes)) console.log(`  peak RSS of ${name} = ${mb(b)}  target <= 150 MB  ${b <= 150e6 ? 'ok' : 'MISSED'}`);
   return rebuild;
 }

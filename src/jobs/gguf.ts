@@ -5,7 +5,7 @@
  * in the output folder's state folder, under its lock).
  */
 import { basename, dirname, join, resolve } from 'node:path';
-import { InputError, throwIfInterrupted } from '../errors.js';
+import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
 import { readInput } from '../input-files.js';
 import { acquireLock } from '../output/lock.js';
 import { ggufHeader, padTo, type GgufTensorInfo } from '../output/gguf-format.js';
@@ -140,7 +140,9 @@ async function writeGguf(out: string, header: Buffer, infos: GgufTensorInfo[], t
     try {
       let at = 0;
       const write = async (data: Buffer) => {
-        await temp.writeBuffered(data, data.length, at);
+        await temp.writeBuffered(data, data.length, at).catch((err: unknown) => {
+          throw asWriteError(err, out, 'writing');
+        });
         at += data.length;
       };
       await write(header);

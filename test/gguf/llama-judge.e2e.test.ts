@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, ROOT, runCli, tempDir } from '../support/helpers.js';
+import { removeDir, ROOT, runCli, tempDir, withTmpfs } from '../support/helpers.js';
 import { readSentencePiece } from '../../src/release/sentencepiece.js';
 import { SpmTokenizer } from '../../src/release/spm-tokenizer.js';
 
@@ -162,4 +162,38 @@ describe('GGUF files as llama.cpp reads them', () => {
     expect(info.fullTensorInfo.map((t: Any) => t.name)).not.toContain('blk.0.attn_rot_embd');
     expect(info.fullTensorInfo.find((t: Any) => t.name === 'blk.0.attn_norm.weight').ggmlType).toBe(0);
   }, 60_000);
+});
+
+describe('gguf: bad input and a full disk', () => {
+  it('a config that is not LLaMA, a tokenizer.model that does not parse: exit 2 naming the file, nothing written', async () => {
+    const dir = await tempDir();
+    try {
+      const { cp, writeFile } = await import('node:fs/promises');
+      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+      const config = JSON.parse(readFileSync(join(dir, 'm', 'config.json'), 'utf8'));
+      await writeFile(join(dir, 'm', 'config.json'), JSON.stringify({ ...config, model_type: 'mistral', architectures: ['MistralForCausalLM'] }));
+      const r1 = await runCli(['gguf', join(dir, 'm'), '--out', join(dir, 'a.gguf')]);
+      expect(r1.code).toBe(2);
+      expect(r1.stderr).toMatch(/config\.json: describes a mistral model, which this GGUF writer cannot convert \(LLaMA only\)/);
+      await writeFile(join(dir, 'm', 'config.json'), JSON.stringify(config));
+      await writeFile(join(dir, 'm', 'tokenizer.model'), Buffer.from([0x0a, 0xff, 0x01]));
+      const r2 = await runCli(['gguf', join(dir, 'm'), '--out', join(dir, 'a.gguf')]);
+      expect(r2.code).toBe(2);
+      expect(r2.stderr).toMatch(/tokenizer\.model: is not a SentencePiece model: a field runs past its end/);
+      expect(existsSync(join(dir, 'a.gguf'))).toBe(false);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
+  it('a full disk: exit 3 naming the file, and no GGUF under its final name', async (ctx) => {
+    const mount = join(work, 'small');
+    await withTmpfs(ctx, mount, 'size=256k', async () => {
+      const out = join(mount, 'full.gguf');
+      const r = await runCli(['gguf', join(FIXTURES, 'float16'), '--out', out]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/full\.gguf: .*(no space|ENOSPC)/i);
+      expect(existsSync(out)).toBe(false);
+    });
+  });
 });

@@ -17,7 +17,9 @@ import { commitTemp, discardTemp, type TempFile } from './temp-file.js';
 import { TorchZipStream } from './torch-zip-stream.js';
 
 /** The most a shard's buffer pool keeps between writes. */
-const POOL_BYTES = 24 << 20;
+const POOL_BYTES = 32 << 20;
+/** The smallest slab the pool hands out. */
+const MIN_SLAB = 64 << 10;
 
 /** The key that says whether every shard matched its published digest. */
 export const VERIFIED_KEY = 'metharme_xor.shards_verified';
@@ -163,24 +165,31 @@ export class GgufAssembly {
   }
 }
 
-/** Buffers of the sizes a shard's conversion uses, handed back once their writes are done (at most a few MiB kept). */
+/**
+ * Buffers for a shard's conversion, handed back once their writes are done: slabs of a few sizes
+ * (powers of two), so that the same few are reused rather than a stream of odd sizes allocated and
+ * freed, which the allocator keeps as resident memory.
+ */
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
   private kept = 0;
 
   take(size: number): Buffer {
-    const buf = this.free.get(size)?.pop();
-    if (!buf) return Buffer.allocUnsafeSlow(size);
-    this.kept -= buf.length;
-    return buf;
+    const slab = Math.max(MIN_SLAB, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
+    let buf = this.free.get(slab)?.pop();
+    if (buf) this.kept -= slab;
+    else buf = Buffer.allocUnsafeSlow(slab);
+    return buf.subarray(0, size);
   }
 
-  give(buf: Buffer): void {
-    if (this.kept + buf.length > POOL_BYTES) return;
-    const list = this.free.get(buf.length) ?? [];
-    list.push(buf);
-    this.free.set(buf.length, list);
-    this.kept += buf.length;
+  /** A buffer `take` gave (or a part of it). */
+  give(part: Buffer): void {
+    const slab = Buffer.from(part.buffer, 0, part.buffer.byteLength);
+    if (this.kept + slab.length > POOL_BYTES) return;
+    const list = this.free.get(slab.length) ?? [];
+    list.push(slab);
+    this.free.set(slab.length, list);
+    this.kept += slab.length;
   }
 }
 

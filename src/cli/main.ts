@@ -2,6 +2,8 @@
  * The process shell: signals in, one exit code out. Every way a run ends passes through `main`, the
  * only place that turns results and typed errors into the process's exit code.
  */
+import { existsSync } from 'node:fs';
+import { editDistance } from '../release/models.js';
 import { CommanderError } from 'commander';
 import { ExitCode, MetharmeXorError } from '../errors.js';
 import { buildProgram, type CliRun } from './program.js';
@@ -41,6 +43,8 @@ function reportError(err: unknown, run: CliRun, streams: Streams): number {
 export function modelCardForm(argv: readonly string[], commands: readonly string[]): { argv: string[]; command: string } | undefined {
   const args = argv.slice(2);
   if (args.length < 3 || commands.includes(args[0]!) || args.slice(0, 3).some((a) => a.startsWith('-'))) return undefined;
+  // "decod a b c" is a command mistyped, not an output folder: commander names the command meant.
+  if (commands.some((c) => editDistance(args[0]!, c) <= 2) && !existsSync(args[0]!)) return undefined;
   const command = args.includes('--encode') ? 'encode' : 'decode';
   return { argv: [...argv.slice(0, 2), command, ...args.filter((a) => a !== '--encode')], command };
 }

@@ -85,7 +85,8 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .configureOutput({
       writeOut: (s) => streams.out.write(s),
       writeErr: (s) => streams.err.write(s),
-      outputError: (s, write) => write(errorLine(s.replace(/^error: /, '').trimEnd())),
+      // Commander puts its suggestion on a second line: one line here, as every error is.
+      outputError: (s, write) => write(errorLine(s.replace(/^error: /, '').trimEnd().replace(/\s*\n\s*/g, ' '))),
     })
     .showHelpAfterError(`(run "${PROGRAM} --help" for usage)`)
     .addHelpText('after', exitCodesHelp())

@@ -18,7 +18,8 @@ export function findModel(name: string): BuiltinModel | undefined {
   return MODELS.find((m) => m.name === wanted || m.repo?.toLowerCase() === wanted);
 }
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance, for suggestions. */
+export function editDistance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];

@@ -49,8 +49,8 @@ export function requireModel(name: string, allowKinds: readonly BuiltinModel['ki
   const allowed = listModels().filter((m) => allowKinds.includes(m.kind));
   if (!model) {
     const closest = closestModelName(name, allowed);
-    throw new InputError(`unknown model "${name}"${closest ? `; did you mean "${closest}"?` : ''}`, {
-      hint: `known: ${allowed.map((m) => m.name).join(', ')}, or their Hugging Face repository ids (see "metharme-xor models")`,
+    throw new InputError(`unknown model "${name}"`, {
+      hint: `${closest ? `did you mean "${closest}"? ` : ''}known: ${allowed.map((m) => m.name).join(', ')}, or their Hugging Face repository ids (see "metharme-xor models")`,
     });
   }
   if (!allowKinds.includes(model.kind)) {

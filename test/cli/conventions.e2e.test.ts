@@ -138,7 +138,7 @@ describe('model names', () => {
   it('an unknown name suggests the closest one (exit 2)', async () => {
     const r = await runCli(['decode', join(work, 'o'), SAMPLE_XOR, SAMPLE_BASE, '--model', 'metharme-31b']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown model "metharme-31b"; did you mean "metharme-13b"\?/);
+    expect(r.stderr).toMatch(/unknown model "metharme-31b"; did you mean "metharme-13b"\? known: /);
   });
 });
 

@@ -53,7 +53,7 @@ describe('exit 2: usage and input errors', () => {
   it('an unknown model lists the known ones', async () => {
     const r = await runCli(['decode', join(work, 'o'), SAMPLE_XOR, SAMPLE_BASE, '--model', 'metharme-99b']);
     expect(r.code).toBe(2);
-    expectOneLineError(r.stderr, /unknown model "metharme-99b"; did you mean "metharme-13b"\?; known: metharme-13b, metharme-7b, pygmalion-13b, pygmalion-7b, oasst-sft-6-llama-30b, or their Hugging Face repository ids/);
+    expectOneLineError(r.stderr, /unknown model "metharme-99b"; did you mean "metharme-13b"\? known: metharme-13b, metharme-7b, pygmalion-13b, pygmalion-7b, oasst-sft-6-llama-30b, or their Hugging Face repository ids/);
   });
 
   it('a base conversion is not a release to decode', async () => {

@@ -8,18 +8,15 @@
  */
 import type { OutputSink } from '../codec/pipeline.js';
 import { InputError } from '../errors.js';
-import { elementCount, isContiguous, type TensorLayout } from '../release/state-dict.js';
-import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
+import { isContiguous, type TensorLayout } from '../release/state-dict.js';
+import { ggufHeader, padTo, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
 import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf-llama.js';
-import { blockRows, convertRows, keepsBits, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
+import { rowBytes, rowsOf } from './gguf-tensors.js';
+import { BufferPool, TensorRoute } from './gguf-route.js';
 import { StagedWriter } from './staged-writer.js';
 import { commitTemp, discardTemp, type TempFile } from './temp-file.js';
 import { TorchZipStream } from './torch-zip-stream.js';
 
-/** The most a shard's buffer pool keeps between writes. */
-const POOL_BYTES = 32 << 20;
-/** The smallest slab the pool hands out. */
-const MIN_SLAB = 64 << 10;
 
 /** The key that says whether every shard matched its published digest. */
 export const VERIFIED_KEY = 'metharme_xor.shards_verified';
@@ -162,118 +159,6 @@ export class GgufAssembly {
     if (this.closed) return;
     this.closed = true;
     await discardTemp(this.temp);
-  }
-}
-
-/**
- * Buffers for a shard's conversion, handed back once their writes are done: slabs of a few sizes
- * (powers of two), so that the same few are reused rather than a stream of odd sizes allocated and
- * freed, which the allocator keeps as resident memory.
- */
-export class BufferPool {
-  private readonly free = new Map<number, Buffer[]>();
-  private kept = 0;
-
-  take(size: number): Buffer {
-    const slab = Math.max(MIN_SLAB, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
-    let buf = this.free.get(slab)?.pop();
-    if (buf) this.kept -= slab;
-    else buf = Buffer.allocUnsafeSlow(slab);
-    return buf.subarray(0, size);
-  }
-
-  /** A buffer `take` gave (or a part of it). */
-  give(part: Buffer): void {
-    const slab = Buffer.from(part.buffer, 0, part.buffer.byteLength);
-    if (this.kept + slab.length > POOL_BYTES) return;
-    const list = this.free.get(slab.length) ?? [];
-    list.push(slab);
-    this.free.set(slab.length, list);
-    this.kept += slab.length;
-  }
-}
-
-/** Where a route's bytes go: `recycle`, when set, goes back to the pool once the bytes are written. */
-type Put = (data: Buffer, position: number, recycle?: Buffer) => void;
-
-/** One tensor's storage bytes, in order, converted a block of rows at a time and written at its place. */
-export class TensorRoute {
-  private readonly srcRow: number;
-  private readonly blockBytes: number;
-  /** Only while the tensor's bytes arrive: one tensor's block is held at a time. */
-  private block: Buffer | undefined;
-  private filled = 0;
-  private out: number;
-  private readonly start: number;
-  private padded = false;
-  private received = 0;
-  private readonly total: number;
-  private readonly cols: number;
-
-  constructor(
-    private readonly t: TensorLayout,
-    private readonly type: GgmlType,
-    private readonly permuteHead: number | undefined,
-    at: number,
-    private readonly pool: BufferPool,
-  ) {
-    const { cols } = rowsOf(t.shape);
-    this.cols = cols;
-    this.srcRow = cols * sourceBytes(t.dtype)!;
-    this.blockBytes = Math.min(blockRows({ permuteHead }, this.srcRow), rowsOf(t.shape).rows) * this.srcRow;
-    this.total = elementCount(t.shape) * t.elementBytes;
-    this.out = at;
-    this.start = at;
-  }
-
-  get complete(): boolean {
-    return this.received === this.total;
-  }
-
-  get name(): string {
-    return this.t.name;
-  }
-
-  /** Storage bytes from `offset`; what is ready to write goes to `put`. */
-  push(offset: number, bytes: Buffer, put: Put): void {
-    const from = this.t.offset * this.t.elementBytes;
-    let i = Math.max(0, from - offset);
-    while (i < bytes.length && this.received < this.total) {
-      this.block ??= this.pool.take(this.blockBytes);
-      const n = Math.min(bytes.length - i, this.block.length - this.filled, this.total - this.received);
-      bytes.copy(this.block, this.filled, i, i + n);
-      this.filled += n;
-      this.received += n;
-      i += n;
-      if (this.filled === this.block.length || this.received === this.total) this.flush(put);
-    }
-    if (this.received !== this.total || this.padded) return;
-    if (this.block) this.pool.give(this.block);
-    this.block = undefined;
-    // The alignment padding follows the tensor's last byte, so that the region is written front to back.
-    this.padded = true;
-    const pad = padTo(this.out - this.start);
-    if (pad > 0) put(Buffer.alloc(pad), this.out);
-  }
-
-  private flush(put: Put): void {
-    const block = this.block!;
-    const rows = block.subarray(0, this.filled);
-    const reordered = this.permuteHead ? this.pool.take(block.length) : undefined;
-    const ordered = reordered ? unpermuteHead(rows, this.permuteHead!, this.srcRow, reordered) : rows;
-    if (keepsBits(this.t.dtype, this.type)) {
-      // Written as they are: the buffer holding them is not refilled before it is written.
-      put(ordered, this.out, reordered ?? block);
-      if (!reordered) this.block = undefined;
-      this.out += ordered.length;
-    } else {
-      const target = this.pool.take(rowBytes(this.type, this.cols) * (rows.length / this.srcRow));
-      const out = convertRows(ordered, this.t.dtype, this.type, this.cols, target);
-      if (reordered) this.pool.give(reordered);
-      put(out, this.out, target);
-      this.out += out.length;
-    }
-    this.filled = 0;
   }
 }
 

@@ -15,6 +15,24 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
+/** Bytes held in memory as a source (a small file already read whole, a rebuilt side file). */
+export class MemorySource implements ByteSource {
+  private at: number;
+  constructor(
+    readonly path: string,
+    private readonly data: Buffer,
+    start = 0,
+  ) {
+    this.at = Math.min(start, data.length);
+  }
+  async read(buf: Buffer, want: number): Promise<number> {
+    const n = this.data.copy(buf, 0, this.at, Math.min(this.data.length, this.at + want));
+    this.at += n;
+    return n;
+  }
+  async close(): Promise<void> {}
+}
+
 export class FileSource implements ByteSource {
   private position = 0;
   private constructor(

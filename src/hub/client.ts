@@ -225,13 +225,14 @@ export class HubClient {
   }
 
   /**
-   * One ranged GET of `path` from byte `offset`: through the resolve URL, whose redirect (LFS files)
+   * One ranged GET of `path` from byte `offset` up to `end` (exclusive; the file's end by default): through the resolve URL, whose redirect (LFS files)
    * is kept and reused, and resolved again when the CDN says it expired (403).
    */
-  async openRange(repo: string, commit: string, path: string, offset: number, size: number, signal?: AbortSignal): Promise<RangeResponse> {
+  async openRange(repo: string, commit: string, path: string, offset: number, size: number, signal?: AbortSignal, end = size): Promise<RangeResponse> {
     const key = `${repo}@${commit}/${path}`;
     const resolveUrl = `${this.settings.endpoint}/${repo}/resolve/${commit}/${path.split('/').map(encodeURIComponent).join('/')}`;
-    const range = { Range: `bytes=${offset}-` };
+    // Bounded where less than the rest is wanted: a CDN pushes all it is asked for before a hang-up.
+    const range = { Range: `bytes=${offset}-${end < size ? end - 1 : ''}` };
     let url = this.cdn.get(key) ?? resolveUrl;
     for (let hop = 0; hop < 4; hop++) {
       const response = await HttpGet.open(url, { headers: this.headers(url, range), signal, idleMs: this.retry.idleMs, proxy: this.settings.proxyFor(new URL(url)) });
@@ -258,9 +259,9 @@ export class HubClient {
       }
       if (response.status === 206) {
         const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
-        if (!m || Number(m[1]) !== offset || Number(m[3]) !== size) {
+        if (!m || Number(m[1]) !== offset || Number(m[3]) !== size || Number(m[2]) !== end - 1) {
           response.cancel();
-          throw new InputError(`the Hub answered bytes ${response.headers.get('content-range')} where bytes ${offset}-/${size} were asked for`, {
+          throw new InputError(`the Hub answered bytes ${response.headers.get('content-range')} where bytes ${offset}-${end - 1}/${size} were asked for`, {
             file: `hf://${key}`,
             hint: 'the file changed on the Hub or a proxy rewrote the answer; run again',
           });

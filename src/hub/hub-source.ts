@@ -36,6 +36,8 @@ export class HubSource implements ByteSource {
     private readonly signal?: AbortSignal,
     /** Resuming: the first byte to fetch (the file's SHA-256 is then left to the caller: leaveHashing). */
     start = 0,
+    /** Where the bytes wanted end (exclusive): the request is bounded there; the file's end by default. */
+    private readonly end = file.size,
   ) {
     this.position = start;
     // The bytes before `start` are not read here: only the caller can complete the file's SHA-256.
@@ -61,7 +63,7 @@ export class HubSource implements ByteSource {
   private async connect(): Promise<void> {
     const { body, bodyStart } = await this.client.withRetries(
       this.path,
-      () => this.client.openRange(this.repo, this.commit, this.file.path, this.position, this.file.size, this.signal),
+      () => this.client.openRange(this.repo, this.commit, this.file.path, this.position, this.file.size, this.signal, this.end),
       this.signal,
     );
     this.connections++;
@@ -70,7 +72,7 @@ export class HubSource implements ByteSource {
   }
 
   async read(buf: Buffer, want: number): Promise<number> {
-    const limit = Math.min(want, this.file.size - this.position);
+    const limit = Math.min(want, this.end - this.position);
     let filled = 0;
     let drops = 0;
     while (filled < limit) {
@@ -99,6 +101,8 @@ export class HubSource implements ByteSource {
       this.position += n;
     }
     if (this.position === this.file.size && !this.finished) await this.finishBody();
+    // A bounded read that got what it asked for: the rest of the body (a server that ignored the Range) is not taken.
+    else if (this.position === this.end && this.end < this.file.size) await this.close();
     return filled;
   }
 

@@ -1,5 +1,5 @@
 /** Opening a payload or base file where it is: its blob in the local Hugging Face cache, on the Hub, or on disk. */
-import { FileSource, type ByteSource } from '../codec/sources.js';
+import { FileSource, MemorySource, type ByteSource } from '../codec/sources.js';
 import { HubSource } from '../hub/hub-source.js';
 import type { HubInput } from '../plan/plan.js';
 import { openRebuilt, type RebuildInput } from '../rebuild/rebuild-plan.js';
@@ -8,6 +8,9 @@ import { openRebuilt, type RebuildInput } from '../rebuild/rebuild-plan.js';
 export async function openInput(path: string, size: number | undefined, hub: HubInput | undefined, signal?: AbortSignal, start = 0, rebuild?: RebuildInput): Promise<ByteSource> {
   if (rebuild) return openRebuilt(path, rebuild, start);
   if (hub?.cached) return FileSource.open(hub.cached, { limit: size, start });
+  // Read whole by a probe already (a config, a tokenizer): not fetched again.
+  const whole = hub?.folder.wholeFiles.get(hub.file.name);
+  if (whole) return new MemorySource(path, whole, start);
   if (hub) return new HubSource(hub.folder.client, hub.folder.source.repo, hub.folder.commit, hub.file, path, signal, start);
   return FileSource.open(path, { limit: size, start });
 }

@@ -20,14 +20,25 @@ export interface HubFolder {
   files: Map<string, HubFile>;
   /** By file name: its blob in the local cache, when the cache has it (looked up once, at listing). */
   cached: Map<string, string>;
+  /** Small files a probe read whole (and that matched the listing, where it gives a digest): not fetched again. */
+  wholeFiles: Map<string, Buffer>;
 }
+
+/** A file up to this size that a probe reads whole is kept for the rest of the run. */
+const WHOLE_FILE_BYTES = 4 << 20;
+const WEIGHTS = /\.(bin|safetensors|pt|pth|ckpt|gguf)$/i;
 
 /** The first `max` bytes of a Hub file (one ranged request). */
 export async function readHubHead(folder: HubFolder, file: HubFile, max: number): Promise<Buffer> {
-  const source = new HubSource(folder.client, folder.source.repo, folder.commit, file, hubFilePath(folder, file));
+  const whole = folder.wholeFiles.get(file.name);
+  if (whole) return whole.subarray(0, Math.min(max, whole.length));
+  const end = Math.min(max, file.size);
+  const source = new HubSource(folder.client, folder.source.repo, folder.commit, file, hubFilePath(folder, file), undefined, 0, end);
   try {
-    const buf = Buffer.alloc(Math.min(max, file.size));
+    const buf = Buffer.alloc(end);
     const n = await source.read(buf, buf.length);
+    // A side file (config, tokenizer) read whole is the run's copy; weights are always fetched to be decoded.
+    if (n === file.size && file.size <= WHOLE_FILE_BYTES && !WEIGHTS.test(file.name) && source.integrity() !== 'differs') folder.wholeFiles.set(file.name, buf);
     return buf.subarray(0, n);
   } finally {
     await source.close();
@@ -83,7 +94,7 @@ export async function openHubFolder(text: string): Promise<{ folder: HubFolder; 
     const blob = await cachedBlob(settings.cacheDir, source.repo, file);
     if (blob) cached.set(file.name, blob);
   }
-  const folder: HubFolder = { source, commit, client, files: new Map(listed.map((f) => [f.name, f])), cached };
+  const folder: HubFolder = { source, commit, client, files: new Map(listed.map((f) => [f.name, f])), cached, wholeFiles: new Map() };
   const entries = listed.map((file) => ({
     name: file.name,
     path: hubFilePath(folder, file),

@@ -11,11 +11,15 @@ import { openFile, type RandomFile, type SourceFolder } from '../rebuild/source-
 import { hubFilePath, readHubHead, type HubFolder } from './hub-folder.js';
 
 const SMALL_BYTES = 64 << 20;
+/** A jump to another place opens a request for this much (or what the read wants). */
+const RUN_BYTES = 64 << 20;
 
 /** Reads at any offset: a read where the last one ended goes on on the same connection; a jump opens another. */
 class HubRandomFile implements RandomFile {
   private source: HubSource | undefined;
   private at = -1;
+  /** Where the open request's range ends. */
+  private until = 0;
 
   constructor(
     private readonly folder: HubFolder,
@@ -24,11 +28,14 @@ class HubRandomFile implements RandomFile {
   ) {}
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
-    if (!this.source || this.at !== position) {
+    if (!this.source || this.at !== position || position >= this.until) {
       await this.source?.close();
       const { client, source, commit } = this.folder;
       // The blob's digest is the listing's: tensors read in pieces are judged by the rebuilt files' digests instead.
-      this.source = new HubSource(client, source.repo, commit, this.file, hubFilePath(this.folder, this.file), this.signal, position).leaveHashing();
+      // Bounded (a tensor is read in order, then the next one elsewhere): no CDN pushes past what is read.
+      const end = Math.min(this.file.size, position + Math.max(length, RUN_BYTES));
+      this.source = new HubSource(client, source.repo, commit, this.file, hubFilePath(this.folder, this.file), this.signal, position, end).leaveHashing();
+      this.until = end;
       this.at = position;
     }
     const bytesRead = await this.source.read(buffer.subarray(offset, offset + length), length);

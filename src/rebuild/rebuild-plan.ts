@@ -5,7 +5,7 @@
  * come from the tensors' shapes and params.json's `n_heads` or config.json's
  * `num_attention_heads`; the shard files from save_pretrained's 10 GB rule. A byte source per file is opened by `openRebuilt`.
  */
-import type { ByteSource } from '../codec/sources.js';
+import { MemorySource, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import { hfStateDict, type LlamaDims, type TensorShape } from './llama-shapes.js';
 import { RebuiltShard } from './rebuilt-shard.js';
@@ -175,20 +175,6 @@ function layoutOf(folder: SourceFolder, origin: TensorOrigin, dims: LlamaDims, w
   return { dir, origin, dims, target, files };
 }
 
-class BytesSource implements ByteSource {
-  private at = 0;
-  constructor(
-    readonly path: string,
-    private readonly data: Buffer,
-  ) {}
-  async read(buf: Buffer, want: number): Promise<number> {
-    const n = this.data.copy(buf, 0, this.at, Math.min(this.data.length, this.at + want));
-    this.at += n;
-    return n;
-  }
-  async close(): Promise<void> {}
-}
-
 async function openMeta(folder: SourceFolder, files: readonly string[], headDim: number): Promise<MetaTensors> {
   const shards: LocatedTensors[] = [];
   try {
@@ -204,7 +190,7 @@ async function openMeta(folder: SourceFolder, files: readonly string[], headDim:
 export async function openRebuilt(path: string, input: RebuildInput, start = 0): Promise<ByteSource> {
   let source: ByteSource;
   if (input.kind === 'bytes') {
-    source = new BytesSource(path, input.data);
+    source = new MemorySource(path, input.data);
   } else {
     const reader = input.origin.kind === 'meta' ? await openMeta(input.folder, input.origin.files, input.headDim) : await openLocated(input.folder, input.origin.files, locateOf(input.origin), invFreqBytes(input.headDim));
     try {

@@ -87,7 +87,10 @@ async function localXorWithHubBase(...options: string[]) {
   return (...extra: string[]) => ['decode', out(), xorDir, 'hf://Org/big-base/base', '--manifest', manifest, ...options, ...extra];
 }
 
-/** Ranges the decode asked the CDN for, in order (planning's first look is bytes=0-). */
+/** Planning reads a file's first 64 KiB to tell what it is: a bounded range, never the whole file. */
+const HEAD_PROBE = 'bytes=0-65535';
+
+/** Ranges the decode asked the CDN for, in order (planning's first look is a bounded head, bytes=0-65535). */
 const cdnRanges = () => hub.requests.filter((q) => q.url.startsWith('/cdn/')).map((q) => q.range);
 
 describe('resuming inside a file fetched from the Hub', () => {
@@ -107,7 +110,7 @@ describe('resuming inside a file fetched from the Hub', () => {
     const doc = jsonDoc(rerun.stdout);
     expect(doc.files[0]).toMatchObject({ name: NAME, status: 'verified', resumedAt: kept });
     expect(rerun.stderr + rerun.stdout).not.toMatch(/fetching it again/);
-    expect(cdnRanges()).toEqual(['bytes=0-', `bytes=${kept}-`]);
+    expect(cdnRanges()).toEqual([HEAD_PROBE, `bytes=${kept}-`]);
     expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
     expect(await keptBytes()).toBe(0);
     const text = await runCli(args('--force'), { env: env() });
@@ -123,7 +126,7 @@ describe('resuming inside a file fetched from the Hub', () => {
     const rerun = await runCli(args(), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stdout).toMatch(new RegExp(`${NAME}: resuming at byte ${kept} of ${SIZE}; the ${kept} bytes kept are hashed again from disk`));
-    expect(cdnRanges()).toEqual(['bytes=0-', `bytes=${kept}-`]);
+    expect(cdnRanges()).toEqual([HEAD_PROBE, `bytes=${kept}-`]);
     expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
     expect(await finalNames(out())).toEqual([NAME]);
   });
@@ -135,7 +138,7 @@ describe('resuming inside a file fetched from the Hub', () => {
     const rerun = await runCli(args(), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stdout).toMatch(/an earlier run was interrupted in this file; restarting from byte 0 \(the kept part no longer matches its inputs\)/);
-    expect(cdnRanges()).toEqual(['bytes=0-', 'bytes=0-']);
+    expect(cdnRanges()).toEqual([HEAD_PROBE, 'bytes=0-']);
     expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine));
   });
 
@@ -150,7 +153,7 @@ describe('resuming inside a file fetched from the Hub', () => {
     const doc = jsonDoc(rerun.stdout);
     expect(doc.files[0]).toMatchObject({ status: 'verified', resumedAt: null });
     expect((doc as unknown as { notes: string[] }).notes).toContain(`${NAME}: an earlier run was interrupted in this file; restarting from byte 0 (the kept part no longer matches its inputs)`);
-    expect(cdnRanges()).toEqual(['bytes=0-', 'bytes=0-']);
+    expect(cdnRanges()).toEqual([HEAD_PROBE, 'bytes=0-']);
     expect(await fileSha256(join(out(), NAME))).toBe(sha256(fine2));
   });
 

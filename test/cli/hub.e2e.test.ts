@@ -77,6 +77,18 @@ describe('decode from hf://', () => {
     expect(text.stdout).toMatch(new RegExp(`^reading ${SOURCE} at commit ${COMMIT}$`, 'm'));
   });
 
+  it('asks lean (issue 22, item 3): each side file fetched once, every probe bounded, every shard body fetched once to be decoded', async () => {
+    const r = await decodeHub();
+    expect(r.code, r.stderr).toBe(0);
+    const fileRequests = (name: string) => hub.requests.filter((q) => q.method === 'GET' && (q.url.endsWith(`/${name}`) || q.url.includes(`path=${encodeURIComponent(`xor_encoded_files/${name}`)}`) || q.url.includes(`xor_encoded_files/${name}`)));
+    for (const name of ['config.json', 'generation_config.json', 'special_tokens_map.json', 'tokenizer_config.json', 'added_tokens.json', 'pytorch_model.bin.index.json', 'tokenizer.model']) {
+      expect(fileRequests(name).length, name).toBe(1);
+    }
+    // A shard's body: one look while planning (these shards are smaller than the 64 KiB a look reads;
+    // a larger file's look is bounded, see hub-resume) and one read to decode; the redirect is reused.
+    for (const shard of [SHARD1, SHARD2]) expect(fileRequests(shard).filter((q) => q.url.startsWith('/cdn/')), shard).toHaveLength(2);
+  });
+
   it('cut connections, an ignored Range, an expired CDN URL and a 429 all end verified', async () => {
     hub.fault(`xor_encoded_files/${SHARD1}`, 'cut', 'ignore-range');
     hub.fault(`xor_encoded_files/${SHARD2}`, 'cut', 'cdn-403', '429');

@@ -173,11 +173,14 @@ export class HubStandIn {
     let body = Buffer.from(data);
     if (fault === 'corrupt') body[Math.floor(body.length / 2)] ^= 0xff;
     if (fault === 'extra-bytes') body = Buffer.concat([body, Buffer.from('more')]);
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    // "bytes=N-" or "bytes=N-M", as a CDN serves them (M past the end means the end).
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (m && fault !== 'ignore-range') {
       const start = Number(m[1]);
-      res.writeHead(206, { 'Content-Range': `bytes ${start}-${data.length - 1}/${data.length}`, 'Content-Length': String(body.length - start) });
-      body = body.subarray(start);
+      const last = m[2] ? Math.min(Number(m[2]), data.length - 1) : data.length - 1;
+      const extra = body.length - data.length;
+      res.writeHead(206, { 'Content-Range': `bytes ${start}-${last}/${data.length}`, 'Content-Length': String(last + 1 - start + (last === data.length - 1 ? extra : 0)) });
+      body = body.subarray(start, last + 1 + (last === data.length - 1 ? extra : 0));
     } else {
       res.writeHead(200, { 'Content-Length': String(body.length) });
     }

@@ -106,6 +106,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const crcs = zipOut && sink ? new RecordCrcs() : undefined;
   let committed = false;
   let keptForResume = false;
+  /** A dropped partial record that no commit will save. */
+  let unsaved = false;
   try {
     const source = await openSource(file, ctx.signal, kept);
     let base: ByteSource | undefined;
@@ -154,7 +156,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       await written?.close();
     }
     // From here the file ends (committed, refused or fetched again): nothing of it is to resume.
-    await finishedWith(file, out, resumeCtx);
+    const partialDropped = await finishedWith(file, out, resumeCtx);
+    unsaved = partialDropped;
     if (!streamed) {
       await discardTemp(temp);
       const finding = await diagnose(file, pipeline, ctx, { decodedHead });
@@ -244,5 +247,6 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     throw err;
   } finally {
     if (!committed && !keptForResume) await discardTemp(temp);
+    if (unsaved && (!committed || file.convert === 'gguf')) await ctx.resume.save();
   }
 }

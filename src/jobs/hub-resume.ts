@@ -97,9 +97,13 @@ export async function keepForResume(out: OutputTemp): Promise<boolean> {
   return true;
 }
 
-/** A file that finished (committed or refused): nothing of it is to be resumed. */
-export async function finishedWith(file: FilePlan, out: OutputTemp, ctx: ResumeContext): Promise<void> {
+/**
+ * A file that finished (committed or refused): nothing of it is to be resumed. The state is saved
+ * by the commit's record, or by the caller when the file is refused (true: there is a change to
+ * save): one write of the state per file, not two.
+ */
+export async function finishedWith(file: FilePlan, out: OutputTemp, ctx: ResumeContext): Promise<boolean> {
   await out.checkpoints?.stop({ final: false });
   out.checkpoints = undefined;
-  await ctx.resume.forgetPartial(file.name, { save: true });
+  return ctx.resume.forgetPartial(file.name);
 }

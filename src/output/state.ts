@@ -149,11 +149,12 @@ export class ResumeState {
     await this.save();
   }
 
-  /** Drops a file's partial record; saved with the next write of the state (or now, with `save`). */
-  async forgetPartial(name: string, options: { save?: boolean } = {}): Promise<void> {
-    if (!this.data.partial?.[name]) return;
+  /** Drops a file's partial record, saved with the next write of the state (or now, with `save`); whether there was one. */
+  async forgetPartial(name: string, options: { save?: boolean } = {}): Promise<boolean> {
+    if (!this.data.partial?.[name]) return false;
     delete this.data.partial[name];
     if (options.save) await this.save();
+    return true;
   }
 
   /**

@@ -27,7 +27,7 @@ export const EXIT_CODE_MEANINGS: readonly { code: ExitCodeValue; meaning: string
   },
   {
     code: ExitCode.usage,
-    meaning: 'usage or input error: bad arguments, missing, unreadable or changing input, unknown model, unparsable manifest, unsafe output folder, an existing output that does not match, a git-lfs pointer, a held lock',
+    meaning: 'usage or input error: bad arguments, missing, unreadable or changing input, a network failure (the Hub unreachable, refusing or cutting off), unknown model, unparsable manifest, unsafe output folder, an existing output that does not match, a git-lfs pointer, a held lock',
   },
   { code: ExitCode.io, meaning: 'I/O failure while writing: not enough free space, disk full, file too large, permission denied, read-only file system' },
   { code: ExitCode.internal, meaning: 'internal error: a bug; please report it with the --debug output' },

@@ -258,10 +258,13 @@ async function startHub(data, cdn) {
       return res.end();
     }
     if (url.pathname === '/cdn/payload') {
-      const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
-      res.writeHead(req.headers.range ? 206 : 200, { 'Content-Length': String(size - start), ...(req.headers.range ? { 'Content-Range': `bytes ${start}-${size - 1}/${size}` } : {}) });
-      if (size - start === 0) return res.end();
-      return createReadStream(data.payloadPath, { start, highWaterMark: 1 << 20 }).pipe(res);
+      // "bytes=N-" or "bytes=N-M", as a CDN serves them.
+      const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      const start = Number(m?.[1] ?? 0);
+      const last = m?.[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+      res.writeHead(m ? 206 : 200, { 'Content-Length': String(last + 1 - start), ...(m ? { 'Content-Range': `bytes ${start}-${last}/${size}` } : {}) });
+      if (last + 1 - start === 0) return res.end();
+      return createReadStream(data.payloadPath, { start, end: last, highWaterMark: 1 << 20 }).pipe(res);
     }
     res.writeHead(404, { 'X-Error-Code': 'EntryNotFound' });
     res.end();

@@ -259,7 +259,8 @@ export class HubClient {
       }
       if (response.status === 206) {
         const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
-        if (!m || Number(m[1]) !== offset || Number(m[3]) !== size || Number(m[2]) !== end - 1) {
+        // More than asked for, from the offset asked, is the same bytes: taken up to `end`, the rest left.
+        if (!m || Number(m[1]) !== offset || Number(m[3]) !== size || Number(m[2]) < end - 1) {
           response.cancel();
           throw new InputError(`the Hub answered bytes ${response.headers.get('content-range')} where bytes ${offset}-${end - 1}/${size} were asked for`, {
             file: `hf://${key}`,

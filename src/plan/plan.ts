@@ -119,7 +119,7 @@ function revisionOf(hub: { folder: HubFolder } | undefined): HubRevision | undef
 }
 
 /** Any payload or base that is a git-lfs pointer is refused before anything is decoded. */
-async function refuseLfsPointers(files: readonly FilePlan[]): Promise<void> {
+async function refuseLfsPointers(files: readonly (Pick<FilePlan, 'payloadPath' | 'payloadSize'> & Partial<Pick<FilePlan, 'basePath' | 'baseHub' | 'baseRebuild' | 'baseSize'>>)[]): Promise<void> {
   const pointers: string[] = [];
   for (const f of files) {
     if (await isLfsPointer(f.payloadPath, f.payloadSize)) pointers.push(f.payloadPath);
@@ -197,6 +197,10 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
   });
   const expectedByName = expectations ? entriesByName(expectations.manifest.entries) : new Map<string, ManifestEntry[]>();
 
+  // A clone holding git-lfs pointers: that is the first thing to fix, whatever the base.
+  if (!hub) {
+    await refuseLfsPointers(entries.flatMap((e) => (typeof e.size === 'number' && !e.name.startsWith('.') ? [{ payloadPath: e.path, payloadSize: e.size }] : [])));
+  }
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
   let rebuild: Promise<RebuildPlan | undefined> | undefined;
   let rebuilt: RebuildPlan | undefined;

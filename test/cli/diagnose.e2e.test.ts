@@ -55,6 +55,19 @@ describe('git-lfs pointers', () => {
     expect(await finalNames(outDir)).toEqual([]);
   });
 
+  it('pointers are named first even when the base folder is wrong too (issue 22, item 1): the git-lfs fix, not the base', async () => {
+    const root = join(work, 'metharme-repo');
+    const { xorDir, manifest, outDir } = await writeRelease(root, release());
+    await mkdir(join(root, '.git'));
+    await writeFile(join(xorDir, SHARD), POINTER);
+    const wrongBase = join(work, 'not-llama');
+    await mkdir(wrongBase);
+    const r = await runCli(['decode', outDir, xorDir, wrongBase, '--manifest', manifest]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is a git-lfs pointer file, not the data; the repository was cloned without git-lfs; run "git lfs install && git lfs pull"/);
+    expect(r.stderr).not.toMatch(/has no base counterpart/);
+  });
+
   it('a base file that is an LFS pointer is refused too, counting the others', async () => {
     const { baseDir, xorDir, manifest, outDir } = await writeRelease(join(work, 'r'), release());
     await writeFile(join(baseDir, SHARD), POINTER);

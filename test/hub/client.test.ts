@@ -58,6 +58,31 @@ async function readAll(c: HubClient, file: HubFile): Promise<{ bytes: Buffer; so
 
 const BIG_FILE: HubFile = { path: 'xor_encoded_files/pytorch_model-00001-of-00001.bin', name: 'pytorch_model-00001-of-00001.bin', size: BIG.length, lfsSha256: sha256(BIG) };
 
+describe('bounded reads (issue 22, item 3)', () => {
+  it('asks bytes=N-M for a part of a file, and gets exactly that part', async () => {
+    const c = client();
+    const source = new HubSource(c, 'Org/tiny-xor', COMMIT, BIG_FILE, `hf://Org/tiny-xor/${BIG_FILE.path}`, undefined, 1000, 1000 + 65536);
+    const out = Buffer.alloc(70000);
+    const n = await source.read(out, out.length);
+    await source.close();
+    expect(n).toBe(65536);
+    expect(out.subarray(0, n).equals(BIG.subarray(1000, 1000 + 65536))).toBe(true);
+    expect(hub.requests.filter((r) => r.url.startsWith('/cdn/')).map((r) => r.range)).toEqual(['bytes=1000-66535']);
+  });
+
+  it('takes what it asked for from a server that sends more (a whole rest, or the whole file ignoring the Range)', async () => {
+    for (const fault of ['ignore-range'] as const) {
+      hub.fault(BIG_FILE.path, fault);
+      const source = new HubSource(client(), 'Org/tiny-xor', COMMIT, BIG_FILE, `hf://Org/tiny-xor/${BIG_FILE.path}`, undefined, 500, 600);
+      const out = Buffer.alloc(200);
+      const n = await source.read(out, out.length);
+      await source.close();
+      expect(n).toBe(100);
+      expect(out.subarray(0, n).equals(BIG.subarray(500, 600))).toBe(true);
+    }
+  });
+});
+
 describe('hf:// sources', () => {
   it.each([
     ['hf://PygmalionAI/metharme-13b/xor_encoded_files', { repo: 'PygmalionAI/metharme-13b', revision: 'main', path: 'xor_encoded_files' }],

@@ -236,7 +236,12 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .option('--manifest <file>', 'digests of the base files, for any release (e.g. its SHA256SUMS.base)')
     .action(async (dir: string, opts) => {
       run.json = Boolean(opts.json);
-      const printer = new VerifyPrinter(chooseMode(opts, streams.err), streams, 'see below');
+      const printer = new VerifyPrinter(
+        chooseMode(opts, streams.err),
+        streams,
+        'see below',
+        'copy it from the conversion, or give decode the LLaMA you have: the base files it lacks are rebuilt (see "Bring any LLaMA")',
+      );
       await reported(run, printer, () => checkBase({ dir, model: opts.model, manifest: opts.manifest, signal: run.signal, onEvent: printer.handle }));
     });
 

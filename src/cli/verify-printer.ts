@@ -22,6 +22,8 @@ export class VerifyPrinter extends Reporter<VerifyReport> {
     streams: Streams,
     /** What to tell the user to do about a mismatched file. */
     private readonly mismatchHint: string,
+    /** What to do about a missing file: decode it, for outputs; for a base, where it comes from. */
+    private readonly missingHint = 'decode or download it',
   ) {
     super(mode, streams);
   }
@@ -49,7 +51,7 @@ export class VerifyPrinter extends Reporter<VerifyReport> {
       if (r.status === 'mismatch') {
         this.error(errorLine(`${r.name}: ${r.algorithm} ${r.actual} does not match ${report.manifest.label}; ${this.mismatchHint}`));
       } else if (r.status === 'missing') {
-        this.error(errorLine(`${r.name}: missing from ${report.dir}; decode or download it`));
+        this.error(errorLine(`${r.name}: missing from ${report.dir}; ${this.missingHint}`));
       } else if (r.status === 'unverified') {
         this.error(errorLine(`${r.name}: not listed in ${report.manifest.label}, so it cannot be verified (--strict)`));
       }

@@ -3,8 +3,10 @@
  * suggestions on one line (no literal \x0a), a mistyped command named as one rather than taken for
  * an output folder, and an output on a file system that stores nothing named as such.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, SAMPLE_BASE, SAMPLE_XOR } from '../support/helpers.js';
+import { removeDir, runCli, SAMPLE_BASE, SAMPLE_XOR, sha256, tempDir } from '../support/helpers.js';
 
 describe('messages a newcomer can follow', () => {
   it("an unknown command or option gets commander's suggestion on the same line (exit 2)", async () => {
@@ -29,5 +31,22 @@ describe('messages a newcomer can follow', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/\/proc\/metharme-xor-test: is on a file system that stores no files \(such as \/proc or \/sys\); choose an output folder on a disk/);
     expect(r.stderr).not.toMatch(/free/);
+  });
+
+  it('check-base on a base missing a file says where base files come from, not "decode or download it"', async () => {
+    const work = await tempDir();
+    try {
+      const base = join(work, 'llama');
+      await mkdir(base);
+      await writeFile(join(base, 'config.json'), '{}\n');
+      const sums = join(work, 'SHA256SUMS.base');
+      await writeFile(sums, `${sha256(Buffer.from('{}\n'))}  config.json\n${'0'.repeat(64)}  pytorch_model.bin\n`);
+      const r = await runCli(['check-base', base, '--manifest', sums]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/pytorch_model\.bin: missing from .*; copy it from the conversion, or give decode the LLaMA you have: the base files it lacks are rebuilt/);
+      expect(r.stderr).not.toMatch(/decode or download it/);
+    } finally {
+      await removeDir(work);
+    }
   });
 });

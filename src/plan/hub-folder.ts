@@ -67,8 +67,9 @@ export async function offlineSnapshot(text: string): Promise<string> {
   const commit = /^[0-9a-f]{40}$/.test(named) ? named : '';
   const folder = join(repoDir, 'snapshots', commit, source.path);
   if (!commit || !(await stat(folder).catch(() => undefined))?.isDirectory()) {
+    // Without a commit there is no snapshot folder to name: the ref that would give one is what is missing.
     throw new InputError(`HF_HUB_OFFLINE is set and the cache has no snapshot of ${text}`, {
-      file: folder,
+      file: commit ? folder : join(repoDir, 'refs', source.revision),
       hint: 'download it first (unset HF_HUB_OFFLINE), or point HF_HUB_CACHE / HF_HOME at the cache that has it',
     });
   }

@@ -180,6 +180,12 @@ describe('decode from hf://', () => {
     const none = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE], { env: offlineEnv });
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/HF_HUB_OFFLINE is set and the cache has no snapshot of hf:\/\/Org\/tiny-xor\/xor_encoded_files/);
+    expect(none.stderr).toContain(`snapshots/${COMMIT}/xor_encoded_files: HF_HUB_OFFLINE is set`);
+    // No commit known: the ref is named, never a "snapshots/xor_encoded_files" that is no snapshot (issue 22, item 1).
+    const noRef = await runCli(['decode', join(work, 'out'), SOURCE.replace('tiny-xor', 'other-xor'), TORCH_BASE], { env: offlineEnv });
+    expect(noRef.code).toBe(2);
+    expect(noRef.stderr).not.toMatch(/snapshots\/xor_encoded_files/);
+    expect(noRef.stderr).toMatch(/models--Org--other-xor\/refs\/main: HF_HUB_OFFLINE is set and the cache has no snapshot/);
     await cp(TORCH_XOR, join(repoDir, 'snapshots', COMMIT, 'xor_encoded_files'), { recursive: true });
     const r = await runCli(['decode', join(work, 'out'), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS], { env: offlineEnv });
     expect(r.code, r.stderr).toBe(0);

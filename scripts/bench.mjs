@@ -26,7 +26,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -534,6 +534,8 @@ try {
   const peak = (values) => (values.length ? Math.max(...values) : null);
   const result = {
     bytes: opts.size,
+    /** So that a reader can compare machines: SHA extensions, cores. */
+    cpu: { model: cpus()[0]?.model ?? 'unknown', cores: availableParallelism() },
     runs: opts.runs,
     seconds: samples,
     medianSeconds: med,
@@ -571,6 +573,7 @@ try {
     const fmt = (x) => (x === null ? 'n/a' : x.toFixed(2));
     const ok = (cond) => (cond === null ? '' : cond ? 'ok' : 'MISSED');
     console.log(`\nmetharme-xor bench: ${(opts.size / 2 ** 30).toFixed(2)} GiB payload + base, page cache warmed first, median of ${opts.runs} interleaved runs`);
+    console.log(`  on ${result.cpu.model}, ${result.cpu.cores} cores`);
     row('(a) openssl dgst -sha256', med.hash, 'hashing floor');
     row('(b) cp payload', med.copy, 'copy floor');
     row('(c) metharme-xor decode (verified)', med.decode, `peak RSS ${(result.peakRssBytes / 1e6).toFixed(0)} MB`);

@@ -10,6 +10,8 @@ describe('npm run bench', () => {
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.bytes).toBe(24 * 2 ** 20);
+    expect(result.cpu.model.length).toBeGreaterThan(0);
+    expect(result.cpu.cores).toBeGreaterThan(0);
     expect(result.seconds.decode).toHaveLength(3);
     expect(result.seconds.copy).toHaveLength(3);
     expect(result.medianSeconds.decode).toBeGreaterThan(0);

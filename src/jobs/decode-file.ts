@@ -12,7 +12,6 @@ import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { FilePlan } from '../plan/plan.js';
 import { openInput } from './open-input.js';
-import { openRebuilt } from '../rebuild/rebuild-plan.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
 import { baseVerdict, type Finding } from '../verify/diagnose.js';
@@ -34,8 +33,7 @@ class StopFile extends Error {}
 
 /** `start`: a resumed file is read (or fetched) from there on; a gzip payload always from its first byte. */
 async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
-  if (file.payloadRebuild) return openRebuilt(file.payloadPath, file.payloadRebuild, start);
-  if (file.action !== 'xor-gzip') return openInput(file.payloadPath, file.payloadSize, file.hub, signal, start);
+  if (file.action !== 'xor-gzip') return openInput(file.payloadPath, file.payloadSize, file.hub, signal, start, file.payloadRebuild);
   return file.hub ? GzipSource.over(await openInput(file.payloadPath, file.payloadSize, file.hub, signal)) : GzipSource.open(file.payloadPath);
 }
 

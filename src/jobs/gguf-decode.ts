@@ -5,32 +5,18 @@
  */
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
-import { readInput } from '../input-files.js';
 import { GgufAssembly, VERIFIED_KEY } from '../output/gguf-assembly.js';
-import { expectedTensors, llamaConfig, llamaMetadata, resolveType, typeLabel, vocabulary, type GgufTypeName } from '../output/gguf-llama.js';
+import { expectedTensors, llamaMetadata, resolveType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
 import { createTemp, lstatOrUndefined } from '../output/temp-file.js';
 import type { DecodePlan } from '../plan/plan.js';
 import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
-import { readSentencePiece } from '../release/sentencepiece.js';
+import { readJsonObject, readModelFiles } from './gguf-inputs.js';
 
-const SMALL_BYTES = 64 << 20;
 const TORCH_DTYPE: Record<string, string> = { bfloat16: 'BF16', float16: 'F16', float32: 'F32' };
 
-async function decoded(plan: DecodePlan, name: string, required: boolean): Promise<Buffer | undefined> {
-  const path = join(plan.outputDir, name);
-  if (!(await lstatOrUndefined(path))) {
-    if (!required) return undefined;
-    throw new InputError(`--gguf needs the release's ${name}, and the XOR folder has none (or it did not verify)`, { file: plan.xorDir, hint: `download ${name}, or decode without --gguf` });
-  }
-  return (await readInput(path, SMALL_BYTES)).bytes;
-}
-
-function json(bytes: Buffer, path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw new InputError('is not JSON', { file: path });
-  }
+/** Why --gguf cannot go on without one of the release's files. */
+function lacking(plan: DecodePlan, name: string): InputError {
+  return new InputError(`--gguf needs the release's ${name}, and the XOR folder has none (or it did not verify)`, { file: plan.xorDir, hint: `download ${name}, or decode without --gguf` });
 }
 
 /** The GGUF's name as llama.cpp users expect it: the release and the type (metharme-13b-Q8_0.gguf). */
@@ -39,23 +25,18 @@ export function ggufFileName(plan: DecodePlan, type: Exclude<GgufTypeName, 'auto
 }
 
 export async function openGgufAssembly(plan: DecodePlan, asked: GgufTypeName, force: boolean): Promise<GgufAssembly> {
-  const configPath = join(plan.outputDir, 'config.json');
-  const raw = json((await decoded(plan, 'config.json', true))!, configPath);
-  const config = llamaConfig(raw, configPath);
+  const { raw, config, configPath, vocab } = await readModelFiles(plan.outputDir, (name) => lacking(plan, name));
   const dtype = TORCH_DTYPE[String(raw.torch_dtype)];
   if (!dtype) throw new InputError(`says torch_dtype ${JSON.stringify(raw.torch_dtype)}, so the GGUF's type cannot be chosen before the weights arrive`, { file: configPath, hint: 'pass --gguf f16, bf16, f32 or q8_0' });
   const type = resolveType(asked, dtype);
-  const pieces = readSentencePiece((await decoded(plan, 'tokenizer.model', true))!, join(plan.outputDir, 'tokenizer.model'));
-  const added = new Map<number, string>();
-  const addedBytes = await decoded(plan, 'added_tokens.json', false);
-  for (const [token, id] of Object.entries(addedBytes ? json(addedBytes, 'added_tokens.json') : {})) if (typeof id === 'number') added.set(id, token);
   const shapes = expectedTensors(config);
   const shardNames = plan.files.filter((f) => f.convert === 'gguf').map((f) => f.name);
   const shards = new Map<string, string[]>();
   if (shardNames.length === 1) shards.set(shardNames[0]!, [...shapes.keys()]);
   else {
     const indexPath = join(plan.outputDir, 'pytorch_model.bin.index.json');
-    const index = json((await decoded(plan, 'pytorch_model.bin.index.json', true))!, indexPath);
+    const index = await readJsonObject(indexPath);
+    if (!index) throw lacking(plan, 'pytorch_model.bin.index.json');
     const map = (index.weight_map ?? {}) as Record<string, unknown>;
     for (const name of shapes.keys()) {
       const shard = map[name];
@@ -68,7 +49,7 @@ export async function openGgufAssembly(plan: DecodePlan, asked: GgufTypeName, fo
     throw new InputError('already exists', { file: join(plan.outputDir, name), hint: 'use --force to write it again' });
   }
   const release = plan.expectations?.model?.name ?? basename(plan.outputDir);
-  const metadata = llamaMetadata(config, vocabulary(pieces, added, config.vocab), type, { name: release, description: `${release}, decoded from its XOR release by metharme-xor` }, METHARME_CHAT_TEMPLATE);
+  const metadata = llamaMetadata(config, vocab, type, { name: release, description: `${release}, decoded from its XOR release by metharme-xor` }, METHARME_CHAT_TEMPLATE);
   metadata.push([VERIFIED_KEY, { type: 'bool', value: false }]);
   return new GgufAssembly(await createTemp(plan.outputDir, name, { direct: true }), { shapes, shards, type, dtype, headDim: config.dim / config.heads, layers: config.layers, metadata });
 }

@@ -4,21 +4,20 @@
  * order the shards hold them, in flat memory; the file gets its final name only when whole (a temp
  * in the output folder's state folder, under its lock).
  */
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
-import { readInput } from '../input-files.js';
 import { acquireLock } from '../output/lock.js';
 import { ggufHeader, padTo, type GgufTensorInfo } from '../output/gguf-format.js';
-import { expectedTensors, ggufName, GGUF_TYPES, isQk, llamaConfig, llamaMetadata, resolveType, tensorType, typeLabel, vocabulary, type GgufTypeName } from '../output/gguf-llama.js';
+import { expectedTensors, ggufName, GGUF_TYPES, isQk, llamaConfig, llamaMetadata, resolveType, tensorType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
 import { rowBytes, writeTensor } from '../output/gguf-tensors.js';
 import { commitTemp, createTemp, discardTemp, lstatOrUndefined, prepareOutputDir, tidyOutputDir } from '../output/temp-file.js';
 import { openLocated, type LocatedTensors } from '../rebuild/located-tensors.js';
 import { locateSafetensors, safetensorsFiles } from '../rebuild/safetensors-tensors.js';
 import { binFiles, locateTorch } from '../rebuild/torch-zip-tensors.js';
 import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
-import { readSentencePiece } from '../release/sentencepiece.js';
 import { requireDir } from '../plan/inputs.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
+import { readModelFiles } from './gguf-inputs.js';
 
 export interface GgufOptions {
   /** A decoded model folder. */
@@ -39,21 +38,6 @@ export interface GgufReport {
   bytes: number;
   notes: string[];
   exitCode: number;
-}
-
-const SMALL_BYTES = 64 << 20;
-
-async function jsonFile(path: string): Promise<Record<string, unknown> | undefined> {
-  const info = await lstatOrUndefined(path);
-  if (!info) return undefined;
-  const { bytes } = await readInput(path, SMALL_BYTES);
-  try {
-    const v = JSON.parse(bytes.toString('utf8')) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // refused below
-  }
-  throw new InputError('is not a JSON object', { file: path, hint: "use the model's own file" });
 }
 
 /** The tensors of the folder's shards, checked against the config: every LLaMA tensor, nothing else. */
@@ -89,16 +73,11 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
     options.onEvent?.({ type, message });
   };
   const dir = await requireDir(options.modelDir, 'model folder');
-  const configPath = join(dir, 'config.json');
-  const raw = await jsonFile(configPath);
-  if (!raw) throw new InputError('has no config.json', { file: dir, hint: 'decode the release into it first (config.json is one of its files)' });
-  const config = llamaConfig(raw, configPath);
-  const tokenizerPath = join(dir, 'tokenizer.model');
-  if (!(await lstatOrUndefined(tokenizerPath))) throw new InputError('has no tokenizer.model', { file: dir, hint: "put the release's (or LLaMA's) tokenizer.model in the folder" });
-  const pieces = readSentencePiece((await readInput(tokenizerPath, SMALL_BYTES)).bytes, tokenizerPath);
-  const added = new Map<number, string>();
-  for (const [token, id] of Object.entries((await jsonFile(join(dir, 'added_tokens.json'))) ?? {})) if (typeof id === 'number') added.set(id, token);
-  const vocab = vocabulary(pieces, added, config.vocab);
+  const { config, vocab } = await readModelFiles(dir, (name) =>
+    name === 'config.json'
+      ? new InputError('has no config.json', { file: dir, hint: 'decode the release into it first (config.json is one of its files)' })
+      : new InputError('has no tokenizer.model', { file: dir, hint: "put the release's (or LLaMA's) tokenizer.model in the folder" }),
+  );
   const tensors = await openTensors(dir, config);
   try {
     const type = resolveType(asked, tensors.get('model.embed_tokens.weight')!.dtype);

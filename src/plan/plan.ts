@@ -118,13 +118,10 @@ function revisionOf(hub: { folder: HubFolder } | undefined): HubRevision | undef
   return hub && { repo: hub.folder.source.repo, revision: hub.folder.source.revision, commit: hub.folder.commit };
 }
 
-/** Any payload or base that is a git-lfs pointer is refused before anything is decoded. */
-async function refuseLfsPointers(files: readonly (Pick<FilePlan, 'payloadPath' | 'payloadSize'> & Partial<Pick<FilePlan, 'basePath' | 'baseHub' | 'baseRebuild' | 'baseSize'>>)[]): Promise<void> {
+/** Files on disk that are git-lfs pointers are refused before anything is decoded, the first named, the rest counted. */
+async function refuseLfsPointers(files: readonly { path: string; size: number }[]): Promise<void> {
   const pointers: string[] = [];
-  for (const f of files) {
-    if (await isLfsPointer(f.payloadPath, f.payloadSize)) pointers.push(f.payloadPath);
-    if (f.basePath && !f.baseHub && !f.baseRebuild && f.baseSize !== undefined && (await isLfsPointer(f.basePath, f.baseSize))) pointers.push(f.basePath);
-  }
+  for (const f of files) if (await isLfsPointer(f.path, f.size)) pointers.push(f.path);
   const first = pointers[0];
   if (first === undefined) return;
   const more = pointers.length > 1 ? ` (and ${pointers.length - 1} more such files)` : '';
@@ -199,7 +196,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
 
   // A clone holding git-lfs pointers: that is the first thing to fix, whatever the base.
   if (!hub) {
-    await refuseLfsPointers(entries.flatMap((e) => (typeof e.size === 'number' && !e.name.startsWith('.') ? [{ payloadPath: e.path, payloadSize: e.size }] : [])));
+    await refuseLfsPointers(entries.flatMap((e) => (typeof e.size === 'number' && !e.name.startsWith('.') ? [{ path: e.path, size: e.size }] : [])));
   }
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
   let rebuild: Promise<RebuildPlan | undefined> | undefined;
@@ -278,8 +275,9 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       baseRebuild: action === 'copy' ? undefined : baseRebuild,
     });
   }
-  // What a Hub folder serves is data (no pointer files), and its bytes are read only once, to decode.
-  if (!hub) await refuseLfsPointers(files);
+  // The payloads were checked before the base was looked at; here the base files on disk (a Hub
+  // serves data, not pointer files).
+  await refuseLfsPointers(files.flatMap((f) => (f.basePath && !f.baseHub && !f.baseRebuild && f.baseSize !== undefined ? [{ path: f.basePath, size: f.baseSize }] : [])));
   if (!hub && !baseHub) {
     await refuseSwapped(
       files.flatMap((f) => (f.basePath && !f.baseRebuild ? [{ name: f.name, payloadPath: f.payloadPath, basePath: f.basePath }] : [])),

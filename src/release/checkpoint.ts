@@ -1,9 +1,10 @@
 /**
  * What torch.load (1.13) would unpickle from a file, found without running it, in torch's own order:
  * a file starting `PK\x03\x04` is a zip, whose `<archive>/data.pkl` is found through the central
- * directory (see zip-directory.ts); otherwise tarfile is tried (a legacy tar checkpoint); otherwise
- * pickles are loaded one after another from byte 0 (the legacy format: magic number, protocol
- * version, system info, the object, the storage keys), stopping where torch stops. Facts from
+ * directory (see zip-directory.ts); otherwise tarfile is tried (a legacy tar checkpoint, see
+ * tar-checkpoint.ts); otherwise pickles are loaded one after another from byte 0 (the legacy format:
+ * magic number, protocol version, system info, the object, the storage keys), stopping where torch
+ * stops. Facts from
  * torch/serialization.py, caffe2/serialize/inline_container.cc and shared/reference/torch-checkpoints.md.
  */
 import { ALLOWED_GLOBALS } from './pickle-allowlist.js';
@@ -17,9 +18,8 @@ const LEGACY_MAGIC = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46
 const LEGACY_PROTOCOL = 1001;
 /** Magic number, protocol version, system info, the object, the storage keys. */
 const LEGACY_PICKLES = 5;
-const TAR_BLOCK = 512;
 
-export type CheckpointFormat = 'zip' | 'legacy' | 'pickle';
+export type CheckpointFormat = 'zip' | 'legacy' | 'pickle' | 'tar';
 
 export interface CheckpointScan {
   format: CheckpointFormat;
@@ -47,39 +47,6 @@ export function checkpointFormat(head: Uint8Array): CheckpointFormat | undefined
   if (head.length >= LEGACY_MAGIC.length && LEGACY_MAGIC.equals(Buffer.from(head.buffer, head.byteOffset, LEGACY_MAGIC.length))) return 'legacy';
   if (head[0] === 0x80 && head[1] !== undefined && head[1] >= 2 && head[1] <= 5) return 'pickle';
   return undefined;
-}
-
-/**
- * Whether Python's tarfile would open the file (its first header block: not all zeros, with a
- * checksum field that parses and matches the block's unsigned or signed byte sum), as
- * `TarInfo.frombuf` decides. torch.load tries tarfile before unpickling.
- */
-export function isTar(head: Uint8Array): boolean {
-  if (head.length < TAR_BLOCK) return false;
-  const block = head.subarray(0, TAR_BLOCK);
-  if (block.every((b) => b === 0)) return false;
-  // tarfile's nti(): GNU base-256 when the first byte is 0x80 or 0xff, else int(field up to a NUL,
-  // stripped, base 8), which also takes a sign, a 0o prefix and underscores. Taking more as a tar
-  // than tarfile does only refuses more.
-  let chksum: number;
-  if (block[148] === 0x80 || block[148] === 0xff) {
-    chksum = 0;
-    for (let i = 149; i < 156; i++) chksum = chksum * 256 + block[i]!;
-    if (block[148] === 0xff) chksum -= 256 ** 7;
-  } else {
-    const field = Buffer.from(block.subarray(148, 156)).toString('latin1').split('\0')[0]!.replace(/^[\s]+|[\s]+$/g, '');
-    const octal = /^([+-]?)(?:0[oO])?_?([0-7](?:_?[0-7])*)$/.exec(field);
-    if (field !== '' && !octal) return false;
-    chksum = octal ? Number.parseInt(octal[2]!.replace(/_/g, ''), 8) * (octal[1] === '-' ? -1 : 1) : 0;
-  }
-  let unsigned = 8 * 0x20;
-  let signed = 8 * 0x20;
-  for (let i = 0; i < TAR_BLOCK; i++) {
-    if (i >= 148 && i < 156) continue;
-    unsigned += block[i]!;
-    signed += block[i]! >= 128 ? block[i]! - 256 : block[i]!;
-  }
-  return chksum === unsigned || chksum === signed;
 }
 
 /** The bytes ended inside a zip entry header: at the end of a file, it was no archive to load. */

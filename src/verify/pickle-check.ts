@@ -5,9 +5,11 @@
  * a zip's data.pkl is walked at the start and judged at the end, once the central directory (kept
  * from the file's last bytes) shows it is the data.pkl torch would load.
  */
-import { checkpointFormat, dataPklDisagreement, disallowedGlobals, isTar, isZip, scanPickles, scanZipHead, zipLocalEntry, type CheckpointScan, type ZipLocalEntry } from '../release/checkpoint.js';
+import { checkpointFormat, dataPklDisagreement, disallowedGlobals, isZip, scanPickles, scanZipHead, zipLocalEntry, type CheckpointScan, type ZipLocalEntry } from '../release/checkpoint.js';
 import { isPickleOpcode, PickleError, PickleIncomplete } from '../release/pickle.js';
 import { StreamTail } from '../release/stream-tail.js';
+import { LegacyTarWalk } from '../release/tar-checkpoint.js';
+import { isTar, TAR_BLOCK } from '../release/tar-header.js';
 import { foldName, readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
 import type { Diagnosis } from '../types.js';
 import { invalidPickle, unsafePickle } from './diagnosis-text.js';
@@ -22,13 +24,11 @@ export type PickleVerdict =
 
 /** Pickles larger than this are not state dicts (a 30B shard's data.pkl is well under a megabyte). */
 const MAX_PICKLE_BYTES = 256 << 20;
-/** tarfile reads a whole 512-byte header block before it decides. */
-const TAR_BLOCK = 512;
 
 /** Names torch.load (or pickle.load) is pointed at: everything under them is judged as torch reads it. */
 export const CHECKPOINT_NAME = /\.(bin|pt|pth|ckpt|pkl|pickle)$/i;
 
-type Kind = 'zip' | 'pickles' | 'skip';
+type Kind = 'zip' | 'tar' | 'pickles' | 'skip';
 
 /** A pickle that broke: Python ran what came before, so a disallowed global there makes it unsafe. */
 function broken(err: PickleError, reason: string): PickleVerdict {
@@ -46,7 +46,7 @@ export class PickleCheck {
   private kind: Kind | undefined;
   /** The file's first bytes, copied only while what is read from them goes on past a chunk. */
   private held: Buffer = Buffer.alloc(0);
-  /** Decided before the end (a tar, the pickles of a legacy file). */
+  /** Decided before the end (the pickles of a legacy file). */
   private decided: PickleVerdict | undefined;
   /** A zip: its first entry, and data.pkl's walk when that entry is one. */
   private zipEntry: ZipLocalEntry | undefined;
@@ -54,6 +54,7 @@ export class PickleCheck {
   private zipError: PickleError | undefined;
   private zipHeadDone = false;
   private tail: StreamTail | undefined;
+  private tar: LegacyTarWalk | undefined;
 
   /**
    * `name`: the file's name; `size`: its size when known (only the last bytes are then copied);
@@ -71,6 +72,7 @@ export class PickleCheck {
   /** Feeds the file's next bytes (the caller may reuse its buffer: what is still needed is copied). */
   feed(chunk: Uint8Array): void {
     if (this.kind === 'skip' || this.decided) return;
+    if (this.tar) return this.tar.feed(chunk);
     if (this.kind === undefined) {
       const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
       if (!this.classify(bytes, false)) {
@@ -80,6 +82,9 @@ export class PickleCheck {
       // The first bytes fed after the kind is known are all those held so far and this chunk.
       this.held = Buffer.alloc(0);
       if (this.kind === 'skip' || this.decided) return;
+      // classify() may have set it: read it afresh, not as narrowed above.
+      const tar = this.tar as LegacyTarWalk | undefined;
+      if (tar) return tar.feed(bytes);
       if (!this.sharedTail) this.tail?.push(bytes);
       this.readHead(bytes, chunk === bytes);
       return;
@@ -93,6 +98,7 @@ export class PickleCheck {
   finish(): PickleVerdict {
     if (this.kind === undefined) this.classify(this.held, true);
     if (this.decided) return this.decided;
+    if (this.tar) return this.judgeTar(this.tar);
     if (this.kind === 'skip' || this.kind === undefined) return { status: 'none' };
     if (this.kind === 'pickles') return this.judgePickles(this.held, true) ?? { status: 'none' };
     if (!this.zipHeadDone) this.readZip(this.held, true);
@@ -114,10 +120,13 @@ export class PickleCheck {
       return true;
     }
     if (bytes.length < TAR_BLOCK && !ended) return false;
-    this.kind = 'pickles';
     if (isTar(bytes)) {
-      this.decided = { status: 'invalid', reason: 'it is a legacy tar checkpoint (torch < 0.4), whose pickles this check does not read' };
-    } else if (bytes.length === 0 || !isPickleOpcode(bytes[0]!)) {
+      this.kind = 'tar';
+      this.tar = new LegacyTarWalk();
+      return true;
+    }
+    this.kind = 'pickles';
+    if (bytes.length === 0 || !isPickleOpcode(bytes[0]!)) {
       // Python stops at the first byte: nothing is unpickled, nothing can run (an XOR payload, say).
       this.kind = 'skip';
     }
@@ -156,6 +165,15 @@ export class PickleCheck {
     }
     this.zipHeadDone = true;
     return false;
+  }
+
+  /** A legacy tar: every global its pickles name is judged; then whether torch would read it as walked. */
+  private judgeTar(tar: LegacyTarWalk): PickleVerdict {
+    const scan = tar.finish();
+    const globals = disallowedGlobals(scan.globals);
+    if (globals.length > 0) return { status: 'unsafe', globals };
+    if (scan.problem) return { status: 'invalid', reason: `it is a legacy tar checkpoint (torch < 0.4): ${scan.problem}` };
+    return { status: 'safe', scan: { format: 'tar', walks: scan.walks, end: scan.bytes } };
   }
 
   /** At the end: the central directory says which data.pkl torch loads; only the one walked may be it. */

@@ -58,7 +58,13 @@ const PICKLE_CASES: [string, 'unsafe' | 'invalid', RegExp][] = [
   ['protocol-0.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
   ['protocol-1.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
   ['proto-1-prefix.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
-  ['legacy-tar.bin', 'invalid', /a legacy tar checkpoint \(torch < 0\.4\)/],
+  ['legacy-tar.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
+  ['tar-tensors.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
+  ['tar-object.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
+  ['tar-storage-views.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
+  ['tar-pax-path.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
+  ['tar-two-pickles.bin', 'invalid', /a legacy tar checkpoint \(torch < 0\.4\): it holds "pickle" twice/],
+  ['tar-name-pickle.bin', 'unsafe', /os\.system \(GLOBAL, REDUCE\)/],
   ['broken-after-reduce.bin', 'unsafe', /os\.system \(GLOBAL, REDUCE\)/],
   ['no-stop.bin', 'unsafe', /os\.system \(GLOBAL, REDUCE\)/],
 ];
@@ -101,6 +107,31 @@ describe('hostile pickles: never kept, never verified', () => {
     const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--allow-unsafe-pickle']);
     expect(r.code).toBe(1);
     expect(await finalNames(outDir)).toEqual([]);
+  });
+});
+
+describe('a legacy tar checkpoint torch loads harmlessly (fixtures/torch/hostile/benign)', () => {
+  const BENIGN = join(HOSTILE, 'benign', 'legacy-tar.bin');
+
+  it('decode walks its storages, tensors and pickle members, finds only allowed globals and keeps it verified (exit 0)', async () => {
+    const { baseDir, xorDir, manifest, outDir } = await release(await readFile(BENIGN));
+    const r = await runCli(['decode', outDir, xorDir, baseDir, '--manifest', manifest, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).files.find((x: { name: string }) => x.name === SHARD).status).toBe('verified');
+    expect(await readFile(join(outDir, SHARD))).toEqual(await readFile(BENIGN));
+    await expectKeptLoadsHarmlessly(outDir);
+  });
+
+  it('verify agrees (exit 0)', async () => {
+    const dir = join(work, 'model');
+    await mkdir(dir);
+    const bytes = await readFile(BENIGN);
+    await writeFile(join(dir, SHARD), bytes);
+    await writeFile(join(work, 'SHA256SUMS'), `${sha256(bytes)}  ${SHARD}\n`);
+    const r = await runCli(['verify', dir, '--manifest', join(work, 'SHA256SUMS')]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isTar } from '../../src/release/checkpoint.js';
+import { isTar } from '../../src/release/tar-header.js';
 import { StreamTail } from '../../src/release/stream-tail.js';
 import { foldName, readZipDirectory, torchArchive, ZipStructureError } from '../../src/release/zip-directory.js';
 import { seededBytes, TORCH } from '../support/helpers.js';

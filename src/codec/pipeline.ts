@@ -10,30 +10,10 @@
 import { DIRECT_ALIGN, findDirectOffset } from './direct-io.js';
 import { asWriteError, interruptedBy } from '../errors.js';
 import { HashWorker } from './hasher.js';
-import type { Algorithm, Digests } from '../types.js';
 import type { ByteSource } from './sources.js';
+import { rehashKept } from './resume-prefix.js';
+import { BACKGROUND_FLUSH_BYTES, DEFAULT_CHUNK_BYTES, DEFAULT_SLOTS, HASH_STREAMS, type OutputSink, type PipelineOptions, type StreamJob, type StreamResult } from './stream-job.js';
 import { createXorMemory, type XorMemory } from './xor.js';
-
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
-export const DEFAULT_SLOTS = 6;
-/**
- * For inputs read from the network. A Hub decode runs more threads than a local one (the socket on
- * the main thread, the payload's and the output's SHA-256 on two workers, writes on the pool): on
- * 2 cores they take turns, and the pipeline must hold enough bytes to ride out a turn without
- * leaving the socket undrained. Measured on the loopback bench (1 GiB, medians of 7-9 interleaved
- * runs), with the payload hashed on the main thread: 1 MiB x 4 slots 2.28 s, 4 MiB x 6 2.16 s,
- * 8 MiB x 3 1.93 s; with it hashed on its own worker, which frees a slot sooner: 4 MiB x 4 1.94 s,
- * 6 MiB x 3 1.78 s, 8 MiB x 3 1.77 s, 8 MiB x 2 1.72 s. 8 MiB x 2 (32 MiB with the two base buffers)
- * keeps a Hub decode with --safetensors, which has the most threads and buffers, under 150 MB of
- * RSS. Local reads gained nothing clear from 8 MiB chunks (within the noise), so they keep the
- * default.
- */
-export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 8 << 20, slots: 2 };
-/**
- * Page-cache outputs (where direct writes are not available) are written back every this many
- * bytes, so the final flush before the rename has little left to do.
- */
-export const BACKGROUND_FLUSH_BYTES = 128 << 20;
 
 interface Slot {
   index: number;
@@ -50,74 +30,7 @@ interface BaseBuffer {
   busy: Promise<void>;
 }
 
-const OUTPUT_STREAM = 0;
-const BASE_STREAM = 1;
-const SOURCE_STREAM = 2;
-
-/** Where the pipeline writes a file's bytes. */
-export interface OutputSink {
-  /** The final name, for error messages. */
-  readonly path: string;
-  /** Writes data[0, length) at `position`; data starts at a direct-I/O-aligned address. */
-  write(data: Buffer, length: number, position: number): Promise<void>;
-  /** Writes back what is written so far (page-cache sinks only); the pipeline calls it now and then. */
-  flush?(): Promise<void>;
-}
-
-export interface StreamJob {
-  /** The bytes to transform: a raw or gzip payload, or an existing file to hash. */
-  source: ByteSource;
-  /** XOR operand; bytes past its end count as zero. Absent: the source is copied unchanged. */
-  base?: ByteSource | undefined;
-  /** Absent: nothing is written (hash only). */
-  output?: OutputSink | undefined;
-  algorithms: readonly Algorithm[];
-  /** Also hash the whole base file in these algorithms, as it is read (--check-base). */
-  baseAlgorithms?: readonly Algorithm[] | undefined;
-  /**
-   * Also hash the source's own bytes in these algorithms (a Hub payload, for its listed SHA-256), on
-   * a worker of their own. Each chunk is then XORed into its base buffer instead of in place, so the
-   * payload stays whole in its slot while it is hashed beside the XOR, the write and the output's
-   * hash, instead of before them on the thread that reads the network.
-   */
-  sourceAlgorithms?: readonly Algorithm[] | undefined;
-  signal?: AbortSignal | undefined;
-  /** Called with the output's first chunk before it is written; throwing stops the file at once. */
-  inspectHead?: ((head: Buffer) => void) | undefined;
-  /** Called with every output chunk before it is written (the buffer is reused afterwards). */
-  onChunk?: ((data: Buffer, position: number) => void) | undefined;
-  onBytes?: ((bytes: number) => void) | undefined;
-  /** Called as the prefix of the output whose writes have all completed grows (writes finish out of order). */
-  onWritten?: ((contiguousBytes: number) => void) | undefined;
-  /**
-   * Resuming inside a file: the output's first `bytes` are already written (by an interrupted run) and
-   * are read back from `written` instead of decoded; the source starts at that offset. They are
-   * hashed and inspected like decoded bytes, and the payload bytes they came from (output XOR base)
-   * go to the source's digests, which so cover the whole payload. `bytes` is a multiple of the
-   * direct-I/O alignment, so every later write stays aligned.
-   */
-  resume?: { bytes: number; written: ByteSource } | undefined;
-}
-
-export interface StreamResult {
-  bytes: number;
-  /** Bytes of the base that were used (less than `bytes` when the base is shorter). */
-  baseBytes: number;
-  digests: Digests;
-  /** Digests of the whole base file, when `baseAlgorithms` were given. */
-  baseDigests: Digests;
-  /** Digests of the source's bytes, when `sourceAlgorithms` were given. */
-  sourceDigests: Digests;
-}
-
-export interface PipelineOptions {
-  chunkBytes?: number;
-  slots?: number;
-  /** A folder on the output file system: its support for direct writes is probed there. */
-  outputDir?: string | undefined;
-  /** false: use the JavaScript XOR kernel even where WebAssembly SIMD is available. */
-  simd?: boolean;
-}
+const { output: OUTPUT_STREAM, base: BASE_STREAM, source: SOURCE_STREAM } = HASH_STREAMS;
 
 interface Pending {
   slot: Slot;
@@ -204,7 +117,14 @@ export class Pipeline {
     let pending: Pending | undefined;
     try {
       if (job.resume) {
-        const kept = await this.rehashKept(job, job.resume, sourceHasher, () => baseEnded, (ended) => (baseEnded = ended));
+        const kept = await rehashKept(
+          { memory: this.memory, slot: this.slots[0]!, base: this.bases[0]!, hasher: this.hasher, chunkBytes: chunk },
+          job,
+          job.resume,
+          sourceHasher,
+          () => baseEnded,
+          (ended) => (baseEnded = ended),
+        );
         position = kept.bytes;
         baseBytes = kept.baseBytes;
         contiguous = position;
@@ -275,46 +195,6 @@ export class Pipeline {
     const baseDigests = await this.hasher.digest(BASE_STREAM);
     const sourceDigests = (await sourceHasher?.digest(SOURCE_STREAM)) ?? {};
     return { bytes: position, baseBytes, digests, baseDigests, sourceDigests };
-  }
-
-  /**
-   * The kept prefix of a resumed file, chunk by chunk and in order: read back from disk with the base
-   * beside it, hashed and inspected as if decoded, and XORed the other way (base buffer ^= output) to
-   * give back the payload bytes. Reading the base here also leaves it at the resume offset.
-   */
-  private async rehashKept(
-    job: StreamJob,
-    resume: NonNullable<StreamJob['resume']>,
-    /** This run's hasher of the source's digests, when there are any: the kept part's payload goes to it. */
-    sourceHasher: HashWorker | undefined,
-    baseEnded: () => boolean,
-    setBaseEnded: (ended: boolean) => void,
-  ): Promise<{ bytes: number; baseBytes: number }> {
-    const slot = this.slots[0]!;
-    const baseBuffer = this.bases[0]!;
-    const hashBase = this.hasher.hashing(BASE_STREAM);
-    let position = 0;
-    let baseBytes = 0;
-    while (position < resume.bytes) {
-      if (job.signal?.aborted) throw interruptedBy(job.signal);
-      const want = Math.min(this.chunkBytes, resume.bytes - position);
-      const [n, nb] = await Promise.all([resume.written.read(slot.data, want), baseEnded() ? 0 : job.base!.read(baseBuffer.data, want)]);
-      if (n < want) throw new Error(`the kept part of ${resume.written.path} ended at byte ${position + n}, before ${resume.bytes}`);
-      if (nb < want) setBaseEnded(true);
-      // The base's own digest needs its bytes before they are turned into payload bytes.
-      if (hashBase && nb > 0) await this.hasher.update(BASE_STREAM, baseBuffer.offset, nb);
-      if (nb > 0) this.memory.xor(baseBuffer.offset, slot.offset, nb);
-      // Past the base's end the payload is the output itself.
-      if (nb < n) slot.data.copy(baseBuffer.data, nb, nb, n);
-      await sourceHasher?.update(SOURCE_STREAM, baseBuffer.offset, n);
-      if (position === 0 && job.inspectHead) job.inspectHead(slot.data.subarray(0, n));
-      job.onChunk?.(slot.data.subarray(0, n), position);
-      await this.hasher.update(OUTPUT_STREAM, slot.offset, n);
-      position += n;
-      baseBytes += Math.min(n, nb);
-      job.onBytes?.(n);
-    }
-    return { bytes: position, baseBytes };
   }
 
   private async hashRestOfBase(base: ByteSource, ended: () => boolean, signal: AbortSignal | undefined): Promise<void> {

@@ -7,7 +7,7 @@
  * reads where it is told: into the waiting reader's buffer (the pipeline's slot), else into a small
  * ring until the reader comes back; the kernel's socket buffer reads ahead. A 1 GiB body now costs
  * about 0.2 s of CPU. Bodies are framed by Content-Length, chunked coding (through the ring) or the
- * connection's end; 1xx answers are skipped. Redirects, statuses and retries are hub/client.ts's.
+ * connection's end (http-body.ts); 1xx answers are skipped. Redirects, statuses and retries are hub/client.ts's.
  */
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -15,7 +15,8 @@ import { ByteRing } from './byte-ring.js';
 import { connect } from './connect.js';
 import type { Proxy } from './proxy.js';
 import { watchIdle } from './http-watchdog.js';
-import { chunkLine, ConnectionError, parseHead, requestText, type Framing } from './http-message.js';
+import { FramedBody } from './http-body.js';
+import { ConnectionError, parseHead, requestText } from './http-message.js';
 
 export { ConnectionError } from './http-message.js';
 
@@ -42,7 +43,6 @@ const MIN_ROOM_BYTES = 16 << 10;
 const SPARE_BYTES = 16 << 10;
 /** A head or a chunk line longer than this is not HTTP we want to parse. */
 const MAX_HEAD_BYTES = RING_BYTES;
-const MAX_LINE_BYTES = 4096;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Where the socket's next read lands. */
 const enum Landing {
@@ -78,7 +78,7 @@ export class HttpGet {
   private paused = false;
   private lastByteAt = Date.now();
   private waiter: (() => void) | undefined;
-  private framing: Framing = { kind: 'close' };
+  private readonly body = new FramedBody(this.ring, { finish: () => this.finish(), cancel: (why) => this.cancel(why) });
   private readonly onAbort = () => this.cancel('interrupted');
   private watchdog: NodeJS.Timeout | undefined;
 
@@ -97,7 +97,7 @@ export class HttpGet {
       get.cancel();
       throw err;
     }
-    if (options.idleMs && get.framing.kind !== 'done') get.watchdog = watchIdle(get, options.idleMs);
+    if (options.idleMs && get.body.framing.kind !== 'done') get.watchdog = watchIdle(get, options.idleMs);
     return get;
   }
 
@@ -122,18 +122,13 @@ export class HttpGet {
     this.socket.write(requestText(this.url, { ...conn.headers, ...headers }, conn.target));
   }
 
-  /** Body bytes may go straight to a reader: no framing to parse between them. */
-  private direct(): boolean {
-    return this.framing.kind === 'length' || this.framing.kind === 'close';
-  }
-
   /** The reader's buffer while one waits (and nothing is buffered before it), else the ring's free space. */
   private nextBuffer(): Uint8Array {
     const t = this.target;
-    if (t && t.filled < t.buf.length && this.ring.length === 0 && this.direct()) {
+    if (t && t.filled < t.buf.length && this.ring.length === 0 && this.body.direct()) {
       this.landing = Landing.target;
       const want = t.buf.length - t.filled;
-      return t.buf.subarray(t.filled, t.filled + (this.framing.kind === 'length' ? Math.min(want, this.framing.left) : want));
+      return t.buf.subarray(t.filled, t.filled + (this.body.framing.kind === 'length' ? Math.min(want, this.body.framing.left) : want));
     }
     const free = this.ring.freeSpace();
     if (free.length === 0) {
@@ -153,9 +148,9 @@ export class HttpGet {
     } else if (this.landing === Landing.target && t) {
       t.filled += n;
       this.directBytes += n;
-      if (this.framing.kind === 'length') {
-        this.framing.left -= n;
-        if (this.framing.left === 0) this.finish();
+      if (this.body.framing.kind === 'length') {
+        this.body.framing.left -= n;
+        if (this.body.framing.left === 0) this.finish();
       }
     } else if (this.landing === Landing.ring) {
       this.ring.added(n);
@@ -164,9 +159,9 @@ export class HttpGet {
     }
     if (t && t.filled < t.buf.length) {
       // Bytes that reached the ring while a reader waits go on to it at once.
-      for (let got = 1; got > 0 && t.filled < t.buf.length; t.filled += got) got = this.next(t.buf.subarray(t.filled));
+      for (let got = 1; got > 0 && t.filled < t.buf.length; t.filled += got) got = this.body.next(t.buf.subarray(t.filled));
     }
-    const waiting = t !== undefined && t.filled < t.buf.length && this.framing.kind !== 'done';
+    const waiting = t !== undefined && t.filled < t.buf.length && this.body.framing.kind !== 'done';
     if (!waiting) this.wake();
     if (!waiting && this.ring.room < MIN_ROOM_BYTES) {
       this.paused = true;
@@ -202,18 +197,6 @@ export class HttpGet {
     }
   }
 
-  /** The next line (without its CRLF), or undefined until one has arrived. */
-  private line(): string | undefined {
-    const view = this.ring.peek(MAX_LINE_BYTES);
-    const end = view.indexOf(0x0a);
-    if (end < 0) {
-      if (view.length >= MAX_LINE_BYTES) this.cancel(`a line of more than ${MAX_LINE_BYTES} bytes in the chunked body`);
-      return undefined;
-    }
-    this.ring.take(end + 1);
-    return view.subarray(0, end).toString('latin1').replace(/\r$/, '');
-  }
-
   private async readHead(): Promise<void> {
     const timeoutMs = this.options.idleMs;
     const timer = timeoutMs ? setTimeout(() => this.cancel(`no answer within ${Math.round(timeoutMs / 1000)} s`), timeoutMs) : undefined;
@@ -232,10 +215,10 @@ export class HttpGet {
         const head = parseHead(view.subarray(0, end).toString('latin1'), this.url.host);
         this.status = head.status;
         this.headers = head.headers;
-        this.framing = head.framing;
+        this.body.framing = head.framing;
         // 1xx answers come before the real one (101 would switch protocols, which a GET never asks for).
         if (this.status >= 100 && this.status < 200) continue;
-        if (this.framing.kind === 'done') this.finish();
+        if (this.body.framing.kind === 'done') this.finish();
         return;
       }
     } finally {
@@ -252,17 +235,17 @@ export class HttpGet {
     while (filled < into.length) {
       // Whether the socket had ended before this look: then nothing that is not buffered will come.
       const last = this.eof;
-      for (let got = 1; got > 0 && filled < into.length; filled += got) got = this.next(into.subarray(filled));
+      for (let got = 1; got > 0 && filled < into.length; filled += got) got = this.body.next(into.subarray(filled));
       if (filled === into.length) break;
-      if (this.framing.kind === 'done') {
+      if (this.body.framing.kind === 'done') {
         this.complete = true;
         break;
       }
       if (last) {
-        if (this.framing.kind === 'close' && this.failure === undefined) this.complete = true;
+        if (this.body.framing.kind === 'close' && this.failure === undefined) this.complete = true;
         break;
       }
-      if (this.direct() && this.ring.length === 0) {
+      if (this.body.direct() && this.ring.length === 0) {
         // The socket reads straight into `into` from its next read on (the one already asked for lands in the ring).
         const t: Target = { buf: into, filled };
         this.target = t;
@@ -278,38 +261,9 @@ export class HttpGet {
     return filled;
   }
 
-  /** Steps through the framing over the buffered bytes; the number of body bytes copied into `into`. */
-  private next(into: Uint8Array): number {
-    for (;;) {
-      const f = this.framing;
-      if (f.kind === 'done') return 0;
-      if (f.kind === 'close' || f.kind === 'length') {
-        const n = Math.min(into.length, this.ring.length, f.kind === 'length' ? f.left : Infinity);
-        this.ring.take(n, into);
-        if (f.kind === 'length') {
-          f.left -= n;
-          if (f.left === 0) this.finish();
-        }
-        return n;
-      }
-      if (f.state === 'data') {
-        const n = Math.min(into.length, this.ring.length, f.left);
-        this.ring.take(n, into);
-        f.left -= n;
-        if (f.left === 0) f.state = 'crlf';
-        return n;
-      }
-      const line = this.line();
-      if (line === undefined) return 0;
-      const outcome = chunkLine(f, line);
-      if (outcome === 'end') this.finish();
-      else if (outcome !== undefined) return this.cancel(outcome), 0;
-    }
-  }
-
   /** The body has ended where its framing says: the connection has nothing more to give. */
   private finish(): void {
-    this.framing = { kind: 'done' };
+    this.body.framing = { kind: 'done' };
     this.complete = true;
     this.release();
   }
@@ -325,17 +279,17 @@ export class HttpGet {
    * because the consumer has not taken what it has, or after it ended. For the idle watchdog.
    */
   get readingSince(): number | undefined {
-    return this.paused || this.eof || this.framing.kind === 'done' ? undefined : this.lastByteAt;
+    return this.paused || this.eof || this.body.framing.kind === 'done' ? undefined : this.lastByteAt;
   }
 
   get trailersSince(): number | undefined {
-    const f = this.framing;
+    const f = this.body.framing;
     return f.kind === 'chunked' && f.state === 'trailers' ? f.since : undefined;
   }
 
   /** Closes the connection; what is buffered stays readable, and `read` then ends (not complete). */
   cancel(why = 'cancelled'): void {
-    if (this.framing.kind === 'done') return this.release();
+    if (this.body.framing.kind === 'done') return this.release();
     if (this.failure === undefined && !this.eof) this.failure = why;
     this.eof = true;
     this.release();

@@ -4,7 +4,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { NETWORK_PIPELINE, Pipeline } from '../codec/pipeline.js';
+import { Pipeline } from '../codec/pipeline.js';
+import { NETWORK_PIPELINE } from '../codec/stream-job.js';
 import { interruptedBy, InterruptedError, MetharmeXorError, throwIfInterrupted, WriteError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { peakRssBytes } from '../memory.js';

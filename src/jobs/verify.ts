@@ -18,7 +18,7 @@ import { findMatch, primaryAlgorithm } from '../verify/digests.js';
 import { checkFile, type HashOptions } from '../verify/hash-file.js';
 import { hubInput } from '../plan/plan.js';
 import { openInput } from './open-input.js';
-import { isHfUrl } from '../hub/hf-url.js';
+import { isHfUrl, parseHfUrl } from '../hub/hf-url.js';
 import { hubSettings } from '../hub/settings.js';
 import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from '../plan/hub-folder.js';
 import { judgePickle, PickleCheck } from '../verify/pickle-check.js';
@@ -63,10 +63,10 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   return verifyFolder(options, ['release', 'base']);
 }
 
-/** `kinds`: which built-in models --model and path recognition may name (check-base: bases only). */
 /**
  * A folder to check where it is: local, or (check-base only) on the Hub, at one commit. Offline, an
- * hf:// folder is its snapshot in the local cache.
+ * hf:// folder is its snapshot in the local cache. `kinds`: which built-in models --model and path
+ * recognition may name (check-base: bases only).
  */
 async function openFolder(text: string, kinds: readonly BuiltinModel['kind'][]): Promise<{ dir: string; hub: HubFolder | undefined; names: () => Promise<string[]> }> {
   if (isHfUrl(text)) {
@@ -76,12 +76,18 @@ async function openFolder(text: string, kinds: readonly BuiltinModel['kind'][]):
         hint: 'download it, or run check-base on a base conversion hosted on the Hub',
       });
     }
+    const source = parseHfUrl(text);
     if (!hubSettings().offline) {
-      const { folder, entries } = await openHubFolder(text);
+      const { folder, entries } = await openHubFolder(source);
       return { dir: text, hub: folder, names: async () => entries.map((e) => e.name) };
     }
+    return localFolder(await offlineSnapshot(source));
   }
-  const dir = resolve(isHfUrl(text) ? await offlineSnapshot(text) : text);
+  return localFolder(text);
+}
+
+async function localFolder(text: string): Promise<{ dir: string; hub: undefined; names: () => Promise<string[]> }> {
+  const dir = resolve(text);
   await requireDir(dir, 'folder to verify');
   return { dir, hub: undefined, names: () => folderNames(dir) };
 }

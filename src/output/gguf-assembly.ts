@@ -6,7 +6,7 @@
  * (gguf-tensors.ts). The header, whose tensor infos follow the data's order, is written last, and the
  * file gets its final name only when every shard matched its published digest.
  */
-import type { OutputSink } from '../codec/pipeline.js';
+import type { OutputSink } from '../codec/stream-job.js';
 import { InputError } from '../errors.js';
 import { isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { ggufHeader, padTo, type GgufTensorInfo, type GgufValue } from './gguf-format.js';

@@ -8,7 +8,7 @@
  * 8 with `__metadata__: {"format": "pt"}`, then the tensors, contiguous and without holes (here in
  * the order their storages arrive).
  */
-import type { OutputSink } from '../codec/pipeline.js';
+import type { OutputSink } from '../codec/stream-job.js';
 import { InputError } from '../errors.js';
 import { elementCount, isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { buildHeader, checkHeader, HeaderProblem } from './safetensors-header.js';

@@ -8,7 +8,7 @@ import { lstat, mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } f
 import { dirname, join, resolve } from 'node:path';
 import { DIRECT_ALIGN, O_DIRECT } from '../codec/direct-io.js';
 import { asWriteError, InputError } from '../errors.js';
-import type { OutputSink } from '../codec/pipeline.js';
+import type { OutputSink } from '../codec/stream-job.js';
 
 export const STATE_DIR_NAME = '.metharme-xor';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { readInput } from '../input-files.js';
 import { HubClient, type HubFile } from '../hub/client.js';
-import { formatHfUrl, parseHfUrl, type HfSource } from '../hub/hf-url.js';
+import { formatHfUrl, type HfSource } from '../hub/hf-url.js';
 import { HubSource } from '../hub/hub-source.js';
 import { hubSettings } from '../hub/settings.js';
 import type { XorEntry } from './entries.js';
@@ -58,9 +58,8 @@ export function cacheRepoDir(cacheDir: string, repo: string): string {
  * HF_HUB_OFFLINE=1: the source's folder in the local cache's snapshot for the revision (refs/<revision>
  * names its commit), to be decoded as a local folder; exit 2 naming what is missing otherwise.
  */
-export async function offlineSnapshot(text: string): Promise<string> {
+export async function offlineSnapshot(source: HfSource): Promise<string> {
   const settings = hubSettings();
-  const source = parseHfUrl(text);
   const repoDir = cacheRepoDir(settings.cacheDir, source.repo);
   const named = /^[0-9a-f]{40}$/.test(source.revision) ? source.revision : (await readFile(join(repoDir, 'refs', source.revision), 'utf8').catch(() => '')).trim();
   // A ref names a commit; anything else in it (a path, say) is not followed.
@@ -68,7 +67,7 @@ export async function offlineSnapshot(text: string): Promise<string> {
   const folder = join(repoDir, 'snapshots', commit, source.path);
   if (!commit || !(await stat(folder).catch(() => undefined))?.isDirectory()) {
     // Without a commit there is no snapshot folder to name: the ref that would give one is what is missing.
-    throw new InputError(`HF_HUB_OFFLINE is set and the cache has no snapshot of ${text}`, {
+    throw new InputError(`HF_HUB_OFFLINE is set and the cache has no snapshot of ${formatHfUrl(source)}`, {
       file: commit ? folder : join(repoDir, 'refs', source.revision),
       hint: 'download it first (unset HF_HUB_OFFLINE), or point HF_HUB_CACHE / HF_HOME at the cache that has it',
     });
@@ -84,9 +83,8 @@ async function cachedBlob(cacheDir: string, repo: string, file: HubFile): Promis
   return info?.isFile() && info.size === file.size ? path : undefined;
 }
 
-export async function openHubFolder(text: string): Promise<{ folder: HubFolder; entries: XorEntry[] }> {
+export async function openHubFolder(source: HfSource): Promise<{ folder: HubFolder; entries: XorEntry[] }> {
   const settings = hubSettings();
-  const source = parseHfUrl(text);
   const client = new HubClient(settings);
   const commit = await client.resolveCommit(source.repo, source.revision);
   const listed = await client.listFolder(source, commit);

@@ -12,7 +12,7 @@ import { chooseAction, inputSize, localEntries, type FileAction, type XorEntry }
 import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
 import { hubSettings } from '../hub/settings.js';
 import { HubRebuildFolder } from './hub-rebuild-folder.js';
-import { isHfUrl } from '../hub/hf-url.js';
+import { isHfUrl, parseHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
 import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-llama.js';
 import { ARGUMENT_ORDER, checkOutputDir, isChecksumListName, refuseOutputAsInput, requireDir } from './inputs.js';
@@ -103,9 +103,11 @@ export function baseRebuildOf(plan: RebuildPlan, used: readonly string[]): BaseR
 /** An hf:// folder opened at one commit; offline (HF_HUB_OFFLINE), its snapshot in the local cache instead. */
 async function openFolder(text: string, notes: string[]): Promise<{ local: string } | { hub: { folder: HubFolder; entries: XorEntry[] } } | undefined> {
   if (!isHfUrl(text)) return undefined;
-  if (!hubSettings().offline) return { hub: await openHubFolder(text) };
+  // Parsed once, here at the edge: the Hub client and the cache get the parsed source.
+  const source = parseHfUrl(text);
+  if (!hubSettings().offline) return { hub: await openHubFolder(source) };
   notes.push(`HF_HUB_OFFLINE is set: reading ${text} from the local cache`);
-  return { local: await offlineSnapshot(text) };
+  return { local: await offlineSnapshot(source) };
 }
 
 /** A file of a Hub folder, by name, with its cached blob if any; undefined when the folder has no such file. */

@@ -1,0 +1,95 @@
+/**
+ * What the streaming codec (pipeline.ts) is asked to do with one file, what it answers, and how it is
+ * sized: the contract its callers (decode, verify, encode, the sinks) are written against.
+ */
+import type { Algorithm, Digests } from '../types.js';
+import type { ByteSource } from './sources.js';
+
+/** The hash worker's streams of one job. */
+export const HASH_STREAMS = { output: 0, base: 1, source: 2 } as const;
+
+export const DEFAULT_CHUNK_BYTES = 4 << 20;
+export const DEFAULT_SLOTS = 6;
+/**
+ * For inputs read from the network. A Hub decode runs more threads than a local one (the socket on
+ * the main thread, the payload's and the output's SHA-256 on two workers, writes on the pool): on
+ * 2 cores they take turns, and the pipeline must hold enough bytes to ride out a turn without
+ * leaving the socket undrained. Measured on the loopback bench (1 GiB, medians of 7-9 interleaved
+ * runs), with the payload hashed on the main thread: 1 MiB x 4 slots 2.28 s, 4 MiB x 6 2.16 s,
+ * 8 MiB x 3 1.93 s; with it hashed on its own worker, which frees a slot sooner: 4 MiB x 4 1.94 s,
+ * 6 MiB x 3 1.78 s, 8 MiB x 3 1.77 s, 8 MiB x 2 1.72 s. 8 MiB x 2 (32 MiB with the two base buffers)
+ * keeps a Hub decode with --safetensors, which has the most threads and buffers, under 150 MB of
+ * RSS. Local reads gained nothing clear from 8 MiB chunks (within the noise), so they keep the
+ * default.
+ */
+export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 8 << 20, slots: 2 };
+/**
+ * Page-cache outputs (where direct writes are not available) are written back every this many
+ * bytes, so the final flush before the rename has little left to do.
+ */
+export const BACKGROUND_FLUSH_BYTES = 128 << 20;
+
+/** Where the pipeline writes a file's bytes. */
+export interface OutputSink {
+  /** The final name, for error messages. */
+  readonly path: string;
+  /** Writes data[0, length) at `position`; data starts at a direct-I/O-aligned address. */
+  write(data: Buffer, length: number, position: number): Promise<void>;
+  /** Writes back what is written so far (page-cache sinks only); the pipeline calls it now and then. */
+  flush?(): Promise<void>;
+}
+
+export interface StreamJob {
+  /** The bytes to transform: a raw or gzip payload, or an existing file to hash. */
+  source: ByteSource;
+  /** XOR operand; bytes past its end count as zero. Absent: the source is copied unchanged. */
+  base?: ByteSource | undefined;
+  /** Absent: nothing is written (hash only). */
+  output?: OutputSink | undefined;
+  algorithms: readonly Algorithm[];
+  /** Also hash the whole base file in these algorithms, as it is read (--check-base). */
+  baseAlgorithms?: readonly Algorithm[] | undefined;
+  /**
+   * Also hash the source's own bytes in these algorithms (a Hub payload, for its listed SHA-256), on
+   * a worker of their own. Each chunk is then XORed into its base buffer instead of in place, so the
+   * payload stays whole in its slot while it is hashed beside the XOR, the write and the output's
+   * hash, instead of before them on the thread that reads the network.
+   */
+  sourceAlgorithms?: readonly Algorithm[] | undefined;
+  signal?: AbortSignal | undefined;
+  /** Called with the output's first chunk before it is written; throwing stops the file at once. */
+  inspectHead?: ((head: Buffer) => void) | undefined;
+  /** Called with every output chunk before it is written (the buffer is reused afterwards). */
+  onChunk?: ((data: Buffer, position: number) => void) | undefined;
+  onBytes?: ((bytes: number) => void) | undefined;
+  /** Called as the prefix of the output whose writes have all completed grows (writes finish out of order). */
+  onWritten?: ((contiguousBytes: number) => void) | undefined;
+  /**
+   * Resuming inside a file: the output's first `bytes` are already written (by an interrupted run) and
+   * are read back from `written` instead of decoded; the source starts at that offset. They are
+   * hashed and inspected like decoded bytes, and the payload bytes they came from (output XOR base)
+   * go to the source's digests, which so cover the whole payload. `bytes` is a multiple of the
+   * direct-I/O alignment, so every later write stays aligned.
+   */
+  resume?: { bytes: number; written: ByteSource } | undefined;
+}
+
+export interface StreamResult {
+  bytes: number;
+  /** Bytes of the base that were used (less than `bytes` when the base is shorter). */
+  baseBytes: number;
+  digests: Digests;
+  /** Digests of the whole base file, when `baseAlgorithms` were given. */
+  baseDigests: Digests;
+  /** Digests of the source's bytes, when `sourceAlgorithms` were given. */
+  sourceDigests: Digests;
+}
+
+export interface PipelineOptions {
+  chunkBytes?: number;
+  slots?: number;
+  /** A folder on the output file system: its support for direct writes is probed there. */
+  outputDir?: string | undefined;
+  /** false: use the JavaScript XOR kernel even where WebAssembly SIMD is available. */
+  simd?: boolean;
+}

@@ -6,6 +6,7 @@
  *   (a) openssl dgst -sha256 of the payload        the hashing floor
  *   (b) cp of the payload                          the copy floor (same page-cache writes as a decode)
  *   (c) metharme-xor decode with verification      this tool
+ *   (c0) the same decode of a 4 KiB release        its fixed cost (node, modules, worker, lock, fsyncs)
  *   (d) a model of the reference decoder (numpy, 4096-byte blocks) + sha256sum, where numpy exists
  *   (e) metharme-xor decode --safetensors: the same decode, writing safetensors in the same pass
  *   (f) metharme-xor decode from hf://, served by a loopback stand-in of the Hub (XOR file not stored);
@@ -16,7 +17,7 @@
  *       layout, (j) decode --gguf (lossless), (k) --gguf q8_0 and (l) q4_k_m, each against (c') the same decode
  *       against the exact base on disk, on a made-up LLaMA (scripts/bench-llama.mjs; --rebuild-only
  *       runs just these)
- * and prints medians, the ratios (c)/(a), (c)/(b), (d)/(c), (e)/(c), (f)/(c), each decode's peak RSS,
+ * and prints medians, the ratios (c)/(a), ((c)-(c0))/(a) (the streaming alone), (c)/(b), (d)/(c), (e)/(c), (f)/(c), each decode's peak RSS,
  * and an in-memory comparison of node:crypto and hash-wasm SHA-256. On Linux it also prints the CPU
  * seconds of (c), (e) and (f) (and of the Hub stand-in: this process and the CDN's), and the least
  * time (f) can take with all of that CPU spread over the machine's cores. Absolute times on shared
@@ -179,6 +180,26 @@ function centralDirectory(records, start) {
  * storages of random values), so a plain decode and a --safetensors decode run on the same input.
  * Returns the payload (fine XOR base) and base, and the SHA-256 of the fine-tuned file.
  */
+/**
+ * A one-file release of 4 KiB: its decode is the tool's fixed cost (node, the modules, the hash
+ * worker, the lock, the fsyncs), which a 1 GiB run pays once and a 13B release once per 26 GB.
+ */
+function generateTiny(dir) {
+  const xorDir = join(dir, 'tiny-xor');
+  const baseDir = join(dir, 'tiny-base');
+  mkdirSync(xorDir, { recursive: true });
+  mkdirSync(baseDir, { recursive: true });
+  const base = randomFillSync(Buffer.alloc(4096));
+  const fine = randomFillSync(Buffer.alloc(4096));
+  const payload = Buffer.from(fine);
+  xorInto(payload, base, payload.length);
+  writeFileSync(join(xorDir, 'payload.dat'), payload);
+  writeFileSync(join(baseDir, 'payload.dat'), base);
+  const sums = join(dir, 'tiny.SHA256SUMS');
+  writeFileSync(sums, `${createHash('sha256').update(fine).digest('hex')}  payload.dat\n`);
+  return { xorDir, baseDir, sums };
+}
+
 function generate(dir) {
   const xorDir = join(dir, 'xor');
   const baseDir = join(dir, 'base');
@@ -447,6 +468,7 @@ try {
   const withReference = opts.reference && have('python3', ['-c', 'import numpy']) && have('sha256sum');
   log(`generating ${(opts.size / 2 ** 30).toFixed(2)} GiB payload and base in ${dir} ...`);
   const data = generate(dir);
+  const tiny = generateTiny(dir);
   log('warming the page cache ...');
   await warm(data.payloadPath);
   await warm(join(data.baseDir, 'pytorch_model-00001-of-00001.bin'));
@@ -493,6 +515,14 @@ try {
       return r;
     },
     decode: () => localDecode('out', []),
+    startup: () => {
+      const out = join(dir, 'out-tiny');
+      rmSync(out, { recursive: true, force: true });
+      const r = timed(process.execPath, [BIN, 'decode', out, tiny.xorDir, tiny.baseDir, '--manifest', tiny.sums, '--json']);
+      if (JSON.parse(r.stdout).exitCode !== 0) throw new Error('the 4 KiB decode did not verify');
+      rmSync(out, { recursive: true, force: true });
+      return r;
+    },
     safetensors: () => localDecode('out-st', ['--safetensors']),
     hub: () => hubDecode('out-hub', []),
     hubSafetensors: () => hubDecode('out-hub-st', ['--safetensors']),
@@ -546,6 +576,8 @@ try {
     cdn,
     ratios: {
       decodeOverHash: ratio(med.decode, med.hash),
+      /** The decode without its fixed cost (c0), against the hashing floor: the streaming itself. */
+      streamingOverHash: med.decode !== null && med.startup !== null ? ratio(med.decode - med.startup, med.hash) : null,
       decodeOverCopy: ratio(med.decode, med.copy),
       referenceOverDecode: ratio(med.reference, med.decode),
       safetensorsOverDecode: ratio(med.safetensors, med.decode),
@@ -557,7 +589,7 @@ try {
     hubSafetensorsPeakRssBytes: peak(rss.hubSafetensors),
     hashers,
     targets: {
-      decodeOverHashMax: 1.35,
+      decodeOverHashMax: 1.2,
       referenceOverDecodeMin: 5,
       peakRssMaxBytes: 150e6,
       safetensorsOverDecodeMax: 1.15,
@@ -577,6 +609,7 @@ try {
     row('(a) openssl dgst -sha256', med.hash, 'hashing floor');
     row('(b) cp payload', med.copy, 'copy floor');
     row('(c) metharme-xor decode (verified)', med.decode, `peak RSS ${(result.peakRssBytes / 1e6).toFixed(0)} MB`);
+    row('(c0) decode of a 4 KiB release', med.startup, 'fixed cost: node, modules, worker, lock, fsyncs');
     row('(d) reference model + sha256sum', med.reference, withReference ? '' : '(needs python3 with numpy)');
     row('(e) metharme-xor decode --safetensors', med.safetensors, `peak RSS ${(result.safetensorsPeakRssBytes / 1e6).toFixed(0)} MB`);
     row('(f) metharme-xor decode from hf:// (loopback)', med.hub, `peak RSS ${(result.hubPeakRssBytes / 1e6).toFixed(0)} MB`);
@@ -593,7 +626,8 @@ try {
       console.log(`  (f) on ${availableParallelism()} cores takes at least ${floor.toFixed(2)} s: ${(floor / med.decode).toFixed(2)}x the local decode's time`);
     }
     const r = result.ratios;
-    console.log(`  (c)/(a) = ${fmt(r.decodeOverHash)}  target <= 1.35  ${ok(r.decodeOverHash === null ? null : r.decodeOverHash <= 1.35)}`);
+    console.log(`  (c)/(a) = ${fmt(r.decodeOverHash)}  aim <= 1.2  ${ok(r.decodeOverHash === null ? null : r.decodeOverHash <= 1.2)}`);
+    console.log(`  ((c)-(c0))/(a) = ${fmt(r.streamingOverHash)}  the streaming alone against the hashing floor`);
     console.log(`  (c)/(b) = ${fmt(r.decodeOverCopy)}`);
     console.log(`  (d)/(c) = ${fmt(r.referenceOverDecode)}  target >= 5  ${ok(r.referenceOverDecode === null ? null : r.referenceOverDecode >= 5)}`);
     console.log(`  peak RSS of (c) = ${(result.peakRssBytes / 1e6).toFixed(0)} MB  target <= 150 MB  ${ok(result.peakRssBytes <= 150e6)}`);

@@ -16,6 +16,8 @@ describe('npm run bench', () => {
     expect(result.seconds.copy).toHaveLength(3);
     expect(result.medianSeconds.decode).toBeGreaterThan(0);
     expect(result.ratios.decodeOverCopy).toBeGreaterThan(0);
+    expect(result.medianSeconds.startup).toBeGreaterThan(0);
+    expect(result.ratios.streamingOverHash).not.toBeNull();
     expect(result.peakRssBytes).toBeGreaterThan(10e6);
     expect(result.hashers.nodeCryptoSha256GBps).toBeGreaterThan(0);
     expect(result.hashers.hashWasmSha256GBps).toBeGreaterThan(0);

@@ -36,7 +36,7 @@ describe('npm run bench', () => {
       for (const name of ['decode', 'safetensors', 'hub']) expect(result.medianCpuSeconds[name], name).toBeGreaterThan(0);
       expect(result.medianServerCpuSeconds).toBeGreaterThan(0);
     }
-    expect(result.targets).toEqual({ decodeOverHashMax: 1.35, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6, safetensorsOverDecodeMax: 1.15, hubOverDecodeMax: 1.5 });
+    expect(result.targets).toEqual({ decodeOverHashMax: 1.2, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6, safetensorsOverDecodeMax: 1.15, hubOverDecodeMax: 1.5 });
     // (h) and (i): the decode against a base rebuilt from safetensors and from Meta's layout; (j) and (k) into a GGUF; each over the exact base's.
     for (const name of ['exact', 'safetensors', 'meta', 'gguf', 'ggufQ8', 'ggufQ4']) expect(result.rebuild.medianSeconds[name], name).toBeGreaterThan(0);
     expect(result.rebuild.ratios.ggufOverExact).toBeGreaterThan(0);

@@ -4,42 +4,33 @@
  */
 import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fileSha256, finalNames, removeDir, runCli, sha256, SHARD1, tempDir, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
-import { folderFiles, HubStandIn, standInEnv } from '../hub/stand-in.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { fileSha256, finalNames, runCli, sha256, SHARD1, TORCH_BASE, TORCH_FINE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
+import { folderFiles, standInEnv, useHubStandIn } from '../hub/stand-in.js';
 
 const COMMIT = 'c3'.repeat(20);
 const SOURCE = 'hf://Org/tiny-xor/xor_encoded_files';
 
-let hub: HubStandIn;
-let work: string;
-beforeAll(async () => {
-  hub = new HubStandIn();
-  await hub.start();
-});
-afterAll(() => hub.stop());
+const standIn = useHubStandIn();
 beforeEach(async () => {
-  work = await tempDir();
-  hub.reset();
-  hub.repos.set('Org/tiny-xor', { commit: COMMIT, files: await folderFiles(TORCH_XOR, 'xor_encoded_files') });
+  standIn.hub.repos.set('Org/tiny-xor', { commit: COMMIT, files: await folderFiles(TORCH_XOR, 'xor_encoded_files') });
 });
-afterEach(() => removeDir(work));
 
-const env = () => standInEnv(hub, work);
-const out = () => join(work, 'out');
+const env = () => standInEnv(standIn.hub, standIn.work);
+const out = () => join(standIn.work, 'out');
 const decodeHub = (...extra: string[]) => runCli(['decode', out(), SOURCE, TORCH_BASE, '--manifest', TORCH_SUMS, ...extra], { env: env() });
-const cacheRepo = () => join(work, 'hf-home', 'hub', 'models--Org--tiny-xor');
+const cacheRepo = () => join(standIn.work, 'hf-home', 'hub', 'models--Org--tiny-xor');
 
 /** Rewrites the listing entry of `name` (a hostile Hub). */
 function rewrite(name: string, change: (e: Record<string, unknown>) => Record<string, unknown>) {
-  hub.repos.get('Org/tiny-xor')!.listing = (entries) => entries.map((e) => (e.path === `xor_encoded_files/${name}` ? change(e) : e));
+  standIn.hub.repos.get('Org/tiny-xor')!.listing = (entries) => entries.map((e) => (e.path === `xor_encoded_files/${name}` ? change(e) : e));
 }
 
 describe('a hostile listing', () => {
   it.each([[[]], [['--no-verify']]])('an LFS object id that is a path never reads a local file into the output (%j): exit 2, nothing written', async (extra) => {
     const secret = Buffer.from('{"token": "hf_secret"}\n');
-    await mkdir(join(work, 'hf-home', 'private'), { recursive: true });
-    await writeFile(join(work, 'hf-home', 'private', 'creds.json'), secret);
+    await mkdir(join(standIn.work, 'hf-home', 'private'), { recursive: true });
+    await writeFile(join(standIn.work, 'hf-home', 'private', 'creds.json'), secret);
     await mkdir(join(cacheRepo(), 'blobs'), { recursive: true });
     rewrite('config.json', (e) => ({ ...e, size: secret.length, lfs: { oid: '../../../private/creds.json', size: secret.length, pointerSize: 134 } }));
     const r = await decodeHub(...extra);
@@ -58,7 +49,7 @@ describe('a hostile listing', () => {
     const r = await decodeHub();
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
-    expect(hub.requests.filter((q) => q.url.includes('/resolve/') || q.url.startsWith('/cdn/'))).toEqual([]);
+    expect(standIn.hub.requests.filter((q) => q.url.includes('/resolve/') || q.url.startsWith('/cdn/'))).toEqual([]);
   });
 
   it('a negative or fractional size is bad input (exit 2), not a crash', async () => {
@@ -73,10 +64,10 @@ describe('a hostile listing', () => {
 
 describe('a Hub that fails', () => {
   it('5xx without Retry-After: each retry waits longer than the one before (0.5 s, 1 s, ...), then the file decodes, verified (exit 0)', async () => {
-    hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', '500', '500');
+    standIn.hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', '500', '500');
     const r = await decodeHub();
     expect(r.code, r.stderr).toBe(0);
-    const tries = hub.requests.filter((q) => decodeURIComponent(q.url).includes(SHARD1)).map((q) => q.at);
+    const tries = standIn.hub.requests.filter((q) => decodeURIComponent(q.url).includes(SHARD1)).map((q) => q.at);
     // Planning's look at the head, then the decode: 500, 500, then the answer.
     expect(tries.length).toBeGreaterThanOrEqual(4);
     const gaps = tries.slice(-3).map((t, i, a) => (i === 0 ? 0 : t - a[i - 1]!)).slice(1);
@@ -99,11 +90,11 @@ describe('a tampered cache', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/this cached blob does not match the SHA-256 it is named by; ignoring it and downloading pytorch_model-00001-of-00003\.bin/);
     for (const name of await readdir(TORCH_FINE)) expect(await fileSha256(join(out(), name)), name).toBe(await fileSha256(join(TORCH_FINE, name)));
-    expect(hub.requests.some((q) => q.url.startsWith('/cdn/') && decodeURIComponent(q.url).includes(SHARD1))).toBe(true);
+    expect(standIn.hub.requests.some((q) => q.url.startsWith('/cdn/') && decodeURIComponent(q.url).includes(SHARD1))).toBe(true);
   });
 
   it('offline, a ref that holds a path instead of a commit is not followed (exit 2)', async () => {
-    const elsewhere = join(work, 'elsewhere');
+    const elsewhere = join(standIn.work, 'elsewhere');
     await cp(TORCH_XOR, join(elsewhere, 'xor_encoded_files'), { recursive: true });
     await mkdir(join(cacheRepo(), 'refs'), { recursive: true });
     await mkdir(join(cacheRepo(), 'snapshots'), { recursive: true });

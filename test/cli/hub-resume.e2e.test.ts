@@ -7,9 +7,9 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, checkpointBytes, fileSha256, finalNames, flipByte, jsonDoc, referenceXor, removeDir, runCli, seededBytes, sha256, tempDir } from '../support/helpers.js';
-import { HubStandIn, standInEnv, type Fault } from '../hub/stand-in.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { BIN, checkpointBytes, fileSha256, finalNames, flipByte, jsonDoc, referenceXor, runCli, seededBytes, sha256 } from '../support/helpers.js';
+import { standInEnv, useHubStandIn, type Fault } from '../hub/stand-in.js';
 
 const COMMIT = 'b2'.repeat(20);
 const SOURCE = 'hf://Org/big-xor/xor';
@@ -19,29 +19,20 @@ const fine = checkpointBytes(SIZE, 7);
 const baseBytes = seededBytes(SIZE - 12345, 11);
 const payload = referenceXor(fine, baseBytes);
 
-let hub: HubStandIn;
-let work: string;
+const standIn = useHubStandIn();
 let baseDir: string;
 let manifest: string;
-beforeAll(async () => {
-  hub = new HubStandIn();
-  await hub.start();
-});
-afterAll(() => hub.stop());
 beforeEach(async () => {
-  work = await tempDir();
-  hub.reset();
-  hub.repos.set('Org/big-xor', { commit: COMMIT, files: new Map([[`xor/${NAME}`, payload]]) });
-  baseDir = join(work, 'base');
+  standIn.hub.repos.set('Org/big-xor', { commit: COMMIT, files: new Map([[`xor/${NAME}`, payload]]) });
+  baseDir = join(standIn.work, 'base');
   await mkdir(baseDir);
   await writeFile(join(baseDir, NAME), baseBytes);
-  manifest = join(work, 'SHA256SUMS');
+  manifest = join(standIn.work, 'SHA256SUMS');
   await writeFile(manifest, `${sha256(fine)}  ${NAME}\n`);
 });
-afterEach(() => removeDir(work));
 
-const out = () => join(work, 'out');
-const env = () => standInEnv(hub, work);
+const out = () => join(standIn.work, 'out');
+const env = () => standInEnv(standIn.hub, standIn.work);
 const args = (...extra: string[]) => ['decode', out(), SOURCE, baseDir, '--manifest', manifest, ...extra];
 
 /** The bytes the state says are kept for the file, once a checkpoint has recorded some. */
@@ -57,7 +48,7 @@ async function keptBytes(): Promise<number> {
 /** Starts a decode whose transfer stalls half-way, and waits until a checkpoint has recorded its prefix. */
 async function startStalled(run = { args: args('--jobs', '1'), stalls: `xor/${NAME}`, faults: ['pass', 'stall'] as Fault[] }) {
   // By default planning reads the first bytes; the decode's own request is the one that stalls.
-  hub.fault(run.stalls, ...run.faults);
+  standIn.hub.fault(run.stalls, ...run.faults);
   const child = spawn(process.execPath, [BIN, ...run.args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -80,10 +71,10 @@ async function interruptStalled(run?: Parameters<typeof startStalled>[0]): Promi
 
 /** The XOR file local, its base on the Hub (Org/big-base): a decode's arguments for that. */
 async function localXorWithHubBase(...options: string[]) {
-  const xorDir = join(work, 'xor');
+  const xorDir = join(standIn.work, 'xor');
   await mkdir(xorDir);
   await writeFile(join(xorDir, NAME), payload);
-  hub.repos.set('Org/big-base', { commit: COMMIT, files: new Map([[`base/${NAME}`, baseBytes]]) });
+  standIn.hub.repos.set('Org/big-base', { commit: COMMIT, files: new Map([[`base/${NAME}`, baseBytes]]) });
   return (...extra: string[]) => ['decode', out(), xorDir, 'hf://Org/big-base/base', '--manifest', manifest, ...options, ...extra];
 }
 
@@ -91,7 +82,7 @@ async function localXorWithHubBase(...options: string[]) {
 const HEAD_PROBE = 'bytes=0-65535';
 
 /** Ranges the decode asked the CDN for, in order (planning's first look is a bounded head, bytes=0-65535). */
-const cdnRanges = () => hub.requests.filter((q) => q.url.startsWith('/cdn/')).map((q) => q.range);
+const cdnRanges = () => standIn.hub.requests.filter((q) => q.url.startsWith('/cdn/')).map((q) => q.range);
 
 describe('resuming inside a file fetched from the Hub', () => {
   it('Ctrl-C on a stalled transfer exits 130 keeping the prefix; the rerun fetches only the rest and verifies', async () => {
@@ -104,7 +95,7 @@ describe('resuming inside a file fetched from the Hub', () => {
     expect((await stat(join(out(), '.metharme-xor', 'partial', NAME))).size).toBeGreaterThanOrEqual(kept);
     expect(await finalNames(out())).toEqual([]);
 
-    hub.requests.length = 0;
+    standIn.hub.requests.length = 0;
     const rerun = await runCli(args('--json'), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     const doc = jsonDoc(rerun.stdout);
@@ -122,7 +113,7 @@ describe('resuming inside a file fetched from the Hub', () => {
     const kept = await keptBytes();
     run.child.kill('SIGKILL');
     await run.closed;
-    hub.requests.length = 0;
+    standIn.hub.requests.length = 0;
     const rerun = await runCli(args(), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stdout).toMatch(new RegExp(`${NAME}: resuming at byte ${kept} of ${SIZE}; the ${kept} bytes kept are hashed again from disk`));
@@ -134,7 +125,7 @@ describe('resuming inside a file fetched from the Hub', () => {
   it('a base changed since the interruption: restarts from byte 0, says why, and verifies', async () => {
     await interruptStalled();
     await utimes(join(baseDir, NAME), new Date(), new Date(Date.now() - 86_400_000));
-    hub.requests.length = 0;
+    standIn.hub.requests.length = 0;
     const rerun = await runCli(args(), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stdout).toMatch(/an earlier run was interrupted in this file; restarting from byte 0 \(the kept part no longer matches its inputs\)/);
@@ -145,9 +136,9 @@ describe('resuming inside a file fetched from the Hub', () => {
   it('a file changed on the Hub since the interruption (a new commit, other bytes): restarts from byte 0 and says why', async () => {
     await interruptStalled();
     const fine2 = checkpointBytes(SIZE, 8);
-    hub.repos.set('Org/big-xor', { commit: 'c3'.repeat(20), files: new Map([[`xor/${NAME}`, referenceXor(fine2, baseBytes)]]) });
+    standIn.hub.repos.set('Org/big-xor', { commit: 'c3'.repeat(20), files: new Map([[`xor/${NAME}`, referenceXor(fine2, baseBytes)]]) });
     await writeFile(manifest, `${sha256(fine2)}  ${NAME}\n`);
-    hub.requests.length = 0;
+    standIn.hub.requests.length = 0;
     const rerun = await runCli(args('--json'), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     const doc = jsonDoc(rerun.stdout);
@@ -160,7 +151,7 @@ describe('resuming inside a file fetched from the Hub', () => {
   it('a kept prefix tampered with is caught by the rebuilt payload SHA-256, fetched again whole, and verified', async () => {
     await interruptStalled();
     await flipByte(join(out(), '.metharme-xor', 'partial', NAME), 100_000);
-    hub.requests.length = 0;
+    standIn.hub.requests.length = 0;
     const rerun = await runCli(args('--json'), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stderr).toMatch(/the bytes received do not match the SHA-256 the Hub lists; fetching it again/);
@@ -183,13 +174,13 @@ describe('resuming inside a file fetched from the Hub', () => {
   it('with --no-verify nothing vouches for a kept part of a local XOR file: it is not kept, and the rerun starts over', async () => {
     const local = await localXorWithHubBase('--no-verify');
     // With nothing to verify against, the base's first bytes are read first (the structure check).
-    hub.fault(`base/${NAME}`, 'pass', 'stall');
+    standIn.hub.fault(`base/${NAME}`, 'pass', 'stall');
     const child = spawn(process.execPath, [BIN, ...local('--jobs', '1')], { env: env(), stdio: 'ignore' });
     const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
     const temp = join(out(), '.metharme-xor', 'partial', NAME);
     const deadline = Date.now() + 20_000;
     // The stall is reached once the base's CDN request is made; give the decode a moment past it.
-    while (hub.requests.filter((q) => q.url.startsWith('/cdn/')).length < 2) {
+    while (standIn.hub.requests.filter((q) => q.url.startsWith('/cdn/')).length < 2) {
       if (Date.now() > deadline) throw new Error('the base was never requested');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -198,7 +189,7 @@ describe('resuming inside a file fetched from the Hub', () => {
     expect(await closed).toBe(130);
     expect(await stat(temp).catch(() => undefined)).toBeUndefined();
     expect(await keptBytes()).toBe(0);
-    hub.requests.length = 0;
+    standIn.hub.requests.length = 0;
     const rerun = await runCli(local('--json'), { env: env() });
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(jsonDoc(rerun.stdout).files[0]).toMatchObject({ status: 'unverified', resumedAt: null });

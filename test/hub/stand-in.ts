@@ -11,7 +11,8 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { NO_PROXY_ENV } from '../support/helpers.js';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { NO_PROXY_ENV, removeDir, tempDir } from '../support/helpers.js';
 
 /** `pass`: serve that request as it is (to aim the next fault at a later request). */
 /** `stall`: half the body, then nothing more on an open connection. */
@@ -195,6 +196,39 @@ export class HubStandIn {
     }
     res.end(body);
   }
+}
+
+/** The stand-in of a test file, and the temporary folder of the test that runs. */
+export interface StandInTest {
+  readonly hub: HubStandIn;
+  readonly work: string;
+}
+
+/**
+ * One stand-in for the test file (started before its tests, stopped after them), reset before each
+ * test, which gets a temporary folder of its own, removed after it.
+ */
+export function useHubStandIn(): StandInTest {
+  let hub: HubStandIn | undefined;
+  let work: string | undefined;
+  beforeAll(async () => {
+    hub = new HubStandIn();
+    await hub.start();
+  });
+  afterAll(() => hub?.stop());
+  beforeEach(async () => {
+    work = await tempDir();
+    hub!.reset();
+  });
+  afterEach(() => removeDir(work!));
+  return {
+    get hub() {
+      return hub!;
+    },
+    get work() {
+      return work!;
+    },
+  };
 }
 
 /**

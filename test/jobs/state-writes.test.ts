@@ -4,30 +4,21 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decode } from '../../src/index.js';
 import { ResumeState } from '../../src/output/state.js';
-import { folderFiles, HubStandIn, standInEnv } from '../hub/stand-in.js';
-import { checkpointBytes, referenceXor, removeDir, seededBytes, sha256, tempDir, TORCH_BASE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
+import { folderFiles, standInEnv, useHubStandIn } from '../hub/stand-in.js';
+import { checkpointBytes, referenceXor, seededBytes, sha256, TORCH_BASE, TORCH_SUMS, TORCH_XOR } from '../support/helpers.js';
 
-let hub: HubStandIn;
-let work: string;
+const standIn = useHubStandIn();
 const saved = { ...process.env };
-beforeAll(async () => {
-  hub = new HubStandIn();
-  await hub.start();
-});
-afterAll(() => hub.stop());
 beforeEach(async () => {
-  work = await tempDir();
-  hub.reset();
-  hub.repos.set('Org/tiny-xor', { commit: 'a1'.repeat(20), files: await folderFiles(TORCH_XOR, 'xor_encoded_files') });
-  Object.assign(process.env, standInEnv(hub, work));
+  standIn.hub.repos.set('Org/tiny-xor', { commit: 'a1'.repeat(20), files: await folderFiles(TORCH_XOR, 'xor_encoded_files') });
+  Object.assign(process.env, standInEnv(standIn.hub, standIn.work));
 });
 afterEach(async () => {
   process.env = { ...saved };
   vi.restoreAllMocks();
-  await removeDir(work);
 });
 
 /** What the state held at each write. */
@@ -46,16 +37,16 @@ describe('resume state writes', () => {
     const name = 'pytorch_model.bin';
     const fine = checkpointBytes(24 << 20, 7);
     const base = seededBytes((24 << 20) - 12345, 11);
-    hub.repos.set('Org/big-xor', { commit: 'b2'.repeat(20), files: new Map([[`xor/${name}`, referenceXor(fine, base)]]) });
-    await mkdir(join(work, 'base'));
-    await writeFile(join(work, 'base', name), base);
-    await writeFile(join(work, 'SHA256SUMS'), `${sha256(fine)}  ${name}\n`);
-    const options = { outputDir: join(work, 'out'), xorDir: 'hf://Org/big-xor/xor', baseDir: join(work, 'base'), manifest: join(work, 'SHA256SUMS'), jobs: 1 };
+    standIn.hub.repos.set('Org/big-xor', { commit: 'b2'.repeat(20), files: new Map([[`xor/${name}`, referenceXor(fine, base)]]) });
+    await mkdir(join(standIn.work, 'base'));
+    await writeFile(join(standIn.work, 'base', name), base);
+    await writeFile(join(standIn.work, 'SHA256SUMS'), `${sha256(fine)}  ${name}\n`);
+    const options = { outputDir: join(standIn.work, 'out'), xorDir: 'hf://Org/big-xor/xor', baseDir: join(standIn.work, 'base'), manifest: join(standIn.work, 'SHA256SUMS'), jobs: 1 };
     // A first run stalls half-way and is stopped once a checkpoint has recorded its prefix.
-    hub.fault(`xor/${name}`, 'pass', 'stall');
+    standIn.hub.fault(`xor/${name}`, 'pass', 'stall');
     const stop = new AbortController();
     const first = decode({ ...options, signal: stop.signal }).catch((err: unknown) => err);
-    const state = join(work, 'out', '.metharme-xor', 'state.json');
+    const state = join(standIn.work, 'out', '.metharme-xor', 'state.json');
     for (const deadline = Date.now() + 20_000; !(await readFile(state, 'utf8').catch(() => '')).includes('"partial"'); ) {
       if (Date.now() > deadline) throw new Error('no checkpoint was recorded');
       await new Promise((r) => setTimeout(r, 100));
@@ -73,7 +64,7 @@ describe('resume state writes', () => {
 
   it('one write of the state per file decoded from the Hub', async () => {
     const save = vi.spyOn(ResumeState.prototype, 'save');
-    const report = await decode({ outputDir: join(work, 'out'), xorDir: 'hf://Org/tiny-xor/xor_encoded_files', baseDir: TORCH_BASE, manifest: TORCH_SUMS, jobs: 1 });
+    const report = await decode({ outputDir: join(standIn.work, 'out'), xorDir: 'hf://Org/tiny-xor/xor_encoded_files', baseDir: TORCH_BASE, manifest: TORCH_SUMS, jobs: 1 });
     expect(report.exitCode).toBe(0);
     const decoded = report.files.filter((f) => f.status === 'verified').length;
     expect(decoded).toBe(10);

@@ -43,7 +43,6 @@ export class LegacyTarWalk {
   private member: MemberStream | undefined;
   private pax: Map<string, string> | undefined;
   private readonly members = new Map<TorchTarMember, MemberStream>();
-  private readonly names = new Set<string>();
   private problem: string | undefined;
   private first: Buffer | undefined;
   private bytes = 0;
@@ -133,9 +132,8 @@ export class LegacyTarWalk {
     }
     if (h.type === '5') name = name.replace(/\/+$/, '');
     if (!REGULAR.has(h.type) && h.type !== '5') return this.refuse(`it holds a member of tar type ${JSON.stringify(h.type)} (${JSON.stringify(name.slice(0, 60))}), which this check does not read`);
-    if (this.names.has(name) && (TORCH_TAR_MEMBERS as readonly string[]).includes(name)) return this.refuse(`it holds "${name}" twice`);
-    this.names.add(name);
     const torchName = TORCH_TAR_MEMBERS.find((n) => n === name);
+    if (torchName && this.members.has(torchName)) return this.refuse(`it holds "${name}" twice`);
     if (h.type === '5') {
       // tarfile reads no data after a directory's header, whatever size it states.
       if (torchName) return this.refuse(`its "${name}" member is a directory`);

@@ -9,7 +9,9 @@ import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
 import { acquireLock } from '../output/lock.js';
 import { ggufHeader, padTo, type GgufTensorInfo } from '../output/gguf-format.js';
 import { expectedTensors, ggufName, GGUF_TYPES, isQk, llamaConfig, llamaMetadata, resolveType, tensorType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
-import { rowBytes, writeTensor } from '../output/gguf-tensors.js';
+import { rowBytes } from '../output/gguf-tensors.js';
+import { writeTensor } from '../output/tensor-writer.js';
+import { BufferPool } from '../output/gguf-route.js';
 import { commitTemp, createTemp, discardTemp, lstatOrUndefined, prepareOutputDir, tidyOutputDir } from '../output/temp-file.js';
 import { openLocated, type LocatedTensors } from '../rebuild/located-tensors.js';
 import { locateSafetensors, safetensorsFiles } from '../rebuild/safetensors-tensors.js';
@@ -125,11 +127,12 @@ async function writeGguf(out: string, header: Buffer, infos: GgufTensorInfo[], t
         at += data.length;
       };
       await write(header);
+      const pool = new BufferPool();
       for (let i = 0; i < order.length; i++) {
         throwIfInterrupted(options.signal);
         const t = tensors.get(order[i]!)!;
         const plan = { dtype: t.dtype, shape: t.shape, type: infos[i]!.type, permuteHead: isQk(order[i]!) ? headDim : undefined };
-        const n = await writeTensor((offset, buf, length) => tensors.readLocated(t, offset, buf, length), plan, write);
+        const n = await writeTensor((offset, buf, length) => tensors.readLocated(t, offset, buf, length), plan, write, pool);
         if (n !== infos[i]!.bytes) throw new Error(`${order[i]}: ${n} bytes written where ${infos[i]!.bytes} were planned`);
         await write(Buffer.alloc(padTo(n)));
       }

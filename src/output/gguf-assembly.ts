@@ -21,6 +21,9 @@ import { TorchZipStream } from './torch-zip-stream.js';
 /** The key that says whether every shard matched its published digest. */
 export const VERIFIED_KEY = 'metharme_xor.shards_verified';
 
+/** Blocks of rows a shard has converting at once, beyond which its writes wait (memory stays flat). */
+const MAX_CONVERTING = 6;
+
 export interface GgufTarget {
   /** HF tensor name -> shape, for every tensor the GGUF holds. */
   shapes: ReadonlyMap<string, readonly number[]>;
@@ -172,6 +175,12 @@ export class GgufShardSink implements OutputSink {
   private staged: StagedWriter | undefined;
   private cursor: number;
   private readonly pool = new BufferPool();
+  /** Puts wait here for the conversions before them, so that bytes reach the file in order. */
+  private order: Promise<void> = Promise.resolve();
+  private converting = 0;
+  /** Whether bytes of the chunk being written were put as they are (not copied into the pool). */
+  private borrowed = false;
+  private serial: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly assembly: GgufAssembly,
@@ -206,8 +215,26 @@ export class GgufShardSink implements OutputSink {
     return this.stream.tail;
   }
 
-  /** Bytes of the region at `position`: staged while they come in order, else written where they go. */
-  private put(data: Buffer, position: number, recycle?: Buffer): void {
+  /**
+   * Bytes of the region at `position`, in the order put (a conversion's once it is done): staged
+   * while they come in order, else written where they go.
+   */
+  private put(data: Buffer | Promise<Buffer>, position: number, recycle?: Buffer[]): void {
+    if (!recycle) this.borrowed = true;
+    if (!(data instanceof Promise) && this.converting === 0) {
+      this.issue(data, position, recycle);
+      return;
+    }
+    this.converting++;
+    this.order = Promise.all([this.order, data]).then(([, bytes]) => {
+      this.converting--;
+      this.issue(bytes, position, recycle);
+    });
+    // Seen by write() or finish(), which wait for the chain; not an unhandled rejection meanwhile.
+    this.order.catch(() => {});
+  }
+
+  private issue(data: Buffer, position: number, recycle?: Buffer[]): void {
     if (this.staged && position !== this.cursor) {
       // Storages out of torch's order: what is staged is written, the rest goes through the page cache.
       this.writes.push(this.staged.finish());
@@ -218,20 +245,36 @@ export class GgufShardSink implements OutputSink {
       this.cursor += data.length;
       write = this.staged.append(data);
     } else write = this.temp.writeBuffered(data, data.length, position);
-    this.writes.push(recycle ? write.then(() => this.pool.give(recycle)) : write);
+    this.writes.push(recycle ? write.then(() => recycle.forEach((b) => this.pool.give(b))) : write);
   }
 
-  async write(data: Buffer, length: number): Promise<void> {
+  /**
+   * The pipeline writes several chunks at once; here they are taken one after another, so that the
+   * wait below holds back the next chunk, and the conversions in flight stay a few blocks.
+   */
+  write(data: Buffer, length: number): Promise<void> {
+    const next = this.serial.then(() => this.take(data, length));
+    this.serial = next.catch(() => {});
+    return next;
+  }
+
+  private async take(data: Buffer, length: number): Promise<void> {
     this.stream.push(data.subarray(0, length));
+    // Conversions run on while the next chunks come, up to a few blocks; the decoded stream's own
+    // bytes must be copied or written before its buffer is handed back.
+    if (this.borrowed || this.converting > MAX_CONVERTING) await this.order;
+    this.borrowed = false;
     const writes = this.writes;
     this.writes = [];
     await Promise.all(writes);
   }
 
   async finish(): Promise<void> {
+    await this.serial;
     this.stream.finish();
     const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
     if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
+    await this.order;
     await Promise.all(this.writes);
     await this.staged?.finish();
   }

@@ -14,13 +14,13 @@ export const Q6_K_BYTES = 210;
 const GROUP_MAX_EPS = f(1e-15);
 const RDELTA = f(0.1);
 
-const f32 = new Float32Array(1);
-const i32 = new Int32Array(f32.buffer);
 
-/** ggml's nearest_int: the float32 sum with 1.5 * 2^23 leaves the rounded integer in the low bits. */
+/**
+ * ggml's nearest_int: the float32 sum with 1.5 * 2^23 is the value rounded half to even (|x| < 2^22,
+ * as ggml asserts); read back as a number rather than from its bits, which cost a store and a load.
+ */
 function nearestInt(x: number): number {
-  f32[0] = f(x + 12582912);
-  return (i32[0]! & 0x007fffff) - 0x00400000;
+  return f(x + 12582912) - 12582912;
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, v));

@@ -56,8 +56,6 @@ export function f32ToBf16(x: number): number {
   return Math.floor((i + (0x7fff + ((i >>> 16) & 1))) / 65536) & 0xffff;
 }
 
-/** roundf: half away from zero. */
-const roundf = (x: number): number => (x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5));
 
 export const Q8_0_BLOCK = 32;
 export const Q8_0_BYTES = 34;
@@ -65,14 +63,26 @@ export const Q8_0_BYTES = 34;
 /** `values` (float32, a multiple of 32 of them) as Q8_0 blocks into `out` from `at`. */
 export function quantizeQ8_0(values: Float32Array, out: Buffer, at: number): void {
   const q = new Int8Array(out.buffer, out.byteOffset, out.length);
-  for (let b = 0; b < values.length / Q8_0_BLOCK; b++) {
-    let amax = 0;
+  const blocks = values.length / Q8_0_BLOCK;
+  for (let b = 0; b < blocks; b++) {
     const start = b * Q8_0_BLOCK;
-    for (let j = 0; j < Q8_0_BLOCK; j++) amax = Math.max(amax, Math.abs(values[start + j]!));
+    // fmaxf(amax, fabsf(x)): a NaN is passed over, as C's fmaxf does.
+    let amax = 0;
+    for (let j = start; j < start + Q8_0_BLOCK; j++) {
+      const a = Math.abs(values[j]!);
+      amax = a > amax ? a : amax;
+    }
     const d = Math.fround(amax / 127);
     const id = d ? Math.fround(1 / d) : 0;
     const block = at + b * Q8_0_BYTES;
     out.writeUInt16LE(f32ToF16(d), block);
-    for (let j = 0; j < Q8_0_BLOCK; j++) q[block + 2 + j] = roundf(Math.fround(values[start + j]! * id));
+    const to = block + 2 - start;
+    for (let j = start; j < start + Q8_0_BLOCK; j++) {
+      // roundf (half away from zero) of the float32 product, |x| <= 127, without a branch on its sign
+      // (random signs made that the cost): truncated, plus one toward its sign when |fraction| >= 1/2.
+      const x = Math.fround(values[j]! * id);
+      const t = x | 0;
+      q[to + j] = t + (((x - t) * 2) | 0);
+    }
   }
 }

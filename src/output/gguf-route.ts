@@ -1,12 +1,14 @@
 /**
  * One tensor of a shard streaming into the GGUF (gguf-assembly.ts): its storage's bytes, in order,
  * gathered a block of rows at a time (one attention head of q/k rows), reordered and converted
- * (gguf-tensors.ts) and handed on to be written at its place, then its alignment padding. Buffers
- * come from a pool of a few slab sizes, reused once their writes are done.
+ * (gguf-tensors.ts, on the conversion workers: convert-pool.ts) and handed on to be written at its
+ * place, then its alignment padding. Buffers come from a pool of a few slab sizes of shared memory
+ * (which the workers read and write in place), reused once their writes are done.
  */
 import { elementCount, type TensorLayout } from '../release/state-dict.js';
 import { padTo, type GgmlType } from './gguf-format.js';
-import { blockRows, convertRows, keepsBits, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
+import { convertRowsAsync } from './convert-pool.js';
+import { blockRows, keepsBits, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
 
 /** The most a shard's buffer pool keeps between writes. */
 const POOL_BYTES = 32 << 20;
@@ -26,7 +28,7 @@ export class BufferPool {
     const slab = Math.max(MIN_SLAB, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
     let buf = this.free.get(slab)?.pop();
     if (buf) this.kept -= slab;
-    else buf = Buffer.allocUnsafeSlow(slab);
+    else buf = Buffer.from(new SharedArrayBuffer(slab));
     return buf.subarray(0, size);
   }
 
@@ -41,8 +43,12 @@ export class BufferPool {
   }
 }
 
-/** Where a route's bytes go: `recycle`, when set, goes back to the pool once the bytes are written. */
-type Put = (data: Buffer, position: number, recycle?: Buffer) => void;
+/**
+ * Where a route's bytes go, in the order they are put (a conversion's bytes once it is done):
+ * `recycle` goes back to the pool once the bytes are written; without it the bytes are the caller's
+ * (the decoded stream's), copied or written before the caller's `write` returns.
+ */
+export type Put = (data: Buffer | Promise<Buffer>, position: number, recycle?: Buffer[]) => void;
 
 /** One tensor's storage bytes, in order, converted a block of rows at a time and written at its place. */
 export class TensorRoute {
@@ -57,6 +63,8 @@ export class TensorRoute {
   private received = 0;
   private readonly total: number;
   private readonly cols: number;
+  /** Neither reordered nor converted: no block is gathered. */
+  private readonly passThrough: boolean;
 
   constructor(
     private readonly t: TensorLayout,
@@ -70,6 +78,7 @@ export class TensorRoute {
     this.srcRow = cols * sourceBytes(t.dtype)!;
     this.blockBytes = Math.min(blockRows({ permuteHead }, this.srcRow), rowsOf(t.shape).rows) * this.srcRow;
     this.total = elementCount(t.shape) * t.elementBytes;
+    this.passThrough = !permuteHead && keepsBits(t.dtype, type);
     this.out = at;
     this.start = at;
   }
@@ -86,6 +95,14 @@ export class TensorRoute {
   push(offset: number, bytes: Buffer, put: Put): void {
     const from = this.t.offset * this.t.elementBytes;
     let i = Math.max(0, from - offset);
+    if (this.passThrough && i < bytes.length && this.received < this.total) {
+      // Bytes kept as they are, in their order: written from the decoded stream's own buffer.
+      const n = Math.min(bytes.length - i, this.total - this.received);
+      put(bytes.subarray(i, i + n), this.out);
+      this.out += n;
+      this.received += n;
+      i += n;
+    }
     while (i < bytes.length && this.received < this.total) {
       this.block ??= this.pool.take(this.blockBytes);
       const n = Math.min(bytes.length - i, this.block.length - this.filled, this.total - this.received);
@@ -101,7 +118,7 @@ export class TensorRoute {
     // The alignment padding follows the tensor's last byte, so that the region is written front to back.
     this.padded = true;
     const pad = padTo(this.out - this.start);
-    if (pad > 0) put(Buffer.alloc(pad), this.out);
+    if (pad > 0) put(Buffer.alloc(pad), this.out, []);
   }
 
   private flush(put: Put): void {
@@ -111,16 +128,15 @@ export class TensorRoute {
     const ordered = reordered ? unpermuteHead(rows, this.permuteHead!, this.srcRow, reordered) : rows;
     if (keepsBits(this.t.dtype, this.type)) {
       // Written as they are: the buffer holding them is not refilled before it is written.
-      put(ordered, this.out, reordered ?? block);
-      if (!reordered) this.block = undefined;
+      put(ordered, this.out, [reordered ?? block]);
       this.out += ordered.length;
     } else {
       const target = this.pool.take(rowBytes(this.type, this.cols) * (rows.length / this.srcRow));
-      const out = convertRows(ordered, this.t.dtype, this.type, this.cols, target);
-      if (reordered) this.pool.give(reordered);
-      put(out, this.out, target);
-      this.out += out.length;
+      // The rows are read while this thread goes on: the buffer holding them is not refilled.
+      put(convertRowsAsync(ordered, this.t.dtype, this.type, this.cols, target), this.out, [target, reordered ?? block]);
+      this.out += target.length;
     }
+    if (!reordered) this.block = undefined;
     this.filled = 0;
   }
 }

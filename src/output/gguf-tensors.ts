@@ -8,9 +8,6 @@ import { GGML_TYPE, type GgmlType } from './gguf-format.js';
 import { f16ToF32, f32ToBf16, f32ToF16, Q8_0_BLOCK, Q8_0_BYTES, quantizeQ8_0 } from './gguf-numbers.js';
 import { Q4_K_BYTES, Q6_K_BYTES, QK_K, quantizeQ4K, quantizeQ6K } from './gguf-kquants.js';
 
-/** Reads bytes [offset, offset + length) of a tensor into buf[0, length). */
-export type ReadTensor = (offset: number, buf: Buffer, length: number) => Promise<void>;
-
 const BLOCK_BYTES = 1 << 20;
 const SOURCE_BYTES: Record<string, number> = { F16: 2, BF16: 2, F32: 4 };
 
@@ -61,7 +58,11 @@ export const keepsBits = (dtype: string, type: GgmlType): boolean => SAME[dtype]
 
 /** Whole rows of a tensor's values (`dtype` bytes) in a ggml type; into `into` when given (its size must fit). */
 export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: number, into?: Buffer): Buffer {
-  if (SAME[dtype] === type) return src;
+  if (SAME[dtype] === type) {
+    if (!into) return src;
+    src.copy(into);
+    return into.subarray(0, src.length);
+  }
   const values = toFloats(src, dtype);
   const bytes = rowBytes(type, cols) * (values.length / cols);
   const out = into ? into.subarray(0, bytes) : Buffer.alloc(bytes);
@@ -102,24 +103,4 @@ export interface TensorPlan {
   type: GgmlType;
   /** Set for q/k: the head size whose rows are reverse-permuted. */
   permuteHead: number | undefined;
-}
-
-/** Streams a tensor's GGUF bytes to `write`; the bytes written. */
-export async function writeTensor(read: ReadTensor, t: TensorPlan, write: (data: Buffer) => Promise<void>): Promise<number> {
-  const elem = SOURCE_BYTES[t.dtype];
-  if (elem === undefined) throw new Error(`no conversion from ${t.dtype}`);
-  const { rows, cols } = rowsOf(t.shape);
-  const srcRow = cols * elem;
-  const block = blockRows(t, srcRow);
-  let written = 0;
-  for (let row = 0; row < rows; row += block) {
-    const n = Math.min(block, rows - row);
-    const src = Buffer.alloc(n * srcRow);
-    await read(row * srcRow, src, src.length);
-    const ordered = t.permuteHead ? unpermuteHead(src, t.permuteHead, srcRow) : src;
-    const out = convertRows(ordered, t.dtype, t.type, cols);
-    await write(out);
-    written += out.length;
-  }
-  return written;
 }

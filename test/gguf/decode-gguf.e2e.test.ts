@@ -28,17 +28,32 @@ beforeEach(async () => {
 });
 afterAll(() => removeDir(work));
 
-async function release(damage?: string) {
-  const names = await readdir(join(FIXTURES, 'bfloat16'));
+/** Each tensor's bytes in GGUF `a` are those of the same tensor in `b` (the two may order them otherwise). */
+async function expectSameTensors(a: string, b: string) {
+  const infoA = await nlc.readGgufFileInfo(a, { readTensorInfo: true });
+  const infoB = await nlc.readGgufFileInfo(b, { readTensorInfo: true });
+  const key = (t: Any) => `${t.name} ${t.dimensions.join('x')} ${t.ggmlType}`;
+  expect(infoA.fullTensorInfo.map(key).sort()).toEqual(infoB.fullTensorInfo.map(key).sort());
+  const sorted = (info: Any) => [...info.fullTensorInfo].sort((x: Any, y: Any) => x.fileOffset - y.fileOffset);
+  const spans = (info: Any, bytes: Buffer) =>
+    new Map(sorted(info).map((t: Any, i: number, all: Any[]) => [t.name, bytes.subarray(Number(t.fileOffset), i + 1 < all.length ? Number(all[i + 1].fileOffset) : bytes.length)]));
+  const inA = spans(infoA, await readFile(a));
+  const inB = spans(infoB, await readFile(b));
+  for (const [name, data] of inA) expect(data.equals(inB.get(name)!), name).toBe(true);
+}
+
+/** A release of fixture `fine` XORed against fixture `base` (`damage`: a file of it with one bit flipped). */
+async function release(damage?: string, fine = 'bfloat16', base = 'float16') {
+  const names = await readdir(join(FIXTURES, fine));
   const files = await Promise.all(
     names.map(async (name) => {
-      const fine = await readFile(join(FIXTURES, 'bfloat16', name));
-      const base = await readFile(join(FIXTURES, 'float16', name));
+      const bytes = await readFile(join(FIXTURES, fine, name));
+      const against = await readFile(join(FIXTURES, base, name));
       // JSON ships plain, as later Pygmalion releases do; the shards and the tokenizer are XORed.
-      return { name, fine, base, plain: name.endsWith('.json') };
+      return { name, fine: bytes, base: against, plain: name.endsWith('.json') };
     }),
   );
-  const r = await writeRelease(join(work, 'metharme-tiny'), files);
+  const r = await writeRelease(join(work, `metharme-${fine}`), files);
   if (damage) {
     const path = join(r.xorDir, damage);
     const bytes = await readFile(path);
@@ -67,19 +82,9 @@ describe('decode --gguf', () => {
     expect((await runCli(['decode', plain, r.xorDir, r.baseDir, '--manifest', r.manifest])).code).toBe(0);
     const converted = join(work, 'converted.gguf');
     expect((await runCli(['gguf', plain, '--out', converted])).code).toBe(0);
-    const a = await nlc.readGgufFileInfo(join(r.outDir, 'out-BF16.gguf'), { readTensorInfo: true });
-    const b = await nlc.readGgufFileInfo(converted, { readTensorInfo: true });
-    const key = (t: Any) => `${t.name} ${t.dimensions.join('x')} ${t.ggmlType}`;
-    expect(a.fullTensorInfo.map(key).sort()).toEqual(b.fullTensorInfo.map(key).sort());
     // Byte for byte, tensor by tensor (the two lay them out in another order).
-    const bytesA = await readFile(join(r.outDir, 'out-BF16.gguf'));
-    const bytesB = await readFile(converted);
-    const sorted = (info: Any) => [...info.fullTensorInfo].sort((x: Any, y: Any) => x.fileOffset - y.fileOffset);
-    const spans = (info: Any, bytes: Buffer) =>
-      new Map(sorted(info).map((t: Any, i: number, all: Any[]) => [t.name, bytes.subarray(Number(t.fileOffset), i + 1 < all.length ? Number(all[i + 1].fileOffset) : bytes.length)]));
-    const inA = spans(a, bytesA);
-    const inB = spans(b, bytesB);
-    for (const [name, data] of inA) expect(data.equals(inB.get(name)!), name).toBe(true);
+    await expectSameTensors(join(r.outDir, 'out-BF16.gguf'), converted);
+    const a = await nlc.readGgufFileInfo(join(r.outDir, 'out-BF16.gguf'));
     expect(a.metadata.metharme_xor.shards_verified).toBe(true);
 
     const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
@@ -94,6 +99,23 @@ describe('decode --gguf', () => {
     expect(Math.max(...want.map((p, i) => Math.abs(p - (probs.get(i) ?? 0))))).toBeLessThan(1e-2);
     await model.dispose();
     await llama.dispose();
+  }, 120_000);
+
+  it('quantizes on the conversion workers in the same pass: q8_0 and q4_k_m are byte for byte what gguf writes from the decoded folder', async () => {
+    // The K-quant fine-tune's tensors are large enough to go to the workers, a block of rows at a time
+    // (one head of q/k rows); its base here is itself, so the payload is zeros and the decode exact.
+    const r = await release(undefined, 'kquant', 'kquant');
+    for (const type of ['q8_0', 'q4_k_m']) {
+      const out = join(r.outDir, type);
+      const run = await runCli(['decode', out, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf', type, '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      const label = type.toUpperCase();
+      expect(JSON.parse(run.stdout).gguf).toMatchObject({ type: label, written: true, verified: true });
+      const converted = join(work, `converted-${type}.gguf`);
+      const conversion = await runCli(['gguf', join(FIXTURES, 'kquant'), '--type', type, '--out', converted]);
+      expect(conversion.code, conversion.stderr).toBe(0);
+      await expectSameTensors(join(out, `${type}-${label}.gguf`), converted);
+    }
   }, 120_000);
 
   it('a damaged shard: it fails its digest, no GGUF gets its final name (exit 1)', async () => {

@@ -1,0 +1,119 @@
+/**
+ * Rows converted to a GGUF type on worker threads, one per core: the quantizers are the cost of a
+ * quantized GGUF (dozens of nanoseconds a value for the K-quants), and on this thread they would run
+ * on one core beside the decode's own work. Rows and results live in shared memory (the GGUF
+ * writers' buffer pool hands out such buffers), so a job moves no bytes; rows in any other memory,
+ * small jobs, and a build without the worker's compiled file are converted here instead, to the
+ * same bytes.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { GgmlType } from './gguf-format.js';
+import { convertRows, sourceBytes } from './gguf-tensors.js';
+
+/** One thread a core, up to a few: each costs about 25 MB of memory, and the writes must keep up. */
+const THREADS = Math.max(1, Math.min(4, availableParallelism()));
+/** Fewer values than this are converted on this thread: a hand-off costs more than they do. */
+const MIN_WORKER_VALUES = 16 << 10;
+
+export interface ConvertJob {
+  id: number;
+  src: SharedArrayBuffer;
+  srcOffset: number;
+  srcLength: number;
+  dst: SharedArrayBuffer;
+  dstOffset: number;
+  dstLength: number;
+  dtype: string;
+  type: GgmlType;
+  cols: number;
+}
+
+type Reply = { id: number; error?: string };
+
+interface Thread {
+  worker: Worker;
+  busy: number;
+}
+
+/** The compiled worker beside this module; under the tests (TypeScript sources) the one in dist/. */
+function workerFile(): string | undefined {
+  const here = fileURLToPath(import.meta.url);
+  const file = here.endsWith('.ts') ? here.replace(/[\\/]src[\\/]output[\\/][^\\/]+$/, '/dist/output/convert-worker.js') : here.replace(/[^\\/]+$/, 'convert-worker.js');
+  return existsSync(file) ? file : undefined;
+}
+
+const shared = (b: Buffer): SharedArrayBuffer | undefined => (b.buffer instanceof SharedArrayBuffer ? b.buffer : undefined);
+
+export class ConvertPool {
+  private readonly threads: Thread[] = [];
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  private constructor(file: string, size: number) {
+    for (let i = 0; i < size; i++) {
+      const thread: Thread = { worker: new Worker(file), busy: 0 };
+      thread.worker.on('message', (reply: Reply) => this.answer(thread, reply));
+      thread.worker.on('error', (err) => this.fail(err));
+      thread.worker.on('exit', (code) => this.fail(new Error(`GGUF conversion worker exited (${code})`)));
+      // After the listeners: adding a message listener refs the worker's port again.
+      thread.worker.unref();
+      this.threads.push(thread);
+    }
+  }
+
+  private static instance: ConvertPool | null | undefined;
+
+  /** The process's pool, started on first use; none where the worker cannot run (rows are then converted here). */
+  static get(): ConvertPool | undefined {
+    if (ConvertPool.instance === undefined) {
+      const file = workerFile();
+      ConvertPool.instance = file ? new ConvertPool(file, THREADS) : null;
+    }
+    return ConvertPool.instance ?? undefined;
+  }
+
+  private answer(thread: Thread, reply: Reply): void {
+    thread.busy--;
+    if (thread.busy === 0) thread.worker.unref();
+    const job = this.waiting.get(reply.id);
+    this.waiting.delete(reply.id);
+    if (reply.error !== undefined) job?.reject(new Error(reply.error));
+    else job?.resolve();
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const job of this.waiting.values()) job.reject(err);
+    this.waiting.clear();
+    if (ConvertPool.instance === this) ConvertPool.instance = undefined;
+  }
+
+  /** Whole rows of `src` (`dtype` values) converted into `into`; resolves once `into` holds them. */
+  run(src: Buffer, dtype: string, type: GgmlType, cols: number, into: Buffer): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    const thread = this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.nextId++;
+    const job: ConvertJob = { id, src: shared(src)!, srcOffset: src.byteOffset, srcLength: src.length, dst: shared(into)!, dstOffset: into.byteOffset, dstLength: into.length, dtype, type, cols };
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      if (thread.busy++ === 0) thread.worker.ref();
+      thread.worker.postMessage(job);
+    });
+  }
+}
+
+/**
+ * `convertRows` into `into` (exactly the converted size), on a worker when the rows are many and
+ * both buffers are shared memory; resolves to `into` once it holds them.
+ */
+export async function convertRowsAsync(src: Buffer, dtype: string, type: GgmlType, cols: number, into: Buffer): Promise<Buffer> {
+  const values = src.length / (sourceBytes(dtype) ?? 1);
+  const pool = values >= MIN_WORKER_VALUES && shared(src) && shared(into) ? ConvertPool.get() : undefined;
+  if (!pool) return convertRows(src, dtype, type, cols, into);
+  await pool.run(src, dtype, type, cols, into);
+  return into;
+}

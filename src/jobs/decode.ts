@@ -20,6 +20,7 @@ import type { FileStatus } from '../types.js';
 import { primaryAlgorithm } from '../verify/digests.js';
 import { decodeFile, type RunContext } from './decode-file.js';
 import { openGgufAssembly } from './gguf-decode.js';
+import { fallbackWarning } from '../output/gguf-llama.js';
 import { CHAT_TEMPLATE_FILE, writeChatTemplate } from './chat-template.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
@@ -269,7 +270,7 @@ async function decodeLocked(
     const assembly = await openGgufAssembly(plan, plan.gguf ?? 'auto', options.force === true);
     ctx.gguf = assembly;
     if (assembly.fellBack.length > 0) {
-      notify({ type: 'warning', message: `${assembly.fellBack.length} tensors have rows that are not whole blocks of ${assembly.type} and go into the GGUF as Q8_0 or F16 instead: ${assembly.fellBack.slice(0, 3).join(', ')}` });
+      notify({ type: 'warning', message: fallbackWarning(assembly.fellBack, assembly.type) });
     }
     try {
       await runFiles(intoGguf);

@@ -7,8 +7,8 @@
 import { basename, dirname, resolve } from 'node:path';
 import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
 import { acquireLock } from '../output/lock.js';
-import { ggufHeader, padTo, type GgufTensorInfo } from '../output/gguf-format.js';
-import { expectedTensors, ggufName, GGUF_TYPES, isQk, llamaConfig, llamaMetadata, resolveType, tensorType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
+import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo } from '../output/gguf-format.js';
+import { expectedTensors, fallbackWarning, ggufName, GGUF_TYPES, isQk, llamaConfig, llamaMetadata, resolveType, tensorType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
 import { rowBytes } from '../output/gguf-tensors.js';
 import { writeTensor } from '../output/tensor-writer.js';
 import { BufferPool } from '../output/gguf-route.js';
@@ -90,16 +90,16 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
     const out = resolve(options.out ?? `${name}-${typeLabel(type)}.gguf`);
     const order = tensors.names().filter((n) => ggufName(n) !== undefined);
     const infos: GgufTensorInfo[] = [];
-    const fellBack: string[] = [];
+    const fellBack: { name: string; type: GgmlType }[] = [];
     for (const n of order) {
       const t = tensors.get(n)!;
       const chosen = tensorType(n, t.shape, type, config.layers);
-      if (chosen.fellBack) fellBack.push(n);
+      if (chosen.fellBack) fellBack.push({ name: n, type: chosen.type });
       const cols = t.shape.length === 1 ? t.shape[0]! : t.shape.slice(1).reduce((a, b) => a * b, 1);
       const rows = t.shape.length === 1 ? 1 : t.shape[0]!;
       infos.push({ name: ggufName(n)!, ne: [...t.shape].reverse(), type: chosen.type, bytes: rowBytes(chosen.type, cols) * rows });
     }
-    if (fellBack.length > 0) note(`${fellBack.length} tensors have rows that are not whole blocks of ${typeLabel(type)} and are written as Q8_0 or F16 instead: ${fellBack.slice(0, 3).join(', ')}`, 'warning');
+    if (fellBack.length > 0) note(fallbackWarning(fellBack, typeLabel(type)), 'warning');
     const provenance = { name, description: `${name}, converted by metharme-xor from ${dir} (${tensors.get('model.embed_tokens.weight')!.dtype} shards) to ${typeLabel(type)}` };
     const { header } = ggufHeader(llamaMetadata(config, vocab, type, provenance, METHARME_CHAT_TEMPLATE), infos);
     const bytes = await writeGguf(out, header, infos, tensors, order, config.dim / config.heads, options);

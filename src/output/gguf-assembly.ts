@@ -9,7 +9,7 @@
 import type { OutputSink } from '../codec/stream-job.js';
 import { InputError } from '../errors.js';
 import { isContiguous, type TensorLayout } from '../release/state-dict.js';
-import { ggufHeader, padTo, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
+import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
 import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf-llama.js';
 import { rowBytes, rowsOf } from './gguf-tensors.js';
 import { BufferPool, TensorRoute } from './gguf-route.js';
@@ -46,8 +46,8 @@ interface Slot {
 
 export class GgufAssembly {
   private readonly headerBytes: number;
-  /** Tensors whose rows are not whole blocks of the type asked: written as Q8_0 or F16 instead. */
-  readonly fellBack: string[];
+  /** Tensors whose rows are not whole blocks of the type asked, and the type each is written as instead. */
+  readonly fellBack: { name: string; type: GgmlType }[];
   private readonly regions = new Map<string, { start: number; bytes: number }>();
   private readonly slots: Slot[] = [];
   private readonly verifiedShards = new Set<string>();
@@ -60,7 +60,10 @@ export class GgufAssembly {
     private readonly target: GgufTarget,
   ) {
     const infos = [...target.shapes].map(([name, shape]) => this.infoOf(name, shape));
-    this.fellBack = [...target.shapes].filter(([name, shape]) => tensorType(name, shape, target.type, target.layers).fellBack).map(([name]) => name);
+    this.fellBack = [...target.shapes].flatMap(([name, shape]) => {
+      const chosen = tensorType(name, shape, target.type, target.layers);
+      return chosen.fellBack ? [{ name, type: chosen.type }] : [];
+    });
     this.headerBytes = ggufHeader(target.metadata, infos).header.length;
     let at = this.headerBytes;
     for (const [shard, names] of [...target.shards].sort(([a], [b]) => (a < b ? -1 : 1))) {

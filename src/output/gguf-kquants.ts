@@ -25,44 +25,58 @@ function nearestInt(x: number): number {
 
 const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, v));
 
-/** make_qkx2_quants: a weighted search of scale and min for `n` values into 0..nmax; [scale, -min]. */
-function makeQkx2Quants(n: number, nmax: number, x: Float32Array, weights: Float32Array, L: Uint8Array, Laux: Uint8Array, rmin: number, nstep: number): [number, number] {
-  let min = x[0]!;
-  let max = x[0]!;
+/** make_qkx2_quants' result: written here rather than returned, so that the hot loop allocates nothing. */
+let qkx2Scale = 0;
+let qkx2Min = 0;
+
+/**
+ * make_qkx2_quants: a weighted search of scale and min for the `n` values of `x` from `xo` into
+ * 0..nmax, their levels into L from `xo`; the result in qkx2Scale and qkx2Min (-min).
+ */
+function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array, L: Uint8Array, Laux: Uint8Array, rmin: number, nstep: number): void {
+  let min = x[xo]!;
+  let max = x[xo]!;
   let sumW = weights[0]!;
-  let sumX = f(sumW * x[0]!);
+  let sumX = f(sumW * x[xo]!);
   for (let i = 1; i < n; i++) {
-    if (x[i]! < min) min = x[i]!;
-    if (x[i]! > max) max = x[i]!;
+    const v = x[xo + i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
     const w = weights[i]!;
     sumW = f(sumW + w);
-    sumX = f(sumX + f(w * x[i]!));
+    sumX = f(sumX + f(w * v));
   }
   if (min > 0) min = 0;
   if (max === min) {
-    L.fill(0, 0, n);
-    return [0, -min];
+    L.fill(0, xo, xo + n);
+    qkx2Scale = 0;
+    qkx2Min = -min;
+    return;
   }
   let iscale = f(nmax / f(max - min));
   let scale = f(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    L[i] = clamp(nearestInt(f(iscale * f(x[i]! - min))), 0, nmax);
-    const diff = f(f(f(scale * L[i]!) + min) - x[i]!);
+    const v = x[xo + i]!;
+    const l = clamp(nearestInt(f(iscale * f(v - min))), 0, nmax);
+    L[xo + i] = l;
+    const diff = f(f(f(scale * l) + min) - v);
     bestError = f(bestError + f(weights[i]! * f(diff * diff)));
   }
   for (let is = 0; is <= nstep; is++) {
+    // max - min with the min found so far, as ggml has it.
     iscale = f(f(f(rmin + f(RDELTA * is)) + nmax) / f(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = clamp(nearestInt(f(iscale * f(x[i]! - min))), 0, nmax);
+      const v = x[xo + i]!;
+      const l = clamp(nearestInt(f(iscale * f(v - min))), 0, nmax);
       Laux[i] = l;
-      const w = weights[i]!;
-      sumL = f(sumL + f(w * l));
-      sumL2 = f(sumL2 + f(f(w * l) * l));
-      sumXL = f(sumXL + f(f(w * l) * x[i]!));
+      const wl = f(weights[i]! * l);
+      sumL = f(sumL + wl);
+      sumL2 = f(sumL2 + f(wl * l));
+      sumXL = f(sumXL + f(wl * v));
     }
     const D = f(f(sumW * sumL2) - f(sumL * sumL));
     if (D > 0) {
@@ -74,25 +88,46 @@ function makeQkx2Quants(n: number, nmax: number, x: Float32Array, weights: Float
       }
       let curError = 0;
       for (let i = 0; i < n; i++) {
-        const diff = f(f(f(thisScale * Laux[i]!) + thisMin) - x[i]!);
+        const diff = f(f(f(thisScale * Laux[i]!) + thisMin) - x[xo + i]!);
         curError = f(curError + f(weights[i]! * f(diff * diff)));
       }
       if (curError < bestError) {
-        L.set(Laux.subarray(0, n));
+        for (let i = 0; i < n; i++) L[xo + i] = Laux[i]!;
         bestError = curError;
         scale = thisScale;
         min = thisMin;
       }
     }
   }
-  return [scale, -min];
+  qkx2Scale = scale;
+  qkx2Min = -min;
 }
 
-/** make_qx_quants with rmse_type 1 (weights x*x): the scale of `n` values into -nmax..nmax-1 (L holds l + nmax). */
-function makeQxQuants(n: number, nmax: number, x: Float32Array, L: Int8Array): number {
+/** make_qx_quants' sums for one candidate scale (see qkx2Scale for why they are not returned). */
+let qxSumLX = 0;
+let qxSumL2 = 0;
+
+/** Σ w·x·l and Σ w·l² of the `n` values of `x` from `xo` at scale `iscale`; their levels + nmax into L when `store`. */
+function qxSums(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, iscale: number, store: boolean): void {
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = xo; i < xo + n; i++) {
+    const v = x[i]!;
+    const l = clamp(nearestInt(f(iscale * v)), -nmax, nmax - 1);
+    if (store) L[i] = l + nmax;
+    const w = f(v * v);
+    sumlx = f(sumlx + f(f(w * v) * l));
+    suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  qxSumLX = sumlx;
+  qxSumL2 = suml2;
+}
+
+/** make_qx_quants with rmse_type 1 (weights x*x): the scale of the `n` values of `x` from `xo` into -nmax..nmax-1 (L from `xo` holds l + nmax). */
+function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array): number {
   let max = 0;
   let amax = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = xo; i < xo + n; i++) {
     const ax = Math.abs(x[i]!);
     if (ax > amax) {
       amax = ax;
@@ -100,30 +135,20 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, L: Int8Array): n
     }
   }
   if (amax < GROUP_MAX_EPS) {
-    L.fill(0, 0, n);
+    L.fill(0, xo, xo + n);
     return 0;
   }
-  const sums = (iscale: number, store: boolean): [number, number] => {
-    let sumlx = 0;
-    let suml2 = 0;
-    for (let i = 0; i < n; i++) {
-      const l = clamp(nearestInt(f(iscale * x[i]!)), -nmax, nmax - 1);
-      if (store) L[i] = l + nmax;
-      const w = f(x[i]! * x[i]!);
-      sumlx = f(sumlx + f(f(w * x[i]!) * l));
-      suml2 = f(suml2 + f(f(w * l) * l));
-    }
-    return [sumlx, suml2];
-  };
-  let [sumlx, suml2] = sums(f(-nmax / max), true);
-  let scale = suml2 ? f(sumlx / suml2) : 0;
-  let best = f(scale * sumlx);
+  qxSums(n, nmax, x, xo, L, f(-nmax / max), true);
+  let scale = qxSumL2 ? f(qxSumLX / qxSumL2) : 0;
+  let best = f(scale * qxSumLX);
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;
     const iscale = f(-f(nmax + f(RDELTA * is)) / max);
-    [sumlx, suml2] = sums(iscale, false);
+    qxSums(n, nmax, x, xo, L, iscale, false);
+    const sumlx = qxSumLX;
+    const suml2 = qxSumL2;
     if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
-      sums(iscale, true);
+      qxSums(n, nmax, x, xo, L, iscale, true);
       scale = f(sumlx / suml2);
       best = f(scale * sumlx);
     }
@@ -145,12 +170,14 @@ export function quantizeQ4K(values: Float32Array, out: Buffer, at: number): void
     let maxScale = 0;
     let maxMin = 0;
     for (let j = 0; j < 8; j++) {
-      const xs = x.subarray(32 * j, 32 * j + 32);
+      const xo = 32 * j;
       let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = f(sumX2 + f(xs[l]! * xs[l]!));
+      for (let l = xo; l < xo + 32; l++) sumX2 = f(sumX2 + f(x[l]! * x[l]!));
       const avX = f(Math.sqrt(f(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(xs[l]!));
-      const [scale, min] = makeQkx2Quants(32, 15, xs, weights, L.subarray(32 * j, 32 * j + 32), Laux, -1, 20);
+      for (let l = 0; l < 32; l++) weights[l] = f(avX + Math.abs(x[xo + l]!));
+      makeQkx2Quants(32, 15, x, xo, weights, L, Laux, -1, 20);
+      const scale = qkx2Scale;
+      const min = qkx2Min;
       scales[j] = scale;
       mins[j] = min;
       if (scale > maxScale) maxScale = scale;
@@ -200,7 +227,7 @@ export function quantizeQ6K(values: Float32Array, out: Buffer, at: number): void
     let maxScale = 0;
     let maxAbsScale = 0;
     for (let ib = 0; ib < 16; ib++) {
-      const scale = makeQxQuants(16, 32, x.subarray(16 * ib, 16 * ib + 16), L.subarray(16 * ib, 16 * ib + 16));
+      const scale = makeQxQuants(16, 32, x, 16 * ib, L);
       scales[ib] = scale;
       if (Math.abs(scale) > maxAbsScale) {
         maxAbsScale = Math.abs(scale);

@@ -7,7 +7,7 @@
 import { InputError } from '../errors.js';
 import { PIECE_TYPE, type Piece } from '../release/sentencepiece.js';
 import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue } from './gguf-format.js';
-import { Q8_0_BLOCK } from './gguf-numbers.js';
+import { Q5_0_BLOCK, Q8_0_BLOCK } from './gguf-numbers.js';
 import { QK_K } from './gguf-kquants.js';
 
 export interface LlamaConfig {
@@ -130,11 +130,40 @@ export function resolveType(asked: GgufTypeName, sourceDtype: string): Exclude<G
   return sourceDtype === 'BF16' ? 'bf16' : 'f16';
 }
 
+/** Values per block of each type (a row must hold whole blocks). */
+const BLOCK_VALUES: Record<GgmlType, number> = {
+  [GGML_TYPE.F32]: 1,
+  [GGML_TYPE.F16]: 1,
+  [GGML_TYPE.BF16]: 1,
+  [GGML_TYPE.Q5_0]: Q5_0_BLOCK,
+  [GGML_TYPE.Q8_0]: Q8_0_BLOCK,
+  [GGML_TYPE.Q4_K]: QK_K,
+  [GGML_TYPE.Q6_K]: QK_K,
+};
+
+/**
+ * What llama-quantize writes instead when a tensor's rows are not whole blocks of the K-quant it
+ * picked (llama-quant.cpp, convert_incompatible_tensor): Q4_K -> Q5_0, Q6_K -> Q8_0, and F16 where
+ * those do not fit either. A Q8_0 that does not fit is F16, as convert_hf_to_gguf falls back.
+ */
+const FALLBACK: Partial<Record<GgmlType, GgmlType>> = { [GGML_TYPE.Q4_K]: GGML_TYPE.Q5_0, [GGML_TYPE.Q6_K]: GGML_TYPE.Q8_0 };
+
+/** ggml's names of the types, as llama.cpp prints them. */
+export const GGML_TYPE_NAME: Record<GgmlType, string> = {
+  [GGML_TYPE.F32]: 'F32',
+  [GGML_TYPE.F16]: 'F16',
+  [GGML_TYPE.BF16]: 'BF16',
+  [GGML_TYPE.Q5_0]: 'Q5_0',
+  [GGML_TYPE.Q8_0]: 'Q8_0',
+  [GGML_TYPE.Q4_K]: 'Q4_K',
+  [GGML_TYPE.Q6_K]: 'Q6_K',
+};
+
 /**
  * A tensor's type: norms (1-D) F32; for Q4_K_M what llama-quantize picks without an importance
  * matrix (Q6_K for the output and for attn_v and ffn_down of the layers use_more_bits names, Q4_K
- * elsewhere). Rows that are not whole blocks of the type fall back (`fellBack`, said by the caller):
- * to Q8_0 where its 32-value blocks fit, else to F16.
+ * elsewhere). Rows that are not whole blocks of the type fall back as llama-quantize falls back
+ * (`fellBack`, said by the caller: fallbackWarning).
  */
 export function tensorType(hf: string, shape: readonly number[], type: Exclude<GgufTypeName, 'auto'>, layers: number): { type: GgmlType; fellBack: boolean } {
   if (shape.length === 1) return { type: GGML_TYPE.F32, fellBack: false };
@@ -143,9 +172,19 @@ export function tensorType(hf: string, shape: readonly number[], type: Exclude<G
     const layer = /^model\.layers\.(\d+)\.(self_attn\.v_proj|mlp\.down_proj)\.weight$/.exec(hf);
     if (hf === 'lm_head.weight' || (layer && moreBits(Number(layer[1]), layers))) wanted = GGML_TYPE.Q6_K;
   }
-  const block = wanted === GGML_TYPE.Q8_0 ? Q8_0_BLOCK : wanted === GGML_TYPE.Q4_K || wanted === GGML_TYPE.Q6_K ? QK_K : 1;
-  if (shape.at(-1)! % block === 0) return { type: wanted, fellBack: false };
-  return { type: shape.at(-1)! % Q8_0_BLOCK === 0 ? GGML_TYPE.Q8_0 : GGML_TYPE.F16, fellBack: true };
+  const cols = shape.at(-1)!;
+  if (cols % BLOCK_VALUES[wanted] === 0) return { type: wanted, fellBack: false };
+  const instead = FALLBACK[wanted];
+  return { type: instead !== undefined && cols % BLOCK_VALUES[instead] === 0 ? instead : GGML_TYPE.F16, fellBack: true };
+}
+
+/** The one warning for tensors that fell back: how many, to which types, and the first few names. */
+export function fallbackWarning(fellBack: readonly { name: string; type: GgmlType }[], asked: string): string {
+  const counts = new Map<string, number>();
+  for (const t of fellBack) counts.set(GGML_TYPE_NAME[t.type], (counts.get(GGML_TYPE_NAME[t.type]) ?? 0) + 1);
+  const into = [...counts].map(([name, n]) => `${n} as ${name}`).join(', ');
+  const names = fellBack.slice(0, 3).map((t) => t.name).join(', ');
+  return `${fellBack.length} tensors have rows that are not whole blocks of ${asked} and are written as llama-quantize falls back (${into}): ${names}${fellBack.length > 3 ? ', ...' : ''}`;
 }
 
 export function fileType(type: Exclude<GgufTypeName, 'auto'>): number {

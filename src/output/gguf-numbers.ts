@@ -1,8 +1,8 @@
 /**
  * The number formats a GGUF holds, converted exactly as ggml converts them (shared/reference/gguf.md,
- * 4.2-4.3): fp16 and bf16 to and from float32 with round-to-nearest-even, and Q8_0 as
- * `quantize_row_q8_0_ref` makes it (float32 arithmetic throughout, roundf away from zero), so a
- * file written here equals the reference's bytes.
+ * 4.2-4.4): fp16 and bf16 to and from float32 with round-to-nearest-even, and Q8_0 and Q5_0 as
+ * `quantize_row_q8_0_ref` and `quantize_row_q5_0_ref` make them (float32 arithmetic throughout), so
+ * a file written here equals the reference's bytes.
  */
 
 const f32 = new Float32Array(1);
@@ -84,5 +84,47 @@ export function quantizeQ8_0(values: Float32Array, out: Buffer, at: number): voi
       const t = x | 0;
       q[to + j] = t + (((x - t) * 2) | 0);
     }
+  }
+}
+
+export const Q5_0_BLOCK = 32;
+export const Q5_0_BYTES = 22;
+
+/**
+ * `values` (float32, a multiple of 32 of them) as Q5_0 blocks into `out` from `at`, as
+ * `quantize_row_q5_0_ref` makes them: d = max / -16 of the value largest in magnitude, each value
+ * times 1/d plus 16.5 truncated to 0..31; the low four bits of values j and j+16 share byte j, the
+ * fifth bits go into a little-endian uint32 (bit j for value j). llama-quantize writes it where a
+ * Q4_K tensor's rows are not whole 256-value blocks.
+ */
+export function quantizeQ5_0(values: Float32Array, out: Buffer, at: number): void {
+  const blocks = values.length / Q5_0_BLOCK;
+  const half = Q5_0_BLOCK / 2;
+  for (let b = 0; b < blocks; b++) {
+    const start = b * Q5_0_BLOCK;
+    let amax = 0;
+    let max = 0;
+    for (let j = start; j < start + Q5_0_BLOCK; j++) {
+      const v = values[j]!;
+      // `amax < fabsf(v)`: the first of equal magnitudes keeps its sign, and a NaN never wins.
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = Math.fround(max / -16);
+    const id = d ? Math.fround(1 / d) : 0;
+    const block = at + b * Q5_0_BYTES;
+    out.writeUInt16LE(f32ToF16(d), block);
+    let qh = 0;
+    for (let j = 0; j < half; j++) {
+      // (int8_t)(x + 16.5f): a float32 sum truncated toward zero, at most 32 here.
+      const xi0 = Math.min(31, Math.trunc(Math.fround(Math.fround(values[start + j]! * id) + 16.5)));
+      const xi1 = Math.min(31, Math.trunc(Math.fround(Math.fround(values[start + half + j]! * id) + 16.5)));
+      out[block + 6 + j] = (xi0 & 0x0f) | ((xi1 & 0x0f) << 4);
+      qh |= ((xi0 & 0x10) >>> 4) << j;
+      qh |= ((xi1 & 0x10) >>> 4) << (j + half);
+    }
+    out.writeUInt32LE(qh >>> 0, block + 2);
   }
 }

@@ -5,7 +5,7 @@
  * values kept bit for bit, or converted exactly (gguf-numbers.ts).
  */
 import { GGML_TYPE, type GgmlType } from './gguf-format.js';
-import { f16ToF32, f32ToBf16, f32ToF16, Q8_0_BLOCK, Q8_0_BYTES, quantizeQ8_0 } from './gguf-numbers.js';
+import { f16ToF32, f32ToBf16, f32ToF16, Q5_0_BLOCK, Q5_0_BYTES, Q8_0_BLOCK, Q8_0_BYTES, quantizeQ5_0, quantizeQ8_0 } from './gguf-numbers.js';
 import { Q4_K_BYTES, Q6_K_BYTES, QK_K, quantizeQ4K, quantizeQ6K } from './gguf-kquants.js';
 
 const BLOCK_BYTES = 1 << 20;
@@ -23,6 +23,7 @@ function f16Values(): Float32Array {
 /** Bytes per row of `cols` values of a ggml type. */
 export function rowBytes(type: GgmlType, cols: number): number {
   if (type === GGML_TYPE.Q8_0) return (cols / Q8_0_BLOCK) * Q8_0_BYTES;
+  if (type === GGML_TYPE.Q5_0) return (cols / Q5_0_BLOCK) * Q5_0_BYTES;
   if (type === GGML_TYPE.Q4_K) return (cols / QK_K) * Q4_K_BYTES;
   if (type === GGML_TYPE.Q6_K) return (cols / QK_K) * Q6_K_BYTES;
   return cols * (type === GGML_TYPE.F32 ? 4 : 2);
@@ -71,6 +72,7 @@ export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: nu
   else if (type === GGML_TYPE.BF16) for (let i = 0; i < values.length; i++) out.writeUInt16LE(f32ToBf16(values[i]!), i * 2);
   else if (type === GGML_TYPE.Q4_K) quantizeQ4K(values, out, 0);
   else if (type === GGML_TYPE.Q6_K) quantizeQ6K(values, out, 0);
+  else if (type === GGML_TYPE.Q5_0) quantizeQ5_0(values, out, 0);
   else quantizeQ8_0(values, out, 0);
   return out;
 }

@@ -110,17 +110,28 @@ describe('GGUF files as llama.cpp reads them', () => {
     }
   }, 120_000);
 
-  it('rows that are not whole blocks fall back per tensor, and it says so', async () => {
+  it('rows that are not whole blocks fall back per tensor as llama-quantize does (Q4_K to Q5_0, Q6_K to Q8_0), it says so, and llama.cpp runs it', async () => {
     const out = join(work, 'narrow-Q4_K_M.gguf');
     const r = await runCli(['gguf', join(FIXTURES, 'float16'), '--type', 'q4_k_m', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/warning: 14 tensors have rows that are not whole blocks of Q4_K_M and are written as Q8_0 or F16 instead: model\.embed_tokens\.weight/);
+    expect(r.stderr).toMatch(/warning: 14 tensors have rows that are not whole blocks of Q4_K_M and are written as llama-quantize falls back \(12 as Q5_0, 2 as Q8_0\): model\.embed_tokens\.weight/);
     const info = await nlc.readGgufFileInfo(out, { readTensorInfo: true });
-    expect(info.fullTensorInfo.find((t: Any) => t.name === 'blk.0.attn_q.weight').ggmlType).toBe(8);
-    // ffn_down's rows are the MLP's 256 values: whole Q4_K blocks.
-    expect(info.fullTensorInfo.find((t: Any) => t.name === 'blk.0.ffn_down.weight').ggmlType).toBe(12);
+    const type = (name: string) => info.fullTensorInfo.find((t: Any) => t.name === name).ggmlType;
+    // 64-wide rows: Q4_K's fallback is Q5_0 (6), Q6_K's (the output, layer 1's attn_v) is Q8_0 (8).
+    expect([type('blk.0.attn_q.weight'), type('token_embd.weight'), type('blk.1.ffn_gate.weight'), type('blk.0.attn_v.weight')]).toEqual([6, 6, 6, 6]);
+    expect([type('output.weight'), type('blk.1.attn_v.weight')]).toEqual([8, 8]);
+    // ffn_down's rows are the MLP's 256 values: whole K-quant blocks.
+    expect([type('blk.0.ffn_down.weight'), type('blk.1.ffn_down.weight')]).toEqual([12, 14]);
     const model = await llama.loadModel({ modelPath: out });
-    await model.dispose();
+    try {
+      const got = await probabilities(model);
+      for (const [k, p] of got.entries()) {
+        const tv = p.reduce((sum, x, i) => sum + Math.abs(x - reference.probabilities.float16[k]![i]!), 0) / 2;
+        expect(tv, `prompt ${k}`).toBeLessThan(0.3);
+      }
+    } finally {
+      await model.dispose();
+    }
   }, 60_000);
 
   it("carries the Metharme prompt format: llama.cpp's runner renders the seeds' conversation as the model card writes it", async () => {

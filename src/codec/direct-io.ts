@@ -17,6 +17,18 @@ export const DIRECT_ALIGN = 4096;
 export const O_DIRECT: number | undefined = (constants as Record<string, number>).O_DIRECT;
 
 /**
+ * Memory for direct writes that starts on a page. The kernel takes direct writes from any address on
+ * a device block (512 bytes), but from one that is not also on a page it wrote fresh file blocks
+ * 10-25x slower on the project's VM (4-16 s/GiB against 0.3-0.6 s from a page, 8 MiB writes), and a
+ * Buffer's own allocation starts only on 16 bytes. V8 gives no addresses, but a WebAssembly memory
+ * is mapped whole, so it starts on a page.
+ */
+export function pageAlignedBuffer(bytes: number): Buffer {
+  const pages = Math.ceil(bytes / 65536);
+  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
+}
+
+/**
  * Returns the offset into `buffer` at which direct writes to files in `dir` work, or undefined when
  * the platform or file system does not support them (tmpfs, macOS, Windows).
  */

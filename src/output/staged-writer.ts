@@ -4,7 +4,7 @@
  * buffers (a safetensors file assembled from pieces of the decoded stream). Two stages alternate, so
  * one fills while the other is written; appends are serialised.
  */
-import { DIRECT_ALIGN, findDirectOffset } from '../codec/direct-io.js';
+import { DIRECT_ALIGN, findDirectOffset, pageAlignedBuffer } from '../codec/direct-io.js';
 import type { TempFile } from './temp-file.js';
 
 const STAGE_BYTES = 8 << 20;
@@ -30,7 +30,7 @@ export class StagedWriter {
   /** A writer for `temp` written from `start` (a multiple of DIRECT_ALIGN), where the file system takes direct writes. */
   static create(temp: TempFile, dir: string, start = 0): StagedWriter | undefined {
     if (!temp.direct || start % DIRECT_ALIGN !== 0) return undefined;
-    const raw = Buffer.allocUnsafeSlow(2 * STAGE_BYTES + DIRECT_ALIGN);
+    const raw = pageAlignedBuffer(2 * STAGE_BYTES + DIRECT_ALIGN);
     const offset = findDirectOffset(raw, dir);
     if (offset === undefined) return undefined;
     const stage = (i: number) => ({ data: raw.subarray(offset + i * STAGE_BYTES, offset + (i + 1) * STAGE_BYTES), writing: Promise.resolve() });

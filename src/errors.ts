@@ -102,6 +102,11 @@ export function interruptedBy(signal: AbortSignal): InterruptedError {
   return new InterruptedError(typeof reason === 'string' && /^SIG[A-Z]+$/.test(reason) ? reason : 'SIGINT');
 }
 
+/** Anything thrown, as an Error. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 /** Throws the run's InterruptedError once its signal is aborted: checked between steps that do not stream. */
 export function throwIfInterrupted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw interruptedBy(signal);

@@ -37,6 +37,11 @@ export interface OutputSink {
   write(data: Buffer, length: number, position: number): Promise<void>;
   /** Writes back what is written so far (page-cache sinks only); the pipeline calls it now and then. */
   flush?(): Promise<void>;
+  /**
+   * Why the decoded stream could not be converted (a sink that parses it). A corrupt payload's stream
+   * need not parse, so this is weighed only once the digest has judged the bytes.
+   */
+  readonly refusal?: Error | undefined;
 }
 
 export interface StreamJob {

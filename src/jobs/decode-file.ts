@@ -11,7 +11,7 @@ import { commitTemp, discardTemp, partialDir } from '../output/temp-file.js';
 import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { FilePlan } from '../plan/plan.js';
-import { openInput } from './open-input.js';
+import { openInput, openPayload } from './open-input.js';
 import type { Digests } from '../types.js';
 import { HubSource } from '../hub/hub-source.js';
 import { baseVerdict, type Finding } from '../verify/diagnose.js';
@@ -23,19 +23,13 @@ import { recordCrcsOf, tensorDiff } from '../verify/tensor-diff.js';
 import { lacksBaseStructure, type SanityProblem } from '../release/file-structure.js';
 import type { BaseCheck, FileResult } from './results.js';
 import { checkExisting } from './existing-output.js';
-import { diagnose, tensorsOf } from './failed-file.js';
+import { crcsInline, decodedRecordCrcs, diagnose, tensorsOf } from './failed-file.js';
 import { resultOf, resumePaths, type RunContext } from './run-context.js';
 
 export type { RunContext } from './run-context.js';
 
 /** Thrown from the pipeline's head inspection to stop a file whose first bytes cannot be right. */
 class StopFile extends Error {}
-
-/** `start`: a resumed file is read (or fetched) from there on; a gzip payload always from its first byte. */
-async function openSource(file: FilePlan, signal: AbortSignal, start: number): Promise<ByteSource> {
-  if (file.action !== 'xor-gzip') return openInput(file.payloadPath, file.payloadSize, file.hub, signal, start, file.payloadRebuild);
-  return file.hub ? GzipSource.over(await openInput(file.payloadPath, file.payloadSize, file.hub, signal)) : GzipSource.open(file.payloadPath);
-}
 
 /** An input whose size differs from the planned one changed while it was read: nothing it gave is trusted. */
 async function requireUnchanged(source: ByteSource | undefined, planned: number | undefined, who: string): Promise<void> {
@@ -98,16 +92,16 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   // A conversion keeps the .bin's directory once, for itself and the pickle check.
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize, sink?.tail);
   // Each record's CRC-32 names the tensors that are wrong when the digest fails. Checked inline it
-  // cost a quarter of a 1 GiB decode here (npm run bench), so only a conversion, whose zip is never
-  // on disk, checks it inline; elsewhere a failed file is read once more before it is discarded.
+  // cost a quarter of a 1 GiB decode here (npm run bench), so a failed file is read once more before
+  // it is discarded, or, for a conversion (whose zip is never on disk), decoded once more.
   const zipOut = pickles !== undefined && CHECKPOINT_NAME.test(file.name);
-  const crcs = zipOut && sink ? new RecordCrcs() : undefined;
+  const crcs = zipOut && sink && crcsInline(file) ? new RecordCrcs() : undefined;
   let committed = false;
   let keptForResume = false;
   /** A dropped partial record that no commit will save. */
   let unsaved = false;
   try {
-    const source = await openSource(file, ctx.signal, kept);
+    const source = await openPayload(file, ctx.signal, kept);
     let base: ByteSource | undefined;
     let written: ByteSource | undefined;
     let streamed;
@@ -206,9 +200,11 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     const safety = digestStatus === 'mismatch' ? undefined : judgePickle(file.name, pickles?.finish(), ctx.allowUnsafePickle);
     if (safety?.kept === true) ctx.notify({ type: 'warning', safety: true, message: safety.diagnosis.message });
     const status = safety && !safety.kept ? safety.status : digestStatus;
+    // A stream that did not convert is a corrupt payload's when the digest failed, else the file's own.
+    if (sink?.refusal && status !== 'mismatch') throw sink.refusal;
     let finding: Finding | undefined;
     if (status !== 'verified' && status !== 'unverified') {
-      const records = status !== 'mismatch' || !zipOut ? undefined : (crcs?.finish() ?? (await recordCrcsOf(temp.tempPath, ctx.signal)));
+      const records = status !== 'mismatch' || !zipOut ? undefined : (crcs?.finish() ?? (sink ? await decodedRecordCrcs(file, pipeline, ctx.signal) : await recordCrcsOf(temp.tempPath, ctx.signal)));
       await discardTemp(temp);
       if (status === 'mismatch') {
         finding = await diagnose(file, pipeline, ctx, {

@@ -1,7 +1,7 @@
 /** Opening a payload or base file where it is: its blob in the local Hugging Face cache, on the Hub, or on disk. */
-import { FileSource, MemorySource, type ByteSource } from '../codec/sources.js';
+import { FileSource, GzipSource, MemorySource, type ByteSource } from '../codec/sources.js';
 import { HubSource } from '../hub/hub-source.js';
-import type { HubInput } from '../plan/plan.js';
+import type { FilePlan, HubInput } from '../plan/plan.js';
 import { openRebuilt, type RebuildInput } from '../rebuild/rebuild-plan.js';
 
 /** `path`: the local path, or the hf:// address users see for a Hub file; read from `start` on. */
@@ -13,4 +13,10 @@ export async function openInput(path: string, size: number | undefined, hub: Hub
   if (whole) return new MemorySource(path, whole, start);
   if (hub) return new HubSource(hub.folder.client, hub.folder.source.repo, hub.folder.commit, hub.file, path, signal, start);
   return FileSource.open(path, { limit: size, start });
+}
+
+/** A file's payload; `start`: a resumed file is read (or fetched) from there on, a gzip payload always from its first byte. */
+export async function openPayload(file: FilePlan, signal: AbortSignal, start = 0): Promise<ByteSource> {
+  if (file.action !== 'xor-gzip') return openInput(file.payloadPath, file.payloadSize, file.hub, signal, start, file.payloadRebuild);
+  return file.hub ? GzipSource.over(await openInput(file.payloadPath, file.payloadSize, file.hub, signal)) : GzipSource.open(file.payloadPath);
 }

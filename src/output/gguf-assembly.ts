@@ -7,7 +7,7 @@
  * file gets its final name only when every shard matched its published digest.
  */
 import type { OutputSink } from '../codec/stream-job.js';
-import { InputError } from '../errors.js';
+import { asError, InputError } from '../errors.js';
 import { isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
 import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf-llama.js';
@@ -49,7 +49,8 @@ export class GgufAssembly {
   /** Tensors whose rows are not whole blocks of the type asked, and the type each is written as instead. */
   readonly fellBack: { name: string; type: GgmlType }[];
   private readonly regions = new Map<string, { start: number; bytes: number }>();
-  private readonly slots: Slot[] = [];
+  /** By shard: a shard fetched again is placed again. */
+  private readonly slots = new Map<string, Slot[]>();
   private readonly verifiedShards = new Set<string>();
   private failed = false;
   private allVerified = true;
@@ -109,6 +110,8 @@ export class GgufAssembly {
     const wanted = new Set(this.target.shards.get(shard));
     const region = this.regions.get(shard)!;
     const routes = new Map<string, TensorRoute>();
+    const slots: Slot[] = [];
+    this.slots.set(shard, slots);
     let at = region.start;
     const order = [...tensors].sort((a, b) => (a.storageKey < b.storageKey ? -1 : a.storageKey > b.storageKey ? 1 : 0));
     for (const t of order) {
@@ -119,7 +122,7 @@ export class GgufAssembly {
       if (t.dtype !== this.target.dtype) refuse(`"${t.name}" is ${t.dtype}, where config.json's torch_dtype says ${this.target.dtype}`);
       if (!isContiguous(t) || routes.has(t.storageKey)) refuse(`"${t.name}" is a view into a storage shared with other tensors`);
       const info = this.infoOf(t.name, shape);
-      this.slots.push({ info, shape, at });
+      slots.push({ info, shape, at });
       routes.set(t.storageKey, new TensorRoute(t, info.type, isQk(t.name) ? this.target.headDim : undefined, at, pool));
       at += info.bytes + padTo(info.bytes);
     }
@@ -146,7 +149,7 @@ export class GgufAssembly {
       await discardTemp(this.temp);
       return { written: false, bytes: 0, verified: false };
     }
-    const infos = [...this.slots].sort((a, b) => a.at - b.at);
+    const infos = [...this.slots.values()].flat().sort((a, b) => a.at - b.at);
     // Said in the file itself: whether every shard matched a published digest (a fixed-size value).
     const metadata = this.target.metadata.map(([k, v]): [string, GgufValue] => (k === VERIFIED_KEY ? [k, { type: 'bool', value: this.allVerified }] : [k, v]));
     const { header, offsets } = ggufHeader(metadata, infos.map((s) => s.info));
@@ -184,6 +187,7 @@ export class GgufShardSink implements OutputSink {
   /** Whether bytes of the chunk being written were put as they are (not copied into the pool). */
   private borrowed = false;
   private serial: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
 
   constructor(
     private readonly assembly: GgufAssembly,
@@ -261,8 +265,19 @@ export class GgufShardSink implements OutputSink {
     return next;
   }
 
+  get refusal(): Error | undefined {
+    return this.failure;
+  }
+
   private async take(data: Buffer, length: number): Promise<void> {
-    this.stream.push(data.subarray(0, length));
+    // A stream that stops parsing is not converted further, and still hashed to the end.
+    if (!this.failure) {
+      try {
+        this.stream.push(data.subarray(0, length));
+      } catch (err) {
+        this.failure = asError(err);
+      }
+    }
     // Conversions run on while the next chunks come, up to a few blocks; the decoded stream's own
     // bytes must be copied or written before its buffer is handed back.
     if (this.borrowed || this.converting > MAX_CONVERTING) await this.order;
@@ -272,11 +287,18 @@ export class GgufShardSink implements OutputSink {
     await Promise.all(writes);
   }
 
+  /** After the whole .bin went by: its conversions are written; `refusal` says whether it converted whole. */
   async finish(): Promise<void> {
     await this.serial;
-    this.stream.finish();
-    const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
-    if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
+    if (!this.failure) {
+      try {
+        this.stream.finish();
+        const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
+        if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
+      } catch (err) {
+        this.failure = asError(err);
+      }
+    }
     await this.order;
     await Promise.all(this.writes);
     await this.staged?.finish();

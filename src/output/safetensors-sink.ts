@@ -9,7 +9,7 @@
  * the order their storages arrive).
  */
 import type { OutputSink } from '../codec/stream-job.js';
-import { InputError } from '../errors.js';
+import { asError, InputError } from '../errors.js';
 import { elementCount, isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { buildHeader, checkHeader, HeaderProblem } from './safetensors-header.js';
 import { StagedWriter } from './staged-writer.js';
@@ -35,6 +35,7 @@ export class SafetensorsSink implements OutputSink {
   private header: Buffer | undefined;
   private dataBytes = 0;
   private writes: Promise<unknown>[] = [];
+  private failure: Error | undefined;
 
   /** Set once the layout is known to be written front to back (no storage shared by two tensors). */
   private staged: StagedWriter | undefined;
@@ -75,9 +76,20 @@ export class SafetensorsSink implements OutputSink {
     throw new InputError(`cannot be written as safetensors: ${reason}`, { file: this.source, hint: 'decode without --safetensors' });
   }
 
+  get refusal(): Error | undefined {
+    return this.failure;
+  }
+
   async write(data: Buffer, length: number): Promise<void> {
-    // Everything that reads `data` runs now, in call order; only the file writes are awaited.
-    this.stream.push(data.subarray(0, length));
+    // Everything that reads `data` runs now, in call order; only the file writes are awaited. A
+    // stream that stops parsing is not converted further, and still hashed to the end.
+    if (!this.failure) {
+      try {
+        this.stream.push(data.subarray(0, length));
+      } catch (err) {
+        this.failure = asError(err);
+      }
+    }
     const writes = this.writes;
     this.writes = [];
     await Promise.all(writes);
@@ -133,8 +145,20 @@ export class SafetensorsSink implements OutputSink {
     }
   }
 
-  /** After the whole .bin went by: every tensor must have all its bytes, and the staged tail is written. */
+  /** After the whole .bin went by: the staged tail is written; `refusal` says whether it converted whole. */
   async finish(): Promise<void> {
+    if (!this.failure) {
+      try {
+        this.checkWhole();
+      } catch (err) {
+        this.failure = asError(err);
+      }
+    }
+    await this.staged?.finish();
+  }
+
+  /** Every tensor must have all its bytes, and the header must be one safetensors readers accept. */
+  private checkWhole(): void {
     this.stream.finishHead();
     const short = this.tensors!.find((t) => t.written !== t.to - t.from);
     if (short) this.refuse(`tensor "${short.name}" got ${short.written} of its ${short.to - short.from} bytes: storage ${short.storageKey} is missing or cut short`);
@@ -145,6 +169,5 @@ export class SafetensorsSink implements OutputSink {
       if (err instanceof HeaderProblem) this.refuse(`its safetensors header would be malformed: ${err.message}`);
       throw err;
     }
-    await this.staged?.finish();
   }
 }

@@ -104,6 +104,30 @@ describe('decode from hf://', () => {
     expect(await finalNames(join(standIn.work, 'out'))).not.toContain(SHARD1);
   });
 
+  it('--safetensors from the Hub: a shard received corrupt, whose stream may not even parse, is fetched again and written', async () => {
+    // Regression: the conversion's refusal of the corrupt stream ended the run (exit 3) before its
+    // digest could send the shard to be fetched again.
+    standIn.hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'corrupt');
+    const r = await decodeHub('--safetensors', '--jobs', '1');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/pytorch_model-00001-of-00003\.bin: the bytes received do not match the SHA-256 the Hub lists; fetching it again/);
+    const names = await finalNames(join(standIn.work, 'out'));
+    expect(names).toContain('model-00001-of-00003.safetensors');
+    expect(names).not.toContain(SHARD1);
+  });
+
+  it('--safetensors from the Hub checks the records as they arrive: a failed shard names its tensors without a third download', async () => {
+    standIn.hub.fault(`xor_encoded_files/${SHARD1}`, 'pass', 'corrupt', 'corrupt');
+    const r = await decodeHub('--json', '--keep-going', '--safetensors');
+    expect(r.code, r.stderr).toBe(1);
+    const f = JSON.parse(r.stdout).files.find((x: { name: string }) => x.name === SHARD1);
+    expect(f.status).toBe('mismatch');
+    expect(f.diagnosis.some((d: { code: string }) => d.code === 'tensors-differ')).toBe(true);
+    // Planning's look, then the two attempts: the diagnosis read nothing more from the Hub.
+    const bodies = standIn.hub.requests.filter((q) => q.method === 'GET' && q.url.startsWith('/cdn/') && q.url.includes(SHARD1));
+    expect(bodies).toHaveLength(3);
+  });
+
   it('a listing whose SHA-256 is wrong never rejects a file that matches its published digest; without a published digest it decides', async () => {
     standIn.hub.repos.get('Org/tiny-xor')!.wrongOid = new Set([`xor_encoded_files/${SHARD1}`]);
     const r = await decodeHub('--json');

@@ -48,12 +48,39 @@ describe('per-tensor proof from the records\' CRC-32', () => {
     expect(await finalNames(out)).not.toContain(SHARD1);
   });
 
-  it('--safetensors checks the records as they stream by (the zip is never on disk) and names the same tensor', async () => {
+  it('--safetensors (the zip is never on disk) decodes a failed shard once more and names the same tensor', async () => {
     const xor = await damaged(TORCH_XOR, '10');
-    const r = await runCli(['decode', join(work, 'out'), xor, TORCH_BASE, '--manifest', TORCH_SUMS, '--json', '--keep-going', '--safetensors']);
+    const out = join(work, 'out');
+    const r = await runCli(['decode', out, xor, TORCH_BASE, '--manifest', TORCH_SUMS, '--json', '--keep-going', '--safetensors']);
     expect(r.code).toBe(1);
     const failed = jsonDoc(r.stdout).files.find((f) => f.name === SHARD1)!;
     expect(failed.diagnosis.find((d) => d.code === 'tensors-differ')?.message).toBe(`${SHARD1}: model.layers.0.post_attention_layernorm.weight: bytes differ`);
+    expect((await finalNames(out)).filter((n) => n.startsWith('model-00001'))).toEqual([]);
+  });
+
+  it('--safetensors where the damage breaks the zip itself: the digest decides, a mismatch (exit 1), not a refusal to convert', async () => {
+    // Regression: a stream that stopped parsing ended the run as unconvertible before its digest spoke.
+    const xor = join(work, 'broken');
+    await cp(TORCH_XOR, xor, { recursive: true });
+    const bytes = await readFile(join(xor, SHARD1));
+    const record = readZipDirectory(await readFile(join(TORCH_BASE, SHARD1)), 0).records.find((r) => r.name.endsWith('/data/10'))!;
+    // A byte of the record's name in its local header.
+    bytes[record.localOffset + 30 + record.name.length - 1]! ^= 0x08;
+    await writeFile(join(xor, SHARD1), bytes);
+    const out = join(work, 'out');
+    const r = await runCli(['decode', out, xor, TORCH_BASE, '--manifest', TORCH_SUMS, '--json', '--keep-going', '--safetensors']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(jsonDoc(r.stdout).files.find((f) => f.name === SHARD1)!.status).toBe('mismatch');
+    expect(r.stderr).not.toMatch(/cannot be written as safetensors/);
+    expect((await finalNames(out)).filter((n) => n.startsWith('model-00001'))).toEqual([]);
+  });
+
+  it('--safetensors with a damaged base names the base\'s tensor from the inputs decoded once more', async () => {
+    const base = await damaged(TORCH_BASE, '3');
+    const r = await runCli(['decode', join(work, 'out'), TORCH_XOR, base, '--manifest', TORCH_SUMS, '--json', '--keep-going', '--safetensors']);
+    expect(r.code).toBe(1);
+    const failed = jsonDoc(r.stdout).files.find((f) => f.name === SHARD1)!;
+    expect(failed.diagnosis.find((d) => d.code === 'tensors-differ')?.message).toMatch(/^pytorch_model-00001-of-00003\.bin: model\.layers\.0\.self_attn\.\w+_proj\.weight: bytes differ$/);
   });
 
   it('a damaged base file is pinned the same way', async () => {

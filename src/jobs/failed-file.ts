@@ -53,7 +53,6 @@ export async function diagnose(
   });
 }
 
-
 /**
  * Whether a conversion checks its records' CRCs as it streams. The decoded zip of a conversion is
  * never on disk, so a failed one is decoded once more for its records' verdicts; that costs nothing

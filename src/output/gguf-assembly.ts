@@ -7,7 +7,7 @@
  * file gets its final name only when every shard matched its published digest.
  */
 import type { OutputSink } from '../codec/stream-job.js';
-import { asError, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
 import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf-llama.js';
@@ -15,6 +15,7 @@ import { rowBytes, rowsOf } from './gguf-tensors.js';
 import { BufferPool, TensorRoute } from './gguf-route.js';
 import { StagedWriter } from './staged-writer.js';
 import { commitTemp, discardTemp, type TempFile } from './temp-file.js';
+import { StreamRefusal } from './stream-refusal.js';
 import { TorchZipStream } from './torch-zip-stream.js';
 
 
@@ -187,7 +188,7 @@ export class GgufShardSink implements OutputSink {
   /** Whether bytes of the chunk being written were put as they are (not copied into the pool). */
   private borrowed = false;
   private serial: Promise<void> = Promise.resolve();
-  private failure: Error | undefined;
+  private readonly refused = new StreamRefusal();
 
   constructor(
     private readonly assembly: GgufAssembly,
@@ -266,18 +267,12 @@ export class GgufShardSink implements OutputSink {
   }
 
   get refusal(): Error | undefined {
-    return this.failure;
+    return this.refused.error;
   }
 
   private async take(data: Buffer, length: number): Promise<void> {
     // A stream that stops parsing is not converted further, and still hashed to the end.
-    if (!this.failure) {
-      try {
-        this.stream.push(data.subarray(0, length));
-      } catch (err) {
-        this.failure = asError(err);
-      }
-    }
+    this.refused.attempt(() => this.stream.push(data.subarray(0, length)));
     // Conversions run on while the next chunks come, up to a few blocks; the decoded stream's own
     // bytes must be copied or written before its buffer is handed back.
     if (this.borrowed || this.converting > MAX_CONVERTING) await this.order;
@@ -290,15 +285,11 @@ export class GgufShardSink implements OutputSink {
   /** After the whole .bin went by: its conversions are written; `refusal` says whether it converted whole. */
   async finish(): Promise<void> {
     await this.serial;
-    if (!this.failure) {
-      try {
-        this.stream.finish();
-        const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
-        if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
-      } catch (err) {
-        this.failure = asError(err);
-      }
-    }
+    this.refused.attempt(() => {
+      this.stream.finish();
+      const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
+      if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
+    });
     await this.order;
     await Promise.all(this.writes);
     await this.staged?.finish();

@@ -9,10 +9,11 @@
  * the order their storages arrive).
  */
 import type { OutputSink } from '../codec/stream-job.js';
-import { asError, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { elementCount, isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { buildHeader, checkHeader, HeaderProblem } from './safetensors-header.js';
 import { StagedWriter } from './staged-writer.js';
+import { StreamRefusal } from './stream-refusal.js';
 import type { TempFile } from './temp-file.js';
 import { TorchZipStream } from './torch-zip-stream.js';
 
@@ -35,7 +36,7 @@ export class SafetensorsSink implements OutputSink {
   private header: Buffer | undefined;
   private dataBytes = 0;
   private writes: Promise<unknown>[] = [];
-  private failure: Error | undefined;
+  private readonly refused = new StreamRefusal();
 
   /** Set once the layout is known to be written front to back (no storage shared by two tensors). */
   private staged: StagedWriter | undefined;
@@ -77,19 +78,13 @@ export class SafetensorsSink implements OutputSink {
   }
 
   get refusal(): Error | undefined {
-    return this.failure;
+    return this.refused.error;
   }
 
   async write(data: Buffer, length: number): Promise<void> {
     // Everything that reads `data` runs now, in call order; only the file writes are awaited. A
     // stream that stops parsing is not converted further, and still hashed to the end.
-    if (!this.failure) {
-      try {
-        this.stream.push(data.subarray(0, length));
-      } catch (err) {
-        this.failure = asError(err);
-      }
-    }
+    this.refused.attempt(() => this.stream.push(data.subarray(0, length)));
     const writes = this.writes;
     this.writes = [];
     await Promise.all(writes);
@@ -147,13 +142,7 @@ export class SafetensorsSink implements OutputSink {
 
   /** After the whole .bin went by: the staged tail is written; `refusal` says whether it converted whole. */
   async finish(): Promise<void> {
-    if (!this.failure) {
-      try {
-        this.checkWhole();
-      } catch (err) {
-        this.failure = asError(err);
-      }
-    }
+    this.refused.attempt(() => this.checkWhole());
     await this.staged?.finish();
   }
 

@@ -6,6 +6,7 @@
  * WebAssembly SIMD function (measured ~6x the best JavaScript loop here). Because the memory is a
  * SharedArrayBuffer, reads, writes and the hash worker use it directly: no chunk is ever copied.
  */
+import { leb128, oneFunctionModule } from './wasm-binary.js';
 
 /** One-off XOR for callers without long-lived buffers (64-bit words when aligned, bytes otherwise). */
 export function xorInto(dst: Uint8Array, src: Uint8Array, length: number = Math.min(dst.length, src.length)): void {
@@ -30,17 +31,6 @@ export interface XorMemory {
   xor(dstOffset: number, srcOffset: number, length: number): void;
 }
 
-function leb128(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
 /**
  * The module, in the WebAssembly binary format:
  *   (import "env" "memory" (memory 1 65536 shared))
@@ -63,17 +53,7 @@ function xorModuleBytes(): Uint8Array {
     code.push(...get(1), ...get(3), 0x6a, ...load(offset), 0xfd, 0x51, ...store(offset));
   }
   code.push(...get(3), 0x41, 0xc0, 0x00, 0x6a, 0x21, 0x03, 0x0c, 0x00, 0x0b, 0x0b, 0x0b);
-  const body = [0x01, 0x01, 0x7f, ...code];
-  const section = (id: number, bytes: number[]) => [id, ...leb128(bytes.length), ...bytes];
-  const name = (s: string) => [s.length, ...Buffer.from(s, 'latin1')];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x00]),
-    ...section(2, [0x01, ...name('env'), ...name('memory'), 0x02, 0x03, 0x01, ...leb128(65536)]),
-    ...section(3, [0x01, 0x00]),
-    ...section(7, [0x01, ...name('xor'), 0x00, 0x00]),
-    ...section(10, [0x01, ...leb128(body.length), ...body]),
-  ]);
+  return oneFunctionModule('xor', [0x03, 0x01, ...leb128(65536)], [0x01, 0x01, 0x7f], code);
 }
 
 const WASM_PAGE = 65536;

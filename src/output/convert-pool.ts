@@ -1,7 +1,7 @@
 /**
- * Rows converted to a GGUF type on worker threads, one per core: the quantizers are the cost of a
- * quantized GGUF (dozens of nanoseconds a value for the K-quants), and on this thread they would run
- * on one core beside the decode's own work. Rows and results live in shared memory (the GGUF
+ * Rows converted to a GGUF type on worker threads: the quantizers are the cost of a quantized GGUF
+ * (hundreds of nanoseconds a value for the K-quants, which get one thread per core; Q8_0 in
+ * WebAssembly keeps up on one), and on this thread they would run beside the decode's own work. Rows and results live in shared memory (the GGUF
  * writers' buffer pool hands out such buffers), so a job moves no bytes; rows in any other memory,
  * small jobs, and a build without the worker's compiled file are converted here instead, to the
  * same bytes.
@@ -10,11 +10,12 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { GgmlType } from './gguf-format.js';
+import { GGML_TYPE, type GgmlType } from './gguf-format.js';
+import { q8Kernel } from './q8-simd.js';
 import { convertRows, sourceBytes } from './gguf-tensors.js';
 
-/** One thread a core, up to a few: each costs about 25 MB of memory, and the writes must keep up. */
-const THREADS = Math.max(1, Math.min(4, availableParallelism()));
+/** One thread a core, up to a few: each costs about 9 MB of memory, and the writes must keep up. */
+const MAX_THREADS = Math.max(1, Math.min(4, availableParallelism()));
 /** Fewer values than this are converted on this thread: a hand-off costs more than they do. */
 const MIN_WORKER_VALUES = 16 << 10;
 
@@ -53,9 +54,12 @@ export class ConvertPool {
   private nextId = 0;
   private failure: Error | undefined;
 
-  private constructor(file: string, size: number) {
-    for (let i = 0; i < size; i++) {
-      const thread: Thread = { worker: new Worker(file), busy: 0 };
+  private constructor(private readonly file: string) {}
+
+  /** Starts threads until there are `size`. */
+  private grow(size: number): void {
+    while (this.threads.length < size) {
+      const thread: Thread = { worker: new Worker(this.file), busy: 0 };
       thread.worker.on('message', (reply: Reply) => this.answer(thread, reply));
       thread.worker.on('error', (err) => this.fail(err));
       thread.worker.on('exit', (code) => this.fail(new Error(`GGUF conversion worker exited (${code})`)));
@@ -67,12 +71,16 @@ export class ConvertPool {
 
   private static instance: ConvertPool | null | undefined;
 
-  /** The process's pool, started on first use; none where the worker cannot run (rows are then converted here). */
-  static get(): ConvertPool | undefined {
+  /**
+   * The process's pool, with at least `threads` threads (started on first use); none where the
+   * worker cannot run (rows are then converted here).
+   */
+  static get(threads: number): ConvertPool | undefined {
     if (ConvertPool.instance === undefined) {
       const file = workerFile();
-      ConvertPool.instance = file ? new ConvertPool(file, THREADS) : null;
+      ConvertPool.instance = file ? new ConvertPool(file) : null;
     }
+    ConvertPool.instance?.grow(threads);
     return ConvertPool.instance ?? undefined;
   }
 
@@ -112,7 +120,9 @@ export class ConvertPool {
  */
 export async function convertRowsAsync(src: Buffer, dtype: string, type: GgmlType, cols: number, into: Buffer): Promise<Buffer> {
   const values = src.length / (sourceBytes(dtype) ?? 1);
-  const pool = values >= MIN_WORKER_VALUES && shared(src) && shared(into) ? ConvertPool.get() : undefined;
+  // Q8_0 in WebAssembly keeps up with the decode on one thread; the others want every core.
+  const threads = type === GGML_TYPE.Q8_0 && q8Kernel() ? 1 : MAX_THREADS;
+  const pool = values >= MIN_WORKER_VALUES && shared(src) && shared(into) ? ConvertPool.get(threads) : undefined;
   if (!pool) return convertRows(src, dtype, type, cols, into);
   await pool.run(src, dtype, type, cols, into);
   return into;

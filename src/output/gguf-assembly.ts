@@ -23,7 +23,9 @@ import { TorchZipStream } from './torch-zip-stream.js';
 export const VERIFIED_KEY = 'metharme_xor.shards_verified';
 
 /** Blocks of rows a shard has converting at once, beyond which its writes wait (memory stays flat). */
-const MAX_CONVERTING = 6;
+const MAX_CONVERTING = 3;
+/** The decoded stream is parsed this much at a time, the conversions in flight checked between. */
+const PIECE_BYTES = 1 << 20;
 
 export interface GgufTarget {
   /** HF tensor name -> shape, for every tensor the GGUF holds. */
@@ -53,6 +55,8 @@ export class GgufAssembly {
   /** By shard: a shard fetched again is placed again. */
   private readonly slots = new Map<string, Slot[]>();
   private readonly verifiedShards = new Set<string>();
+  /** One for the whole file: shards run one after another, or a few side by side, from the same buffers. */
+  readonly pool = new BufferPool();
   private failed = false;
   private allVerified = true;
   private closed = false;
@@ -107,7 +111,7 @@ export class GgufAssembly {
   }
 
   /** Places a shard's tensors in arrival order within its region; what each storage holds. */
-  place(shard: string, tensors: TensorLayout[], refuse: (reason: string) => never, pool: BufferPool): Map<string, TensorRoute> {
+  place(shard: string, tensors: TensorLayout[], refuse: (reason: string) => never): Map<string, TensorRoute> {
     const wanted = new Set(this.target.shards.get(shard));
     const region = this.regions.get(shard)!;
     const routes = new Map<string, TensorRoute>();
@@ -124,7 +128,7 @@ export class GgufAssembly {
       if (!isContiguous(t) || routes.has(t.storageKey)) refuse(`"${t.name}" is a view into a storage shared with other tensors`);
       const info = this.infoOf(t.name, shape);
       slots.push({ info, shape, at });
-      routes.set(t.storageKey, new TensorRoute(t, info.type, isQk(t.name) ? this.target.headDim : undefined, at, pool));
+      routes.set(t.storageKey, new TensorRoute(t, info.type, isQk(t.name) ? this.target.headDim : undefined, at, this.pool));
       at += info.bytes + padTo(info.bytes);
     }
     if (wanted.size > 0) refuse(`it lacks "${[...wanted][0]}", which the release's index puts in it`);
@@ -181,7 +185,6 @@ export class GgufShardSink implements OutputSink {
   /** Direct writes, front to back through the region; page-cache writes where that cannot be. */
   private staged: StagedWriter | undefined;
   private cursor: number;
-  private readonly pool = new BufferPool();
   /** Puts wait here for the conversions before them, so that bytes reach the file in order. */
   private order: Promise<void> = Promise.resolve();
   private converting = 0;
@@ -208,7 +211,7 @@ export class GgufShardSink implements OutputSink {
     this.stream = new TorchZipStream(
       {
         onTensors: (tensors) => {
-          this.routes = this.assembly.place(this.shard, tensors, refuse, this.pool);
+          this.routes = this.assembly.place(this.shard, tensors, refuse);
           return new Map(tensors.map((t) => [t.storageKey, t.storageNumel * t.elementBytes]));
         },
         onStorage: (key, offset, bytes) => this.routes?.get(key)?.push(offset, bytes, (data, position, recycle) => this.put(data, position, recycle)),
@@ -253,7 +256,7 @@ export class GgufShardSink implements OutputSink {
       this.cursor += data.length;
       write = this.staged.append(data);
     } else write = this.temp.writeBuffered(data, data.length, position);
-    this.writes.push(recycle ? write.then(() => recycle.forEach((b) => this.pool.give(b))) : write);
+    this.writes.push(recycle ? write.then(() => recycle.forEach((b) => this.assembly.pool.give(b))) : write);
   }
 
   /**
@@ -271,8 +274,12 @@ export class GgufShardSink implements OutputSink {
   }
 
   private async take(data: Buffer, length: number): Promise<void> {
-    // A stream that stops parsing is not converted further, and still hashed to the end.
-    this.refused.attempt(() => this.stream.push(data.subarray(0, length)));
+    // A piece at a time, so that the conversions in flight stay a few blocks, not a chunk's worth.
+    for (let at = 0; at < length; at += PIECE_BYTES) {
+      if (this.converting > MAX_CONVERTING) await this.order;
+      // A stream that stops parsing is not converted further, and still hashed to the end.
+      this.refused.attempt(() => this.stream.push(data.subarray(at, Math.min(length, at + PIECE_BYTES))));
+    }
     // Conversions run on while the next chunks come, up to a few blocks; the decoded stream's own
     // bytes must be copied or written before its buffer is handed back.
     if (this.borrowed || this.converting > MAX_CONVERTING) await this.order;

@@ -38,36 +38,55 @@ const VALUE_TYPE = { u32: 4, i32: 5, f32: 6, bool: 7, str: 8, array: 9 } as cons
 
 export const padTo = (n: number, alignment = GGUF_ALIGNMENT) => (alignment - (n % alignment)) % alignment;
 
+/**
+ * The header's bytes, written into one buffer grown as needed: a vocabulary is tens of thousands of
+ * strings, and a buffer each made enough garbage to grow the young generation by tens of MB.
+ */
 class Writer {
-  private parts: Buffer[] = [];
+  private buf = Buffer.alloc(64 << 10);
   length = 0;
 
-  push(b: Buffer): void {
-    this.parts.push(b);
-    this.length += b.length;
+  /** Where the next `n` bytes go; the buffer may be replaced, so callers read `this.buf` after it. */
+  private room(n: number): number {
+    if (this.length + n > this.buf.length) {
+      const grown = Buffer.alloc(Math.max(this.buf.length * 2, this.length + n));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    const at = this.length;
+    this.length += n;
+    return at;
+  }
+  bytes(b: Uint8Array): void {
+    const at = this.room(b.length);
+    this.buf.set(b, at);
+  }
+  u8(v: number): void {
+    const at = this.room(1);
+    this.buf.writeUInt8(v, at);
   }
   u32(v: number): void {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
-    this.push(b);
+    const at = this.room(4);
+    this.buf.writeUInt32LE(v, at);
+  }
+  f32(v: number): void {
+    const at = this.room(4);
+    this.buf.writeFloatLE(v, at);
   }
   u64(v: number): void {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt(v));
-    this.push(b);
+    // Sizes and offsets stay below 2^53: two 32-bit halves, without a BigInt each.
+    const at = this.room(8);
+    this.buf.writeUInt32LE(v % 2 ** 32, at);
+    this.buf.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
   }
   str(s: string): void {
-    const b = Buffer.from(s, 'utf8');
-    this.u64(b.length);
-    this.push(b);
-  }
-  typed(array: ArrayLike<number>, bytes: 4, write: (b: Buffer, v: number, at: number) => void): void {
-    const b = Buffer.alloc(array.length * bytes);
-    for (let i = 0; i < array.length; i++) write(b, array[i]!, i * bytes);
-    this.push(b);
+    const n = Buffer.byteLength(s, 'utf8');
+    this.u64(n);
+    const at = this.room(n);
+    this.buf.write(s, at, n, 'utf8');
   }
   done(): Buffer {
-    return Buffer.concat(this.parts);
+    return this.buf.subarray(0, this.length);
   }
 }
 
@@ -77,16 +96,13 @@ function writeValue(w: Writer, v: GgufValue): void {
       w.u32(VALUE_TYPE.u32);
       w.u32(v.value);
       return;
-    case 'f32': {
+    case 'f32':
       w.u32(VALUE_TYPE.f32);
-      const b = Buffer.alloc(4);
-      b.writeFloatLE(v.value);
-      w.push(b);
+      w.f32(v.value);
       return;
-    }
     case 'bool':
       w.u32(VALUE_TYPE.bool);
-      w.push(Buffer.from([v.value ? 1 : 0]));
+      w.u8(v.value ? 1 : 0);
       return;
     case 'str':
       w.u32(VALUE_TYPE.str);
@@ -102,13 +118,14 @@ function writeValue(w: Writer, v: GgufValue): void {
       w.u32(VALUE_TYPE.array);
       w.u32(VALUE_TYPE.f32);
       w.u64(v.value.length);
-      w.typed(v.value, 4, (b, x, at) => b.writeFloatLE(x, at));
+      for (let i = 0; i < v.value.length; i++) w.f32(v.value[i]!);
       return;
     case 'i32[]':
       w.u32(VALUE_TYPE.array);
       w.u32(VALUE_TYPE.i32);
       w.u64(v.value.length);
-      w.typed(v.value, 4, (b, x, at) => b.writeInt32LE(x, at));
+      // Two's complement: an i32's bytes are its u32's.
+      for (let i = 0; i < v.value.length; i++) w.u32(v.value[i]! >>> 0);
   }
 }
 
@@ -116,7 +133,7 @@ function writeValue(w: Writer, v: GgufValue): void {
 export function ggufHeader(kv: readonly (readonly [string, GgufValue])[], tensors: readonly GgufTensorInfo[]): { header: Buffer; offsets: number[]; dataBytes: number } {
   const keys = new Set<string>();
   const w = new Writer();
-  w.push(Buffer.from('GGUF', 'latin1'));
+  w.bytes(Buffer.from('GGUF', 'latin1'));
   w.u32(3);
   w.u64(tensors.length);
   w.u64(kv.length);
@@ -141,6 +158,6 @@ export function ggufHeader(kv: readonly (readonly [string, GgufValue])[], tensor
     offsets.push(offset);
     offset += t.bytes + padTo(t.bytes);
   }
-  w.push(Buffer.alloc(padTo(w.length)));
+  w.bytes(new Uint8Array(padTo(w.length)));
   return { header: w.done(), offsets, dataBytes: offset };
 }

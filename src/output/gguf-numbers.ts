@@ -4,6 +4,7 @@
  * `quantize_row_q8_0_ref` and `quantize_row_q5_0_ref` make them (float32 arithmetic throughout), so
  * a file written here equals the reference's bytes.
  */
+import { q8Kernel } from './q8-simd.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -62,6 +63,13 @@ export const Q8_0_BYTES = 34;
 
 /** `values` (float32, a multiple of 32 of them) as Q8_0 blocks into `out` from `at`. */
 export function quantizeQ8_0(values: Float32Array, out: Buffer, at: number): void {
+  const kernel = q8Kernel();
+  if (kernel) kernel.quantize(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 'F32', out, at);
+  else quantizeQ8_0Portable(values, out, at);
+}
+
+/** quantizeQ8_0 in JavaScript, where WebAssembly SIMD is not available: the same bytes, about 5x slower. */
+export function quantizeQ8_0Portable(values: Float32Array, out: Buffer, at: number): void {
   const q = new Int8Array(out.buffer, out.byteOffset, out.length);
   const blocks = values.length / Q8_0_BLOCK;
   for (let b = 0; b < blocks; b++) {

@@ -10,36 +10,32 @@ import { padTo, type GgmlType } from './gguf-format.js';
 import { convertRowsAsync } from './convert-pool.js';
 import { blockRows, keepsBits, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
 
-/** The most a shard's buffer pool keeps between writes. */
-const POOL_BYTES = 32 << 20;
 /** The smallest slab the pool hands out. */
 const MIN_SLAB = 64 << 10;
 
 /**
- * Buffers for a shard's conversion, handed back once their writes are done: slabs of a few sizes
+ * Buffers for a GGUF's conversions, handed back once their writes are done: slabs of a few sizes
  * (powers of two), so that the same few are reused rather than a stream of odd sizes allocated and
- * freed, which the allocator keeps as resident memory.
+ * freed. Every slab is kept: the pool holds what was in flight at once, which the sinks bound. A
+ * slab let go is not memory given back: the conversion workers hold it too until their own garbage
+ * collection, which their little allocation rarely runs (a pool that dropped slabs above 8 MiB grew
+ * a Q8_0 decode to over 1 GB).
  */
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
-  private kept = 0;
 
   take(size: number): Buffer {
     const slab = Math.max(MIN_SLAB, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
-    let buf = this.free.get(slab)?.pop();
-    if (buf) this.kept -= slab;
-    else buf = Buffer.from(new SharedArrayBuffer(slab));
+    const buf = this.free.get(slab)?.pop() ?? Buffer.from(new SharedArrayBuffer(slab));
     return buf.subarray(0, size);
   }
 
   /** A buffer `take` gave (or a part of it). */
   give(part: Buffer): void {
     const slab = Buffer.from(part.buffer, 0, part.buffer.byteLength);
-    if (this.kept + slab.length > POOL_BYTES) return;
     const list = this.free.get(slab.length) ?? [];
     list.push(slab);
     this.free.set(slab.length, list);
-    this.kept += slab.length;
   }
 }
 

@@ -61,6 +61,9 @@ class Reader {
   }
 }
 
+/** One decoder for every piece: a vocabulary has tens of thousands of them. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function readPiece(b: Uint8Array, start: number, end: number): Piece {
   const r = new Reader(b, end);
   r.at = start;
@@ -73,9 +76,9 @@ function readPiece(b: Uint8Array, start: number, end: number): Piece {
     const wire = key & 7;
     if (field === 1 && wire === 2) {
       const s = r.span();
-      piece = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(s.start, s.end));
+      piece = UTF8.decode(b.subarray(s.start, s.end));
     } else if (field === 2 && wire === 5) {
-      score = Buffer.from(b.buffer, b.byteOffset + r.at, 4).readFloatLE(0);
+      score = new DataView(b.buffer, b.byteOffset + r.at, 4).getFloat32(0, true);
       r.advance(4);
     } else if (field === 3 && wire === 0) {
       type = r.varint();

@@ -49,12 +49,12 @@ const TYPES: [string, GgmlType][] = [
 
 describe('conversion workers', () => {
   it('run beside this thread (the compiled worker is there: npm test builds first)', () => {
-    expect(ConvertPool.get()).toBeInstanceOf(ConvertPool);
+    expect(ConvertPool.get(2)).toBeInstanceOf(ConvertPool);
   });
 
   for (const dtype of ['BF16', 'F16', 'F32'] as const) {
     it(`${dtype} rows: every type converted on a worker is the bytes this thread makes, twelve jobs in flight`, async () => {
-      const pool = ConvertPool.get()!;
+      const pool = ConvertPool.get(2)!;
       const jobs = TYPES.flatMap(([name, type]) =>
         [0, 1].map(() => {
           const src = rows(dtype);

@@ -18,6 +18,9 @@ describe('npm run bench', () => {
     expect(result.ratios.decodeOverCopy).toBeGreaterThan(0);
     expect(result.medianSeconds.startup).toBeGreaterThan(0);
     expect(result.ratios.streamingOverHash).not.toBeNull();
+    // (w), the durable-write floor (dd with direct writes and fdatasync), and (c) against the larger floor.
+    expect(result.seconds.durable).toHaveLength(3);
+    expect(result.ratios.decodeOverFloor).toBeCloseTo(result.medianSeconds.decode / Math.max(result.medianSeconds.hash, result.medianSeconds.durable), 6);
     expect(result.peakRssBytes).toBeGreaterThan(10e6);
     expect(result.hashers.nodeCryptoSha256GBps).toBeGreaterThan(0);
     expect(result.hashers.hashWasmSha256GBps).toBeGreaterThan(0);
@@ -44,7 +47,7 @@ describe('npm run bench', () => {
     expect(result.rebuild.ratios.safetensorsOverExact).toBeGreaterThan(0);
     expect(result.rebuild.ratios.metaOverExact).toBeGreaterThan(0);
     expect(result.rebuild.peakRssBytes.meta).toBeGreaterThan(10e6);
-  }, 180_000);
+  }, 300_000);
 
   it('serves the Hub case from this process with --cdn node, and counts that server\'s CPU', async () => {
     const r = await runCommand(process.execPath, [join(ROOT, 'scripts', 'bench.mjs'), '--size', '8M', '--runs', '3', '--json', '--no-reference', '--cdn', 'node']);

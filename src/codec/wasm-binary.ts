@@ -31,16 +31,30 @@ export function sleb128(value: number): number[] {
   }
 }
 
+/** Value types of locals. */
+export const WASM_TYPE = { i32: 0x7f, f32: 0x7d, v128: 0x7b } as const;
+
+/** A function body's local declarations: `types` in index order, run-length encoded. */
+export function localDeclarations(types: readonly number[]): number[] {
+  const groups: number[][] = [];
+  for (const type of types) {
+    const last = groups.at(-1);
+    if (last && last[1] === type) last[0]!++;
+    else groups.push([1, type]);
+  }
+  return [...leb128(groups.length), ...groups.flatMap(([count, type]) => [...leb128(count!), type!])];
+}
+
 const section = (id: number, bytes: number[]) => [id, ...leb128(bytes.length), ...bytes];
 const name = (s: string) => [s.length, ...Buffer.from(s, 'latin1')];
 
 /**
  * A module importing env.memory (`memoryType`: the limits' bytes, e.g. shared or not) and exporting
- * one function `exportName` of type (i32, i32, i32) -> (), whose body is `locals` (the declarations)
- * then `code` (ending with `end`).
+ * one function `exportName` of type (i32, i32, i32) -> (), whose locals after the parameters have
+ * the value types `locals` (in index order) and whose code is `code` (ending with `end`).
  */
-export function oneFunctionModule(exportName: string, memoryType: number[], locals: number[], code: number[]): Uint8Array {
-  const body = [...locals, ...code];
+export function oneFunctionModule(exportName: string, memoryType: number[], locals: readonly number[], code: number[]): Uint8Array {
+  const body = [...localDeclarations(locals), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [0x01, 0x60, 0x03, 0x7f, 0x7f, 0x7f, 0x00]),

@@ -6,7 +6,7 @@
  * WebAssembly SIMD function (measured ~6x the best JavaScript loop here). Because the memory is a
  * SharedArrayBuffer, reads, writes and the hash worker use it directly: no chunk is ever copied.
  */
-import { leb128, oneFunctionModule } from './wasm-binary.js';
+import { leb128, oneFunctionModule, WASM_TYPE } from './wasm-binary.js';
 
 /** One-off XOR for callers without long-lived buffers (64-bit words when aligned, bytes otherwise). */
 export function xorInto(dst: Uint8Array, src: Uint8Array, length: number = Math.min(dst.length, src.length)): void {
@@ -53,7 +53,7 @@ function xorModuleBytes(): Uint8Array {
     code.push(...get(1), ...get(3), 0x6a, ...load(offset), 0xfd, 0x51, ...store(offset));
   }
   code.push(...get(3), 0x41, 0xc0, 0x00, 0x6a, 0x21, 0x03, 0x0c, 0x00, 0x0b, 0x0b, 0x0b);
-  return oneFunctionModule('xor', [0x03, 0x01, ...leb128(65536)], [0x01, 0x01, 0x7f], code);
+  return oneFunctionModule('xor', [0x03, 0x01, ...leb128(65536)], [WASM_TYPE.i32], code);
 }
 
 const WASM_PAGE = 65536;

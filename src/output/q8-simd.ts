@@ -14,11 +14,13 @@
  *   infinities and NaNs get float32's all-ones exponent; bf16 -> float32: the bits shifted up.
  * A NaN value gives 0, as the reference's cast does on x86 and the portable loop does.
  */
-import { leb128, oneFunctionModule, sleb128 } from '../codec/wasm-binary.js';
+import { leb128, oneFunctionModule, sleb128, WASM_TYPE } from '../codec/wasm-binary.js';
 
 const WASM_PAGE = 65536;
 
-/** Locals after the three parameters (src, n, dst). */
+const { i32: I32, f32: F32, v128: V128 } = WASM_TYPE;
+
+/** The locals after the three parameters (src, n, dst): index, then value type. */
 const END = 3;
 const M = 4;
 const AMAX = 5;
@@ -36,14 +38,11 @@ const T = 15;
 const HALF = 16;
 const SIGN = 17;
 const ONE = 18;
-/** The block's 32 values as eight float32x4, and two scratch registers for widening fp16. */
+/** The block's 32 values as eight float32x4 (V0..V0+7), and two scratch registers for widening fp16. */
 const V0 = 19;
 const H = 27;
 const A = 28;
-
-const I32 = 0x7f;
-const F32 = 0x7d;
-const V128 = 0x7b;
+const LOCAL_TYPES = [I32, V128, F32, F32, F32, V128, I32, I32, I32, F32, I32, ...new Array<number>(A - X + 1).fill(V128)];
 
 const get = (i: number) => [0x20, i];
 const set = (i: number) => [0x21, i];
@@ -148,8 +147,7 @@ function q8ModuleBytes(source: Q8Source): Uint8Array {
   code.push(...storeQuants(0, 2), ...storeQuants(4, 18));
   code.push(...get(0), ...i32(32 * SOURCE_BYTES[source]), OP.i32Add, ...set(0), ...get(2), ...i32(34), OP.i32Add, ...set(2));
   code.push(0x0c, 0x00, 0x0b, 0x0b, 0x0b);
-  const locals = [0x08, 0x01, I32, 0x01, V128, 0x03, F32, 0x01, V128, 0x03, I32, 0x01, F32, 0x01, I32, 0x0f, V128];
-  return oneFunctionModule('q8_0', [0x00, 0x01], locals, code);
+  return oneFunctionModule('q8_0', [0x00, 0x01], LOCAL_TYPES, code);
 }
 
 /** The kernels of this thread: their own memory, grown to the largest block they were given. */

@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Pipeline } from '../codec/pipeline.js';
-import { CONVERTING_PIPELINE, NETWORK_PIPELINE } from '../codec/stream-job.js';
+import { pipelineSizing } from '../codec/stream-job.js';
 import { interruptedBy, InterruptedError, MetharmeXorError, throwIfInterrupted, WriteError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { peakRssBytes } from '../memory.js';
@@ -241,8 +241,7 @@ async function decodeLocked(
     const lane = async () => {
       const fromNetwork = plan.source !== undefined || plan.baseSource !== undefined;
       const converting = plan.files.some((f) => f.convert === 'gguf' || f.convert === 'safetensors');
-      const sizing = fromNetwork ? NETWORK_PIPELINE : converting ? CONVERTING_PIPELINE : {};
-      const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir), ...sizing });
+      const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir), ...pipelineSizing(fromNetwork, converting) });
       try {
         while (next < indices.length && !internal.signal.aborted && !stopped) {
           const index = indices[next++]!;

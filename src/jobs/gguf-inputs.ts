@@ -6,9 +6,9 @@
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { readInput } from '../input-files.js';
-import { llamaConfig, vocabulary, type LlamaConfig } from '../output/gguf-llama.js';
+import { llamaConfig, vocabulary, type LlamaConfig, type Vocabulary } from '../output/gguf-llama.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
-import { readSentencePiece } from '../release/sentencepiece.js';
+import { readPieceTable } from '../release/sentencepiece.js';
 
 const SMALL_BYTES = 64 << 20;
 
@@ -30,7 +30,7 @@ export interface ModelFiles {
   raw: Record<string, unknown>;
   config: LlamaConfig;
   configPath: string;
-  vocab: ReturnType<typeof vocabulary>;
+  vocab: Vocabulary;
 }
 
 /** config.json, tokenizer.model and added_tokens.json of `dir`; `missing` says why a required one is absent. */
@@ -41,7 +41,7 @@ export async function readModelFiles(dir: string, missing: (name: string) => Inp
   const config = llamaConfig(raw, configPath);
   const tokenizerPath = join(dir, 'tokenizer.model');
   if (!(await lstatOrUndefined(tokenizerPath))) throw missing('tokenizer.model');
-  const pieces = readSentencePiece((await readInput(tokenizerPath, SMALL_BYTES)).bytes, tokenizerPath);
+  const pieces = readPieceTable((await readInput(tokenizerPath, SMALL_BYTES)).bytes, tokenizerPath);
   const added = new Map<number, string>();
   for (const [token, id] of Object.entries((await readJsonObject(join(dir, 'added_tokens.json'))) ?? {})) if (typeof id === 'number') added.set(id, token);
   return { raw, config, configPath, vocab: vocabulary(pieces, added, config.vocab) };

@@ -21,9 +21,15 @@ export type GgufValue =
   | { type: 'f32'; value: number }
   | { type: 'bool'; value: boolean }
   | { type: 'str'; value: string }
-  | { type: 'str[]'; value: readonly string[] }
+  | { type: 'str[]'; value: readonly string[] | PackedStrings }
   | { type: 'f32[]'; value: ArrayLike<number> }
   | { type: 'i32[]'; value: ArrayLike<number> };
+
+/** Strings as their UTF-8 bytes back to back: string i is bytes[ends[i - 1], ends[i]) (from 0 for the first). */
+export interface PackedStrings {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+}
 
 export interface GgufTensorInfo {
   name: string;
@@ -108,12 +114,24 @@ function writeValue(w: Writer, v: GgufValue): void {
       w.u32(VALUE_TYPE.str);
       w.str(v.value);
       return;
-    case 'str[]':
+    case 'str[]': {
       w.u32(VALUE_TYPE.array);
       w.u32(VALUE_TYPE.str);
-      w.u64(v.value.length);
-      for (const s of v.value) w.str(s);
+      const list = v.value;
+      if ('ends' in list) {
+        w.u64(list.ends.length);
+        let start = 0;
+        for (const end of list.ends) {
+          w.u64(end - start);
+          w.bytes(list.bytes.subarray(start, end));
+          start = end;
+        }
+        return;
+      }
+      w.u64(list.length);
+      for (const s of list) w.str(s);
       return;
+    }
     case 'f32[]':
       w.u32(VALUE_TYPE.array);
       w.u32(VALUE_TYPE.f32);

@@ -5,8 +5,8 @@
  * which stay F32 (the norms), and each tensor's type for the file type asked for.
  */
 import { InputError } from '../errors.js';
-import { PIECE_TYPE, type Piece } from '../release/sentencepiece.js';
-import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue } from './gguf-format.js';
+import { pieceBytes, PIECE_TYPE, type PieceTable } from '../release/sentencepiece.js';
+import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue, type PackedStrings } from './gguf-format.js';
 import { Q5_0_BLOCK, Q8_0_BLOCK } from './gguf-numbers.js';
 import { QK_K } from './gguf-kquants.js';
 
@@ -191,29 +191,39 @@ export function fileType(type: Exclude<GgufTypeName, 'auto'>): number {
   return FILE_TYPE[type];
 }
 
+export interface Vocabulary {
+  count: number;
+  tokens: PackedStrings;
+  scores: Float32Array;
+  types: Int32Array;
+}
+
 /** Tokens, scores and types for `vocab` ids: the pieces, then added tokens, then [PADn] (as convert fills them). */
-export function vocabulary(pieces: readonly Piece[], added: ReadonlyMap<number, string>, vocab: number): { tokens: string[]; scores: number[]; types: number[] } {
-  const tokens: string[] = [];
-  const scores: number[] = [];
-  const types: number[] = [];
-  for (let id = 0; id < Math.max(vocab, pieces.length); id++) {
-    const p = pieces[id];
-    if (p) {
-      tokens.push(p.piece);
-      scores.push(p.score);
+export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string>, vocab: number): Vocabulary {
+  const count = Math.max(vocab, pieces.count);
+  const scores = new Float32Array(count);
+  const types = new Int32Array(count);
+  const ends = new Uint32Array(count);
+  const extra = new Map<number, Buffer>();
+  let bytes = 0;
+  for (let id = 0; id < count; id++) {
+    if (id < pieces.count) {
+      bytes += pieces.ends[id]! - pieces.starts[id]!;
+      scores[id] = pieces.scores[id]!;
       // convert's loop has no user-defined case: those pieces go in as normal.
-      types.push(p.type === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : p.type);
-    } else if (added.has(id)) {
-      tokens.push(added.get(id)!);
-      scores.push(-1000);
-      types.push(PIECE_TYPE.USER_DEFINED);
+      types[id] = pieces.types[id] === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : pieces.types[id]!;
     } else {
-      tokens.push(`[PAD${id}]`);
-      scores.push(-1000);
-      types.push(PIECE_TYPE.UNUSED);
+      const token = Buffer.from(added.get(id) ?? `[PAD${id}]`, 'utf8');
+      extra.set(id, token);
+      bytes += token.length;
+      scores[id] = -1000;
+      types[id] = added.has(id) ? PIECE_TYPE.USER_DEFINED : PIECE_TYPE.UNUSED;
     }
+    ends[id] = bytes;
   }
-  return { tokens, scores, types };
+  const text = Buffer.alloc(bytes);
+  for (let id = 0; id < count; id++) text.set(id < pieces.count ? pieceBytes(pieces, id) : extra.get(id)!, id === 0 ? 0 : ends[id - 1]!);
+  return { count, tokens: { bytes: text, ends }, scores, types };
 }
 
 export interface Provenance {
@@ -222,7 +232,7 @@ export interface Provenance {
   description: string;
 }
 
-export function llamaMetadata(c: LlamaConfig, vocab: ReturnType<typeof vocabulary>, type: Exclude<GgufTypeName, 'auto'>, provenance: Provenance, chatTemplate: string): [string, GgufValue][] {
+export function llamaMetadata(c: LlamaConfig, vocab: Vocabulary, type: Exclude<GgufTypeName, 'auto'>, provenance: Provenance, chatTemplate: string): [string, GgufValue][] {
   const u32 = (value: number): GgufValue => ({ type: 'u32', value });
   const f32 = (value: number): GgufValue => ({ type: 'f32', value });
   const kv: [string, GgufValue][] = [
@@ -240,7 +250,7 @@ export function llamaMetadata(c: LlamaConfig, vocab: ReturnType<typeof vocabular
     ['llama.rope.dimension_count', u32(c.dim / c.heads)],
     ['llama.rope.freq_base', f32(c.ropeTheta)],
     ['llama.attention.layer_norm_rms_epsilon', f32(c.rmsEps)],
-    ['llama.vocab_size', u32(vocab.tokens.length)],
+    ['llama.vocab_size', u32(vocab.count)],
     ['tokenizer.ggml.model', { type: 'str', value: 'llama' }],
     ['tokenizer.ggml.pre', { type: 'str', value: 'default' }],
     ['tokenizer.ggml.tokens', { type: 'str[]', value: vocab.tokens }],

@@ -4,6 +4,7 @@
  * sentencepiece_model.proto (shared/reference/gguf.md, 2.2). Only what a GGUF needs is kept; the
  * other fields are skipped by their wire types. Anything that does not parse is refused, naming why.
  */
+import { isUtf8 } from 'node:buffer';
 import { InputError } from '../errors.js';
 
 /** sentencepiece's ModelProto.SentencePiece.Type, which GGUF's token types equal. */
@@ -61,13 +62,29 @@ class Reader {
   }
 }
 
-/** One decoder for every piece: a vocabulary has tens of thousands of them. */
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * The pieces of a tokenizer.model without a JavaScript string or object each: their UTF-8 bytes
+ * where they lie in the file, scores and types in typed arrays. A GGUF's vocabulary is built from
+ * this; tens of thousands of small objects that live through the decode's first collections made
+ * the main thread's young generation grow by 12 MB.
+ */
+export interface PieceTable {
+  readonly count: number;
+  /** The file's bytes; piece i is text[starts[i], ends[i]). */
+  readonly text: Uint8Array;
+  readonly starts: Uint32Array;
+  readonly ends: Uint32Array;
+  readonly scores: Float32Array;
+  readonly types: Uint8Array;
+}
 
-function readPiece(b: Uint8Array, start: number, end: number): Piece {
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** One piece's fields into row `i` of the table being filled. */
+function readPiece(b: Uint8Array, start: number, end: number, table: PieceTable, i: number): void {
   const r = new Reader(b, end);
   r.at = start;
-  let piece: string | undefined;
+  let text: { start: number; end: number } | undefined;
   let score = 0;
   let type: number = PIECE_TYPE.NORMAL;
   while (r.at < end) {
@@ -75,41 +92,59 @@ function readPiece(b: Uint8Array, start: number, end: number): Piece {
     const field = Math.floor(key / 8);
     const wire = key & 7;
     if (field === 1 && wire === 2) {
-      const s = r.span();
-      piece = UTF8.decode(b.subarray(s.start, s.end));
+      text = r.span();
+      if (!isUtf8(b.subarray(text.start, text.end))) throw new Error('a piece is not UTF-8');
     } else if (field === 2 && wire === 5) {
-      score = new DataView(b.buffer, b.byteOffset + r.at, 4).getFloat32(0, true);
       r.advance(4);
+      score = view(b).getFloat32(r.at - 4, true);
     } else if (field === 3 && wire === 0) {
       type = r.varint();
       if (type < 1 || type > 6) throw new Error(`a piece has type ${type}, which sentencepiece does not define`);
     } else r.skip(wire);
   }
-  if (piece === undefined) throw new Error('a piece has no text');
-  return { piece, score, type };
+  if (text === undefined) throw new Error('a piece has no text');
+  table.starts[i] = text.start;
+  table.ends[i] = text.end;
+  table.scores[i] = score;
+  table.types[i] = type;
 }
 
-/** The pieces of a tokenizer.model, in id order. */
-export function readSentencePiece(bytes: Uint8Array, path: string): Piece[] {
-  const pieces: Piece[] = [];
+/** Piece i's bytes. */
+export const pieceBytes = (t: PieceTable, i: number): Uint8Array => t.text.subarray(t.starts[i], t.ends[i]);
+
+/** The pieces of a tokenizer.model, in id order, as a table. */
+export function readPieceTable(bytes: Uint8Array, path: string): PieceTable {
   try {
+    const spans: number[] = [];
     const r = new Reader(bytes);
     while (r.at < bytes.length) {
       const key = r.varint();
       if (key >> 3 === 1 && (key & 7) === 2) {
         const s = r.span();
-        pieces.push(readPiece(bytes, s.start, s.end));
+        spans.push(s.start, s.end);
       } else r.skip(key & 7);
     }
-    if (pieces.length === 0) throw new Error('it holds no pieces');
-    const seen = new Set<string>();
-    for (const p of pieces) {
-      if (seen.has(p.piece)) throw new Error(`the piece "${p.piece}" appears twice`);
-      seen.add(p.piece);
+    const count = spans.length / 2;
+    if (count === 0) throw new Error('it holds no pieces');
+    const table: PieceTable = { count, text: bytes, starts: new Uint32Array(count), ends: new Uint32Array(count), scores: new Float32Array(count), types: new Uint8Array(count) };
+    for (let i = 0; i < count; i++) readPiece(bytes, spans[2 * i]!, spans[2 * i + 1]!, table, i);
+    // A piece twice: found as neighbours once the pieces are in byte order.
+    const order = Uint32Array.from({ length: count }, (_, i) => i).sort((x, y) => Buffer.compare(pieceBytes(table, x), pieceBytes(table, y)));
+    for (let k = 1; k < count; k++) {
+      const piece = pieceBytes(table, order[k]!);
+      if (Buffer.compare(pieceBytes(table, order[k - 1]!), piece) === 0) throw new Error(`the piece "${UTF8.decode(piece)}" appears twice`);
     }
+    return table;
   } catch (err) {
     if (err instanceof InputError) throw err;
     throw new InputError(`is not a SentencePiece model: ${(err as Error).message}`, { file: path, hint: "use the tokenizer.model of the model's release (or of LLaMA)" });
   }
-  return pieces;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The pieces of a tokenizer.model, in id order. */
+export function readSentencePiece(bytes: Uint8Array, path: string): Piece[] {
+  const t = readPieceTable(bytes, path);
+  return Array.from({ length: t.count }, (_, i) => ({ piece: UTF8.decode(pieceBytes(t, i)), score: t.scores[i]!, type: t.types[i]! }));
 }

@@ -1,7 +1,8 @@
 /**
  * The GGUF header writer against a plain encoding of the same values written here (one Buffer per
  * field, BigInt sizes, as the container's spec lays them out): headers that cross the writer's
- * buffer growth at every kind of field, so that no write lands in a buffer already replaced.
+ * buffer growth at every kind of field, so that no write lands in a buffer already replaced; and a
+ * vocabulary held packed (UTF-8 back to back) written as the same strings.
  * (The first version of the one-buffer writer read its buffer before growing it: a string or number
  * that crossed 64 KiB went into the old buffer.)
  */
@@ -28,7 +29,8 @@ function plainValue(v: GgufValue): Buffer {
     case 'str':
       return Buffer.concat([u32(TYPE.str), str(v.value)]);
     case 'str[]':
-      return Buffer.concat([u32(TYPE.array), u32(TYPE.str), u64(v.value.length), ...v.value.map(str)]);
+      if (!Array.isArray(v.value)) throw new Error('the plain encoding takes strings');
+      return Buffer.concat([u32(TYPE.array), u32(TYPE.str), u64(v.value.length), ...(v.value as string[]).map(str)]);
     case 'f32[]':
       return Buffer.concat([u32(TYPE.array), u32(TYPE.f32), u64(v.value.length), Buffer.from(Float32Array.from(v.value).buffer)]);
     case 'i32[]':
@@ -69,6 +71,12 @@ describe('GGUF header', () => {
       }
       const { header, offsets } = ggufHeader(kv, tensors);
       const want = plainHeader(kv, tensors);
+      // The same tokens packed (UTF-8 back to back, with their ends), as a vocabulary is held.
+      const encoded = tokens.map((t) => Buffer.from(t, 'utf8'));
+      let end = 0;
+      const packed = { bytes: Buffer.concat(encoded), ends: Uint32Array.from(encoded, (b) => (end += b.length)) };
+      const packedKv = kv.map(([k, v]): [string, GgufValue] => [k, k === 'tokenizer.ggml.tokens' ? { type: 'str[]', value: packed } : v]);
+      expect(ggufHeader(packedKv, tensors).header.equals(want), `packed, shifted by ${shift}`).toBe(true);
       expect(header.length).toBeGreaterThan(4 * 65536);
       expect(header.length % GGUF_ALIGNMENT).toBe(0);
       expect(header.equals(want), `shifted by ${shift}`).toBe(true);

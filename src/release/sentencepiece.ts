@@ -78,10 +78,8 @@ export interface PieceTable {
   readonly types: Uint8Array;
 }
 
-const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
-
 /** One piece's fields into row `i` of the table being filled. */
-function readPiece(b: Uint8Array, start: number, end: number, table: PieceTable, i: number): void {
+function readPiece(b: Uint8Array, view: DataView, start: number, end: number, table: PieceTable, i: number): void {
   const r = new Reader(b, end);
   r.at = start;
   let text: { start: number; end: number } | undefined;
@@ -96,7 +94,7 @@ function readPiece(b: Uint8Array, start: number, end: number, table: PieceTable,
       if (!isUtf8(b.subarray(text.start, text.end))) throw new Error('a piece is not UTF-8');
     } else if (field === 2 && wire === 5) {
       r.advance(4);
-      score = view(b).getFloat32(r.at - 4, true);
+      score = view.getFloat32(r.at - 4, true);
     } else if (field === 3 && wire === 0) {
       type = r.varint();
       if (type < 1 || type > 6) throw new Error(`a piece has type ${type}, which sentencepiece does not define`);
@@ -107,6 +105,18 @@ function readPiece(b: Uint8Array, start: number, end: number, table: PieceTable,
   table.ends[i] = text.end;
   table.scores[i] = score;
   table.types[i] = type;
+}
+
+/** Pieces x and y in byte order, read in place: a view each made half a million objects for a sort. */
+function comparePieces(t: PieceTable, x: number, y: number): number {
+  const a = t.starts[x]!;
+  const b = t.starts[y]!;
+  const n = Math.min(t.ends[x]! - a, t.ends[y]! - b);
+  for (let i = 0; i < n; i++) {
+    const d = t.text[a + i]! - t.text[b + i]!;
+    if (d !== 0) return d;
+  }
+  return t.ends[x]! - a - (t.ends[y]! - b);
 }
 
 /** Piece i's bytes. */
@@ -127,12 +137,12 @@ export function readPieceTable(bytes: Uint8Array, path: string): PieceTable {
     const count = spans.length / 2;
     if (count === 0) throw new Error('it holds no pieces');
     const table: PieceTable = { count, text: bytes, starts: new Uint32Array(count), ends: new Uint32Array(count), scores: new Float32Array(count), types: new Uint8Array(count) };
-    for (let i = 0; i < count; i++) readPiece(bytes, spans[2 * i]!, spans[2 * i + 1]!, table, i);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < count; i++) readPiece(bytes, view, spans[2 * i]!, spans[2 * i + 1]!, table, i);
     // A piece twice: found as neighbours once the pieces are in byte order.
-    const order = Uint32Array.from({ length: count }, (_, i) => i).sort((x, y) => Buffer.compare(pieceBytes(table, x), pieceBytes(table, y)));
+    const order = Uint32Array.from({ length: count }, (_, i) => i).sort((x, y) => comparePieces(table, x, y));
     for (let k = 1; k < count; k++) {
-      const piece = pieceBytes(table, order[k]!);
-      if (Buffer.compare(pieceBytes(table, order[k - 1]!), piece) === 0) throw new Error(`the piece "${UTF8.decode(piece)}" appears twice`);
+      if (comparePieces(table, order[k - 1]!, order[k]!) === 0) throw new Error(`the piece "${UTF8.decode(pieceBytes(table, order[k]!))}" appears twice`);
     }
     return table;
   } catch (err) {

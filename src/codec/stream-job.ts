@@ -31,11 +31,11 @@ export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 8 << 20, slots: 2
  */
 export const CONVERTING_PIPELINE: PipelineOptions = { chunkBytes: 2 << 20, slots: 3 };
 /**
- * For network inputs converted on the way: half the network chunk. A 1 GiB --gguf q8_0 from a
- * loopback Hub peaked at 177-184 MB with 8 MiB x 2, 163-165 MB with 4 MiB x 2, in the same time
- * within the noise (3.9-4.3 s).
+ * For network inputs converted on the way: a quarter of the network chunk. A 1 GiB --gguf q8_0 from
+ * a loopback Hub peaked at 177-184 MB with 8 MiB x 2, 163-165 MB with 4 MiB x 2, 155-158 MB with
+ * 2 MiB x 2, in the same time within the noise (medians 4.3-4.6 s of 3 interleaved runs).
  */
-export const NETWORK_CONVERTING_PIPELINE: PipelineOptions = { chunkBytes: 4 << 20, slots: 2 };
+export const NETWORK_CONVERTING_PIPELINE: PipelineOptions = { chunkBytes: 2 << 20, slots: 2 };
 
 /** The pipeline's sizing for a run: by where its inputs come from, and whether a sink converts. */
 export function pipelineSizing(fromNetwork: boolean, converting: boolean): PipelineOptions {

@@ -1,10 +1,10 @@
 /**
  * Rows converted to a GGUF type on worker threads: the quantizers are the cost of a quantized GGUF
  * (hundreds of nanoseconds a value for the K-quants, which get one thread per core; Q8_0 in
- * WebAssembly keeps up on one), and on this thread they would run beside the decode's own work. Rows and results live in shared memory (the GGUF
- * writers' buffer pool hands out such buffers), so a job moves no bytes; rows in any other memory,
- * small jobs, and a build without the worker's compiled file are converted here instead, to the
- * same bytes.
+ * WebAssembly keeps up on one), and on this thread they would run beside the decode's own work.
+ * Rows and results live in shared memory (the GGUF writers' buffer pool hands out such buffers), so
+ * a job moves no bytes; rows in any other memory, small jobs, and a build without the worker's
+ * compiled file are converted here instead, to the same bytes.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

@@ -56,7 +56,8 @@ const store = (offset: number) => simd(11, 0x00, ...leb128(offset));
 const OP = {
   i32Add: 0x6a, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32ShrU: 0x76, i32LtU: 0x49, i32GtU: 0x4b, i32GeU: 0x4f,
   f32Ne: 0x5c, f32Abs: 0x8b, f32Add: 0x92, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97,
-  i32FromF32Bits: 0xbc, f32FromI32Bits: 0xbe, select: 0x1b,
+  i32FromF32Bits: 0xbc, f32FromI32Bits: 0xbe, select: 0x1b, i32Store16: 0x3b,
+  block: 0x02, loop: 0x03, noResult: 0x40, brIf: 0x0d, br: 0x0c, end: 0x0b,
 } as const;
 const F32X4 = { splat: 19, extract: 31, ge: 70, trunc: 105, abs: 224, add: 228, sub: 229, mul: 230, pmax: 235 } as const;
 const V128_AND = 78;
@@ -125,7 +126,7 @@ function storeQuants(first: number, at: number): number[] {
 function q8ModuleBytes(source: Q8Source): Uint8Array {
   const code: number[] = [...get(0), ...get(1), ...i32(SOURCE_BYTES[source]), OP.i32Mul, OP.i32Add, ...set(END)];
   code.push(...splat4(0x3f000000), ...set(HALF), ...splat4(0x80000000), ...set(SIGN), ...splat4(0x3f800000), ...set(ONE));
-  code.push(0x02, 0x40, 0x03, 0x40, ...get(0), ...get(END), OP.i32GeU, 0x0d, 0x01);
+  code.push(OP.block, OP.noResult, OP.loop, OP.noResult, ...get(0), ...get(END), OP.i32GeU, OP.brIf, 1);
   for (let k = 0; k < 8; k++) code.push(...loadValues(source, k), ...set(V0 + k));
   code.push(...splat4(0), ...set(M));
   for (let k = 0; k < 8; k++) code.push(...get(M), ...get(V0 + k), ...simd(F32X4.abs), ...simd(F32X4.pmax), ...set(M));
@@ -142,11 +143,11 @@ function q8ModuleBytes(source: Q8Source): Uint8Array {
   code.push(...get(W), ...i32(0x80000000), OP.i32And, ...i32(16), OP.i32ShrU);
   code.push(...i32(0x7e00), ...get(BITS), ...i32(13), OP.i32ShrU, ...i32(0x7c00), OP.i32And, ...get(BITS), ...i32(0x0fff), OP.i32And, OP.i32Add);
   code.push(...get(SHL1), ...i32(0xff000000), OP.i32GtU, OP.select, OP.i32Or);
-  code.push(0x3b, 0x00, 0x00);
+  code.push(OP.i32Store16, 0x00, 0x00);
   code.push(...get(ID), ...simd(F32X4.splat), ...set(IDS));
   code.push(...storeQuants(0, 2), ...storeQuants(4, 18));
   code.push(...get(0), ...i32(32 * SOURCE_BYTES[source]), OP.i32Add, ...set(0), ...get(2), ...i32(34), OP.i32Add, ...set(2));
-  code.push(0x0c, 0x00, 0x0b, 0x0b, 0x0b);
+  code.push(OP.br, 0, OP.end, OP.end, OP.end);
   return oneFunctionModule('q8_0', [0x00, 0x01], LOCAL_TYPES, code);
 }
 

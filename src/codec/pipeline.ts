@@ -46,8 +46,12 @@ export class Pipeline {
   private readonly slots: Slot[];
   private readonly bases: BaseBuffer[];
   private readonly hasher: HashWorker;
-  /** The source's digests (sourceAlgorithms) have a worker of their own, started when first needed. */
+  /**
+   * The source's digests (sourceAlgorithms) have a worker of their own, started when first needed,
+   * unless they share the output's (sharedSourceHasher).
+   */
   private sourceHasher: HashWorker | undefined;
+  private readonly sharedSourceHasher: boolean;
 
   constructor(options: PipelineOptions = {}) {
     // Whole blocks per chunk, so every chunk but a file's last starts at an aligned file offset.
@@ -73,6 +77,7 @@ export class Pipeline {
       busy: Promise.resolve(),
     }));
     this.hasher = new HashWorker(this.memory.buffer);
+    this.sharedSourceHasher = options.sharedSourceHasher === true;
   }
 
   async run(job: StreamJob): Promise<StreamResult> {
@@ -81,7 +86,7 @@ export class Pipeline {
     this.hasher.begin(OUTPUT_STREAM, job.algorithms);
     this.hasher.begin(BASE_STREAM, base ? (job.baseAlgorithms ?? []) : []);
     const hashBase = this.hasher.hashing(BASE_STREAM);
-    const sourceHasher = job.sourceAlgorithms?.length ? (this.sourceHasher ??= new HashWorker(this.memory.buffer)) : undefined;
+    const sourceHasher = !job.sourceAlgorithms?.length ? undefined : this.sharedSourceHasher ? this.hasher : (this.sourceHasher ??= new HashWorker(this.memory.buffer));
     sourceHasher?.begin(SOURCE_STREAM, job.sourceAlgorithms ?? []);
     let position = 0;
     let baseBytes = 0;

@@ -31,11 +31,13 @@ export const NETWORK_PIPELINE: PipelineOptions = { chunkBytes: 8 << 20, slots: 2
  */
 export const CONVERTING_PIPELINE: PipelineOptions = { chunkBytes: 2 << 20, slots: 3 };
 /**
- * For network inputs converted on the way: a quarter of the network chunk. A 1 GiB --gguf q8_0 from
- * a loopback Hub peaked at 177-184 MB with 8 MiB x 2, 163-165 MB with 4 MiB x 2, 155-158 MB with
- * 2 MiB x 2, in the same time within the noise (medians 4.3-4.6 s of 3 interleaved runs).
+ * For network inputs converted on the way: a quarter of the network chunk, and the payload's
+ * SHA-256 on the output's hash worker (the conversion keeps the cores busy; a second worker only
+ * held memory). A 1 GiB --gguf q8_0 from a loopback Hub peaked at 177-184 MB with 8 MiB x 2,
+ * 163-165 MB with 4 MiB x 2, 155-158 MB with 2 MiB x 2, and 145-149 MB with one hash worker, in the
+ * same time within the noise (medians 4.2-4.6 s of 3 interleaved runs).
  */
-export const NETWORK_CONVERTING_PIPELINE: PipelineOptions = { chunkBytes: 2 << 20, slots: 2 };
+export const NETWORK_CONVERTING_PIPELINE: PipelineOptions = { chunkBytes: 2 << 20, slots: 2, sharedSourceHasher: true };
 
 /** The pipeline's sizing for a run: by where its inputs come from, and whether a sink converts. */
 export function pipelineSizing(fromNetwork: boolean, converting: boolean): PipelineOptions {
@@ -114,6 +116,8 @@ export interface PipelineOptions {
   slots?: number;
   /** A folder on the output file system: its support for direct writes is probed there. */
   outputDir?: string | undefined;
+  /** true: a source's own digests (sourceAlgorithms) are taken on the output's hash worker, not a second one. */
+  sharedSourceHasher?: boolean;
   /** false: use the JavaScript XOR kernel even where WebAssembly SIMD is available. */
   simd?: boolean;
 }

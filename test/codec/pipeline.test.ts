@@ -117,6 +117,21 @@ describe('pipeline (payload XOR base -> file + digest)', () => {
     expect(result.baseBytes).toBe(Math.min(n, m));
   });
 
+  it.each([0, 1, 4097, 5 * 4096 + 3])('takes the payload\'s digests on the output\'s hash worker when asked (sharedSourceHasher), to the same digests: %i bytes', async (n) => {
+    const payload = seededBytes(n, 25);
+    const base = seededBytes(Math.max(1, n - 100), 26);
+    const shared = new Pipeline({ chunkBytes: CHUNK, slots: 2, sharedSourceHasher: true });
+    try {
+      const expected = referenceXor(payload, base);
+      const result = await shared.run({ source: memorySource(payload), base: memorySource(base), algorithms: ['sha256'], baseAlgorithms: ['sha256'], sourceAlgorithms: ['sha256', 'md5'] });
+      expect(result.digests.sha256).toBe(sha256(expected));
+      expect(result.baseDigests.sha256).toBe(sha256(base));
+      expect(result.sourceDigests).toEqual({ sha256: sha256(payload), md5: createHash('md5').update(payload).digest('hex') });
+    } finally {
+      await shared.close();
+    }
+  });
+
   it('hashes the payload without a base too, and gives no source digests unless asked', async () => {
     const payload = seededBytes(3 * CHUNK + 7, 23);
     const source = memorySource(payload);

@@ -77,9 +77,10 @@ export interface StreamJob {
   baseAlgorithms?: readonly Algorithm[] | undefined;
   /**
    * Also hash the source's own bytes in these algorithms (a Hub payload, for its listed SHA-256), on
-   * a worker of their own. Each chunk is then XORed into its base buffer instead of in place, so the
-   * payload stays whole in its slot while it is hashed beside the XOR, the write and the output's
-   * hash, instead of before them on the thread that reads the network.
+   * a worker of their own (or the output's: sharedSourceHasher). Each chunk is then XORed into its
+   * base buffer instead of in place, so the payload stays whole in its slot while it is hashed beside
+   * the XOR, the write and the output's hash, instead of before them on the thread that reads the
+   * network.
    */
   sourceAlgorithms?: readonly Algorithm[] | undefined;
   signal?: AbortSignal | undefined;

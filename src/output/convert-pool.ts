@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { GGML_TYPE, type GgmlType } from './gguf-format.js';
 import { q8Kernel } from './q8-simd.js';
-import { convertRows, sourceBytes } from './gguf-tensors.js';
+import { sourceBytes } from './ggml-blocks.js';
+import { convertRows } from './gguf-tensors.js';
 
 /** One thread a core, up to a few: each costs about 9 MB of memory, and the writes must keep up. */
 const MAX_THREADS = Math.max(1, Math.min(4, availableParallelism()));

@@ -7,8 +7,7 @@
 import { InputError } from '../errors.js';
 import { pieceBytes, PIECE_TYPE, type PieceTable } from '../release/sentencepiece.js';
 import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue, type PackedStrings } from './gguf-format.js';
-import { Q5_0_BLOCK, Q8_0_BLOCK } from './gguf-numbers.js';
-import { QK_K } from './gguf-kquants.js';
+import { Q5_0_BLOCK, Q8_0_BLOCK, QK_K } from './ggml-blocks.js';
 
 export interface LlamaConfig {
   dim: number;

@@ -4,6 +4,7 @@
  * `quantize_row_q8_0_ref` and `quantize_row_q5_0_ref` make them (float32 arithmetic throughout), so
  * a file written here equals the reference's bytes.
  */
+import { Q5_0_BLOCK, Q5_0_BYTES, Q8_0_BLOCK, Q8_0_BYTES } from './ggml-blocks.js';
 import { q8Kernel } from './q8-simd.js';
 
 const f32 = new Float32Array(1);
@@ -58,8 +59,6 @@ export function f32ToBf16(x: number): number {
 }
 
 
-export const Q8_0_BLOCK = 32;
-export const Q8_0_BYTES = 34;
 
 /** `values` (float32, a multiple of 32 of them) as Q8_0 blocks into `out` from `at`. */
 export function quantizeQ8_0(values: Float32Array, out: Buffer, at: number): void {
@@ -95,8 +94,6 @@ export function quantizeQ8_0Portable(values: Float32Array, out: Buffer, at: numb
   }
 }
 
-export const Q5_0_BLOCK = 32;
-export const Q5_0_BYTES = 22;
 
 /**
  * `values` (float32, a multiple of 32 of them) as Q5_0 blocks into `out` from `at`, as

@@ -8,7 +8,8 @@
 import { elementCount, type TensorLayout } from '../release/state-dict.js';
 import { padTo, type GgmlType } from './gguf-format.js';
 import { convertRowsAsync } from './convert-pool.js';
-import { blockRows, keepsBits, rowBytes, rowsOf, sourceBytes, unpermuteHead } from './gguf-tensors.js';
+import { sourceBytes } from './ggml-blocks.js';
+import { blockRows, keepsBits, rowBytes, rowsOf, unpermuteHead } from './gguf-tensors.js';
 
 /** The smallest slab the pool hands out. */
 const MIN_SLAB = 64 << 10;

@@ -5,16 +5,17 @@
  * values kept bit for bit, or converted exactly (gguf-numbers.ts).
  */
 import { GGML_TYPE, type GgmlType } from './gguf-format.js';
-import { f16ToF32, f32ToBf16, f32ToF16, Q5_0_BLOCK, Q5_0_BYTES, Q8_0_BLOCK, Q8_0_BYTES, quantizeQ5_0, quantizeQ8_0 } from './gguf-numbers.js';
-import { q8Kernel, type Q8Source } from './q8-simd.js';
-import { Q4_K_BYTES, Q6_K_BYTES, QK_K, quantizeQ4K, quantizeQ6K } from './gguf-kquants.js';
+import { Q4_K_BYTES, Q5_0_BLOCK, Q5_0_BYTES, Q6_K_BYTES, Q8_0_BLOCK, Q8_0_BYTES, QK_K, sourceBytes, type SourceType } from './ggml-blocks.js';
+import { f16ToF32, f32ToBf16, f32ToF16, quantizeQ5_0, quantizeQ8_0 } from './gguf-numbers.js';
+import { q8Kernel } from './q8-simd.js';
+import { quantizeKquantRows, quantizeQ4K, quantizeQ6K } from './gguf-kquants.js';
+import { kquantKernel } from './kquant-simd.js';
 
 /**
  * Measured on a 1 GiB Q8_0 decode here: 1 MiB blocks held 8 MB more at the peak, 256 KiB ones cost
  * more hand-offs to the workers (each wakes a thread), for the same time within the noise.
  */
 const BLOCK_BYTES = 512 << 10;
-const SOURCE_BYTES: Record<string, number> = { F16: 2, BF16: 2, F32: 4 };
 
 let f16Table: Float32Array | undefined;
 function f16Values(): Float32Array {
@@ -40,7 +41,7 @@ const SAME: Record<string, GgmlType> = { F16: GGML_TYPE.F16, BF16: GGML_TYPE.BF1
 let scratch = new Float32Array(0);
 
 function toFloats(src: Buffer, dtype: string): Float32Array {
-  const n = src.length / SOURCE_BYTES[dtype]!;
+  const n = src.length / sourceBytes(dtype)!;
   if (scratch.length < n) scratch = new Float32Array(n);
   const out = scratch.subarray(0, n);
   if (dtype === 'F32') {
@@ -69,12 +70,18 @@ export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: nu
     src.copy(into);
     return into.subarray(0, src.length);
   }
-  const bytes = rowBytes(type, cols) * (src.length / SOURCE_BYTES[dtype]! / cols);
+  const bytes = rowBytes(type, cols) * (src.length / sourceBytes(dtype)! / cols);
   const out = into ? into.subarray(0, bytes) : Buffer.alloc(bytes);
-  const kernel = type === GGML_TYPE.Q8_0 ? q8Kernel() : undefined;
-  if (kernel) {
-    // Widened in registers: no float32 copy of the rows.
-    kernel.quantize(src, dtype as Q8Source, out, 0);
+  // Widened in WebAssembly: no float32 copy of the rows here.
+  const q8 = type === GGML_TYPE.Q8_0 ? q8Kernel() : undefined;
+  if (q8) {
+    q8.quantize(src, dtype as SourceType, out, 0);
+    return out;
+  }
+  const kind = type === GGML_TYPE.Q4_K ? 'q4k' : type === GGML_TYPE.Q6_K ? 'q6k' : undefined;
+  const kquant = kind && kquantKernel();
+  if (kind && kquant) {
+    quantizeKquantRows(kquant, kind, src, dtype as SourceType, out, 0);
     return out;
   }
   const values = toFloats(src, dtype);
@@ -108,7 +115,6 @@ export function blockRows(t: Pick<TensorPlan, 'permuteHead'>, srcRowBytes: numbe
   return t.permuteHead ?? Math.max(1, Math.floor(BLOCK_BYTES / srcRowBytes));
 }
 
-export const sourceBytes = (dtype: string): number | undefined => SOURCE_BYTES[dtype];
 
 export interface TensorPlan {
   dtype: string;

@@ -14,7 +14,10 @@
  *   infinities and NaNs get float32's all-ones exponent; bf16 -> float32: the bits shifted up.
  * A NaN value gives 0, as the reference's cast does on x86 and the portable loop does.
  */
-import { leb128, oneFunctionModule, sleb128, WASM_TYPE } from '../codec/wasm-binary.js';
+import { oneFunctionModule, WASM_TYPE } from '../codec/wasm-binary.js';
+import { get, i32, f32, OP, set, simd, splat4, store, tee, V } from '../codec/wasm-ops.js';
+import { Q8_0_BLOCK, Q8_0_BYTES, SOURCE_BYTES, type SourceType } from './ggml-blocks.js';
+import { loadValues } from './widen-wasm.js';
 
 const WASM_PAGE = 65536;
 
@@ -44,60 +47,14 @@ const H = 27;
 const A = 28;
 const LOCAL_TYPES = [I32, V128, F32, F32, F32, V128, I32, I32, I32, F32, I32, ...new Array<number>(A - X + 1).fill(V128)];
 
-const get = (i: number) => [0x20, i];
-const set = (i: number) => [0x21, i];
-const tee = (i: number) => [0x22, i];
-const i32 = (v: number) => [0x41, ...sleb128(v)];
-const f32 = (v: number) => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)];
-const simd = (op: number, ...rest: number[]) => [0xfd, ...leb128(op), ...rest];
-const splat4 = (bits: number) => simd(12, ...Array.from({ length: 4 }, () => [bits & 0xff, (bits >>> 8) & 0xff, (bits >>> 16) & 0xff, bits >>> 24]).flat());
-const load = (offset: number) => simd(0, 0x00, ...leb128(offset));
-const store = (offset: number) => simd(11, 0x00, ...leb128(offset));
-const OP = {
-  i32Add: 0x6a, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32ShrU: 0x76, i32LtU: 0x49, i32GtU: 0x4b, i32GeU: 0x4f,
-  f32Ne: 0x5c, f32Abs: 0x8b, f32Add: 0x92, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97,
-  i32FromF32Bits: 0xbc, f32FromI32Bits: 0xbe, select: 0x1b, i32Store16: 0x3b,
-  block: 0x02, loop: 0x03, noResult: 0x40, brIf: 0x0d, br: 0x0c, end: 0x0b,
-} as const;
-const F32X4 = { splat: 19, extract: 31, ge: 70, trunc: 105, abs: 224, add: 228, sub: 229, mul: 230, pmax: 235 } as const;
-const V128_AND = 78;
-const V128_OR = 80;
-const V128_BITSELECT = 82;
-const V128_LOAD16X4_U = 4;
-const I32X4_GT_S = 59;
-const I32X4_SHL = 171;
-const I32X4_TRUNC_SAT_F32X4_S = 248;
-const I16X8_NARROW_I32X4_S = 133;
-const I8X16_NARROW_I16X8_S = 101;
-
-export type Q8Source = 'F32' | 'F16' | 'BF16';
-
-/** Bytes of one value of each source type. */
-const SOURCE_BYTES: Record<Q8Source, number> = { F32: 4, F16: 2, BF16: 2 };
-
-/** The four values at src + 4k (as float32x4) onto the stack. */
-function loadValues(source: Q8Source, k: number): number[] {
-  if (source === 'F32') return [...get(0), ...load(16 * k)];
-  const halves = [...get(0), ...simd(V128_LOAD16X4_U, 0x00, ...leb128(8 * k))];
-  if (source === 'BF16') return [...halves, ...i32(16), ...simd(I32X4_SHL)];
-  const moved = [...get(A), ...i32(13), ...simd(I32X4_SHL)];
-  return [
-    ...halves, ...tee(H), ...splat4(0x7fff), ...simd(V128_AND), ...set(A),
-    ...moved, ...splat4(0x7f800000), ...simd(V128_OR),
-    ...moved, ...splat4(0x77800000), ...simd(F32X4.mul),
-    ...get(A), ...splat4(0x7bff), ...simd(I32X4_GT_S), ...simd(V128_BITSELECT),
-    ...get(H), ...splat4(0x8000), ...simd(V128_AND), ...i32(16), ...simd(I32X4_SHL), ...simd(V128_OR),
-  ];
-}
-
 /** roundf(x * id) of the block's values 4k..4k+3, as i32 lanes. */
 function roundedLanes(k: number): number[] {
   return [
-    ...get(V0 + k), ...get(IDS), ...simd(F32X4.mul), ...tee(X),
-    ...simd(F32X4.trunc), ...tee(T),
-    ...get(X), ...get(T), ...simd(F32X4.sub), ...simd(F32X4.abs), ...get(HALF), ...simd(F32X4.ge),
-    ...get(X), ...get(SIGN), ...simd(V128_AND), ...get(ONE), ...simd(V128_OR),
-    ...simd(V128_AND), ...simd(F32X4.add), ...simd(I32X4_TRUNC_SAT_F32X4_S),
+    ...get(V0 + k), ...get(IDS), ...simd(V.f32x4Mul), ...tee(X),
+    ...simd(V.f32x4Trunc), ...tee(T),
+    ...get(X), ...get(T), ...simd(V.f32x4Sub), ...simd(V.f32x4Abs), ...get(HALF), ...simd(V.f32x4Ge),
+    ...get(X), ...get(SIGN), ...simd(V.and), ...get(ONE), ...simd(V.or),
+    ...simd(V.and), ...simd(V.f32x4Add), ...simd(V.i32x4TruncSatF32x4S),
   ];
 }
 
@@ -106,9 +63,9 @@ function storeQuants(first: number, at: number): number[] {
   const lanes = (k: number) => roundedLanes(first + k);
   return [
     ...get(2),
-    ...lanes(0), ...lanes(1), ...simd(I16X8_NARROW_I32X4_S),
-    ...lanes(2), ...lanes(3), ...simd(I16X8_NARROW_I32X4_S),
-    ...simd(I8X16_NARROW_I16X8_S), ...store(at),
+    ...lanes(0), ...lanes(1), ...simd(V.i16x8NarrowI32x4S),
+    ...lanes(2), ...lanes(3), ...simd(V.i16x8NarrowI32x4S),
+    ...simd(V.i8x16NarrowI16x8S), ...store(at),
   ];
 }
 
@@ -123,14 +80,14 @@ function storeQuants(first: number, at: number): number[] {
  *       (v128.store offset=2 $dst quants 0..15) (v128.store offset=18 $dst quants 16..31)
  *       $src += 32 * (bytes a value); $dst += 34; (br 0)))
  */
-function q8ModuleBytes(source: Q8Source): Uint8Array {
+function q8ModuleBytes(source: SourceType): Uint8Array {
   const code: number[] = [...get(0), ...get(1), ...i32(SOURCE_BYTES[source]), OP.i32Mul, OP.i32Add, ...set(END)];
   code.push(...splat4(0x3f000000), ...set(HALF), ...splat4(0x80000000), ...set(SIGN), ...splat4(0x3f800000), ...set(ONE));
   code.push(OP.block, OP.noResult, OP.loop, OP.noResult, ...get(0), ...get(END), OP.i32GeU, OP.brIf, 1);
-  for (let k = 0; k < 8; k++) code.push(...loadValues(source, k), ...set(V0 + k));
+  for (let k = 0; k < 8; k++) code.push(...loadValues(source, k, { h: H, a: A }), ...set(V0 + k));
   code.push(...splat4(0), ...set(M));
-  for (let k = 0; k < 8; k++) code.push(...get(M), ...get(V0 + k), ...simd(F32X4.abs), ...simd(F32X4.pmax), ...set(M));
-  const lane = (l: number) => [...get(M), ...simd(F32X4.extract, l)];
+  for (let k = 0; k < 8; k++) code.push(...get(M), ...get(V0 + k), ...simd(V.f32x4Abs), ...simd(V.f32x4Pmax), ...set(M));
+  const lane = (l: number) => [...get(M), ...simd(V.f32x4Extract, l)];
   code.push(...lane(0), ...lane(1), OP.f32Max, ...lane(2), ...lane(3), OP.f32Max, OP.f32Max, ...set(AMAX));
   code.push(...get(AMAX), ...f32(127), OP.f32Div, ...tee(D));
   code.push(...f32(1), ...get(D), OP.f32Div, ...f32(0), ...get(D), ...f32(0), OP.f32Ne, OP.select, ...set(ID));
@@ -144,9 +101,9 @@ function q8ModuleBytes(source: Q8Source): Uint8Array {
   code.push(...i32(0x7e00), ...get(BITS), ...i32(13), OP.i32ShrU, ...i32(0x7c00), OP.i32And, ...get(BITS), ...i32(0x0fff), OP.i32And, OP.i32Add);
   code.push(...get(SHL1), ...i32(0xff000000), OP.i32GtU, OP.select, OP.i32Or);
   code.push(OP.i32Store16, 0x00, 0x00);
-  code.push(...get(ID), ...simd(F32X4.splat), ...set(IDS));
+  code.push(...get(ID), ...simd(V.f32x4Splat), ...set(IDS));
   code.push(...storeQuants(0, 2), ...storeQuants(4, 18));
-  code.push(...get(0), ...i32(32 * SOURCE_BYTES[source]), OP.i32Add, ...set(0), ...get(2), ...i32(34), OP.i32Add, ...set(2));
+  code.push(...get(0), ...i32(Q8_0_BLOCK * SOURCE_BYTES[source]), OP.i32Add, ...set(0), ...get(2), ...i32(Q8_0_BYTES), OP.i32Add, ...set(2));
   code.push(OP.br, 0, OP.end, OP.end, OP.end);
   return oneFunctionModule('q8_0', [0x00, 0x01], LOCAL_TYPES, code);
 }
@@ -154,7 +111,7 @@ function q8ModuleBytes(source: Q8Source): Uint8Array {
 /** The kernels of this thread: their own memory, grown to the largest block they were given. */
 export interface Q8Kernel {
   /** Values of `source` type (a multiple of 32 of them, in `src`) as Q8_0 blocks into `out` from `at`. */
-  quantize(src: Uint8Array, source: Q8Source, out: Uint8Array, at: number): void;
+  quantize(src: Uint8Array, source: SourceType, out: Uint8Array, at: number): void;
 }
 
 let kernel: Q8Kernel | null | undefined;
@@ -169,10 +126,10 @@ type Run = (src: number, n: number, dst: number) => void;
 
 function makeKernel(): Q8Kernel | null {
   let memory: WebAssembly.Memory;
-  const runs = {} as Record<Q8Source, Run>;
+  const runs = {} as Record<SourceType, Run>;
   try {
     memory = new WebAssembly.Memory({ initial: 1 });
-    for (const source of Object.keys(SOURCE_BYTES) as Q8Source[]) {
+    for (const source of Object.keys(SOURCE_BYTES) as SourceType[]) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(q8ModuleBytes(source)), { env: { memory } });
       runs[source] = instance.exports.q8_0 as Run;
     }
@@ -183,7 +140,7 @@ function makeKernel(): Q8Kernel | null {
   return {
     quantize(src, source, out, at) {
       const n = src.length / SOURCE_BYTES[source];
-      const outBytes = (n / 32) * 34;
+      const outBytes = (n / Q8_0_BLOCK) * Q8_0_BYTES;
       const need = src.length + outBytes;
       if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / WASM_PAGE));
       new Uint8Array(memory.buffer, 0, src.length).set(src);

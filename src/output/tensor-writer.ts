@@ -5,7 +5,8 @@
  */
 import { convertRowsAsync } from './convert-pool.js';
 import { BufferPool } from './gguf-route.js';
-import { blockRows, keepsBits, rowBytes, rowsOf, sourceBytes, unpermuteHead, type TensorPlan } from './gguf-tensors.js';
+import { sourceBytes } from './ggml-blocks.js';
+import { blockRows, keepsBits, rowBytes, rowsOf, unpermuteHead, type TensorPlan } from './gguf-tensors.js';
 
 /** Reads bytes [offset, offset + length) of a tensor into buf[0, length). */
 export type ReadTensor = (offset: number, buf: Buffer, length: number) => Promise<void>;

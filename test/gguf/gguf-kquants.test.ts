@@ -1,14 +1,18 @@
 /**
  * Q4_K and Q6_K, and their fallbacks Q5_0 and Q8_0, byte for byte against llama.cpp's reference
  * quantizers, compiled from ggml (fixtures/make-kquant-vectors.py): model-like weights, mixed
- * magnitudes, one-signed, zero and constant blocks, ties, bf16-like values, and blocks whose largest
- * magnitude comes with both signs.
+ * magnitudes, one-signed, zero and constant blocks, ties, bf16-like values, blocks whose largest
+ * magnitude comes with both signs, and past a model's weights: block scales beyond fp16 (an infinite
+ * d, a NaN dj), squares beyond float32, scales near float32's smallest, and nearly constant blocks
+ * whose fit divides by a D of 0. quantizeQ4K and quantizeQ6K are the WebAssembly ones where this
+ * Node has SIMD (kquant-simd.test.ts holds the JavaScript ones to the same vectors).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Q4_K_BYTES, Q6_K_BYTES, QK_K, quantizeQ4K, quantizeQ6K } from '../../src/output/gguf-kquants.js';
-import { Q5_0_BYTES, Q8_0_BYTES, quantizeQ5_0, quantizeQ8_0 } from '../../src/output/gguf-numbers.js';
+import { Q4_K_BYTES, Q5_0_BYTES, Q6_K_BYTES, Q8_0_BYTES, QK_K } from '../../src/output/ggml-blocks.js';
+import { quantizeQ4K, quantizeQ6K } from '../../src/output/gguf-kquants.js';
+import { quantizeQ5_0, quantizeQ8_0 } from '../../src/output/gguf-numbers.js';
 import { ROOT } from '../support/helpers.js';
 
 const v = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'gguf', 'kquant-vectors.json'), 'utf8')) as { f32Bits: number[]; q4_K: string; q6_K: string; q8_0: string; q5_0: string };

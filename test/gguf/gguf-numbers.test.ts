@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, Q8_0_BYTES, quantizeQ8_0 } from '../../src/output/gguf-numbers.js';
+import { Q8_0_BYTES } from '../../src/output/ggml-blocks.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, quantizeQ8_0 } from '../../src/output/gguf-numbers.js';
 import { ROOT } from '../support/helpers.js';
 
 const v = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'gguf', 'quant-vectors.json'), 'utf8')) as {

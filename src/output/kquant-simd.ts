@@ -1,0 +1,112 @@
+/**
+ * The WebAssembly half of Q4_K and Q6_K, per thread: the search (kquant-search-wasm.ts) and the
+ * requantizing and packing (kquant-finish-wasm.ts) over one memory, with the few scalar steps between
+ * left to the caller (gguf-kquants.ts). In JavaScript alone a Q4_K_M GGUF took 37 times a plain decode.
+ */
+import { readFileSync } from 'node:fs';
+import { KQUANT_INPUT, q4kSearchBytes, q6kSearchBytes, RESULT_BYTES } from './kquant-search-wasm.js';
+import { Q4_K_BYTES, Q6_K_BYTES, QK_K, SOURCE_BYTES, type SourceType } from './ggml-blocks.js';
+import { widenBytes } from './widen-wasm.js';
+import { q4kFinishBytes, q6kFinishBytes } from './kquant-finish-wasm.js';
+
+export type KquantKind = 'q4k' | 'q6k';
+export { RESULT_BYTES } from './kquant-search-wasm.js';
+
+/** Bytes of one output block of each kind. */
+export const KQUANT_BLOCK_BYTES: Record<KquantKind, number> = { q4k: Q4_K_BYTES, q6k: Q6_K_BYTES };
+
+/** One row group in the kernel: the search's results, then the caller's step, then finish(). */
+export interface KquantRun {
+  /**
+   * Each block's search result from b * RESULT_BYTES / 4: its sub-blocks' scales (Q4_K: 8, then 8 of
+   * -min; Q6_K: 16). Its levels follow, as bytes, for finish().
+   */
+  results: Float32Array;
+  /** The output blocks, whose first bytes (Q4_K) or last 18 (Q6_K) the caller writes. */
+  blocks: Uint8Array;
+  /** Quantizes each sub-block again and packs the levels, once the caller has put dj (and dm) in place of the scales (and mins). */
+  finish(): void;
+}
+
+export interface KquantKernel {
+  /** Starts `kind` on values of `source` type in `src` (whole blocks of 256), widened to float32 here. */
+  search(kind: KquantKind, src: Uint8Array, source: SourceType): KquantRun;
+}
+
+/**
+ * The kernel's modules, by the name of the file `npm run build` writes each to (scripts/make-kernels.mjs).
+ * Assembling them costs little time but leaves each thread's memory about 15 MB larger (tens of
+ * thousands of short-lived arrays): read from the files, a Q4_K_M decode of 1 GiB peaked at 135 MB
+ * rather than 152-169 MB.
+ */
+export const KQUANT_MODULES = {
+  'q4k-search': q4kSearchBytes,
+  'q6k-search': q6kSearchBytes,
+  'q4k-finish': q4kFinishBytes,
+  'q6k-finish': q6kFinishBytes,
+  'widen-f16': () => widenBytes('F16'),
+  'widen-bf16': () => widenBytes('BF16'),
+} as const;
+
+/** A module's bytes from its file beside this one, or assembled here where there is none (running from src/). */
+function moduleBytes(name: keyof typeof KQUANT_MODULES): Uint8Array {
+  try {
+    return readFileSync(new URL(`./kernels/${name}.wasm`, import.meta.url));
+  } catch {
+    return KQUANT_MODULES[name]();
+  }
+}
+
+type Run = (src: number, blocks: number, dst: number) => void;
+let kernel: KquantKernel | null | undefined;
+
+/** This thread's kernel; none where WebAssembly SIMD is not available (or METHARME_XOR_NO_SIMD is set). */
+export function kquantKernel(): KquantKernel | undefined {
+  if (kernel === undefined) kernel = process.env.METHARME_XOR_NO_SIMD ? null : makeKernel();
+  return kernel ?? undefined;
+}
+
+function makeKernel(): KquantKernel | null {
+  let memory: WebAssembly.Memory;
+  const searches = {} as Record<KquantKind, Run>;
+  const finishes = {} as Record<KquantKind, Run>;
+  const widens = {} as Record<SourceType, Run>;
+  try {
+    memory = new WebAssembly.Memory({ initial: 1 });
+    const instance = (bytes: Uint8Array, name: string) =>
+      new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports[name] as Run;
+    searches.q4k = instance(moduleBytes('q4k-search'), 'q4k');
+    searches.q6k = instance(moduleBytes('q6k-search'), 'q6k');
+    finishes.q4k = instance(moduleBytes('q4k-finish'), 'q4k');
+    finishes.q6k = instance(moduleBytes('q6k-finish'), 'q6k');
+    widens.F16 = instance(moduleBytes('widen-f16'), 'widen');
+    widens.BF16 = instance(moduleBytes('widen-bf16'), 'widen');
+  } catch {
+    // No WebAssembly SIMD in this runtime: the JavaScript quantizers give the same bytes.
+    return null;
+  }
+  return {
+    search(kind, src, source) {
+      const n = src.length / SOURCE_BYTES[source];
+      const count = n / QK_K;
+      const dst = KQUANT_INPUT + 4 * n;
+      const out = dst + count * RESULT_BYTES;
+      // The source bytes after the blocks, when they need widening.
+      const raw = out + count * KQUANT_BLOCK_BYTES[kind];
+      const need = raw + (source === 'F32' ? 0 : src.length);
+      if (memory.buffer.byteLength < need) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+      if (source === 'F32') {
+        new Uint8Array(memory.buffer, KQUANT_INPUT, src.length).set(src);
+      } else {
+        new Uint8Array(memory.buffer, raw, src.length).set(src);
+        widens[source](raw, n, KQUANT_INPUT);
+      }
+      searches[kind](KQUANT_INPUT, count, dst);
+      return {
+        results: new Float32Array(memory.buffer, dst, (count * RESULT_BYTES) / 4),
+        blocks: new Uint8Array(memory.buffer, out, count * KQUANT_BLOCK_BYTES[kind]),
+        finish: () => finishes[kind](KQUANT_INPUT, count, dst),
+      };
+    },
+  };
+}

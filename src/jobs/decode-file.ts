@@ -7,8 +7,8 @@ import type { Pipeline } from '../codec/pipeline.js';
 import { FileSource, GzipSource, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
 import { SafetensorsSink } from '../output/safetensors-sink.js';
-import { commitTemp, discardTemp, partialDir } from '../output/temp-file.js';
-import { finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
+import { commitTemp, discardTemp, partialDir, type TempFile } from '../output/temp-file.js';
+import { dropKeptOutput, finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { FilePlan } from '../plan/plan.js';
 import { openInput, openPayload } from './open-input.js';
@@ -61,6 +61,8 @@ async function baseHeadOf(file: FilePlan, chunkBytes: number, signal: AbortSigna
   }
 }
 
+const discard = async (temp: TempFile | undefined) => (temp ? discardTemp(temp) : undefined);
+
 /** `attempt`: a Hub payload whose SHA-256 differed from the listing is fetched once more. */
 export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext, attempt = 1): Promise<FileResult> {
   const t0 = performance.now();
@@ -81,14 +83,19 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   ctx.resume.forget(file.name);
   // The rewritten index goes through the page cache; a safetensors file stages its own direct writes.
   const resumeCtx = { outputDir: ctx.plan.outputDir, resume: ctx.resume, verifying: ctx.verifying, notify: ctx.notify };
-  const out = await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 && file.convert !== 'gguf' });
-  const { temp, kept } = out;
-  const sink =
-    file.convert === 'gguf'
-      ? ctx.gguf!.sink(file.name, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize)
-      : file.convert === 'safetensors'
-        ? new SafetensorsSink(temp, file.payloadPath, pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined, knownSize)
-        : undefined;
+  // A shard going into the GGUF has no file of its own: its sink writes into the GGUF's.
+  if (file.convert === 'gguf') await dropKeptOutput(file, resumeCtx);
+  const out = file.convert === 'gguf' ? undefined : await openOutputTemp(file, resumeCtx, { direct: pipeline.directAligned && file.convert !== 'safetensors-index', mayResume: attempt === 1 });
+  const temp = out?.temp;
+  const kept = out?.kept ?? 0;
+  const stages = pipeline.directAligned ? partialDir(ctx.plan.outputDir) : undefined;
+  const sink = !temp
+    ? ctx.gguf!.sink(file.name, file.payloadPath, stages, knownSize)
+    : file.convert === 'safetensors'
+      ? new SafetensorsSink(temp, file.payloadPath, stages, knownSize)
+      : undefined;
+  /** The file's own output where it has one, else its sink. */
+  const output = sink ?? temp!;
   // A conversion keeps the .bin's directory once, for itself and the pickle check.
   const pickles = file.action === 'copy' ? undefined : new PickleCheck(file.name, knownSize, sink?.tail);
   // Each record's CRC-32 names the tensors that are wrong when the digest fails. Checked inline it
@@ -109,16 +116,16 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     let lacking: SanityProblem | undefined;
     try {
       base = file.basePath ? await openInput(file.basePath, file.baseSize, file.baseHub, ctx.signal, 0, file.baseRebuild) : undefined;
-      written = kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
+      written = temp && kept > 0 ? await FileSource.open(temp.tempPath, { limit: kept }) : undefined;
       // A Hub payload's SHA-256 is taken on the pipeline's worker, beside the decode.
       const hubSource = source instanceof HubSource ? source.leaveHashing() : undefined;
       streamed = await pipeline.run({
         resume: written && { bytes: kept, written },
         sourceAlgorithms: hubSource || fromCache ? ['sha256'] : [],
-        onWritten: out.checkpoints && ((bytes) => out.checkpoints?.advance(bytes)),
+        onWritten: out?.checkpoints && ((bytes) => out.checkpoints?.advance(bytes)),
         source,
         base,
-        output: sink ?? temp,
+        output,
         algorithms: primary ? [primary] : [],
         baseAlgorithms,
         signal: ctx.signal,
@@ -148,10 +155,10 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       await written?.close();
     }
     // From here the file ends (committed, refused or fetched again): nothing of it is to resume.
-    const partialDropped = await finishedWith(file, out, resumeCtx);
+    const partialDropped = out ? await finishedWith(file, out, resumeCtx) : false;
     unsaved = partialDropped;
     if (!streamed) {
-      await discardTemp(temp);
+      await discard(temp);
       const finding = await diagnose(file, pipeline, ctx, { decodedHead });
       return resultOf(file, t0, { status: 'invalid', algorithm: primaryAlgorithm(file.expected), diagnosis: finding.diagnosis }, { cause: finding.cause });
     }
@@ -181,7 +188,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     // explains a failure, or decides alone when nothing is published for the file.
     const match = primary ? findMatch(file.expected, streamed.digests) : undefined;
     if (receivedBad && !match && attempt === 1) {
-      await discardTemp(temp);
+      await discard(temp);
       if (cacheBad) {
         // Never used again in this run: the retry downloads the file.
         fromCache.folder.cached.delete(file.name);
@@ -204,8 +211,8 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     if (sink?.refusal && status !== 'mismatch') throw sink.refusal;
     let finding: Finding | undefined;
     if (status !== 'verified' && status !== 'unverified') {
-      const records = status !== 'mismatch' || !zipOut ? undefined : (crcs?.finish() ?? (sink ? await decodedRecordCrcs(file, pipeline, ctx.signal) : await recordCrcsOf(temp.tempPath, ctx.signal)));
-      await discardTemp(temp);
+      const records = status !== 'mismatch' || !zipOut ? undefined : (crcs?.finish() ?? (sink || !temp ? await decodedRecordCrcs(file, pipeline, ctx.signal) : await recordCrcsOf(temp.tempPath, ctx.signal)));
+      await discard(temp);
       if (status === 'mismatch') {
         finding = await diagnose(file, pipeline, ctx, {
           tensorFacts: records && tensorDiff(file.name, records, tensorsOf(pickles?.finish())),
@@ -216,14 +223,13 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         });
       }
     } else {
-      if (file.convert === 'safetensors-index') await rewriteIndexForSafetensors(temp);
-      if (file.convert === 'gguf') {
+      if (!temp) {
         // Its bytes are in the GGUF, which gets its name once every shard is in.
-        await discardTemp(temp);
         ctx.gguf!.shardDone(file.name, status === 'verified');
         committed = true;
         return resultOf(file, t0, { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: [] }, { cause: null });
       }
+      if (file.convert === 'safetensors-index') await rewriteIndexForSafetensors(temp);
       // Recorded under the identity the file keeps through the rename: a kill in between leaves a
       // finished file that the next run recognises instead of refusing it.
       await commitTemp(temp, () => ctx.resume.record(file.name, { ...resumePaths(file), output: temp.tempPath }, outcome.digests));
@@ -237,10 +243,10 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
     );
   } catch (err) {
     // Cut off (a signal, a network that stays down, a full disk): a Hub file keeps what it has.
-    if (!committed) keptForResume = await keepForResume(out).catch(() => false);
+    if (!committed && out) keptForResume = await keepForResume(out).catch(() => false);
     throw err;
   } finally {
-    if (!committed && !keptForResume) await discardTemp(temp);
+    if (!committed && !keptForResume) await discard(temp);
     if (unsaved && (!committed || file.convert === 'gguf')) await ctx.resume.save();
   }
 }

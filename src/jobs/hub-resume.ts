@@ -5,10 +5,11 @@
  * (payload = output XOR base), and fetches only the rest with a Range request. What cannot be
  * resumed restarts from byte 0, and says so.
  */
-import { basename } from 'node:path';
+import { unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { identify, type PartialEntry, type ResumeState } from '../output/state.js';
 import { Checkpoints } from '../output/checkpoints.js';
-import { createTemp, keepTemp, reopenTemp, type TempFile } from '../output/temp-file.js';
+import { createTemp, keepTemp, partialDir, reopenTemp, type TempFile } from '../output/temp-file.js';
 import type { FilePlan } from '../plan/plan.js';
 
 /** What resuming needs of the run. */
@@ -87,6 +88,18 @@ export async function openOutputTemp(file: FilePlan, ctx: ResumeContext, options
   if (why) await ctx.resume.recordPartial(file.name, entry);
   const checkpoints = why ? undefined : new Checkpoints(temp, (bytes) => ctx.resume.recordPartial(file.name, { ...entry, bytes }), kept);
   return { temp, kept, checkpoints };
+}
+
+/**
+ * A file with no output of its own (a shard that goes into the GGUF, which is written whole): what an
+ * interrupted run kept of it, writing it as a file, is dropped.
+ */
+export async function dropKeptOutput(file: FilePlan, ctx: ResumeContext): Promise<void> {
+  const earlier = ctx.resume.partialOf(file.name);
+  if (!earlier) return;
+  if (earlier.bytes > 0) ctx.notify({ type: 'note', message: `${file.name}: an earlier run was interrupted in this file; restarting from byte 0 (it goes into the GGUF, which is written whole)` });
+  await unlink(join(partialDir(ctx.outputDir), basename(file.outputPath))).catch(() => undefined);
+  await ctx.resume.forgetPartial(file.name, { save: true });
 }
 
 /** An interrupted file: its whole prefix is recorded and its temporary output kept, to resume next time. */

@@ -40,6 +40,32 @@ export class BufferPool {
   }
 }
 
+/** A block of rows made into GGUF bytes (convertBlock). */
+export interface ConvertedBlock {
+  /** The bytes, or their conversion under way on the workers. */
+  data: Buffer | Promise<Buffer>;
+  bytes: number;
+  /** The pool's buffers to give back once `data` is written. */
+  recycle: Buffer[];
+  /** The rows were copied in their new order: their buffer may be refilled or given back at once. */
+  rowsFree: boolean;
+}
+
+/**
+ * Whole rows of a tensor (`rows`, source bytes in a buffer of `pool`) as the GGUF holds them: q/k rows
+ * reverse-permuted a head at a time, then kept as they are or converted on the conversion workers.
+ * Both the decode's routes and the gguf command's tensor writer gather their blocks through this.
+ */
+export function convertBlock(rows: Buffer, t: { dtype: string; permuteHead: number | undefined }, type: GgmlType, cols: number, pool: BufferPool): ConvertedBlock {
+  const srcRow = cols * sourceBytes(t.dtype)!;
+  const reordered = t.permuteHead ? unpermuteHead(rows, t.permuteHead, srcRow, pool.take(rows.length)) : undefined;
+  const ordered = reordered ?? rows;
+  if (keepsBits(t.dtype, type)) return { data: ordered, bytes: ordered.length, recycle: [ordered], rowsFree: reordered !== undefined };
+  const target = pool.take(rowBytes(type, cols) * (rows.length / srcRow));
+  // The rows are read on a worker while this thread goes on: their buffer is not refilled before then.
+  return { data: convertRowsAsync(ordered, t.dtype, type, cols, target), bytes: target.length, recycle: [target, ordered], rowsFree: reordered !== undefined };
+}
+
 /**
  * Where a route's bytes go, in the order they are put (a conversion's bytes once it is done):
  * `recycle` goes back to the pool once the bytes are written; without it the bytes are the caller's
@@ -119,22 +145,10 @@ export class TensorRoute {
   }
 
   private flush(put: Put): void {
-    const block = this.block!;
-    const rows = block.subarray(0, this.filled);
-    const reordered = this.permuteHead ? this.pool.take(block.length) : undefined;
-    const ordered = reordered ? unpermuteHead(rows, this.permuteHead!, this.srcRow, reordered) : rows;
-    if (keepsBits(this.t.dtype, this.type)) {
-      // Written as they are: the buffer holding them is not refilled before it is written.
-      put(ordered, this.out, [reordered ?? block]);
-      this.out += ordered.length;
-    } else {
-      const target = this.pool.take(rowBytes(this.type, this.cols) * (rows.length / this.srcRow));
-      // The rows are read while this thread goes on: the buffer holding them is not refilled.
-      put(convertRowsAsync(ordered, this.t.dtype, this.type, this.cols, target), this.out, [target, reordered ?? block]);
-      this.out += target.length;
-    }
-    if (!reordered) this.block = undefined;
+    const converted = convertBlock(this.block!.subarray(0, this.filled), { dtype: this.t.dtype, permuteHead: this.permuteHead }, this.type, this.cols, this.pool);
+    put(converted.data, this.out, converted.recycle);
+    this.out += converted.bytes;
+    if (!converted.rowsFree) this.block = undefined;
     this.filled = 0;
   }
 }
-

@@ -3,10 +3,9 @@
  * time, converted on the conversion workers while the next blocks are read (convert-pool.ts), and
  * written in order. A few blocks are in flight at once, so memory stays flat.
  */
-import { convertRowsAsync } from './convert-pool.js';
-import { BufferPool } from './gguf-route.js';
+import { BufferPool, convertBlock } from './gguf-route.js';
 import { sourceBytes } from './ggml-blocks.js';
-import { blockRows, keepsBits, rowBytes, rowsOf, unpermuteHead, type TensorPlan } from './gguf-tensors.js';
+import { blockRows, rowsOf, type TensorPlan } from './gguf-tensors.js';
 
 /** Reads bytes [offset, offset + length) of a tensor into buf[0, length). */
 export type ReadTensor = (offset: number, buf: Buffer, length: number) => Promise<void>;
@@ -35,17 +34,12 @@ export async function writeTensor(read: ReadTensor, t: TensorPlan, write: (data:
       const n = Math.min(block, rows - row);
       const src = pool.take(n * srcRow);
       await read(row * srcRow, src, src.length);
-      const reordered = t.permuteHead ? unpermuteHead(src, t.permuteHead, srcRow, pool.take(src.length)) : undefined;
-      if (reordered) pool.give(src);
-      const ordered = reordered ?? src;
-      if (keepsBits(t.dtype, t.type)) pending.push({ out: Promise.resolve(ordered), recycle: [ordered] });
-      else {
-        const target = pool.take(rowBytes(t.type, cols) * n);
-        const out = convertRowsAsync(ordered, t.dtype, t.type, cols, target);
-        // Awaited in order below; until then a failure is held, not an unhandled rejection.
-        out.catch(() => {});
-        pending.push({ out, recycle: [ordered, target] });
-      }
+      const { data, recycle, rowsFree } = convertBlock(src, t, t.type, cols, pool);
+      if (rowsFree) pool.give(src);
+      const out = Promise.resolve(data);
+      // Awaited in order below; until then a failure is held, not an unhandled rejection.
+      out.catch(() => {});
+      pending.push({ out, recycle });
       if (pending.length > AHEAD) await writeNext();
     }
     while (pending.length > 0) await writeNext();

@@ -188,6 +188,8 @@ export class GgufShardSink implements OutputSink {
   /** Puts wait here for the conversions before them, so that bytes reach the file in order. */
   private order: Promise<void> = Promise.resolve();
   private converting = 0;
+  /** Each conversion's place in `order`, oldest first: they settle in this order. */
+  private readonly inFlight: Promise<void>[] = [];
   /** Whether bytes of the chunk being written were put as they are (not copied into the pool). */
   private borrowed = false;
   private serial: Promise<void> = Promise.resolve();
@@ -239,10 +241,21 @@ export class GgufShardSink implements OutputSink {
     this.converting++;
     this.order = Promise.all([this.order, data]).then(([, bytes]) => {
       this.converting--;
+      this.inFlight.shift();
       this.issue(bytes, position, recycle);
     });
+    this.inFlight.push(this.order);
     // Seen by write() or finish(), which wait for the chain; not an unhandled rejection meanwhile.
     this.order.catch(() => {});
+  }
+
+  /**
+   * Waits until at most `limit` conversions are in flight: for the oldest, not for all of them, so
+   * that the workers are handed the next blocks while the last ones convert (waiting for all left
+   * them idle at every refill).
+   */
+  private async drainTo(limit: number): Promise<void> {
+    while (this.converting > limit) await this.inFlight[0];
   }
 
   private issue(data: Buffer, position: number, recycle?: Buffer[]): void {
@@ -276,13 +289,14 @@ export class GgufShardSink implements OutputSink {
   private async take(data: Buffer, length: number): Promise<void> {
     // A piece at a time, so that the conversions in flight stay a few blocks, not a chunk's worth.
     for (let at = 0; at < length; at += PIECE_BYTES) {
-      if (this.converting > MAX_CONVERTING) await this.order;
+      await this.drainTo(MAX_CONVERTING);
       // A stream that stops parsing is not converted further, and still hashed to the end.
       this.refused.attempt(() => this.stream.push(data.subarray(at, Math.min(length, at + PIECE_BYTES))));
     }
     // Conversions run on while the next chunks come, up to a few blocks; the decoded stream's own
     // bytes must be copied or written before its buffer is handed back.
-    if (this.borrowed || this.converting > MAX_CONVERTING) await this.order;
+    if (this.borrowed) await this.order;
+    else await this.drainTo(MAX_CONVERTING);
     this.borrowed = false;
     const writes = this.writes;
     this.writes = [];

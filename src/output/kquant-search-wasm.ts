@@ -79,6 +79,11 @@ function transpose(n: number): number[] {
   return code;
 }
 
+/** A loop running `body` for i = 0..n-1, local `p` = stride * i (the body's addresses are from it). */
+function counted(p: number, n: number, stride: number, body: number[]): number[] {
+  return [...i32(0), ...set(p), OP.loop, OP.noResult, ...body, ...get(p), ...i32(stride), OP.i32Add, ...tee(p), ...i32(n * stride), OP.i32LtU, OP.brIf, 0, OP.end];
+}
+
 /**
  * Code for each value i < n of each group g, a group at a time (interleaving the groups held more
  * registers than x86 has, and was slower), and code once for each group.
@@ -111,6 +116,7 @@ export function q4kSearchBytes(): Uint8Array {
   const loc = new Locals(3);
   const { c, code: setup } = consts(loc, 0, 15);
   const IS = loc.i32();
+  const P = loc.i32();
   const NUM = loc.v128();
   const group = () => ({
     min: loc.v128(), max: loc.v128(), sumW: loc.v128(), sumX: loc.v128(), isc: loc.v128(), scale: loc.v128(),
@@ -164,15 +170,16 @@ export function q4kSearchBytes(): Uint8Array {
     ...get(NUM), ...bin(get(s.max), get(s.min), V.f32x4Sub), ...simd(V.f32x4Div), ...set(s.isc),
     ...f32x4(0), ...tee(s.sumL), ...tee(s.sumL2), ...set(s.sumXL),
   ]));
-  step.push(...each((i, g) => {
-    const s = gs[g]!;
-    return [
-      ...addr0, ...x(i, g), ...tee(s.x), ...get(s.min), ...simd(V.f32x4Sub), ...get(s.isc), ...simd(V.f32x4Mul), ...level(c), ...tee(s.l), ...store(LAUX + 32 * i + 16 * g),
-      ...w(i, g), ...get(s.l), ...simd(V.f32x4Mul), ...tee(s.wl), ...get(s.sumL), ...simd(V.f32x4Add), ...set(s.sumL),
-      ...get(s.sumL2), ...bin(get(s.wl), get(s.l), V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sumL2),
-      ...get(s.sumXL), ...bin(get(s.wl), get(s.x), V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sumXL),
-    ];
-  }));
+  // The two passes over the values are loops, not unrolled: unrolled, TurboFan scheduled every
+  // level before the sums that use them, and a third of the instructions moved values to and from
+  // the stack.
+  const at = (g: number, area: number) => [...get(P), ...load(area + 16 * g)];
+  step.push(...perGroup((s, g) => counted(P, 32, 32, [
+    ...get(P), ...at(g, T), ...tee(s.x), ...get(s.min), ...simd(V.f32x4Sub), ...get(s.isc), ...simd(V.f32x4Mul), ...level(c), ...tee(s.l), ...store(LAUX + 16 * g),
+    ...at(g, WT), ...get(s.l), ...simd(V.f32x4Mul), ...tee(s.wl), ...get(s.sumL), ...simd(V.f32x4Add), ...set(s.sumL),
+    ...get(s.sumL2), ...bin(get(s.wl), get(s.l), V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sumL2),
+    ...get(s.sumXL), ...bin(get(s.wl), get(s.x), V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sumXL),
+  ])));
   step.push(...perGroup((s) => [
     ...bin(get(s.sumW), get(s.sumL2), V.f32x4Mul), ...bin(get(s.sumL), get(s.sumL), V.f32x4Mul), ...simd(V.f32x4Sub), ...set(s.d),
     ...bin(get(s.sumW), get(s.sumXL), V.f32x4Mul), ...bin(get(s.sumX), get(s.sumL), V.f32x4Mul), ...simd(V.f32x4Sub), ...get(s.d), ...simd(V.f32x4Div), ...set(s.ts),
@@ -183,13 +190,12 @@ export function q4kSearchBytes(): Uint8Array {
     ...pick(s.acc, get(c.lo), get(s.tm)), ...set(s.tm),
     ...f32x4(0), ...set(s.cur),
   ]));
-  step.push(...each((i, g) => {
-    const s = gs[g]!;
-    return [
-      ...get(s.ts), ...vload(LAUX + 32 * i + 16 * g), ...simd(V.f32x4Mul), ...get(s.tm), ...simd(V.f32x4Add), ...x(i, g), ...simd(V.f32x4Sub), ...tee(s.diff),
-      ...get(s.diff), ...simd(V.f32x4Mul), ...w(i, g), ...simd(V.f32x4Mul), ...get(s.cur), ...simd(V.f32x4Add), ...set(s.cur),
-    ];
-  }));
+  // Both groups in one loop here: two chains of sums side by side (the first pass holds too many
+  // values for that).
+  step.push(...counted(P, 32, 32, perGroup((s, g) => [
+    ...get(s.ts), ...at(g, LAUX), ...simd(V.f32x4Mul), ...get(s.tm), ...simd(V.f32x4Add), ...at(g, T), ...simd(V.f32x4Sub), ...tee(s.diff),
+    ...get(s.diff), ...simd(V.f32x4Mul), ...at(g, WT), ...simd(V.f32x4Mul), ...get(s.cur), ...simd(V.f32x4Add), ...set(s.cur),
+  ])));
   step.push(...perGroup((s) => [
     ...bin(get(s.d), get(c.lo), V.f32x4Gt), ...bin(get(s.cur), get(s.best), V.f32x4Lt), ...simd(V.and), ...set(s.acc),
     ...pick(s.acc, get(s.cur), get(s.best)), ...set(s.best),
@@ -219,6 +225,7 @@ export function q6kSearchBytes(): Uint8Array {
   const loc = new Locals(3);
   const { c, code: setup } = consts(loc, -32, 31);
   const IS = loc.i32();
+  const P = loc.i32();
   const NUM = loc.v128();
   const EPS = loc.v128();
   const group = () => ({
@@ -230,20 +237,17 @@ export function q6kSearchBytes(): Uint8Array {
   const { each, perGroup } = overGroups(gs, 16);
   const lev = (i: number, g: number, isc: number) => [...get(isc), ...x(i, g), ...simd(V.f32x4Mul), ...level(c)];
   // w = x² and w·x, the same for every candidate, made once.
-  const w = (i: number, g: number) => vload(WT + 64 * i + 16 * g);
-  const wx = (i: number, g: number) => vload(LAUX + 64 * i + 16 * g);
   /** Σ w·x·l and Σ w·l² at each group's s.isc. */
-  const sums = [
-    ...perGroup((s) => [...f32x4(0), ...tee(s.slx), ...set(s.sl2)]),
-    ...each((i, g) => {
-      const s = gs[g]!;
-      return [
-        ...lev(i, g, s.isc), ...set(s.l),
-        ...get(s.slx), ...wx(i, g), ...get(s.l), ...simd(V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.slx),
-        ...get(s.sl2), ...bin(w(i, g), get(s.l), V.f32x4Mul), ...get(s.l), ...simd(V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sl2),
-      ];
-    }),
-  ];
+  // A loop, as Q4_K's passes are (see there).
+  const at = (g: number, area: number) => [...get(P), ...load(area + 16 * g)];
+  const sums = perGroup((s, g) => [
+    ...f32x4(0), ...tee(s.slx), ...set(s.sl2),
+    ...counted(P, 16, 64, [
+      ...get(s.isc), ...at(g, T), ...simd(V.f32x4Mul), ...level(c), ...set(s.l),
+      ...get(s.slx), ...at(g, LAUX), ...get(s.l), ...simd(V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.slx),
+      ...get(s.sl2), ...at(g, WT), ...get(s.l), ...simd(V.f32x4Mul), ...get(s.l), ...simd(V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sl2),
+    ]),
+  ]);
 
   const body: number[] = [...transpose(16)];
   body.push(...each((i, g) => [

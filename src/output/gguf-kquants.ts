@@ -96,11 +96,15 @@ function finishQ4K(run: KquantRun, out: Buffer, at: number): void {
   const r = run.results;
   for (let b = 0; b < r.length / RESULT_FLOATS; b++) {
     const ro = b * RESULT_FLOATS;
-    scales.set(r.subarray(ro, ro + 8));
-    mins.set(r.subarray(ro + 8, ro + 16));
+    for (let j = 0; j < 8; j++) {
+      scales[j] = r[ro + j]!;
+      mins[j] = r[ro + 8 + j]!;
+    }
     q4kHead(scales, mins, run.blocks, b * Q4_K_BYTES, dj, dm);
-    r.set(dj, ro);
-    r.set(dm, ro + 8);
+    for (let j = 0; j < 8; j++) {
+      r[ro + j] = dj[j]!;
+      r[ro + 8 + j] = dm[j]!;
+    }
   }
   run.finish();
   out.set(run.blocks, at);
@@ -180,9 +184,9 @@ function finishQ6K(run: KquantRun, out: Buffer, at: number): void {
   const zero: number[] = [];
   for (let b = 0; b < r.length / RESULT_FLOATS; b++) {
     const ro = b * RESULT_FLOATS;
-    scales.set(r.subarray(ro, ro + 16));
+    for (let j = 0; j < 16; j++) scales[j] = r[ro + j]!;
     if (!q6kHead(scales, run.blocks, b * Q6_K_BYTES, dj)) zero.push(b);
-    r.set(dj, ro);
+    for (let j = 0; j < 16; j++) r[ro + j] = dj[j]!;
   }
   run.finish();
   out.set(run.blocks, at);

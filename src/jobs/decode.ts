@@ -20,7 +20,8 @@ import type { FileStatus } from '../types.js';
 import { primaryAlgorithm } from '../verify/digests.js';
 import { decodeFile, type RunContext } from './decode-file.js';
 import { openGgufAssembly } from './gguf-decode.js';
-import { fallbackWarning } from '../output/gguf-llama.js';
+import { fallbackWarning, mainGgmlType } from '../output/gguf-llama.js';
+import { warmConversions } from '../output/convert-pool.js';
 import { CHAT_TEMPLATE_FILE, writeChatTemplate } from './chat-template.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { verdict, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
@@ -265,6 +266,8 @@ async function decodeLocked(
   };
   // With --gguf, the small files first: config.json, tokenizer.model and the index lay the GGUF out.
   const intoGguf = plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [i] : []));
+  // A type asked by name is known now: its conversion threads start while the small files go.
+  if (intoGguf.length > 0 && plan.gguf && plan.gguf !== 'auto') warmConversions(mainGgmlType(plan.gguf));
   await runFiles(plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [] : [i])));
   let gguf: DecodeReport['gguf'] = null;
   if (intoGguf.length > 0 && firstError === undefined && !stopped && !internal.signal.aborted) {

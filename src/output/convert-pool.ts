@@ -101,6 +101,11 @@ export class ConvertPool {
     if (ConvertPool.instance === this) ConvertPool.instance = undefined;
   }
 
+  /** Has every thread make its kernels for `type` now (not a job: nothing answers, nothing waits). */
+  warm(type: GgmlType): void {
+    for (const thread of this.threads) thread.worker.postMessage({ warm: type });
+  }
+
   /** Whole rows of `src` (`dtype` values) converted into `into`; resolves once `into` holds them. */
   run(src: Buffer, dtype: string, type: GgmlType, cols: number, into: Buffer): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
@@ -121,10 +126,19 @@ export class ConvertPool {
  */
 export async function convertRowsAsync(src: Buffer, dtype: string, type: GgmlType, cols: number, into: Buffer): Promise<Buffer> {
   const values = src.length / (sourceBytes(dtype) ?? 1);
-  // Q8_0 in WebAssembly keeps up with the decode on one thread; the others want every core.
-  const threads = type === GGML_TYPE.Q8_0 && q8Kernel() ? 1 : MAX_THREADS;
-  const pool = values >= MIN_WORKER_VALUES && shared(src) && shared(into) ? ConvertPool.get(threads) : undefined;
+  const pool = values >= MIN_WORKER_VALUES && shared(src) && shared(into) ? ConvertPool.get(threadsFor(type)) : undefined;
   if (!pool) return convertRows(src, dtype, type, cols, into);
   await pool.run(src, dtype, type, cols, into);
   return into;
+}
+
+/** Q8_0 in WebAssembly keeps up with the decode on one thread; the others want every core. */
+const threadsFor = (type: GgmlType): number => (type === GGML_TYPE.Q8_0 && q8Kernel() ? 1 : MAX_THREADS);
+
+/**
+ * Starts the threads a conversion to `type` will use, each making its kernels, while a run writes
+ * its small files: the first block waited about 0.1 s for a thread to start and compile them.
+ */
+export function warmConversions(type: GgmlType): void {
+  ConvertPool.get(threadsFor(type))?.warm(type);
 }

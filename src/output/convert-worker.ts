@@ -4,9 +4,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { ConvertJob } from './convert-pool.js';
-import { convertRows } from './gguf-tensors.js';
+import type { GgmlType } from './gguf-format.js';
+import { convertRows, warmKernels } from './gguf-tensors.js';
 
-parentPort!.on('message', (job: ConvertJob) => {
+parentPort!.on('message', (job: ConvertJob | { warm: GgmlType }) => {
+  if ('warm' in job) {
+    warmKernels(job.warm);
+    return;
+  }
   try {
     const src = Buffer.from(job.src, job.srcOffset, job.srcLength);
     const into = Buffer.from(job.dst, job.dstOffset, job.dstLength);

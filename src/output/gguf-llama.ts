@@ -129,6 +129,11 @@ export function resolveType(asked: GgufTypeName, sourceDtype: string): Exclude<G
   return sourceDtype === 'BF16' ? 'bf16' : 'f16';
 }
 
+/** The ggml type most of a GGUF of `name` is (Q4_K_M: Q4_K), for what its conversions need ready. */
+export function mainGgmlType(name: Exclude<GgufTypeName, 'auto'>): GgmlType {
+  return { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, bf16: GGML_TYPE.BF16, q8_0: GGML_TYPE.Q8_0, q4_k_m: GGML_TYPE.Q4_K }[name];
+}
+
 /** Values per block of each type (a row must hold whole blocks). */
 const BLOCK_VALUES: Record<GgmlType, number> = {
   [GGML_TYPE.F32]: 1,

@@ -95,6 +95,12 @@ export function convertRows(src: Buffer, dtype: string, type: GgmlType, cols: nu
   return out;
 }
 
+/** Makes this thread's WebAssembly kernels for `type` now, rather than at its first block. */
+export function warmKernels(type: GgmlType): void {
+  if (type === GGML_TYPE.Q8_0) q8Kernel();
+  else if (type === GGML_TYPE.Q4_K || type === GGML_TYPE.Q6_K) kquantKernel();
+}
+
 /** One head's q/k rows from the rotate-half layout back to llama.cpp's pairs; into `into` when given. */
 export function unpermuteHead(src: Buffer, headDim: number, rowBytes: number, into?: Buffer): Buffer {
   const out = into ? into.subarray(0, src.length) : Buffer.alloc(src.length);

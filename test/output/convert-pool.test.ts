@@ -85,6 +85,25 @@ describe('conversion workers', () => {
     expect(run.stdout.trim()).toBe('34816');
   });
 
+  it('warmed threads (their kernels made before the first block) neither keep the process alive nor change a conversion', () => {
+    const pool = pathToFileURL(join(ROOT, 'dist', 'output', 'convert-pool.js')).href;
+    const tensors = pathToFileURL(join(ROOT, 'dist', 'output', 'gguf-tensors.js')).href;
+    const script = `const { convertRowsAsync, warmConversions } = await import(${JSON.stringify(pool)});
+      const { convertRows } = await import(${JSON.stringify(tensors)});
+      warmConversions(12);
+      const src = Buffer.from(new SharedArrayBuffer(1 << 17));
+      for (let i = 0; i < src.length / 2; i++) src.writeUInt16LE((i * 2654435761) & 0x3bff, i * 2);
+      const out = await convertRowsAsync(src, 'F16', 12, 4096, Buffer.from(new SharedArrayBuffer(36864)));
+      console.log(out.equals(convertRows(Buffer.from(src), 'F16', 12, 4096)));`;
+    const file = join(tmpdir(), `convert-pool-warm-${process.pid}.mjs`);
+    writeFileSync(file, script);
+    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+    rmSync(file, { force: true });
+    expect(run.error).toBeUndefined();
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.trim()).toBe('true');
+  });
+
   it('rows outside shared memory, or few, are converted here, to the same bytes', async () => {
     const src = rows('BF16');
     const want = convertRows(src, 'BF16', GGML_TYPE.Q8_0, COLS, shared(rowBytes(GGML_TYPE.Q8_0, COLS) * ROWS));

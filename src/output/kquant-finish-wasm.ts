@@ -14,7 +14,6 @@ import { bin, f32Load, f32x4, get, i32, load, Locals, OP, pick, set, simd, splat
 import { Q4_K_BYTES, Q6_K_BYTES } from './ggml-blocks.js';
 import { LEVELS_AT, MAGIC, overBlocks, RESULT_BYTES } from './kquant-search-wasm.js';
 
-
 /**
  * ggml's nearest_int exactly, lanes on the stack to i32 lanes, clamped to lo..hi: the float add of
  * 1.5 * 2^23, then the low 23 bits less 2^22. Unlike the search's (whose arguments stay small), the

@@ -1,8 +1,8 @@
 /**
  * Sequential output staged in aligned buffers and written with O_DIRECT in whole blocks: the way a
  * .bin output avoids the page cache, for outputs whose bytes do not come from the pipeline's aligned
- * buffers (a safetensors file assembled from pieces of the decoded stream). Two stages alternate, so
- * one fills while the other is written; appends are serialised.
+ * buffers (a safetensors file assembled from pieces of the decoded stream). The stages take turns:
+ * one fills while the others are written; appends are serialised.
  */
 import { DIRECT_ALIGN, findDirectOffset, pageAlignedBuffer } from '../codec/direct-io.js';
 import type { TempFile } from './temp-file.js';
@@ -28,14 +28,17 @@ export class StagedWriter {
     private readonly stages: Stage[],
   ) {}
 
-  /** A writer for `temp` written from `start` (a multiple of DIRECT_ALIGN), where the file system takes direct writes. */
-  static create(temp: TempFile, dir: string, start = 0): StagedWriter | undefined {
+  /**
+   * A writer for `temp` written from `start` (a multiple of DIRECT_ALIGN), where the file system takes
+   * direct writes; `stages` of STAGE_BYTES, all but one of them being written at a time.
+   */
+  static create(temp: TempFile, dir: string, start = 0, stages = 2): StagedWriter | undefined {
     if (!temp.direct || start % DIRECT_ALIGN !== 0) return undefined;
-    const raw = pageAlignedBuffer(2 * STAGE_BYTES + DIRECT_ALIGN);
+    const raw = pageAlignedBuffer(stages * STAGE_BYTES + DIRECT_ALIGN);
     const offset = findDirectOffset(raw, dir);
     if (offset === undefined) return undefined;
     const stage = (i: number) => ({ data: raw.subarray(offset + i * STAGE_BYTES, offset + (i + 1) * STAGE_BYTES), writing: Promise.resolve() });
-    const writer = new StagedWriter(temp, [stage(0), stage(1)]);
+    const writer = new StagedWriter(temp, Array.from({ length: stages }, (_, i) => stage(i)));
     writer.fileOffset = start;
     return writer;
   }
@@ -61,7 +64,7 @@ export class StagedWriter {
     full.writing = this.temp.write(full.data, full.data.length, this.fileOffset);
     this.fileOffset += full.data.length;
     this.fill = 0;
-    this.current = 1 - this.current;
+    this.current = (this.current + 1) % this.stages.length;
     await this.stages[this.current]!.writing;
   }
 

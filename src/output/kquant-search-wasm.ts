@@ -99,7 +99,7 @@ function overGroups<S>(groups: S[], n: number) {
   };
 }
 
-/** The levels of one group, lanes to bytes: value i of sub-block j at dst + 64 + n * j + i. */
+/** The levels of one group, lanes to bytes: value i of sub-block j at dst + LEVELS_AT + n * j + i. */
 function storeLevels(levels: number, mask: number, n: number, g: number, i: number): number[] {
   const code = [...get(levels), ...simd(V.i32x4TruncSatF32x4S), ...get(mask), ...simd(V.andNot), ...set(levels)];
   for (let k = 0; k < 4; k++) code.push(...get(2), ...get(levels), ...simd(V.i32x4Extract, k), ...i32Store8(LEVELS_AT + n * (4 * g + k) + i));

@@ -4,15 +4,17 @@
  * that are zero, constant, one-signed or sparse, values at the rounding ties of the levels, and every
  * finite fp16 and bf16 bit pattern widened in the kernel.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Q4_K_BYTES, Q6_K_BYTES, QK_K } from '../../src/output/ggml-blocks.js';
 import { GGML_TYPE } from '../../src/output/gguf-format.js';
 import { quantizeQ4K, quantizeQ4KPortable, quantizeQ6K, quantizeQ6KPortable } from '../../src/output/gguf-kquants.js';
 import { bf16ToF32, f16ToF32 } from '../../src/output/gguf-numbers.js';
 import { convertRows } from '../../src/output/gguf-tensors.js';
-import { KQUANT_MODULES, kquantKernel } from '../../src/output/kquant-simd.js';
+import { KQUANT_MODULES, kquantKernel, moduleBytes } from '../../src/output/kquant-simd.js';
 import { ROOT } from '../support/helpers.js';
 
 const v = JSON.parse(readFileSync(join(ROOT, 'fixtures', 'gguf', 'kquant-vectors.json'), 'utf8')) as { f32Bits: number[]; q4_K: string; q6_K: string };
@@ -80,6 +82,18 @@ function finiteHalves(finite: (h: number) => boolean): Uint16Array {
 describe('K-quants with the searches in WebAssembly SIMD', () => {
   it('are available on this Node (else a Q4_K_M GGUF takes the slow path)', () => {
     expect(kquantKernel()).toBeDefined();
+  });
+
+  it('a module file that is missing or not a valid module (an install cut short) is assembled instead', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mxor-kernels-'));
+    try {
+      const good = Buffer.from(KQUANT_MODULES['q4k-search']());
+      writeFileSync(join(dir, 'q4k-search.wasm'), good.subarray(0, good.length - 100));
+      expect(Buffer.from(moduleBytes('q4k-search', pathToFileURL(`${dir}/`))).equals(good)).toBe(true);
+      expect(Buffer.from(moduleBytes('q6k-search', pathToFileURL(`${dir}/`))).equals(Buffer.from(KQUANT_MODULES['q6k-search']()))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the module files that `npm run build` writes for the workers are the modules assembled here', () => {

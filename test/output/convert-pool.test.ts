@@ -38,6 +38,17 @@ function rows(dtype: 'F16' | 'BF16' | 'F32', rowCount = ROWS, seed = randomBytes
 }
 
 const shared = (bytes: number) => Buffer.from(new SharedArrayBuffer(bytes));
+
+/** Runs `script` as a module in a process of its own, which must exit by itself (0) within 20 s; its output. */
+function runScript(name: string, script: string): string {
+  const file = join(tmpdir(), `convert-pool-${name}-${process.pid}.mjs`);
+  writeFileSync(file, script);
+  const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+  rmSync(file, { force: true });
+  expect(run.error).toBeUndefined();
+  expect(run.status, run.stderr).toBe(0);
+  return run.stdout.trim();
+}
 const TYPES: [string, GgmlType][] = [
   ['Q8_0', GGML_TYPE.Q8_0],
   ['Q4_K', GGML_TYPE.Q4_K],
@@ -76,13 +87,7 @@ describe('conversion workers', () => {
       const src = Buffer.from(new SharedArrayBuffer(1 << 16));
       const out = await convertRowsAsync(src, 'BF16', 8, 512, Buffer.from(new SharedArrayBuffer(34816)));
       console.log(out.length);`;
-    const file = join(tmpdir(), `convert-pool-exit-${process.pid}.mjs`);
-    writeFileSync(file, script);
-    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
-    rmSync(file, { force: true });
-    expect(run.error).toBeUndefined();
-    expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout.trim()).toBe('34816');
+    expect(runScript('exit', script)).toBe('34816');
   });
 
   it('warmed threads (their kernels made before the first block) neither keep the process alive nor change a conversion', () => {
@@ -95,13 +100,7 @@ describe('conversion workers', () => {
       for (let i = 0; i < src.length / 2; i++) src.writeUInt16LE((i * 2654435761) & 0x3bff, i * 2);
       const out = await convertRowsAsync(src, 'F16', 12, 4096, Buffer.from(new SharedArrayBuffer(36864)));
       console.log(out.equals(convertRows(Buffer.from(src), 'F16', 12, 4096)));`;
-    const file = join(tmpdir(), `convert-pool-warm-${process.pid}.mjs`);
-    writeFileSync(file, script);
-    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
-    rmSync(file, { force: true });
-    expect(run.error).toBeUndefined();
-    expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout.trim()).toBe('true');
+    expect(runScript('warm', script)).toBe('true');
   });
 
   it('rows outside shared memory, or few, are converted here, to the same bytes', async () => {

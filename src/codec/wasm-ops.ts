@@ -1,5 +1,5 @@
 /**
- * Instructions of the hand-assembled WebAssembly kernels (the Q8_0 and K-quant quantizers), by name:
+ * Instructions of the hand-assembled WebAssembly kernels (XOR, the Q8_0 and K-quant quantizers), by name:
  * each helper gives one instruction's bytes, to be spread into a function body in stack order.
  */
 import { leb128, sleb128, WASM_TYPE } from './wasm-binary.js';
@@ -34,9 +34,9 @@ export const splat4 = (bits: number): number[] =>
   simd(12, ...Array.from({ length: 4 }, () => [bits & 0xff, (bits >>> 8) & 0xff, (bits >>> 16) & 0xff, bits >>> 24]).flat());
 /** Four float32 lanes of `value`. */
 export const f32x4 = (value: number): number[] => splat4(new Uint32Array(new Float32Array([value]).buffer)[0]!);
-/** v128.load / v128.store at the address on the stack plus `offset` (alignment hint 1). */
-export const load = (offset: number): number[] => simd(0, 0x00, ...leb128(offset));
-export const store = (offset: number): number[] => simd(11, 0x00, ...leb128(offset));
+/** v128.load / v128.store at the address on the stack plus `offset`; `align`: the alignment hint's log2 (0: none). */
+export const load = (offset: number, align = 0): number[] => simd(0, align, ...leb128(offset));
+export const store = (offset: number, align = 0): number[] => simd(11, align, ...leb128(offset));
 /** `a` and `b` combined by the SIMD instruction `op`. */
 export const bin = (a: number[], b: number[], op: number): number[] => [...a, ...b, ...simd(op)];
 /** v128.bitselect: the lanes of `a` where local `mask` is set, else those of `b`. */
@@ -59,7 +59,7 @@ export const OP = {
 export const V = {
   i32x4Splat: 17, i32x4Extract: 27, f32x4Splat: 19, f32x4Extract: 31,
   i8x16Shl: 107, i8x16ShrU: 109, i16x8Shl: 139, i32x4GtS: 59, f32x4Eq: 65, f32x4Ne: 66, f32x4Lt: 67, f32x4Gt: 68, f32x4Ge: 70,
-  and: 78, andNot: 79, or: 80, bitselect: 82, anyTrue: 83,
+  and: 78, andNot: 79, or: 80, xor: 81, bitselect: 82, anyTrue: 83,
   load16x4U: 4, i8x16NarrowI16x8S: 101, i16x8NarrowI32x4S: 133, i32x4Shl: 171, i32x4Add: 174, i32x4Sub: 177,
   i32x4MinS: 182, i32x4MaxS: 184,
   f32x4Trunc: 105, f32x4Abs: 224, f32x4Neg: 225, f32x4Sqrt: 227, f32x4Add: 228, f32x4Sub: 229,

@@ -7,6 +7,7 @@
  * SharedArrayBuffer, reads, writes and the hash worker use it directly: no chunk is ever copied.
  */
 import { leb128, oneFunctionModule, WASM_TYPE } from './wasm-binary.js';
+import { get, i32, load, OP, set, simd, store, V } from './wasm-ops.js';
 
 /** One-off XOR for callers without long-lived buffers (64-bit words when aligned, bytes otherwise). */
 export function xorInto(dst: Uint8Array, src: Uint8Array, length: number = Math.min(dst.length, src.length)): void {
@@ -44,15 +45,14 @@ export interface XorMemory {
  * $n must be a multiple of 64; the caller XORs the tail.
  */
 function xorModuleBytes(): Uint8Array {
-  const get = (i: number) => [0x20, i];
-  const load = (offset: number) => [0xfd, 0x00, 0x04, offset];
-  const store = (offset: number) => [0xfd, 0x0b, 0x04, offset];
-  const code = [0x02, 0x40, 0x03, 0x40, ...get(3), ...get(2), 0x4f, 0x0d, 0x01];
+  // Alignment hint 2^4: the buffers are 16-byte aligned.
+  const ALIGN16 = 4;
+  const code = [OP.block, OP.noResult, OP.loop, OP.noResult, ...get(3), ...get(2), OP.i32GeU, OP.brIf, 1];
   for (const offset of [0, 16, 32, 48]) {
-    code.push(...get(0), ...get(3), 0x6a, ...get(0), ...get(3), 0x6a, ...load(offset));
-    code.push(...get(1), ...get(3), 0x6a, ...load(offset), 0xfd, 0x51, ...store(offset));
+    code.push(...get(0), ...get(3), OP.i32Add, ...get(0), ...get(3), OP.i32Add, ...load(offset, ALIGN16));
+    code.push(...get(1), ...get(3), OP.i32Add, ...load(offset, ALIGN16), ...simd(V.xor), ...store(offset, ALIGN16));
   }
-  code.push(...get(3), 0x41, 0xc0, 0x00, 0x6a, 0x21, 0x03, 0x0c, 0x00, 0x0b, 0x0b, 0x0b);
+  code.push(...get(3), ...i32(64), OP.i32Add, ...set(3), OP.br, 0, OP.end, OP.end, OP.end);
   return oneFunctionModule('xor', [0x03, 0x01, ...leb128(65536)], [WASM_TYPE.i32], code);
 }
 

@@ -91,6 +91,10 @@ export class GzipSource implements ByteSource {
   ) {
     const gunzip = createGunzip();
     compressed.on('error', (err) => gunzip.destroy(err));
+    // The inflater runs ahead of the reads: it can fail before the first read has set up the
+    // iterator's listeners, and an 'error' nobody listens to ends the process. The iterator still
+    // throws the stored error on the next read.
+    gunzip.on('error', () => undefined);
     this.stream = compressed.pipe(gunzip);
     this.chunks = this.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }

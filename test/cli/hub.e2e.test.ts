@@ -313,7 +313,7 @@ describe('gzip payloads on the Hub', () => {
       expect(r.stderr).toMatch(/the bytes received do not match the SHA-256 the Hub lists; fetching it again/);
       await expectFineTune(join(standIn.work, 'out'));
     } else {
-      expect(r.code).toBe(2);
+      expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(new RegExp(`${SHARD2}.*gzip payload is corrupt`));
       expect(await finalNames(join(standIn.work, 'out'))).not.toContain(SHARD2);
     }

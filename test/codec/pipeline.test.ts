@@ -162,6 +162,20 @@ describe('pipeline (payload XOR base -> file + digest)', () => {
     expect(again.out.equals(referenceXor(seededBytes(10, 8), seededBytes(10, 9)))).toBe(true);
   });
 
+  it('a gzip stream that fails before its first read is a corrupt payload, not a crash (the inflater ran ahead)', async () => {
+    const bad = gzipSync(seededBytes(9000, 11));
+    bad[bad.length >> 1]! ^= 0xff;
+    const p = join(dir, 'early.gz');
+    await writeFile(p, bad);
+    const inner = await FileSource.open(p);
+    for (const source of [await GzipSource.open(p), GzipSource.over(inner)]) {
+      // The inflater reads and fails on its own while nothing has asked for bytes yet.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await expect(source.read(Buffer.alloc(CHUNK), CHUNK)).rejects.toThrow(/gzip payload is corrupt \(Z_DATA_ERROR\)/);
+      await source.close();
+    }
+  });
+
   it('stops at the next chunk once the signal is aborted', async () => {
     const p = join(dir, 'big');
     await writeFile(p, seededBytes(64 * 4096, 10));

@@ -62,7 +62,7 @@ export const V = {
   and: 78, andNot: 79, or: 80, xor: 81, bitselect: 82, anyTrue: 83,
   load16x4U: 4, i8x16NarrowI16x8S: 101, i16x8NarrowI32x4S: 133, i32x4Shl: 171, i32x4Add: 174, i32x4Sub: 177,
   i32x4MinS: 182, i32x4MaxS: 184,
-  f32x4Trunc: 105, f32x4Abs: 224, f32x4Neg: 225, f32x4Sqrt: 227, f32x4Add: 228, f32x4Sub: 229,
+  f32x4Trunc: 105, f32x4Nearest: 106, f32x4Abs: 224, f32x4Neg: 225, f32x4Sqrt: 227, f32x4Add: 228, f32x4Sub: 229,
   f32x4Mul: 230, f32x4Div: 231, f32x4Min: 232, f32x4Max: 233, f32x4Pmin: 234, f32x4Pmax: 235,
   i32x4TruncSatF32x4S: 248,
 } as const;

@@ -9,6 +9,7 @@ import { InputError } from '../errors.js';
 import { SafetensorsSink } from '../output/safetensors-sink.js';
 import { commitTemp, discardTemp, partialDir, type TempFile } from '../output/temp-file.js';
 import { dropKeptOutput, finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
+import { keepGgufShard } from './gguf-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { FilePlan } from '../plan/plan.js';
 import { openInput, openPayload } from './open-input.js';
@@ -226,6 +227,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       if (!temp) {
         // Its bytes are in the GGUF, which gets its name once every shard is in.
         ctx.gguf!.shardDone(file.name, status === 'verified');
+        if (status === 'verified') await keepGgufShard(ctx.gguf!, file.name, { digests: streamed.digests, bytes: streamed.bytes }, ctx);
         committed = true;
         return resultOf(file, t0, { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: [] }, { cause: null });
       }

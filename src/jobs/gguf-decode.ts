@@ -7,10 +7,12 @@ import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { GgufAssembly, VERIFIED_KEY } from '../output/gguf-assembly.js';
 import { expectedTensors, llamaMetadata, resolveType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
-import { createTemp, lstatOrUndefined } from '../output/temp-file.js';
+import { lstatOrUndefined } from '../output/temp-file.js';
+import type { GgufShardEntry } from '../output/state.js';
 import type { DecodePlan } from '../plan/plan.js';
 import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
 import { readJsonObject, readModelFiles } from './gguf-inputs.js';
+import { openGgufFile, type GgufResumeContext } from './gguf-resume.js';
 
 const TORCH_DTYPE: Record<string, string> = { bfloat16: 'BF16', float16: 'F16', float32: 'F32' };
 
@@ -24,7 +26,13 @@ export function ggufFileName(plan: DecodePlan, type: Exclude<GgufTypeName, 'auto
   return `${plan.expectations?.model?.name ?? basename(plan.outputDir)}-${typeLabel(type)}.gguf`;
 }
 
-export async function openGgufAssembly(plan: DecodePlan, asked: GgufTypeName, force: boolean): Promise<GgufAssembly> {
+/** The GGUF a decode writes into, and the shards an interrupted run left in it (gguf-resume.ts). */
+export async function openGgufAssembly(
+  plan: DecodePlan,
+  asked: GgufTypeName,
+  force: boolean,
+  ctx: GgufResumeContext,
+): Promise<{ assembly: GgufAssembly; resumed: Map<string, GgufShardEntry> }> {
   const { raw, config, configPath, vocab } = await readModelFiles(plan.outputDir, (name) => lacking(plan, name));
   const dtype = TORCH_DTYPE[String(raw.torch_dtype)];
   if (!dtype) throw new InputError(`says torch_dtype ${JSON.stringify(raw.torch_dtype)}, so the GGUF's type cannot be chosen before the weights arrive`, { file: configPath, hint: 'pass --gguf f16, bf16, f32 or q8_0' });
@@ -51,5 +59,6 @@ export async function openGgufAssembly(plan: DecodePlan, asked: GgufTypeName, fo
   const release = plan.expectations?.model?.name ?? basename(plan.outputDir);
   const metadata = llamaMetadata(config, vocab, type, { name: release, description: `${release}, decoded from its XOR release by metharme-xor` }, METHARME_CHAT_TEMPLATE);
   metadata.push([VERIFIED_KEY, { type: 'bool', value: false }]);
-  return new GgufAssembly(await createTemp(plan.outputDir, name, { direct: true }), { shapes, shards, type, dtype, headDim: config.dim / config.heads, layers: config.layers, metadata });
+  const assembly = new GgufAssembly({ shapes, shards, type, dtype, headDim: config.dim / config.heads, layers: config.layers, metadata });
+  return { assembly, resumed: await openGgufFile(assembly, name, plan, ctx) };
 }

@@ -6,26 +6,17 @@
  * (gguf-tensors.ts). The header, whose tensor infos follow the data's order, is written last, and the
  * file gets its final name only when every shard matched its published digest.
  */
-import type { OutputSink } from '../codec/stream-job.js';
-import { InputError } from '../errors.js';
+import { createHash } from 'node:crypto';
 import { isContiguous, type TensorLayout } from '../release/state-dict.js';
-import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
+import { GGML_TYPE, ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
 import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf-llama.js';
 import { rowBytes, rowsOf } from './gguf-tensors.js';
 import { BufferPool, TensorRoute } from './gguf-route.js';
-import { StagedWriter } from './staged-writer.js';
-import { commitTemp, discardTemp, type TempFile } from './temp-file.js';
-import { StreamRefusal } from './stream-refusal.js';
-import { TorchZipStream } from './torch-zip-stream.js';
-
+import { commitTemp, discardTemp, keepTemp, type TempFile } from './temp-file.js';
+import { GgufShardSink } from './gguf-shard-sink.js';
 
 /** The key that says whether every shard matched its published digest. */
 export const VERIFIED_KEY = 'metharme_xor.shards_verified';
-
-/** Blocks of rows a shard has converting at once, beyond which its writes wait (memory stays flat). */
-const MAX_CONVERTING = 3;
-/** The decoded stream is parsed this much at a time, the conversions in flight checked between. */
-const PIECE_BYTES = 1 << 20;
 
 export interface GgufTarget {
   /** HF tensor name -> shape, for every tensor the GGUF holds. */
@@ -40,8 +31,13 @@ export interface GgufTarget {
   metadata: [string, GgufValue][];
 }
 
-interface Slot {
+export interface GgufSlot {
   info: GgufTensorInfo;
+  /** Its name in the checkpoint, and its storage's key there. */
+  hfName: string;
+  key: string;
+  /** Its bytes in the GGUF are its storage's in the checkpoint, as they are (so the zip's CRC-32 is theirs). */
+  verbatim: boolean;
   shape: readonly number[];
   /** Absolute file offset of its data. */
   at: number;
@@ -49,11 +45,16 @@ interface Slot {
 
 export class GgufAssembly {
   private readonly headerBytes: number;
+  /** The SHA-256 of the layout (header, types, regions): what an interrupted run's GGUF must share to be resumed. */
+  readonly layout: string;
+  private temp!: TempFile;
+  /** By shard: the CRC-32 of each of its tensors' bytes as written, in the order placed. */
+  private readonly crcs = new Map<string, number[]>();
   /** Tensors whose rows are not whole blocks of the type asked, and the type each is written as instead. */
   readonly fellBack: { name: string; type: GgmlType }[];
   private readonly regions = new Map<string, { start: number; bytes: number }>();
   /** By shard: a shard fetched again is placed again. */
-  private readonly slots = new Map<string, Slot[]>();
+  private readonly slots = new Map<string, GgufSlot[]>();
   private readonly verifiedShards = new Set<string>();
   /** One for the whole file: shards run one after another, or a few side by side, from the same buffers. */
   readonly pool = new BufferPool();
@@ -61,26 +62,94 @@ export class GgufAssembly {
   private allVerified = true;
   private closed = false;
 
-  constructor(
-    private readonly temp: TempFile,
-    private readonly target: GgufTarget,
-  ) {
+  /** The file it is written into comes with `use`: a new one, or the one an interrupted run kept (whose layout must be this one's). */
+  constructor(private readonly target: GgufTarget) {
     const infos = [...target.shapes].map(([name, shape]) => this.infoOf(name, shape));
     this.fellBack = [...target.shapes].flatMap(([name, shape]) => {
       const chosen = tensorType(name, shape, target.type, target.layers);
       return chosen.fellBack ? [{ name, type: chosen.type }] : [];
     });
-    this.headerBytes = ggufHeader(target.metadata, infos).header.length;
+    const header = ggufHeader(target.metadata, infos).header;
+    this.headerBytes = header.length;
     let at = this.headerBytes;
     for (const [shard, names] of [...target.shards].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const bytes = names.reduce((n, name) => n + this.padded(name), 0);
       this.regions.set(shard, { start: at, bytes });
       at += bytes;
     }
+    this.layout = createHash('sha256').update(header).update(JSON.stringify([...this.regions])).digest('hex');
+  }
+
+  use(temp: TempFile): void {
+    this.temp = temp;
   }
 
   get path(): string {
     return this.temp.path;
+  }
+
+  get file(): TempFile {
+    return this.temp;
+  }
+
+  /** Where shard `shard`'s tensors go in the file. */
+  regionOf(shard: string): { start: number; bytes: number } | undefined {
+    return this.regions.get(shard);
+  }
+
+  /** A shard's tensors as placed. */
+  slotsOf(shard: string): readonly GgufSlot[] {
+    return this.slots.get(shard) ?? [];
+  }
+
+  /** The CRC-32 of each of a shard's tensors as written, or undefined where one is not known. */
+  setCrcs(shard: string, crcs: number[] | undefined): void {
+    if (crcs === undefined) this.crcs.delete(shard);
+    else this.crcs.set(shard, crcs);
+  }
+
+  /** A shard's tensors as placed, with their offsets and CRC-32s: what resuming needs of it (undefined without the CRCs). */
+  placedOf(shard: string): [string, number, number][] | undefined {
+    const crcs = this.crcs.get(shard);
+    return crcs && this.slotsOf(shard).map((s, i) => [s.hfName, s.at, crcs[i]!]);
+  }
+
+  /** Shards whose bytes are all in the file. */
+  get shardsDone(): number {
+    return this.verifiedShards.size;
+  }
+
+  get shardCount(): number {
+    return this.target.shards.size;
+  }
+
+  /**
+   * A shard an earlier run put into this file whole and verified: its tensors as that run placed them,
+   * if that is a placement this layout gives (every tensor of the shard, front to back in its region).
+   */
+  restore(shard: string, placed: readonly (readonly [string, number, ...unknown[]])[]): boolean {
+    const region = this.regions.get(shard);
+    const wanted = new Set(this.target.shards.get(shard));
+    if (!region || placed.length !== wanted.size) return false;
+    const slots: GgufSlot[] = [];
+    let at = region.start;
+    for (const [name, offset] of placed) {
+      const shape = this.target.shapes.get(name);
+      if (!shape || !wanted.delete(name) || offset !== at) return false;
+      const info = this.infoOf(name, shape);
+      slots.push({ info, shape, at, hfName: name, key: '', verbatim: false });
+      at += info.bytes + padTo(info.bytes);
+    }
+    if (at !== region.start + region.bytes) return false;
+    this.slots.set(shard, slots);
+    this.verifiedShards.add(shard);
+    return true;
+  }
+
+  /** Undoes `restore`: the shard is to be decoded into the file again. */
+  unrestore(shard: string): void {
+    this.slots.delete(shard);
+    this.verifiedShards.delete(shard);
   }
 
   /** The type's name as llama.cpp users write it (BF16, Q8_0). */
@@ -124,7 +193,7 @@ export class GgufAssembly {
     const wanted = new Set(this.target.shards.get(shard));
     const region = this.regions.get(shard)!;
     const routes = new Map<string, TensorRoute>();
-    const slots: Slot[] = [];
+    const slots: GgufSlot[] = [];
     this.slots.set(shard, slots);
     let at = region.start;
     const order = [...tensors].sort((a, b) => (a.storageKey < b.storageKey ? -1 : a.storageKey > b.storageKey ? 1 : 0));
@@ -136,7 +205,8 @@ export class GgufAssembly {
       if (t.dtype !== this.target.dtype) refuse(`"${t.name}" is ${t.dtype}, where config.json's torch_dtype says ${this.target.dtype}`);
       if (!isContiguous(t) || routes.has(t.storageKey)) refuse(`"${t.name}" is a view into a storage shared with other tensors`);
       const info = this.infoOf(t.name, shape);
-      slots.push({ info, shape, at });
+      const verbatim = info.type === GGML_TYPE[t.dtype as keyof typeof GGML_TYPE] && !isQk(t.name) && t.offset === 0 && t.storageNumel * t.elementBytes === info.bytes;
+      slots.push({ info, shape, at, hfName: t.name, key: t.storageKey, verbatim });
       routes.set(t.storageKey, new TensorRoute(t, info.type, isQk(t.name) ? this.target.headDim : undefined, at, this.pool));
       at += info.bytes + padTo(info.bytes);
     }
@@ -154,15 +224,12 @@ export class GgufAssembly {
     this.failed = true;
   }
 
-  /** Writes the header and gives the file its name when every shard went into it; else removes it. */
+  /** Writes the header and gives the file its name when every shard went into it. */
   async finish(): Promise<{ written: boolean; bytes: number; verified: boolean }> {
-    if (this.closed) return { written: false, bytes: 0, verified: false };
-    this.closed = true;
     const complete = !this.failed && [...this.target.shards.keys()].every((s) => this.verifiedShards.has(s));
-    if (!complete) {
-      await discardTemp(this.temp);
-      return { written: false, bytes: 0, verified: false };
-    }
+    // Unfinished, the file is left to `discard`, which keeps it where shards of it are recorded to resume.
+    if (this.closed || !complete) return { written: false, bytes: 0, verified: false };
+    this.closed = true;
     const infos = [...this.slots.values()].flat().sort((a, b) => a.at - b.at);
     // Said in the file itself: whether every shard matched a published digest (a fixed-size value).
     const metadata = this.target.metadata.map(([k, v]): [string, GgufValue] => (k === VERIFIED_KEY ? [k, { type: 'bool', value: this.allVerified }] : [k, v]));
@@ -178,150 +245,11 @@ export class GgufAssembly {
     return { written: true, bytes: last ? last.at + last.info.bytes + padTo(last.info.bytes) : header.length, verified: this.allVerified };
   }
 
-  async discard(): Promise<void> {
+  /** Removes the unfinished file, or with `keep` (shards of it are recorded to resume) leaves it flushed for the next run. */
+  async discard(options: { keep?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await discardTemp(this.temp);
-  }
-}
-
-export class GgufShardSink implements OutputSink {
-  readonly path: string;
-  readonly flush = undefined;
-  private readonly stream: TorchZipStream;
-  private routes: Map<string, TensorRoute> | undefined;
-  private writes: Promise<unknown>[] = [];
-  /** Direct writes, front to back through the region; page-cache writes where that cannot be. */
-  private staged: StagedWriter | undefined;
-  private cursor: number;
-  /** Puts wait here for the conversions before them, so that bytes reach the file in order. */
-  private order: Promise<void> = Promise.resolve();
-  private converting = 0;
-  /** Each conversion's place in `order`, oldest first: they settle in this order. */
-  private readonly inFlight: Promise<void>[] = [];
-  /** Whether bytes of the chunk being written were put as they are (not copied into the pool). */
-  private borrowed = false;
-  private serial: Promise<void> = Promise.resolve();
-  private readonly refused = new StreamRefusal();
-
-  constructor(
-    private readonly assembly: GgufAssembly,
-    private readonly temp: TempFile,
-    private readonly shard: string,
-    private readonly source: string,
-    regionStart: number,
-    directDir: string | undefined,
-    size?: number,
-  ) {
-    this.path = temp.path;
-    this.cursor = regionStart;
-    this.staged = directDir ? StagedWriter.create(temp, directDir, regionStart, assembly.writeStages) : undefined;
-    const refuse = (reason: string): never => {
-      throw new InputError(`cannot be written into the GGUF: ${reason}`, { file: this.source, hint: 'decode without --gguf, then convert the folder with "metharme-xor gguf"' });
-    };
-    this.stream = new TorchZipStream(
-      {
-        onTensors: (tensors) => {
-          this.routes = this.assembly.place(this.shard, tensors, refuse);
-          return new Map(tensors.map((t) => [t.storageKey, t.storageNumel * t.elementBytes]));
-        },
-        onStorage: (key, offset, bytes) => this.routes?.get(key)?.push(offset, bytes, (data, position, recycle) => this.put(data, position, recycle)),
-      },
-      refuse,
-      size,
-    );
-  }
-
-  /** The .bin's last bytes (its zip directory), also what the pickle check of the same stream reads. */
-  get tail() {
-    return this.stream.tail;
-  }
-
-  /**
-   * Bytes of the region at `position`, in the order put (a conversion's once it is done): staged
-   * while they come in order, else written where they go.
-   */
-  private put(data: Buffer | Promise<Buffer>, position: number, recycle?: Buffer[]): void {
-    if (!recycle) this.borrowed = true;
-    if (!(data instanceof Promise) && this.converting === 0) {
-      this.issue(data, position, recycle);
-      return;
-    }
-    this.converting++;
-    this.order = Promise.all([this.order, data]).then(([, bytes]) => {
-      this.converting--;
-      this.inFlight.shift();
-      this.issue(bytes, position, recycle);
-    });
-    this.inFlight.push(this.order);
-    // Seen by write() or finish(), which wait for the chain; not an unhandled rejection meanwhile.
-    this.order.catch(() => {});
-  }
-
-  /**
-   * Waits until at most `limit` conversions are in flight: for the oldest, not for all of them, so
-   * that the workers are handed the next blocks while the last ones convert (waiting for all left
-   * them idle at every refill).
-   */
-  private async drainTo(limit: number): Promise<void> {
-    while (this.converting > limit) await this.inFlight[0];
-  }
-
-  private issue(data: Buffer, position: number, recycle?: Buffer[]): void {
-    if (this.staged && position !== this.cursor) {
-      // Storages out of torch's order: what is staged is written, the rest goes through the page cache.
-      this.writes.push(this.staged.finish());
-      this.staged = undefined;
-    }
-    let write: Promise<unknown>;
-    if (this.staged) {
-      this.cursor += data.length;
-      write = this.staged.append(data);
-    } else write = this.temp.writeBuffered(data, data.length, position);
-    this.writes.push(recycle ? write.then(() => recycle.forEach((b) => this.assembly.pool.give(b))) : write);
-  }
-
-  /**
-   * The pipeline writes several chunks at once; here they are taken one after another, so that the
-   * wait below holds back the next chunk, and the conversions in flight stay a few blocks.
-   */
-  write(data: Buffer, length: number): Promise<void> {
-    const next = this.serial.then(() => this.take(data, length));
-    this.serial = next.catch(() => {});
-    return next;
-  }
-
-  get refusal(): Error | undefined {
-    return this.refused.error;
-  }
-
-  private async take(data: Buffer, length: number): Promise<void> {
-    // A piece at a time, so that the conversions in flight stay a few blocks, not a chunk's worth.
-    for (let at = 0; at < length; at += PIECE_BYTES) {
-      await this.drainTo(MAX_CONVERTING);
-      // A stream that stops parsing is not converted further, and still hashed to the end.
-      this.refused.attempt(() => this.stream.push(data.subarray(at, Math.min(length, at + PIECE_BYTES))));
-    }
-    // Conversions run on while the next chunks come, up to a few blocks; the decoded stream's own
-    // bytes must be copied or written before its buffer is handed back.
-    if (this.borrowed) await this.order;
-    else await this.drainTo(MAX_CONVERTING);
-    this.borrowed = false;
-    const writes = this.writes;
-    this.writes = [];
-    await Promise.all(writes);
-  }
-
-  /** After the whole .bin went by: its conversions are written; `refusal` says whether it converted whole. */
-  async finish(): Promise<void> {
-    await this.serial;
-    this.refused.attempt(() => {
-      this.stream.finish();
-      const short = [...(this.routes?.values() ?? [])].find((r) => !r.complete);
-      if (short) throw new InputError(`cannot be written into the GGUF: tensor "${short.name}" is cut short`, { file: this.source });
-    });
-    await this.order;
-    await Promise.all(this.writes);
-    await this.staged?.finish();
+    if (options.keep) await keepTemp(this.temp);
+    else await discardTemp(this.temp);
   }
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { stat, unlink, writeFile } from 'node:fs/promises';
 import { readInput } from '../input-files.js';
 import { asWriteError } from '../errors.js';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Digests } from '../types.js';
 import { renameWithRetry, stateDir } from './temp-file.js';
 
@@ -44,6 +44,26 @@ export interface PartialEntry {
   resumable: boolean;
 }
 
+/**
+ * A GGUF an interrupted decode --gguf kept to resume: the shards whose parts of it are whole and
+ * flushed, each part vouched for by its CRC-32 (checked again before it is used).
+ */
+export interface GgufEntry {
+  /** The SHA-256 of the GGUF's layout (header, types, regions): a run that would lay it out otherwise starts it again. */
+  layout: string;
+  /** The temporary GGUF's name in the partial folder, and its inode (a replaced file is not ours). */
+  temp: { name: string; ino: string };
+  shards: Record<string, GgufShardEntry>;
+}
+
+export interface GgufShardEntry {
+  /** The digests of the decoded shard, which matched its published one, and its size. */
+  digests: Digests;
+  bytes: number;
+  /** Its tensors in the order they were placed, with their offsets in the file, and the CRC-32 of each one's bytes there. */
+  placed: [string, number, number][];
+}
+
 interface StateFile {
   version: 1;
   files: Record<string, StateEntry>;
@@ -54,6 +74,7 @@ interface StateFile {
    * replaces only these (absent in older states, whose `files` then say the same).
    */
   written?: string[];
+  gguf?: GgufEntry;
 }
 
 export async function identify(path: string): Promise<FileIdentity | undefined> {
@@ -129,7 +150,39 @@ export class ResumeState {
 
   /** Temporary outputs an interrupted run kept to resume: not stale. */
   keptTemps(): Set<string> {
-    return new Set(Object.values(this.data.partial ?? {}).map((p) => p.temp.name));
+    const names = new Set(Object.values(this.data.partial ?? {}).map((p) => p.temp.name));
+    const gguf = this.ggufEntry();
+    if (gguf) names.add(gguf.temp.name);
+    return names;
+  }
+
+  /** The kept GGUF's entry; none for one that is damaged, or names a file outside the partial folder. */
+  ggufEntry(): GgufEntry | undefined {
+    const g = this.data.gguf;
+    const placedOk = (p: unknown) => Array.isArray(p) && p.every((t) => Array.isArray(t) && typeof t[0] === 'string' && Number.isSafeInteger(t[1]) && Number.isInteger(t[2]));
+    const shardOk = (e: GgufShardEntry) => e && typeof e.digests === 'object' && Number.isSafeInteger(e.bytes) && placedOk(e.placed);
+    const ok =
+      g &&
+      typeof g.layout === 'string' &&
+      typeof g.temp?.name === 'string' &&
+      typeof g.temp.ino === 'string' &&
+      basename(g.temp.name) === g.temp.name &&
+      !g.temp.name.startsWith('.') &&
+      typeof g.shards === 'object' &&
+      g.shards !== null &&
+      Object.values(g.shards).every(shardOk);
+    return ok ? g : undefined;
+  }
+
+  async recordGguf(entry: GgufEntry): Promise<void> {
+    this.data.gguf = entry;
+    await this.save();
+  }
+
+  async forgetGguf(): Promise<void> {
+    if (!this.data.gguf) return;
+    delete this.data.gguf;
+    await this.save();
   }
 
   partialOf(name: string): PartialEntry | undefined {

@@ -155,7 +155,7 @@ export async function createTemp(outputDir: string, name: string, options: { dir
  * still the regular file of inode `ino` with at least `bytes` bytes (else undefined, and the caller
  * starts afresh). What lies past `bytes` was written out of order or not flushed: it is cut off.
  */
-export async function reopenTemp(outputDir: string, name: string, kept: { ino: string; bytes: number }, options: { direct?: boolean } = {}): Promise<TempFile | undefined> {
+export async function reopenTemp(outputDir: string, name: string, kept: { ino: string; bytes?: number }, options: { direct?: boolean } = {}): Promise<TempFile | undefined> {
   const tempPath = join(partialDir(outputDir), name);
   let handle: FileHandle;
   try {
@@ -164,12 +164,13 @@ export async function reopenTemp(outputDir: string, name: string, kept: { ino: s
     return undefined;
   }
   const info = await handle.stat({ bigint: true }).catch(() => undefined);
-  if (!info?.isFile() || info.ino.toString() !== kept.ino || info.size < BigInt(kept.bytes)) {
+  if (!info?.isFile() || info.ino.toString() !== kept.ino || info.size < BigInt(kept.bytes ?? 0)) {
     await handle.close();
     return undefined;
   }
   try {
-    await handle.truncate(kept.bytes);
+    // Without `bytes` (a GGUF, whose kept parts are not a prefix) nothing is cut.
+    if (kept.bytes !== undefined) await handle.truncate(kept.bytes);
   } catch (err) {
     await handle.close();
     throw asWriteError(err, tempPath, 'resuming a temporary file');

@@ -11,7 +11,7 @@ import { checkpointFormat, dataPklDisagreement, scanZipHead, zip64Extra, zipLoca
 import { PickleIncomplete } from '../release/pickle.js';
 import { NotConvertible, stateDictTensors, type TensorLayout } from '../release/state-dict.js';
 import { StreamTail } from '../release/stream-tail.js';
-import { readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
+import { readZipDirectory, torchArchive, ZipStructureError, type TorchArchive } from '../release/zip-directory.js';
 
 const DESCRIPTOR = 0x08074b50;
 /** How much of a new piece is joined with the bytes kept from the last: more than any header or descriptor. */
@@ -37,6 +37,8 @@ export class TorchZipStream {
   /** Each storage entry as met in file order: the central directory must point torch at the same one. */
   private consumed = new Map<string, { name: string; headerAt: number; length: number }>();
   /** The .bin's last bytes (its zip directory), also what the pickle check of the same stream reads. */
+  /** The central directory, once the whole file went by and it was checked. */
+  archive: TorchArchive | undefined;
   readonly tail: StreamTail;
   private storagesLeft = 0;
   private done = false;
@@ -208,6 +210,7 @@ export class TorchZipStream {
       if (err instanceof ZipStructureError) this.refuse(`its zip structure is not what torch reads: ${err.message}`);
       throw err;
     }
+    this.archive = view;
     const disagreement = dataPklDisagreement(view, this.scan!.entry, this.scan!.end);
     if (disagreement) this.refuse(disagreement);
     for (const [key, met] of this.consumed) {

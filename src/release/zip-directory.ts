@@ -15,6 +15,8 @@ export interface ZipRecord {
   method: number;
   compressedSize: number;
   size: number;
+  /** The CRC-32 of its data, as the central directory gives it. */
+  crc: number;
   /** Absolute offset of the record's local header. */
   localOffset: number;
 }
@@ -93,6 +95,7 @@ export function readZipDirectory(tail: Uint8Array, tailStart: number): ZipDirect
       name: view.toString('latin1', at + 46, at + 46 + nameLength),
       flags: view.readUInt16LE(at + 8),
       method: view.readUInt16LE(at + 10),
+      crc: view.readUInt32LE(at + 16),
       compressedSize: view.readUInt32LE(at + 20),
       size: view.readUInt32LE(at + 24),
       localOffset: view.readUInt32LE(at + 42),

@@ -33,6 +33,27 @@ describe('ResumeState', () => {
     expect(await state.unchanged('out.bin', paths)).toBeUndefined();
   });
 
+  it('keeps a GGUF entry across loads; one that is damaged or names a file outside the partial folder is none, and never kept from tidying', async () => {
+    const entry = { layout: 'ab', temp: { name: 'm-Q8_0.gguf', ino: '7' }, shards: { 's.bin': { digests: { sha256: 'cd' }, bytes: 9, placed: [['w', 64, 123]] as [string, number, number][] } } };
+    await (await ResumeState.load(dir)).recordGguf(entry);
+    const again = await ResumeState.load(dir);
+    expect(again.ggufEntry()).toEqual(entry);
+    expect(again.keptTemps()).toEqual(new Set(['m-Q8_0.gguf']));
+    for (const bad of [
+      { ...entry, temp: { name: '../../elsewhere', ino: '7' } },
+      { ...entry, temp: { name: '.metharme-xor', ino: '7' } },
+      { ...entry, shards: { 's.bin': { ...entry.shards['s.bin'], placed: [['w', 'x', 1]] } } },
+      { ...entry, shards: null },
+    ]) {
+      await writeFile(join(stateDir(dir), 'state.json'), JSON.stringify({ version: 1, files: {}, gguf: bad }));
+      const state = await ResumeState.load(dir);
+      expect(state.ggufEntry()).toBeUndefined();
+      expect(state.keptTemps()).toEqual(new Set());
+    }
+    await (await ResumeState.load(dir)).forgetGguf();
+    expect((await ResumeState.load(dir)).ggufEntry()).toBeUndefined();
+  });
+
   it('treats a damaged state file as empty (costs a re-check, never a wrong skip)', async () => {
     await writeFile(join(stateDir(dir), 'state.json'), '{"version":1,"files":');
     const state = await ResumeState.load(dir);

@@ -17,12 +17,11 @@ import { refuseForeignOutputs } from './output-ownership.js';
 import { planDecode, type DecodePlan, type FilePlan, type PlanOptions } from '../plan/plan.js';
 import { entriesByName, type ManifestEntry } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
-import { findMatch, primaryAlgorithm } from '../verify/digests.js';
+import { primaryAlgorithm } from '../verify/digests.js';
 import { decodeFile, type RunContext } from './decode-file.js';
-import { openGgufAssembly } from './gguf-decode.js';
+import { decodeIntoGguf } from './gguf-decode.js';
 import { dropKeptGguf } from './gguf-resume.js';
-import { resultOf } from './run-context.js';
-import { fallbackWarning, mainGgmlType } from '../output/gguf-llama.js';
+import { mainGgmlType } from '../output/gguf-llama.js';
 import { warmConversions } from '../output/convert-pool.js';
 import { CHAT_TEMPLATE_FILE, writeChatTemplate } from './chat-template.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
@@ -274,30 +273,10 @@ async function decodeLocked(
   let gguf: DecodeReport['gguf'] = null;
   if (intoGguf.length === 0) await dropKeptGguf(plan.outputDir, ctx);
   else if (firstError === undefined && !stopped && !internal.signal.aborted) {
-    const { assembly, resumed } = await openGgufAssembly(plan, plan.gguf ?? 'auto', options.force === true, ctx);
-    ctx.gguf = assembly;
-    if (assembly.fellBack.length > 0) {
-      notify({ type: 'warning', message: fallbackWarning(assembly.fellBack, assembly.type) });
-    }
-    try {
-      for (const i of intoGguf) {
-        const file = plan.files[i]!;
-        const kept = resumed.get(file.name);
-        if (!kept) continue;
-        results[i] = resultOf(file, performance.now(), { status: 'skipped', bytes: kept.bytes, digests: kept.digests, match: findMatch(file.expected, kept.digests) }, {
-          note: 'in the GGUF from an earlier run, which verified it; its tensors checked again by CRC-32',
-        });
-        notify({ type: 'file-done', result: results[i]! });
-      }
-      await runFiles(intoGguf.filter((i) => !results[i]));
-      const done = firstError === undefined ? await assembly.finish() : { written: false, bytes: 0, verified: false };
-      if (done.written) await ctx.resume.forgetGguf();
-      gguf = { path: assembly.path, type: assembly.type, tensors: assembly.tensorCount, bytes: done.bytes, written: done.written, verified: done.verified };
-      notify({ type: 'gguf-done', gguf });
-    } finally {
-      // Shards of it recorded to resume: the unfinished file stays for the next run.
-      await assembly.discard({ keep: Object.keys(ctx.resume.ggufEntry()?.shards ?? {}).length > 0 });
-    }
+    gguf = await decodeIntoGguf(plan, ctx, { force: options.force === true, shards: intoGguf, results }, async (indices) => {
+      await runFiles(indices);
+      return firstError === undefined;
+    });
   }
   options.signal?.removeEventListener('abort', onExternalAbort);
   if (firstError !== undefined) throw await withSpaceNeeded(firstError, plan, plan.files.filter((_, i) => !results[i]));

@@ -6,13 +6,15 @@
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { GgufAssembly, VERIFIED_KEY } from '../output/gguf-assembly.js';
-import { expectedTensors, llamaMetadata, resolveType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
+import { expectedTensors, fallbackWarning, llamaMetadata, resolveType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
 import type { GgufShardEntry } from '../output/state.js';
 import type { DecodePlan } from '../plan/plan.js';
 import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
 import { readJsonObject, readModelFiles } from './gguf-inputs.js';
-import { openGgufFile, type GgufResumeContext } from './gguf-resume.js';
+import { closeGguf, openGgufFile, resumedResults, type GgufResumeContext } from './gguf-resume.js';
+import type { DecodeReport, FileResult } from './results.js';
+import type { RunContext } from './run-context.js';
 
 const TORCH_DTYPE: Record<string, string> = { bfloat16: 'BF16', float16: 'F16', float32: 'F32' };
 
@@ -61,4 +63,34 @@ export async function openGgufAssembly(
   metadata.push([VERIFIED_KEY, { type: 'bool', value: false }]);
   const assembly = new GgufAssembly({ shapes, shards, type, dtype, headDim: config.dim / config.heads, layers: config.layers, metadata });
   return { assembly, resumed: await openGgufFile(assembly, name, plan, ctx) };
+}
+
+/**
+ * decode --gguf once the small files are in: the GGUF laid out (or an interrupted run's reopened, its
+ * shards reported as they are), the other shards streamed into it by `runShards` (false: one of them
+ * stopped the run), and the file finished; unfinished, it is removed or kept to resume.
+ */
+export async function decodeIntoGguf(
+  plan: DecodePlan,
+  ctx: RunContext,
+  run: { force: boolean; shards: number[]; results: FileResult[] },
+  runShards: (indices: number[]) => Promise<boolean>,
+): Promise<NonNullable<DecodeReport['gguf']>> {
+  const { assembly, resumed } = await openGgufAssembly(plan, plan.gguf ?? 'auto', run.force, ctx);
+  ctx.gguf = assembly;
+  if (assembly.fellBack.length > 0) ctx.notify({ type: 'warning', message: fallbackWarning(assembly.fellBack, assembly.type) });
+  try {
+    for (const [i, result] of resumedResults(plan.files, resumed)) {
+      run.results[i] = result;
+      ctx.notify({ type: 'file-done', result });
+    }
+    const finished = await runShards(run.shards.filter((i) => !run.results[i]));
+    const done = finished ? await assembly.finish() : { written: false, bytes: 0, verified: false };
+    if (done.written) await ctx.resume.forgetGguf();
+    const gguf = { path: assembly.path, type: assembly.type, tensors: assembly.tensorCount, bytes: done.bytes, written: done.written, verified: done.verified };
+    ctx.notify({ type: 'gguf-done', gguf });
+    return gguf;
+  } finally {
+    await closeGguf(assembly, ctx);
+  }
 }

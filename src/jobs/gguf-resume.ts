@@ -14,7 +14,10 @@ import { crc32 } from 'node:zlib';
 import type { GgufAssembly } from '../output/gguf-assembly.js';
 import type { GgufShardEntry, ResumeState } from '../output/state.js';
 import { createTemp, discardTemp, partialDir, reopenTemp, type TempFile } from '../output/temp-file.js';
-import type { DecodePlan } from '../plan/plan.js';
+import { performance } from 'node:perf_hooks';
+import type { DecodePlan, FilePlan } from '../plan/plan.js';
+import type { FileResult } from './results.js';
+import { resultOf } from './run-context.js';
 import type { Digests } from '../types.js';
 import { findMatch } from '../verify/digests.js';
 
@@ -110,6 +113,23 @@ export async function keepGgufShard(assembly: GgufAssembly, shard: string, resul
   const entry = earlier ?? { layout: assembly.layout, temp: { name: basename(temp.tempPath), ino: ino.toString() }, shards: {} };
   entry.shards[shard] = { digests: result.digests, bytes: result.bytes, placed };
   await ctx.resume.recordGguf(entry);
+}
+
+/** The result of each shard taken from the kept GGUF, by its place in `files`. */
+export function resumedResults(files: readonly FilePlan[], resumed: ReadonlyMap<string, GgufShardEntry>): Map<number, FileResult> {
+  const results = new Map<number, FileResult>();
+  files.forEach((file, i) => {
+    const kept = file.convert === 'gguf' ? resumed.get(file.name) : undefined;
+    if (!kept) return;
+    const match = findMatch(file.expected, kept.digests);
+    results.set(i, resultOf(file, performance.now(), { status: 'skipped', bytes: kept.bytes, digests: kept.digests, match }, { note: 'in the GGUF from an earlier run, which verified it; its tensors checked again by CRC-32' }));
+  });
+  return results;
+}
+
+/** An unfinished GGUF is removed, unless shards of it are recorded to resume: then it stays for the next run. */
+export async function closeGguf(assembly: GgufAssembly, ctx: GgufResumeContext): Promise<void> {
+  await assembly.discard({ keep: Object.keys(ctx.resume.ggufEntry()?.shards ?? {}).length > 0 });
 }
 
 /** A run that writes no GGUF: what an interrupted --gguf run kept is of no use, and is removed. */

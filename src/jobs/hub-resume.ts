@@ -91,13 +91,13 @@ export async function openOutputTemp(file: FilePlan, ctx: ResumeContext, options
 }
 
 /**
- * A file with no output of its own (a shard that goes into the GGUF, which is written whole): what an
+ * A file with no output of its own (a shard that goes into the GGUF, which takes each shard whole): what an
  * interrupted run kept of it, writing it as a file, is dropped.
  */
 export async function dropKeptOutput(file: FilePlan, ctx: ResumeContext): Promise<void> {
   const earlier = ctx.resume.partialOf(file.name);
   if (!earlier) return;
-  if (earlier.bytes > 0) ctx.notify({ type: 'note', message: `${file.name}: an earlier run was interrupted in this file; restarting from byte 0 (it goes into the GGUF, which is written whole)` });
+  if (earlier.bytes > 0) ctx.notify({ type: 'note', message: `${file.name}: an earlier run was interrupted in this file; restarting from byte 0 (it goes into the GGUF, which takes each shard whole)` });
   await unlink(join(partialDir(ctx.outputDir), basename(file.outputPath))).catch(() => undefined);
   await ctx.resume.forgetPartial(file.name, { save: true });
 }

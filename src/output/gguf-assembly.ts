@@ -13,7 +13,7 @@ import { ggufName, isQk, tensorType, typeLabel, type GgufTypeName } from './gguf
 import { rowBytes, rowsOf } from './gguf-tensors.js';
 import { BufferPool, TensorRoute } from './gguf-route.js';
 import { commitTemp, discardTemp, keepTemp, type TempFile } from './temp-file.js';
-import { GgufShardSink } from './gguf-shard-sink.js';
+import { GgufShardSink, type GgufSlot, type ShardPlacement } from './gguf-shard-sink.js';
 
 /** The key that says whether every shard matched its published digest. */
 export const VERIFIED_KEY = 'metharme_xor.shards_verified';
@@ -31,19 +31,7 @@ export interface GgufTarget {
   metadata: [string, GgufValue][];
 }
 
-export interface GgufSlot {
-  info: GgufTensorInfo;
-  /** Its name in the checkpoint, and its storage's key there. */
-  hfName: string;
-  key: string;
-  /** Its bytes in the GGUF are its storage's in the checkpoint, as they are (so the zip's CRC-32 is theirs). */
-  verbatim: boolean;
-  shape: readonly number[];
-  /** Absolute file offset of its data. */
-  at: number;
-}
-
-export class GgufAssembly {
+export class GgufAssembly implements ShardPlacement {
   private readonly headerBytes: number;
   /** The SHA-256 of the layout (header, types, regions): what an interrupted run's GGUF must share to be resumed. */
   readonly layout: string;

@@ -6,12 +6,34 @@
 import { crc32 } from 'node:zlib';
 import type { OutputSink } from '../codec/stream-job.js';
 import { InputError } from '../errors.js';
-import type { GgufAssembly, GgufSlot } from './gguf-assembly.js';
-import type { TensorRoute } from './gguf-route.js';
+import type { GgufTensorInfo } from './gguf-format.js';
+import type { BufferPool, TensorRoute } from './gguf-route.js';
+import type { TensorLayout } from '../release/state-dict.js';
 import { StagedWriter } from './staged-writer.js';
 import { StreamRefusal } from './stream-refusal.js';
 import type { TempFile } from './temp-file.js';
 import { TorchZipStream } from './torch-zip-stream.js';
+
+export interface GgufSlot {
+  info: GgufTensorInfo;
+  /** Its name in the checkpoint, and its storage's key there. */
+  hfName: string;
+  key: string;
+  /** Its bytes in the GGUF are its storage's in the checkpoint, as they are (so the zip's CRC-32 is theirs). */
+  verbatim: boolean;
+  shape: readonly number[];
+  /** Absolute file offset of its data. */
+  at: number;
+}
+
+/** What a shard's sink needs of the GGUF it goes into (gguf-assembly.ts). */
+export interface ShardPlacement {
+  readonly pool: BufferPool;
+  readonly writeStages: number;
+  place(shard: string, tensors: TensorLayout[], refuse: (reason: string) => never): Map<string, TensorRoute>;
+  slotsOf(shard: string): readonly GgufSlot[];
+  setCrcs(shard: string, crcs: number[] | undefined): void;
+}
 
 /** Blocks of rows a shard has converting at once, beyond which its writes wait (memory stays flat). */
 const MAX_CONVERTING = 3;
@@ -42,7 +64,7 @@ export class GgufShardSink implements OutputSink {
   private readonly seen: number[] = [];
 
   constructor(
-    private readonly assembly: GgufAssembly,
+    private readonly assembly: ShardPlacement,
     private readonly temp: TempFile,
     private readonly shard: string,
     private readonly source: string,

@@ -53,7 +53,7 @@ it('an interrupted plain decode\'s kept part is dropped with the reason; no part
   const report = await decode({ ...options, gguf: 'auto', onEvent: (e) => void (e.type === 'note' && notes.push(e.message)) });
   expect(report.exitCode).toBe(0);
   expect(await finalNames(options.outputDir)).toContain('out-BF16.gguf');
-  expect(notes).toContain(`${SHARD}: an earlier run was interrupted in this file; restarting from byte 0 (it goes into the GGUF, which is written whole)`);
+  expect(notes).toContain(`${SHARD}: an earlier run was interrupted in this file; restarting from byte 0 (it goes into the GGUF, which takes each shard whole)`);
   // The kept part is gone; no write records a part of any shard but the planted one, until it is dropped.
   expect(await readdir(partial).catch(() => [])).not.toContain(SHARD);
   expect(saves.length).toBeGreaterThan(0);

@@ -33,7 +33,7 @@ export interface ConvertJob {
   cols: number;
 }
 
-type Reply = { id: number; error?: string };
+type Reply = { id: number; crc?: number; error?: string };
 
 interface Thread {
   worker: Worker;
@@ -51,7 +51,7 @@ const shared = (b: Buffer): SharedArrayBuffer | undefined => (b.buffer instanceo
 
 export class ConvertPool {
   private readonly threads: Thread[] = [];
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (crc: number | undefined) => void; reject: (err: Error) => void }>();
   private nextId = 0;
   private failure: Error | undefined;
 
@@ -91,7 +91,7 @@ export class ConvertPool {
     const job = this.waiting.get(reply.id);
     this.waiting.delete(reply.id);
     if (reply.error !== undefined) job?.reject(new Error(reply.error));
-    else job?.resolve();
+    else job?.resolve(reply.crc);
   }
 
   private fail(err: Error): void {
@@ -106,8 +106,8 @@ export class ConvertPool {
     for (const thread of this.threads) thread.worker.postMessage({ warm: type });
   }
 
-  /** Whole rows of `src` (`dtype` values) converted into `into`; resolves once `into` holds them. */
-  run(src: Buffer, dtype: string, type: GgmlType, cols: number, into: Buffer): Promise<void> {
+  /** Whole rows of `src` (`dtype` values) converted into `into`; resolves, with their CRC-32, once `into` holds them. */
+  run(src: Buffer, dtype: string, type: GgmlType, cols: number, into: Buffer): Promise<number | undefined> {
     if (this.failure) return Promise.reject(this.failure);
     const thread = this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
@@ -128,8 +128,17 @@ export async function convertRowsAsync(src: Buffer, dtype: string, type: GgmlTyp
   const values = src.length / (sourceBytes(dtype) ?? 1);
   const pool = values >= MIN_WORKER_VALUES && shared(src) && shared(into) ? ConvertPool.get(threadsFor(type)) : undefined;
   if (!pool) return convertRows(src, dtype, type, cols, into);
-  await pool.run(src, dtype, type, cols, into);
+  const crc = await pool.run(src, dtype, type, cols, into);
+  if (crc !== undefined) convertedCrcs.set(into, crc);
   return into;
+}
+
+/** The CRC-32 of each buffer a worker converted into, taken there (gguf-shard-sink.ts joins them). */
+const convertedCrcs = new WeakMap<Buffer, number>();
+
+/** The CRC-32 of `buf`, if a conversion worker made it and said. */
+export function convertedCrc(buf: Buffer): number | undefined {
+  return convertedCrcs.get(buf);
 }
 
 /** Q8_0 in WebAssembly keeps up with the decode on one thread; the others want every core. */

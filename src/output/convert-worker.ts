@@ -1,8 +1,9 @@
 /**
  * The thread side of convert-pool.ts: converts rows held in shared memory into shared memory, one
- * job at a time, and says which job is done (or why it failed).
+ * job at a time, and says which job is done, with the CRC-32 of what it made (or why it failed).
  */
 import { parentPort } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
 import type { ConvertJob } from './convert-pool.js';
 import type { GgmlType } from './gguf-format.js';
 import { convertRows, warmKernels } from './gguf-tensors.js';
@@ -16,7 +17,8 @@ parentPort!.on('message', (job: ConvertJob | { warm: GgmlType }) => {
     const src = Buffer.from(job.src, job.srcOffset, job.srcLength);
     const into = Buffer.from(job.dst, job.dstOffset, job.dstLength);
     convertRows(src, job.dtype, job.type, job.cols, into);
-    parentPort!.postMessage({ id: job.id });
+    // Checksummed here, beside the conversion, rather than on the thread that writes it (resuming a GGUF).
+    parentPort!.postMessage({ id: job.id, crc: crc32(into) });
   } catch (err) {
     parentPort!.postMessage({ id: job.id, error: err instanceof Error ? err.message : String(err) });
   }

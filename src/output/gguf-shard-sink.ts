@@ -9,6 +9,8 @@ import { InputError } from '../errors.js';
 import type { GgufTensorInfo } from './gguf-format.js';
 import type { BufferPool, TensorRoute } from './gguf-route.js';
 import type { TensorLayout } from '../release/state-dict.js';
+import { convertedCrc } from './convert-pool.js';
+import { crc32Concat } from './crc32-concat.js';
 import { StagedWriter } from './staged-writer.js';
 import { StreamRefusal } from './stream-refusal.js';
 import type { TempFile } from './temp-file.js';
@@ -177,8 +179,9 @@ export class GgufShardSink implements OutputSink {
 
   /**
    * Carries each tensor's CRC-32 over bytes put at `position`, for resuming (gguf-resume.ts). A tensor
-   * whose bytes are its storage's takes the zip's CRC-32 at the end instead: a lossless GGUF's bytes
-   * checksummed here cost it a tenth of its time.
+   * whose bytes are its storage's takes the zip's CRC-32 at the end instead, and a converted block
+   * brings its own from the worker: every GGUF byte checksummed on this thread cost a lossless GGUF a
+   * tenth of its time.
    */
   private checksum(data: Buffer, position: number): void {
     let lo = 0;
@@ -195,7 +198,10 @@ export class GgufShardSink implements OutputSink {
       if (start >= end) continue;
       if (!slot.verbatim) {
         const inOrder = start === slot.at + this.seen[i]! && !Number.isNaN(this.crcs[i]);
-        this.crcs[i] = inOrder ? crc32(data.subarray(start - position, end - position), this.crcs[i]) : NaN;
+        // A block a worker converted comes with its CRC-32: joined, not computed again here.
+        const made = start === position && end - position === data.length ? convertedCrc(data) : undefined;
+        if (!inOrder) this.crcs[i] = NaN;
+        else this.crcs[i] = made === undefined ? crc32(data.subarray(start - position, end - position), this.crcs[i]) : crc32Concat(this.crcs[i]!, made, data.length);
         this.seen[i] = end - slot.at;
       }
       from = end - position;

@@ -1,20 +1,22 @@
 /**
  * Resuming decode --gguf. A shard that went into the GGUF whole and matched its published digest is
- * recorded in the state once its part of the file is flushed, with that part's CRC-32 and where its
- * tensors went. A later run that lays the GGUF out the same way (the same release, type and
- * settings) reopens the kept file, checks each recorded part's CRC-32 again, and decodes only the
- * other shards. A CRC-32 and not a SHA-256: the part was proven when its shard matched; what is to
- * catch here is a part damaged or cut since, and a SHA-256 of every part as it is written cost a
- * lossless GGUF a core's worth of time. Only verified shards are kept: with --no-verify, or without
- * a published digest, nothing vouches for what a part holds.
+ * recorded in the state once its part of the file is flushed: where its tensors went and the CRC-32
+ * of each. A later run that lays the GGUF out the same way (the same release, type and settings)
+ * reopens the kept file, reads those tensors back against their CRC-32s, and decodes only the other
+ * shards. A CRC-32 and not a SHA-256: the tensors were proven when their shard matched; what is to
+ * catch here is damage since. Even so, checksumming every byte on the thread that writes them cost a
+ * lossless GGUF a tenth of its time, so a tensor kept as its storage's bytes takes the CRC-32 of the
+ * shard's zip (part of the verified bytes), and a converted block brings its own from the conversion
+ * worker (gguf-shard-sink.ts). Only verified shards are kept: with --no-verify, or without a
+ * published digest, nothing vouches for what a part holds.
  */
 import { unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { crc32 } from 'node:zlib';
 import type { GgufAssembly } from '../output/gguf-assembly.js';
 import type { GgufShardEntry, ResumeState } from '../output/state.js';
 import { createTemp, discardTemp, partialDir, reopenTemp, type TempFile } from '../output/temp-file.js';
-import { performance } from 'node:perf_hooks';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
 import type { FileResult } from './results.js';
 import { resultOf } from './run-context.js';
@@ -35,8 +37,13 @@ async function crcOf(temp: TempFile, start: number, bytes: number, buf: Buffer):
   let crc = 0;
   for (let done = 0; done < bytes; ) {
     const want = Math.min(buf.length, bytes - done);
-    const { bytesRead } = await temp.handle.read(buf, 0, want, start + done);
-    buf.fill(0, bytesRead, want);
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await temp.handle.read(buf, got, want - got, start + done + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    buf.fill(0, got, want);
     crc = crc32(buf.subarray(0, want), crc);
     done += want;
   }

@@ -77,12 +77,14 @@ describe('decode --gguf cut off after a shard', () => {
     it(`${label}: after kill -9, the next run takes the shard from the kept GGUF, fetching and decoding only the rest: the same GGUF`, async () => {
       await cutAfterFirstShard(type, 'SIGKILL');
       freshHub();
-      const rerun = await runCli([...args(type), '--json'], { env: env() });
+      const rerun = await runCli([...args(type), '--json', '--strict'], { env: env() });
       expect(rerun.code, rerun.stderr).toBe(0);
       const doc = JSON.parse(rerun.stdout);
       expect(doc.notes).toContain(`out-${label}.gguf: resuming the GGUF an earlier run kept; 1 of 2 shards are in it (each tensor's CRC-32 checked again)`);
       expect(doc.files.find((f: { name: string }) => f.name === FIRST)).toMatchObject({ status: 'skipped', note: 'in the GGUF from an earlier run, which verified it; its tensors checked again by CRC-32' });
       expect(doc.files.find((f: { name: string }) => f.name === SECOND)).toMatchObject({ status: 'verified' });
+      // Taken from the kept GGUF, it still counts as verified: --strict passes.
+      expect(doc.totals.notVerified).toBe(0);
       expect(doc.gguf).toMatchObject({ type: label, written: true, verified: true });
       // The first shard was not downloaded again: its one request is the bounded probe the plan makes
       // of every file. The second shard's decode fetched it after its probe.

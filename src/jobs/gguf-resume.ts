@@ -18,6 +18,7 @@ import type { GgufAssembly } from '../output/gguf-assembly.js';
 import type { GgufShardEntry, ResumeState } from '../output/state.js';
 import { createTemp, discardTemp, partialDir, reopenTemp, type TempFile } from '../output/temp-file.js';
 import type { DecodePlan, FilePlan } from '../plan/plan.js';
+import { readFully } from '../rebuild/located-tensors.js';
 import type { FileResult } from './results.js';
 import { resultOf } from './run-context.js';
 import type { Digests } from '../types.js';
@@ -37,13 +38,7 @@ async function crcOf(temp: TempFile, start: number, bytes: number, buf: Buffer):
   let crc = 0;
   for (let done = 0; done < bytes; ) {
     const want = Math.min(buf.length, bytes - done);
-    let got = 0;
-    while (got < want) {
-      const { bytesRead } = await temp.handle.read(buf, got, want - got, start + done + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    buf.fill(0, got, want);
+    buf.fill(0, await readFully(temp.handle, buf.subarray(0, want), start + done), want);
     crc = crc32(buf.subarray(0, want), crc);
     done += want;
   }

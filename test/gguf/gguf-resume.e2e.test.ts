@@ -2,10 +2,11 @@
  * Resuming decode --gguf (issue 21, item 3): a run cut off after a shard went into the GGUF, even by
  * kill -9, goes on from there: the shard is neither fetched nor decoded again, and the GGUF is the
  * one an uninterrupted run writes, byte for byte. A kept part changed since, or a run that would lay
- * the GGUF out otherwise, starts again; a run without --gguf removes what was kept.
+ * the GGUF out otherwise, starts again, as does a kept file that is a copy; a run without --gguf removes
+ * what was kept.
  */
 import { spawn } from 'node:child_process';
-import { open, readdir, readFile } from 'node:fs/promises';
+import { copyFile, open, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BIN, fileSha256, ROOT, runCli, writeRelease } from '../support/helpers.js';
@@ -115,6 +116,21 @@ describe('decode --gguf cut off after a shard', () => {
       expect(await fileSha256(join(out(), `out-${label}.gguf`))).toBe(await reference(type, label));
     }, 90_000);
   }
+
+  it('a kept GGUF that is a copy (a restored cache, a file put in its place) is not trusted: the GGUF starts again', async () => {
+    // What vouches for a kept part is a CRC-32, which catches damage, not a file made to match it: only
+    // the very file this run's predecessor wrote (its inode) is resumed. Same bytes, new inode here.
+    await cutAfterFirstShard('q8_0', 'SIGINT');
+    const kept = join(out(), '.metharme-xor', 'partial', 'out-Q8_0.gguf');
+    await copyFile(kept, `${kept}.copy`);
+    await rename(`${kept}.copy`, kept);
+    freshHub();
+    const rerun = await runCli([...args('q8_0'), '--json'], { env: env() });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout).notes).toContain('out-Q8_0.gguf: an earlier run kept this GGUF unfinished; starting it again (its file is gone or was replaced)');
+    expect(shardGets(FIRST).length).toBe(2);
+    expect(await fileSha256(join(out(), 'out-Q8_0.gguf'))).toBe(await reference('q8_0', 'Q8_0'));
+  }, 90_000);
 
   it('another type starts the GGUF again, and a run without --gguf removes what was kept', async () => {
     await cutAfterFirstShard('q8_0', 'SIGINT');

@@ -23,6 +23,8 @@ import { bin, f32, f32Load, f32Store, f32x4, get, i32, i32Store8, load, Locals, 
 const T = 0;
 const WT = 1024;
 const LAUX = 2048;
+/** Values a search carries from candidate to candidate (keptValues). */
+const KEEP = 3072;
 /** Where the caller puts the blocks. */
 export const KQUANT_INPUT = 4096;
 /** The search's result of one block: its sub-blocks' scales (and Q4_K's mins) as float32, then the 256 levels. */
@@ -55,6 +57,20 @@ function consts(locals: Locals, lo: number, hi: number): { c: Consts; code: numb
  * MAX for any lane that is not a NaN.
  */
 const level = (c: Consts) => [...simd(V.f32x4Nearest), ...get(c.hi), ...simd(V.f32x4Pmin), ...get(c.lo), ...simd(V.f32x4Pmax)];
+
+/**
+ * Values a search's candidates read once or twice each but carry from candidate to candidate (the
+ * best so far, the fixed sums), kept in memory from KEEP, `groups` lanes of four a name, rather than
+ * in locals. As locals, TurboFan kept them live across the passes and moved them to and from the
+ * stack between the loops: Q4_K spent a fifth of its time in about 200 such moves a candidate.
+ */
+function keptValues<N extends string>(names: readonly N[], groups: number) {
+  const at = (name: N, g: number) => KEEP + 16 * (groups * names.indexOf(name) + g);
+  return {
+    kept: (name: N, g: number) => vload(at(name, g)),
+    keep: (name: N, g: number, value: number[]) => [...addr0, ...value, ...store(at(name, g))],
+  };
+}
 
 /** The loop over blocks: `body` for each, then `next`, and the input and output pointers moved on by the given sizes. */
 export function overBlocks(body: number[], inBytes: number, outBytes: number, next: number[] = []): number[] {
@@ -127,6 +143,8 @@ export function q4kSearchBytes(): Uint8Array {
   const { each, perGroup } = overGroups(gs, 32);
   /** The level of value i at inverse scale `isc` and min `min`. */
   const lev = (i: number, g: number, isc: number, min: number) => [...x(i, g), ...get(min), ...simd(V.f32x4Sub), ...get(isc), ...simd(V.f32x4Mul), ...level(c)];
+  const KEPT = ['max', 'sumW', 'sumX', 'scale', 'best', 'bIsc', 'bMin', 'flat', 'd'] as const;
+  const { kept, keep } = keptValues(KEPT, gs.length);
 
   const body: number[] = [...transpose(32)];
   // Weights: av_x = sqrt(Σx² / 32), w = av_x + |x|.
@@ -163,8 +181,8 @@ export function q4kSearchBytes(): Uint8Array {
   // The candidates is = 0..20: iscale = (rmin + rdelta·is + nmax) / (max - min), min the best so far.
   const step: number[] = [];
   step.push(...f32(RDELTA), ...get(IS), OP.f32FromI32, OP.f32Mul, ...f32(-1), OP.f32Add, ...f32(15), OP.f32Add, ...simd(V.f32x4Splat), ...set(NUM));
-  step.push(...perGroup((s) => [
-    ...get(NUM), ...bin(get(s.max), get(s.min), V.f32x4Sub), ...simd(V.f32x4Div), ...set(s.isc),
+  step.push(...perGroup((s, g) => [
+    ...get(NUM), ...bin(kept('max', g), get(s.min), V.f32x4Sub), ...simd(V.f32x4Div), ...set(s.isc),
     ...f32x4(0), ...tee(s.sumL), ...tee(s.sumL2), ...set(s.sumXL),
   ]));
   // The two passes over the values are loops, not unrolled: unrolled, TurboFan scheduled every
@@ -178,30 +196,35 @@ export function q4kSearchBytes(): Uint8Array {
     ...get(s.sumL2), ...bin(get(s.wl), get(s.l), V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sumL2),
     ...get(s.sumXL), ...bin(get(s.wl), get(s.x), V.f32x4Mul), ...simd(V.f32x4Add), ...set(s.sumXL),
   ])));
-  step.push(...perGroup((s) => [
-    ...bin(get(s.sumW), get(s.sumL2), V.f32x4Mul), ...bin(get(s.sumL), get(s.sumL), V.f32x4Mul), ...simd(V.f32x4Sub), ...set(s.d),
-    ...bin(get(s.sumW), get(s.sumXL), V.f32x4Mul), ...bin(get(s.sumX), get(s.sumL), V.f32x4Mul), ...simd(V.f32x4Sub), ...get(s.d), ...simd(V.f32x4Div), ...set(s.ts),
-    ...bin(get(s.sumL2), get(s.sumX), V.f32x4Mul), ...bin(get(s.sumL), get(s.sumXL), V.f32x4Mul), ...simd(V.f32x4Sub), ...get(s.d), ...simd(V.f32x4Div), ...set(s.tm),
+  step.push(...perGroup((s, g) => [
+    ...bin(kept('sumW', g), get(s.sumL2), V.f32x4Mul), ...bin(get(s.sumL), get(s.sumL), V.f32x4Mul), ...simd(V.f32x4Sub), ...set(s.d),
+    ...bin(kept('sumW', g), get(s.sumXL), V.f32x4Mul), ...bin(kept('sumX', g), get(s.sumL), V.f32x4Mul), ...simd(V.f32x4Sub), ...get(s.d), ...simd(V.f32x4Div), ...set(s.ts),
+    ...bin(get(s.sumL2), kept('sumX', g), V.f32x4Mul), ...bin(get(s.sumL), get(s.sumXL), V.f32x4Mul), ...simd(V.f32x4Sub), ...get(s.d), ...simd(V.f32x4Div), ...set(s.tm),
     // this_min > 0: min 0, scale Σw·l·x / Σw·l².
     ...bin(get(s.tm), get(c.lo), V.f32x4Gt), ...set(s.acc),
     ...pick(s.acc, bin(get(s.sumXL), get(s.sumL2), V.f32x4Div), get(s.ts)), ...set(s.ts),
     ...pick(s.acc, get(c.lo), get(s.tm)), ...set(s.tm),
+    // D > 0, for the choice after the error pass.
+    ...keep('d', g, bin(get(s.d), get(c.lo), V.f32x4Gt)),
     ...f32x4(0), ...set(s.cur),
   ]));
   step.push(...counted(P, 32, 32, perGroup((s, g) => [
     ...get(s.ts), ...at(g, LAUX), ...simd(V.f32x4Mul), ...get(s.tm), ...simd(V.f32x4Add), ...at(g, T), ...simd(V.f32x4Sub), ...tee(s.diff),
     ...get(s.diff), ...simd(V.f32x4Mul), ...at(g, WT), ...simd(V.f32x4Mul), ...get(s.cur), ...simd(V.f32x4Add), ...set(s.cur),
   ])));
-  step.push(...perGroup((s) => [
-    ...bin(get(s.d), get(c.lo), V.f32x4Gt), ...bin(get(s.cur), get(s.best), V.f32x4Lt), ...simd(V.and), ...set(s.acc),
-    ...pick(s.acc, get(s.cur), get(s.best)), ...set(s.best),
-    ...pick(s.acc, get(s.ts), get(s.scale)), ...set(s.scale),
-    ...pick(s.acc, get(s.isc), get(s.bIsc)), ...set(s.bIsc),
-    ...pick(s.acc, get(s.min), get(s.bMin)), ...set(s.bMin),
+  step.push(...perGroup((s, g) => [
+    ...kept('d', g), ...bin(get(s.cur), kept('best', g), V.f32x4Lt), ...simd(V.and), ...set(s.acc),
+    ...keep('best', g, pick(s.acc, get(s.cur), kept('best', g))),
+    ...keep('scale', g, pick(s.acc, get(s.ts), kept('scale', g))),
+    ...keep('bIsc', g, pick(s.acc, get(s.isc), kept('bIsc', g))),
+    ...keep('bMin', g, pick(s.acc, get(s.min), kept('bMin', g))),
     ...pick(s.acc, get(s.tm), get(s.min)), ...set(s.min),
   ]));
+  // Into memory for the candidates (D's sign is written by each), and back for the result.
+  body.push(...perGroup((s, g) => KEPT.filter((name) => name !== 'd').flatMap((name) => keep(name, g, get(s[name])))));
   body.push(...i32(0), ...set(IS), OP.block, OP.noResult, OP.loop, OP.noResult, ...get(IS), ...i32(20), OP.i32LeS, OP.i32Eqz, OP.brIf, 1);
   body.push(...step, ...get(IS), ...i32(1), OP.i32Add, ...set(IS), OP.br, 0, OP.end, OP.end);
+  body.push(...perGroup((s, g) => (['scale', 'bIsc', 'bMin', 'flat'] as const).flatMap((name) => [...kept(name, g), ...set(s[name])])));
 
   // The result: scale and -min (a flat sub-block: scale 0, levels 0), and the chosen levels remade.
   body.push(...perGroup((s, g) => [

@@ -45,14 +45,16 @@ export const pick = (mask: number, a: number[], b: number[]): number[] => [...a,
 export const f32Load = (offset: number): number[] => [0x2a, 0x02, ...leb128(offset)];
 export const f32Store = (offset: number): number[] => [0x38, 0x02, ...leb128(offset)];
 export const i32Store8 = (offset: number): number[] => [0x3a, 0x00, ...leb128(offset)];
+/** i32.store16 at the address on the stack plus `offset`. */
+export const i32Store16 = (offset: number): number[] => [0x3b, 0x00, ...leb128(offset)];
 
 /** Scalar and control opcodes. */
 export const OP = {
-  i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32ShrU: 0x76,
-  i32Eqz: 0x45, i32LtU: 0x49, i32LeS: 0x4c, i32GtU: 0x4b, i32GeU: 0x4f,
-  f32Ne: 0x5c, f32Abs: 0x8b, f32Neg: 0x8c, f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97,
-  f32FromI32: 0xb2, i32FromF32Bits: 0xbc, f32FromI32Bits: 0xbe, select: 0x1b, i32Store16: 0x3b,
-  block: 0x02, loop: 0x03, noResult: 0x40, brIf: 0x0d, br: 0x0c, end: 0x0b,
+  i32Add: 0x6a, i32Sub: 0x6b, i32Mul: 0x6c, i32And: 0x71, i32Or: 0x72, i32Shl: 0x74, i32ShrS: 0x75, i32ShrU: 0x76,
+  i32Eqz: 0x45, i32LtU: 0x49, i32GtS: 0x4a, i32LeS: 0x4c, i32GtU: 0x4b, i32GeU: 0x4f,
+  f32Ne: 0x5c, f32Lt: 0x5d, f32Gt: 0x5e, f32Abs: 0x8b, f32Neg: 0x8c, f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95, f32Max: 0x97,
+  f32FromI32: 0xb2, i32FromF32Bits: 0xbc, f32FromI32Bits: 0xbe, select: 0x1b,
+  block: 0x02, loop: 0x03, if: 0x04, noResult: 0x40, brIf: 0x0d, br: 0x0c, end: 0x0b,
 } as const;
 
 /** SIMD opcodes (after the 0xfd prefix). */

@@ -1,19 +1,17 @@
 /**
  * The K-quants of a Q4_K_M GGUF, Q4_K and Q6_K, as llama-quantize makes them without an importance
  * matrix (its reference quantizers; shared/reference/gguf.md 4.5-4.8): a search for each sub-block's
- * scale (in WebAssembly SIMD, kquant-simd.ts, or in JavaScript, kquant-search.ts), the block's scales
- * coded in a few bits here, then every value quantized again at its coded scale and the levels packed.
+ * scale, the block's scales coded in a few bits, then every value quantized again at its coded scale
+ * and the levels packed. In WebAssembly (kquant-simd.ts) where it runs, else in JavaScript here.
  * Float32 arithmetic step by step throughout, held byte for byte to the C reference's output
  * (fixtures/make-kquant-vectors.py).
  */
 import { Q4_K_BYTES, Q6_K_BYTES, QK_K, SOURCE_BYTES, type SourceType } from './ggml-blocks.js';
 import { f16ToF32, f32ToF16 } from './gguf-numbers.js';
 import { clamp, GROUP_MAX_EPS, makeQxQuants, nearestIntBits, searchQ4K } from './kquant-search.js';
-import { KQUANT_BLOCK_BYTES, kquantKernel, RESULT_BYTES, type KquantKernel, type KquantKind, type KquantRun } from './kquant-simd.js';
+import { KQUANT_BLOCK_BYTES, kquantKernel, type KquantKernel, type KquantKind } from './kquant-simd.js';
 
 const f = Math.fround;
-/** Floats of one block's search result (kquant-simd.ts). */
-const RESULT_FLOATS = RESULT_BYTES / 4;
 
 /** `values` (a multiple of 256 float32 values) as Q4_K blocks into `out` from `at` (quantize_row_q4_K_ref). */
 export function quantizeQ4K(values: Float32Array, out: Buffer, at: number): void {
@@ -26,10 +24,7 @@ export function quantizeQ4K(values: Float32Array, out: Buffer, at: number): void
 export function quantizeKquantRows(kernel: KquantKernel, kind: KquantKind, src: Uint8Array, source: SourceType, out: Buffer, at: number): void {
   const chunk = KERNEL_BLOCKS * QK_K * SOURCE_BYTES[source];
   for (let from = 0; from < src.length; from += chunk) {
-    const run = kernel.search(kind, src.subarray(from, from + chunk), source);
-    const o = at + (from / chunk) * KERNEL_BLOCKS * KQUANT_BLOCK_BYTES[kind];
-    if (kind === 'q4k') finishQ4K(run, out, o);
-    else finishQ6K(run, out, o);
+    out.set(kernel.quantize(kind, src.subarray(from, from + chunk), source), at + (from / chunk) * KERNEL_BLOCKS * KQUANT_BLOCK_BYTES[kind]);
   }
 }
 
@@ -85,29 +80,6 @@ function q4kHead(scales: Float32Array, mins: Float32Array, head: Uint8Array, ho:
     dj[j] = f(dF * ls);
     dm[j] = f(dminF * lm);
   }
-}
-
-/** The kernel's search to Q4_K blocks: the scalar step between its two halves. */
-function finishQ4K(run: KquantRun, out: Buffer, at: number): void {
-  const scales = new Float32Array(8);
-  const mins = new Float32Array(8);
-  const dj = new Float32Array(8);
-  const dm = new Float32Array(8);
-  const r = run.results;
-  for (let b = 0; b < r.length / RESULT_FLOATS; b++) {
-    const ro = b * RESULT_FLOATS;
-    for (let j = 0; j < 8; j++) {
-      scales[j] = r[ro + j]!;
-      mins[j] = r[ro + 8 + j]!;
-    }
-    q4kHead(scales, mins, run.blocks, b * Q4_K_BYTES, dj, dm);
-    for (let j = 0; j < 8; j++) {
-      r[ro + j] = dj[j]!;
-      r[ro + 8 + j] = dm[j]!;
-    }
-  }
-  run.finish();
-  out.set(run.blocks, at);
 }
 
 /** Q4_K in JavaScript alone. */
@@ -174,23 +146,6 @@ function q6kHead(scales: Float32Array, head: Uint8Array, ho: number, dj: Float32
     dj[j] = f(dF * s);
   }
   return true;
-}
-
-/** The kernel's search to Q6_K blocks: the scalar step between its two halves. */
-function finishQ6K(run: KquantRun, out: Buffer, at: number): void {
-  const scales = new Float32Array(16);
-  const dj = new Float32Array(16);
-  const r = run.results;
-  const zero: number[] = [];
-  for (let b = 0; b < r.length / RESULT_FLOATS; b++) {
-    const ro = b * RESULT_FLOATS;
-    for (let j = 0; j < 16; j++) scales[j] = r[ro + j]!;
-    if (!q6kHead(scales, run.blocks, b * Q6_K_BYTES, dj)) zero.push(b);
-    for (let j = 0; j < 16; j++) r[ro + j] = dj[j]!;
-  }
-  run.finish();
-  out.set(run.blocks, at);
-  for (const b of zero) out.fill(0, at + b * Q6_K_BYTES, at + (b + 1) * Q6_K_BYTES);
 }
 
 /** Q6_K in JavaScript alone. */

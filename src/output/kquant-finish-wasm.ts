@@ -1,17 +1,16 @@
 /**
  * The last steps of Q4_K and Q6_K blocks as hand-assembled WebAssembly SIMD, after the search
- * (kquant-search-wasm.ts) and the few scalar steps between, done in JavaScript (gguf-kquants.ts): each
- * sub-block's values quantized again at the scale its 6-bit (Q4_K) or 8-bit (Q6_K) code gives, and the
- * levels packed into the block's bytes. Here the order of operations is per value, so the lanes carry
- * neighbouring values; a sub-block whose scale is 0 keeps the search's levels, as in the C code.
- *
- * The JavaScript step has put each sub-block's scale (and Q4_K's min) in float32 in place of the
- * search's, and the block's first bytes (Q4_K: d, dmin and the packed scales; Q6_K: the scales and d)
- * into the output.
+ * (kquant-search-wasm.ts): for each block, first its scales coded into its bytes
+ * (kquant-head-wasm.ts, which puts each sub-block's dj, and Q4_K's dm, in place of the search's scales),
+ * then each sub-block's values quantized again at the scale its 6-bit (Q4_K) or 8-bit (Q6_K) code
+ * gives, and the levels packed into the block's bytes. Here the order of operations is per value, so
+ * the lanes carry neighbouring values; a sub-block whose scale is 0 keeps the search's levels, as in
+ * the C code.
  */
 import { oneFunctionModule } from '../codec/wasm-binary.js';
 import { bin, f32Load, f32x4, get, i32, load, Locals, OP, pick, set, simd, splat4, store, V } from '../codec/wasm-ops.js';
 import { Q4_K_BYTES, Q6_K_BYTES } from './ggml-blocks.js';
+import { q4kHeadCode, q6kHeadCode, zeroBlock } from './kquant-head-wasm.js';
 import { LEVELS_AT, MAGIC, overBlocks, RESULT_BYTES } from './kquant-search-wasm.js';
 
 /**
@@ -43,8 +42,9 @@ const levels = (at: number) => [...get(2), ...load(LEVELS_AT + at)];
 
 /**
  *   (func (export "q4k") (param $src i32) (param $blocks i32) (param $dst i32))
- * Each sub-block j's values x to clamp(nearest_int((x + dm) / dj), 0, 15) where dj != 0 (dj and dm the
- * float32 at $dst + 4j and $dst + 32 + 4j), then two levels a byte into the block's last 128 bytes.
+ * The block's head (q4kHeadCode: d, dmin, the 6-bit codes; dj and dm at $dst + 4j and $dst + 32 + 4j),
+ * then each sub-block j's values x to clamp(nearest_int((x + dm) / dj), 0, 15) where dj != 0, and two
+ * levels a byte into the block's last 128 bytes.
  * The blocks follow the results, at $dst + $blocks * RESULT_BYTES.
  */
 export function q4kFinishBytes(): Uint8Array {
@@ -53,7 +53,7 @@ export function q4kFinishBytes(): Uint8Array {
   const DJ = loc.v128();
   const DM = loc.v128();
   const KEEP = loc.v128();
-  const body: number[] = [];
+  const body: number[] = q4kHeadCode(loc, OUT);
   for (let j = 0; j < 8; j++) {
     body.push(...get(2), ...f32Load(4 * j), ...simd(V.f32x4Splat), ...set(DJ), ...get(2), ...f32Load(32 + 4 * j), ...simd(V.f32x4Splat), ...set(DM));
     body.push(...bin(get(DJ), f32x4(0), V.f32x4Eq), ...set(KEEP));
@@ -72,9 +72,10 @@ export function q4kFinishBytes(): Uint8Array {
 
 /**
  *   (func (export "q6k") (param $src i32) (param $blocks i32) (param $dst i32))
- * Each sub-block j's values x to clamp(nearest_int(x / dj), -32, 31) + 32 where dj != 0 (dj the
- * float32 at $dst + 4j), then their low four bits into the block's first 128 bytes and their high
- * two into the next 64. The blocks follow the results, at $dst + $blocks * RESULT_BYTES.
+ * The block's head (q6kHeadCode: the 8-bit codes and d; dj at $dst + 4j), then each sub-block j's
+ * values x to clamp(nearest_int(x / dj), -32, 31) + 32 where dj != 0, their low four bits into the
+ * block's first 128 bytes and their high two into the next 64; a block of scales below
+ * GROUP_MAX_EPS all zeros. The blocks follow the results, at $dst + $blocks * RESULT_BYTES.
  */
 export function q6kFinishBytes(): Uint8Array {
   const loc = new Locals(3);
@@ -82,7 +83,8 @@ export function q6kFinishBytes(): Uint8Array {
   const DJ = loc.v128();
   const KEEP = loc.v128();
   const [A, B, C, D] = [loc.v128(), loc.v128(), loc.v128(), loc.v128()];
-  const body: number[] = [];
+  const ZERO = loc.i32();
+  const body: number[] = q6kHeadCode(loc, OUT, ZERO);
   for (let j = 0; j < 16; j++) {
     body.push(...get(2), ...f32Load(4 * j), ...simd(V.f32x4Splat), ...set(DJ));
     body.push(...get(DJ), ...f32x4(0), ...simd(V.f32x4Eq), ...set(KEEP));
@@ -99,6 +101,7 @@ export function q6kFinishBytes(): Uint8Array {
       body.push(...get(OUT), ...high(A, 0), ...high(B, 2), ...simd(V.or), ...high(C, 4), ...simd(V.or), ...high(D, 6), ...simd(V.or), ...store(128 + j / 4 + h));
     }
   }
+  body.push(...zeroBlock(OUT, ZERO));
   const next = [...get(OUT), ...i32(Q6_K_BYTES), OP.i32Add, ...set(OUT)];
   const start = [...get(2), ...get(1), ...i32(RESULT_BYTES), OP.i32Mul, OP.i32Add, ...set(OUT)];
   return oneFunctionModule('q6k', [0x00, 0x01], loc.types, [...start, ...overBlocks(body, 1024, RESULT_BYTES, next), OP.end]);

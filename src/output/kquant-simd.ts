@@ -1,7 +1,7 @@
 /**
- * The WebAssembly half of Q4_K and Q6_K, per thread: the search (kquant-search-wasm.ts) and the
- * requantizing and packing (kquant-finish-wasm.ts) over one memory, with the few scalar steps between
- * left to the caller (gguf-kquants.ts). In JavaScript alone a Q4_K_M GGUF took 37 times a plain decode.
+ * Q4_K and Q6_K in WebAssembly, per thread: the search (kquant-search-wasm.ts), then the block's
+ * scales coded and its values requantized and packed (kquant-finish-wasm.ts), over one memory. In
+ * JavaScript alone (gguf-kquants.ts's portable path) a Q4_K_M GGUF took 37 times a plain decode.
  */
 import { readFileSync } from 'node:fs';
 import { KQUANT_INPUT, q4kSearchBytes, q6kSearchBytes, RESULT_BYTES } from './kquant-search-wasm.js';
@@ -10,27 +10,16 @@ import { widenBytes } from './widen-wasm.js';
 import { q4kFinishBytes, q6kFinishBytes } from './kquant-finish-wasm.js';
 
 export type KquantKind = 'q4k' | 'q6k';
-export { RESULT_BYTES } from './kquant-search-wasm.js';
 
 /** Bytes of one output block of each kind. */
 export const KQUANT_BLOCK_BYTES: Record<KquantKind, number> = { q4k: Q4_K_BYTES, q6k: Q6_K_BYTES };
 
-/** One row group in the kernel: the search's results, then the caller's step, then finish(). */
-export interface KquantRun {
-  /**
-   * Each block's search result from b * RESULT_BYTES / 4: its sub-blocks' scales (Q4_K: 8, then 8 of
-   * -min; Q6_K: 16). Its levels follow, as bytes, for finish().
-   */
-  results: Float32Array;
-  /** The output blocks, whose first bytes (Q4_K) or last 18 (Q6_K) the caller writes. */
-  blocks: Uint8Array;
-  /** Quantizes each sub-block again and packs the levels, once the caller has put dj (and dm) in place of the scales (and mins). */
-  finish(): void;
-}
-
 export interface KquantKernel {
-  /** Starts `kind` on values of `source` type in `src` (whole blocks of 256), widened to float32 here. */
-  search(kind: KquantKind, src: Uint8Array, source: SourceType): KquantRun;
+  /**
+   * `kind` blocks of the values of `source` type in `src` (whole blocks of 256, widened to float32
+   * here): a view of the kernel's memory, good until its next call.
+   */
+  quantize(kind: KquantKind, src: Uint8Array, source: SourceType): Uint8Array;
 }
 
 /**
@@ -92,7 +81,7 @@ function makeKernel(): KquantKernel | null {
     return null;
   }
   return {
-    search(kind, src, source) {
+    quantize(kind, src, source) {
       const n = src.length / SOURCE_BYTES[source];
       const count = n / QK_K;
       const dst = KQUANT_INPUT + 4 * n;
@@ -108,11 +97,8 @@ function makeKernel(): KquantKernel | null {
         widens[source](raw, n, KQUANT_INPUT);
       }
       searches[kind](KQUANT_INPUT, count, dst);
-      return {
-        results: new Float32Array(memory.buffer, dst, (count * RESULT_BYTES) / 4),
-        blocks: new Uint8Array(memory.buffer, out, count * KQUANT_BLOCK_BYTES[kind]),
-        finish: () => finishes[kind](KQUANT_INPUT, count, dst),
-      };
+      finishes[kind](KQUANT_INPUT, count, dst);
+      return new Uint8Array(memory.buffer, out, count * KQUANT_BLOCK_BYTES[kind]);
     },
   };
 }

@@ -15,7 +15,8 @@
  * A NaN value gives 0, as the reference's cast does on x86 and the portable loop does.
  */
 import { oneFunctionModule, WASM_TYPE } from '../codec/wasm-binary.js';
-import { get, i32, f32, OP, set, simd, splat4, store, tee, V } from '../codec/wasm-ops.js';
+import { get, i32, i32Store16, f32, OP, set, simd, splat4, store, tee, V } from '../codec/wasm-ops.js';
+import { toF16 } from './fp16-wasm.js';
 import { Q8_0_BLOCK, Q8_0_BYTES, SOURCE_BYTES, type SourceType } from './ggml-blocks.js';
 import { loadValues } from './widen-wasm.js';
 
@@ -91,16 +92,8 @@ function q8ModuleBytes(source: SourceType): Uint8Array {
   code.push(...lane(0), ...lane(1), OP.f32Max, ...lane(2), ...lane(3), OP.f32Max, OP.f32Max, ...set(AMAX));
   code.push(...get(AMAX), ...f32(127), OP.f32Div, ...tee(D));
   code.push(...f32(1), ...get(D), OP.f32Div, ...f32(0), ...get(D), ...f32(0), OP.f32Ne, OP.select, ...set(ID));
-  // fp16(d), as ggml_compute_fp32_to_fp16 (d >= 0).
-  code.push(...get(D), OP.i32FromF32Bits, ...tee(W), ...get(W), OP.i32Add, ...tee(SHL1), ...i32(0xff000000), OP.i32And, ...set(BIAS));
-  code.push(...i32(0x71000000), ...get(BIAS), ...get(BIAS), ...i32(0x71000000), OP.i32LtU, OP.select, ...set(BIAS));
-  code.push(...get(D), OP.f32Abs, ...f32(2 ** 112), OP.f32Mul, ...f32(2 ** -110), OP.f32Mul, ...set(BASE));
-  code.push(...get(BIAS), ...i32(1), OP.i32ShrU, ...i32(0x07800000), OP.i32Add, OP.f32FromI32Bits, ...get(BASE), OP.f32Add, OP.i32FromF32Bits, ...set(BITS));
-  code.push(...get(2));
-  code.push(...get(W), ...i32(0x80000000), OP.i32And, ...i32(16), OP.i32ShrU);
-  code.push(...i32(0x7e00), ...get(BITS), ...i32(13), OP.i32ShrU, ...i32(0x7c00), OP.i32And, ...get(BITS), ...i32(0x0fff), OP.i32And, OP.i32Add);
-  code.push(...get(SHL1), ...i32(0xff000000), OP.i32GtU, OP.select, OP.i32Or);
-  code.push(OP.i32Store16, 0x00, 0x00);
+  // fp16(d), as ggml_compute_fp32_to_fp16.
+  code.push(...get(2), ...get(D), ...toF16({ x: D, base: BASE, w: W, shl1: SHL1, bias: BIAS, bits: BITS }), ...i32Store16(0));
   code.push(...get(ID), ...simd(V.f32x4Splat), ...set(IDS));
   code.push(...storeQuants(0, 2), ...storeQuants(4, 18));
   code.push(...get(0), ...i32(Q8_0_BLOCK * SOURCE_BYTES[source]), OP.i32Add, ...set(0), ...get(2), ...i32(Q8_0_BYTES), OP.i32Add, ...set(2));

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { vocabulary } from '../../src/output/gguf-llama.js';
-import { pieceBytes, PIECE_TYPE, readPieceTable, readSentencePiece } from '../../src/release/sentencepiece.js';
+import { isUtf8 } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import { isUtf8At, pieceBytes, PIECE_TYPE, readPieceTable, readSentencePiece } from '../../src/release/sentencepiece.js';
 import { ROOT } from '../support/helpers.js';
 
 const DIR = join(ROOT, 'fixtures', 'gguf');
@@ -50,6 +52,52 @@ describe('readSentencePiece', () => {
     expect(readPieceTable(ok, 't').count).toBe(3);
     expect(() => readPieceTable(Buffer.concat([ok, piece('b')]), '/x/tokenizer.model')).toThrow(/is not a SentencePiece model: the piece "b" appears twice/);
     expect(() => readPieceTable(Buffer.concat([ok, piece(Buffer.from([0xc3, 0x28]))]), '/x/tokenizer.model')).toThrow(/is not a SentencePiece model: a piece is not UTF-8/);
+  });
+
+  it('tells pieces apart among thousands (prefixes, the empty piece, equal lengths) and finds a repeat far from its first', () => {
+    // Every string of up to two letters of a-z: prefixes of each other, many of one length.
+    const letters = 'abcdefghijklmnopqrstuvwxyz';
+    const texts = [''];
+    for (const a of letters) texts.push(a);
+    for (const a of letters) for (const b of letters) texts.push(a + b);
+    const many = Buffer.concat(texts.map((t) => piece(t)));
+    expect(readPieceTable(many, 't').count).toBe(texts.length);
+    for (const again of ['', 'a', 'zz', 'mq']) {
+      expect(() => readPieceTable(Buffer.concat([many, piece(again)]), 't')).toThrow(`the piece "${again}" appears twice`);
+    }
+    // The real tokenizer with one of its pieces (a byte piece, far back) given again at the end.
+    expect(() => readPieceTable(Buffer.concat([model, piece('<0x0A>', 6)]), 't')).toThrow('the piece "<0x0A>" appears twice');
+  });
+});
+
+describe('isUtf8At', () => {
+  it("says what node:buffer's isUtf8 says: every lead byte with every second byte, cut short or not, and random bytes", () => {
+    let checked = 0;
+    const wrong: string[] = [];
+    const seen = { valid: 0, invalid: 0 };
+    for (let lead = 0; lead < 256; lead++) {
+      for (let second = 0; second < 256; second++) {
+        for (const tail of [[], [0x80], [0x80, 0xbf], [0x41, 0x80], [0xbf, 0xbf, 0x41]]) {
+          const b = Buffer.from([0x41, lead, second, ...tail]);
+          for (let end = 1; end <= b.length; end++) {
+            const want = isUtf8(b.subarray(1, end));
+            if (isUtf8At(b, 1, end) !== want) wrong.push(b.subarray(1, end).toString('hex'));
+            seen[want ? 'valid' : 'invalid']++;
+            checked++;
+          }
+        }
+      }
+    }
+    for (let i = 0; i < 20000; i++) {
+      const b = randomBytes(1 + (i % 12));
+      // Mostly continuation bytes and leads, where the rules are.
+      for (let k = 0; k < b.length; k++) if (b[k]! < 0x80 && k % 3 !== 0) b[k]! |= 0x80;
+      if (isUtf8At(b, 0, b.length) !== isUtf8(b)) wrong.push(b.toString('hex'));
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBeGreaterThan(1_000_000);
+    expect(seen.valid).toBeGreaterThan(10_000);
+    expect(seen.invalid).toBeGreaterThan(10_000);
   });
 });
 

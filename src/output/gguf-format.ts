@@ -67,6 +67,12 @@ class Writer {
     const at = this.room(b.length);
     this.buf.set(b, at);
   }
+  /** Bytes [start, end) of `b`, without a view of them made (one a token was most of a vocabulary's cost). */
+  range(b: Uint8Array, start: number, end: number): void {
+    let at = this.room(end - start);
+    const buf = this.buf;
+    for (let i = start; i < end; i++) buf[at++] = b[i]!;
+  }
   u8(v: number): void {
     const at = this.room(1);
     this.buf.writeUInt8(v, at);
@@ -123,7 +129,7 @@ function writeValue(w: Writer, v: GgufValue): void {
         let start = 0;
         for (const end of list.ends) {
           w.u64(end - start);
-          w.bytes(list.bytes.subarray(start, end));
+          w.range(list.bytes, start, end);
           start = end;
         }
         return;

@@ -5,7 +5,7 @@
  * which stay F32 (the norms), and each tensor's type for the file type asked for.
  */
 import { InputError } from '../errors.js';
-import { pieceBytes, PIECE_TYPE, type PieceTable } from '../release/sentencepiece.js';
+import { PIECE_TYPE, type PieceTable } from '../release/sentencepiece.js';
 import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue, type PackedStrings } from './gguf-format.js';
 import { Q5_0_BLOCK, Q8_0_BLOCK, QK_K } from './ggml-blocks.js';
 
@@ -226,7 +226,12 @@ export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string
     ends[id] = bytes;
   }
   const text = Buffer.alloc(bytes);
-  for (let id = 0; id < count; id++) text.set(id < pieces.count ? pieceBytes(pieces, id) : extra.get(id)!, id === 0 ? 0 : ends[id - 1]!);
+  // Copied byte by byte from where the pieces lie: a view a piece was a third of this function's time.
+  const from = pieces.text;
+  for (let id = 0, at = 0; id < count; id++) {
+    if (id < pieces.count) for (let i = pieces.starts[id]!; i < pieces.ends[id]!; i++) text[at++] = from[i]!;
+    else at += extra.get(id)!.copy(text, at);
+  }
   return { count, tokens: { bytes: text, ends }, scores, types };
 }
 

@@ -4,7 +4,8 @@
  * and each sub-block's 6-bit scale and min; Q6_K: each sub-block's 8-bit scale and d) into its
  * bytes, and each sub-block's dj (and dm) as the coded bytes give them back, written over the
  * search's results for the requantizing that follows. In JavaScript (q4kHead and q6kHead in
- * gguf-kquants.ts, still the portable path's) this step was a tenth of a Q4_K_M conversion's time.
+ * gguf-kquants.ts, still the portable path's) this step took about 0.7 ns a value of Q4_K's 15.6
+ * and 0.4 ns of Q6_K's 7.7 (interleaved runs).
  *
  * Float32 operations in the C code's order, with its comparisons (a NaN never replaces a maximum)
  * and nearest_int read from the bits, so every block gets the reference's bytes.

@@ -179,6 +179,8 @@ export async function llamaBench({ root, dist, dir, size, runs, timed, warm, med
     model: `LLaMA ${d.dim}x${d.layers}`,
     bytes: input.size,
     medianSeconds: med,
+    // The fastest and slowest run of each: how far this machine moved during the bench.
+    rangeSeconds: Object.fromEntries(names.map((n) => [n, [Math.min(...samples[n]), Math.max(...samples[n])]])),
     peakRssBytes: Object.fromEntries(names.map((n) => [n, Math.max(...rss[n])])),
     ratios: { safetensorsOverExact: med.safetensors / med.exact, metaOverExact: med.meta / med.exact, ggufOverExact: med.gguf / med.exact, ggufQ8OverExact: med.ggufQ8 / med.exact, ggufQ4OverExact: med.ggufQ4 / med.exact },
     aims: { safetensorsOverExact: 1.3, metaOverExact: 1.3, ggufOverExact: 1.2, ggufQ8OverExact: 1.5, ggufQ4OverExact: 3 },

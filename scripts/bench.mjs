@@ -442,7 +442,8 @@ async function rebuildPart(print = true) {
   const m = rebuild.medianSeconds;
   const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
   console.log(`\n${rebuild.model}: one ${(rebuild.bytes / 2 ** 30).toFixed(2)} GiB 2023 shard, median of ${opts.runs} interleaved runs`);
-  const line = (label, name) => console.log(`  ${label.padEnd(46)} ${m[name].toFixed(3)} s  peak RSS ${mb(rebuild.peakRssBytes[name])}`);
+  const range = (name) => rebuild.rangeSeconds[name].map((t) => t.toFixed(2)).join('-');
+  const line = (label, name) => console.log(`  ${label.padEnd(46)} ${m[name].toFixed(3)} s  (runs ${range(name)} s)  peak RSS ${mb(rebuild.peakRssBytes[name])}`);
   line("(c') decode against the exact base", 'exact');
   line('(h) against it rebuilt from safetensors', 'safetensors');
   line("(i) against it rebuilt from Meta's layout", 'meta');

@@ -41,7 +41,14 @@ describe('npm run bench', () => {
     }
     expect(result.targets).toEqual({ decodeOverHashMax: 1.2, referenceOverDecodeMin: 5, peakRssMaxBytes: 150e6, safetensorsOverDecodeMax: 1.15, hubOverDecodeMax: 1.5 });
     // (h) and (i): the decode against a base rebuilt from safetensors and from Meta's layout; (j) and (k) into a GGUF; each over the exact base's.
-    for (const name of ['exact', 'safetensors', 'meta', 'gguf', 'ggufQ8', 'ggufQ4']) expect(result.rebuild.medianSeconds[name], name).toBeGreaterThan(0);
+    for (const name of ['exact', 'safetensors', 'meta', 'gguf', 'ggufQ8', 'ggufQ4']) {
+      expect(result.rebuild.medianSeconds[name], name).toBeGreaterThan(0);
+      // The spread of the runs, around their median.
+      const [fastest, slowest] = result.rebuild.rangeSeconds[name];
+      expect(fastest, name).toBeGreaterThan(0);
+      expect(fastest, name).toBeLessThanOrEqual(result.rebuild.medianSeconds[name]);
+      expect(slowest, name).toBeGreaterThanOrEqual(result.rebuild.medianSeconds[name]);
+    }
     expect(result.rebuild.ratios.ggufOverExact).toBeGreaterThan(0);
     expect(result.rebuild.peakRssBytes.ggufQ8).toBeGreaterThan(10e6);
     expect(result.rebuild.ratios.safetensorsOverExact).toBeGreaterThan(0);

@@ -62,13 +62,17 @@ export class HashWorker {
   private readonly worker: Worker;
   private readonly waiting: Reply[] = [];
   private readonly algorithms = new Map<number, Algorithm[]>();
+  /** Digests of streams hashed whole on this thread (whole()), until digest() takes them. */
+  private readonly here = new Map<number, Digests>();
   private failure: Error | undefined;
+  private readonly forceWasmMd5: boolean;
 
   /** `md5`: where MD5 comes from (tests force hash-wasm, and may point it at another module). */
   constructor(buffer: SharedArrayBuffer, md5: { wasm?: boolean; module?: string } = {}) {
+    this.forceWasmMd5 = md5.wasm ?? FORCE_WASM_MD5;
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { buffer, hashWasm: md5.module ?? HASH_WASM, forceWasmMd5: md5.wasm ?? FORCE_WASM_MD5 },
+      workerData: { buffer, hashWasm: md5.module ?? HASH_WASM, forceWasmMd5: this.forceWasmMd5 },
     });
     this.worker.unref();
     this.worker.on('message', (value: unknown) => {
@@ -97,6 +101,7 @@ export class HashWorker {
 
   /** Starts stream `stream` (replacing any unfinished one); no algorithms means updates are free. */
   begin(stream: number, algorithms: readonly Algorithm[]): void {
+    this.here.delete(stream);
     this.algorithms.set(stream, [...algorithms]);
     if (algorithms.length > 0) this.worker.postMessage({ op: 'begin', stream, algorithms });
   }
@@ -111,7 +116,26 @@ export class HashWorker {
     await this.request({ op: 'update', stream, offset, length });
   }
 
+  /**
+   * All of stream `stream` at once, hashed on this thread: a file of one chunk (the small files a
+   * decode starts with) does not wait for the worker to start, about 70 ms here, during which a
+   * GGUF's layout can be made instead. As with update, the bytes stay as they are until it resolves.
+   */
+  async whole(stream: number, bytes: Uint8Array): Promise<void> {
+    const algorithms = this.algorithms.get(stream) ?? [];
+    this.algorithms.delete(stream);
+    const hex = algorithms.map((a) => digestBytes(a, bytes, this.forceWasmMd5));
+    const out: Digests = {};
+    for (const [i, a] of algorithms.entries()) out[a] = await hex[i]!;
+    this.here.set(stream, out);
+  }
+
   async digest(stream: number): Promise<Digests> {
+    const here = this.here.get(stream);
+    if (here) {
+      this.here.delete(stream);
+      return here;
+    }
     const algorithms = this.algorithms.get(stream) ?? [];
     this.algorithms.delete(stream);
     if (algorithms.length === 0) return {};
@@ -128,8 +152,8 @@ export class HashWorker {
 }
 
 /** One digest of bytes in memory, on this thread: node:crypto, or hash-wasm for MD5 where node:crypto has none. */
-export async function digestBytes(algorithm: Algorithm, bytes: Uint8Array): Promise<string> {
-  if (algorithm === 'md5' && FORCE_WASM_MD5) return (await import('hash-wasm')).md5(bytes);
+export async function digestBytes(algorithm: Algorithm, bytes: Uint8Array, forceWasmMd5 = FORCE_WASM_MD5): Promise<string> {
+  if (algorithm === 'md5' && forceWasmMd5) return (await import('hash-wasm')).md5(bytes);
   try {
     return createHash(algorithm).update(bytes).digest('hex');
   } catch (err) {

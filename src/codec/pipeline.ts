@@ -164,7 +164,9 @@ export class Pipeline {
         if (position === 0 && job.inspectHead) job.inspectHead(out.data.subarray(0, n));
         job.onChunk?.(out.data.subarray(0, n), position);
         const at = position;
-        const done = this.writeAndHash(out, n, position, output).then(() => written(at, at + n));
+        // A file of one chunk is hashed here, without waiting for the worker (HashWorker.whole).
+        const whole = position === 0 && n < chunk && !job.resume && !hashBase && !sourceHashed;
+        const done = this.writeAndHash(out, n, position, output, whole).then(() => written(at, at + n));
         out.busy = sourceHashed && out === current.slot ? Promise.all([done, sourceHashed]).then(() => undefined) : done;
         position += n;
         job.onBytes?.(n);
@@ -214,8 +216,8 @@ export class Pipeline {
     }
   }
 
-  private async writeAndHash(slot: Slot | BaseBuffer, length: number, position: number, output: OutputSink | undefined): Promise<void> {
-    const hashed = this.hasher.update(OUTPUT_STREAM, slot.offset, length);
+  private async writeAndHash(slot: Slot | BaseBuffer, length: number, position: number, output: OutputSink | undefined, whole: boolean): Promise<void> {
+    const hashed = whole ? this.hasher.whole(OUTPUT_STREAM, slot.data.subarray(0, length)) : this.hasher.update(OUTPUT_STREAM, slot.offset, length);
     if (output) {
       try {
         await output.write(slot.data, length, position);

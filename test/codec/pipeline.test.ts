@@ -132,6 +132,24 @@ describe('pipeline (payload XOR base -> file + digest)', () => {
     }
   });
 
+  it('hashes a file of one chunk on its own thread, without the hash worker (which small files waited for)', async () => {
+    const alone = new Pipeline({ chunkBytes: CHUNK, slots: 2 });
+    // With its worker stopped, only a file that needs no worker can still be hashed.
+    await alone.close();
+    try {
+      for (const n of [1, CHUNK - 1]) {
+        const payload = seededBytes(n, 31);
+        const base = seededBytes(n, 32);
+        const result = await alone.run({ source: memorySource(payload), base: memorySource(base), algorithms: ['sha256', 'md5'] });
+        const expected = referenceXor(payload, base);
+        expect(result.digests).toEqual({ sha256: sha256(expected), md5: createHash('md5').update(expected).digest('hex') });
+      }
+      await expect(alone.run({ source: memorySource(seededBytes(CHUNK + 1, 33)), algorithms: ['sha256'] })).rejects.toThrow(/hash worker closed/);
+    } finally {
+      await alone.close();
+    }
+  });
+
   it('hashes the payload without a base too, and gives no source digests unless asked', async () => {
     const payload = seededBytes(3 * CHUNK + 7, 23);
     const source = memorySource(payload);

@@ -118,8 +118,8 @@ export class HashWorker {
 
   /**
    * All of stream `stream` at once, hashed on this thread: a file of one chunk (the small files a
-   * decode starts with) does not wait for the worker to start, about 70 ms here, during which a
-   * GGUF's layout can be made instead. As with update, the bytes stay as they are until it resolves.
+   * decode starts with) does not wait for the worker to start, about 70 ms here, and the files after
+   * it start reading sooner. As with update, the bytes stay as they are until it resolves.
    */
   async whole(stream: number, bytes: Uint8Array): Promise<void> {
     const algorithms = this.algorithms.get(stream) ?? [];

@@ -15,9 +15,8 @@ import { ResumeState } from '../output/state.js';
 import { lstatOrUndefined, prepareOutputDir, removeStaleFiles, stateDir, tidyOutputDir } from '../output/temp-file.js';
 import { refuseForeignOutputs } from './output-ownership.js';
 import { planDecode, type DecodePlan, type FilePlan, type PlanOptions } from '../plan/plan.js';
-import { entriesByName, type ManifestEntry } from '../release/manifest.js';
+import { entriesByName } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
-import { primaryAlgorithm } from '../verify/digests.js';
 import { decodeFile, type RunContext } from './decode-file.js';
 import { decodeIntoGguf } from './gguf-decode.js';
 import { dropKeptGguf } from './gguf-resume.js';
@@ -25,7 +24,7 @@ import { mainGgmlType } from '../output/gguf-llama.js';
 import { warmConversions } from '../output/convert-pool.js';
 import { CHAT_TEMPLATE_FILE, writeChatTemplate } from './chat-template.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
-import { verdict, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
+import { missingResult, notStartedResult, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
 
 export type { BaseCheck, DecodeEvent, DecodeReport, FilePhase, FileResult } from './results.js';
 
@@ -183,29 +182,6 @@ async function withSpaceNeeded(err: unknown, plan: DecodePlan, unfinished: reado
   );
 }
 
-function missingResult(expectedByName: ReadonlyMap<string, ManifestEntry[]>, name: string): FileResult {
-  const expected = expectedByName.get(name) ?? [];
-  return {
-    ...verdict({ name, expected, status: 'missing', seconds: 0, algorithm: primaryAlgorithm(expected) }),
-    action: 'none',
-    note: 'listed in the manifest but not in the XOR folder',
-    baseCheck: null,
-    cause: null,
-    resumedAt: null,
-  };
-}
-
-function notStartedResult(file: FilePlan): FileResult {
-  return {
-    ...verdict({ name: file.name, expected: file.expected, status: 'not-started', seconds: 0, algorithm: primaryAlgorithm(file.expected) }),
-    action: file.action,
-    note: 'not started: an earlier file failed because of its base (or for a reason no evidence decides); --keep-going decodes every file',
-    baseCheck: null,
-    cause: null,
-    resumedAt: null,
-  };
-}
-
 /** A failure that will repeat for every other file: the base is wrong, or nothing tells what is. */
 function stopsTheRun(result: FileResult): boolean {
   return (result.status === 'mismatch' || result.status === 'invalid') && (result.cause === 'base' || result.cause === 'unknown');
@@ -237,13 +213,20 @@ async function decodeLocked(
   const results: FileResult[] = new Array(plan.files.length);
   let stopped = false;
   let firstError: unknown;
-  /** Decodes the files at `indices` in a few lanes; what failed is in firstError. */
-  const runFiles = async (indices: number[]) => {
+  /**
+   * A pipeline a lane left for the next run of files (decode --gguf runs the small files, then the
+   * shards): the shards start with its hash worker up, not with a new one starting while the last
+   * one stops (10-25 ms here, before the first shard).
+   */
+  const idle: Pipeline[] = [];
+  /** Decodes the files at `indices` in a few lanes; what failed is in firstError. `keep`: leave one pipeline in `idle`. */
+  const runFiles = async (indices: number[], keep = false) => {
     let next = 0;
     const lane = async () => {
       const fromNetwork = plan.source !== undefined || plan.baseSource !== undefined;
       const converting = plan.files.some((f) => f.convert === 'gguf' || f.convert === 'safetensors');
-      const pipeline = new Pipeline({ outputDir: stateDir(plan.outputDir), ...pipelineSizing(fromNetwork, converting) });
+      const pipeline = idle.pop() ?? new Pipeline({ outputDir: stateDir(plan.outputDir), ...pipelineSizing(fromNetwork, converting) });
+      let kept = false;
       try {
         while (next < indices.length && !internal.signal.aborted && !stopped) {
           const index = indices[next++]!;
@@ -259,7 +242,11 @@ async function decodeLocked(
         else if (firstError instanceof InterruptedError && !(err instanceof InterruptedError)) firstError = err;
         internal.abort('failed');
       } finally {
-        await pipeline.close();
+        if (keep && firstError === undefined && idle.length === 0) {
+          idle.push(pipeline);
+          kept = true;
+        }
+        if (!kept) await pipeline.close();
       }
     };
     const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(), indices.length || 1));
@@ -269,14 +256,18 @@ async function decodeLocked(
   const intoGguf = plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [i] : []));
   // A type asked by name is known now: its conversion threads start while the small files go.
   if (intoGguf.length > 0 && plan.gguf && plan.gguf !== 'auto') warmConversions(mainGgmlType(plan.gguf));
-  await runFiles(plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [] : [i])));
   let gguf: DecodeReport['gguf'] = null;
-  if (intoGguf.length === 0) await dropKeptGguf(plan.outputDir, ctx);
-  else if (firstError === undefined && !stopped && !internal.signal.aborted) {
-    gguf = await decodeIntoGguf(plan, ctx, { force: options.force === true, shards: intoGguf, results }, async (indices) => {
-      await runFiles(indices);
-      return firstError === undefined;
-    });
+  try {
+    await runFiles(plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [] : [i])), intoGguf.length > 0);
+    if (intoGguf.length === 0) await dropKeptGguf(plan.outputDir, ctx);
+    else if (firstError === undefined && !stopped && !internal.signal.aborted) {
+      gguf = await decodeIntoGguf(plan, ctx, { force: options.force === true, shards: intoGguf, results }, async (indices) => {
+        await runFiles(indices);
+        return firstError === undefined;
+      });
+    }
+  } finally {
+    await Promise.all(idle.splice(0).map((p) => p.close()));
   }
   options.signal?.removeEventListener('abort', onExternalAbort);
   if (firstError !== undefined) throw await withSpaceNeeded(firstError, plan, plan.files.filter((_, i) => !results[i]));

@@ -2,11 +2,11 @@
  * What the jobs report: one result shape per file, built in one place, for decode and verify alike,
  * and decode's report, events and options.
  */
-import type { BaseRebuild, FileAction, DecodePlan } from '../plan/plan.js';
+import type { BaseRebuild, FileAction, DecodePlan, FilePlan } from '../plan/plan.js';
 import type { Expectations } from '../release/expectations.js';
 import type { ManifestEntry } from '../release/manifest.js';
 import type { Algorithm, Cause, Diagnosis, Digests, ExpectedDigest, FileStatus } from '../types.js';
-import { describeExpected } from '../verify/digests.js';
+import { describeExpected, primaryAlgorithm } from '../verify/digests.js';
 
 /** What every report says about one file. */
 export interface FileVerdict {
@@ -141,4 +141,29 @@ export interface GgufResult {
   written: boolean;
   /** Every shard matched its published digest. */
   verified: boolean;
+}
+
+/** A file the manifest lists that the XOR folder lacks. */
+export function missingResult(expectedByName: ReadonlyMap<string, ManifestEntry[]>, name: string): FileResult {
+  const expected = expectedByName.get(name) ?? [];
+  return {
+    ...verdict({ name, expected, status: 'missing', seconds: 0, algorithm: primaryAlgorithm(expected) }),
+    action: 'none',
+    note: 'listed in the manifest but not in the XOR folder',
+    baseCheck: null,
+    cause: null,
+    resumedAt: null,
+  };
+}
+
+/** A file the run did not get to. */
+export function notStartedResult(file: FilePlan): FileResult {
+  return {
+    ...verdict({ name: file.name, expected: file.expected, status: 'not-started', seconds: 0, algorithm: primaryAlgorithm(file.expected) }),
+    action: file.action,
+    note: 'not started: an earlier file failed because of its base (or for a reason no evidence decides); --keep-going decodes every file',
+    baseCheck: null,
+    cause: null,
+    resumedAt: null,
+  };
 }

@@ -4,6 +4,7 @@
  * offset), zero padding to the alignment, then each tensor's data padded to it. llama.cpp
  * checks value types exactly, so every value says its type.
  */
+import { endianness } from 'node:os';
 
 /**
  * The data alignment, written as general.alignment: a page rather than the default 32, so that every
@@ -25,9 +26,10 @@ export type GgufValue =
   | { type: 'f32[]'; value: ArrayLike<number> }
   | { type: 'i32[]'; value: ArrayLike<number> };
 
-/** Strings as their UTF-8 bytes back to back: string i is bytes[ends[i - 1], ends[i]) (from 0 for the first). */
+/** Strings as UTF-8 bytes where they lie: string i is bytes[starts[i], ends[i]). */
 export interface PackedStrings {
   bytes: Uint8Array;
+  starts: Uint32Array;
   ends: Uint32Array;
 }
 
@@ -67,11 +69,28 @@ class Writer {
     const at = this.room(b.length);
     this.buf.set(b, at);
   }
-  /** Bytes [start, end) of `b`, without a view of them made (one a token was most of a vocabulary's cost). */
-  range(b: Uint8Array, start: number, end: number): void {
-    let at = this.room(end - start);
+  /**
+   * Strings held packed, each as its u64 length and its bytes, in one loop: a vocabulary's 32000
+   * tokens through u64() and a copy each took 20 ms of a GGUF's start, its code run once and cold.
+   */
+  packed(list: PackedStrings): void {
+    const { bytes, starts, ends } = list;
+    let total = 8 * ends.length;
+    for (let i = 0; i < ends.length; i++) total += ends[i]! - starts[i]!;
+    let at = this.room(total);
     const buf = this.buf;
-    for (let i = start; i < end; i++) buf[at++] = b[i]!;
+    for (let i = 0; i < ends.length; i++) {
+      const start = starts[i]!;
+      const end = ends[i]!;
+      const n = end - start;
+      buf[at] = n & 0xff;
+      buf[at + 1] = (n >>> 8) & 0xff;
+      buf[at + 2] = (n >>> 16) & 0xff;
+      buf[at + 3] = n >>> 24;
+      buf[at + 4] = buf[at + 5] = buf[at + 6] = buf[at + 7] = 0;
+      at += 8;
+      for (let k = start; k < end; k++) buf[at++] = bytes[k]!;
+    }
   }
   u8(v: number): void {
     const at = this.room(1);
@@ -102,6 +121,10 @@ class Writer {
   }
 }
 
+/** GGUF is little-endian: where this machine is too, a typed array's bytes are the values as GGUF writes them. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+const bytesOf = (a: Float32Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
 function writeValue(w: Writer, v: GgufValue): void {
   switch (v.type) {
     case 'u32':
@@ -126,12 +149,7 @@ function writeValue(w: Writer, v: GgufValue): void {
       const list = v.value;
       if ('ends' in list) {
         w.u64(list.ends.length);
-        let start = 0;
-        for (const end of list.ends) {
-          w.u64(end - start);
-          w.range(list.bytes, start, end);
-          start = end;
-        }
+        w.packed(list);
         return;
       }
       w.u64(list.length);
@@ -142,14 +160,16 @@ function writeValue(w: Writer, v: GgufValue): void {
       w.u32(VALUE_TYPE.array);
       w.u32(VALUE_TYPE.f32);
       w.u64(v.value.length);
-      for (let i = 0; i < v.value.length; i++) w.f32(v.value[i]!);
+      if (v.value instanceof Float32Array && LITTLE_ENDIAN) w.bytes(bytesOf(v.value));
+      else for (let i = 0; i < v.value.length; i++) w.f32(v.value[i]!);
       return;
     case 'i32[]':
       w.u32(VALUE_TYPE.array);
       w.u32(VALUE_TYPE.i32);
       w.u64(v.value.length);
+      if (v.value instanceof Int32Array && LITTLE_ENDIAN) w.bytes(bytesOf(v.value));
       // Two's complement: an i32's bytes are its u32's.
-      for (let i = 0; i < v.value.length; i++) w.u32(v.value[i]! >>> 0);
+      else for (let i = 0; i < v.value.length; i++) w.u32(v.value[i]! >>> 0);
   }
 }
 

@@ -202,37 +202,34 @@ export interface Vocabulary {
   types: Int32Array;
 }
 
-/** Tokens, scores and types for `vocab` ids: the pieces, then added tokens, then [PADn] (as convert fills them). */
+/**
+ * Tokens, scores and types for `vocab` ids: the pieces, then added tokens, then [PADn] (as convert
+ * fills them). The pieces' bytes stay where tokenizer.model holds them; a token's bytes copied
+ * into a table of their own cost a GGUF's start 7 ms, run once and cold.
+ */
 export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string>, vocab: number): Vocabulary {
   const count = Math.max(vocab, pieces.count);
   const scores = new Float32Array(count);
   const types = new Int32Array(count);
+  const starts = new Uint32Array(count);
   const ends = new Uint32Array(count);
-  const extra = new Map<number, Buffer>();
-  let bytes = 0;
-  for (let id = 0; id < count; id++) {
-    if (id < pieces.count) {
-      bytes += pieces.ends[id]! - pieces.starts[id]!;
-      scores[id] = pieces.scores[id]!;
-      // convert's loop has no user-defined case: those pieces go in as normal.
-      types[id] = pieces.types[id] === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : pieces.types[id]!;
-    } else {
-      const token = Buffer.from(added.get(id) ?? `[PAD${id}]`, 'utf8');
-      extra.set(id, token);
-      bytes += token.length;
-      scores[id] = -1000;
-      types[id] = added.has(id) ? PIECE_TYPE.USER_DEFINED : PIECE_TYPE.UNUSED;
-    }
-    ends[id] = bytes;
+  scores.set(pieces.scores);
+  starts.set(pieces.starts);
+  ends.set(pieces.ends);
+  // convert's loop has no user-defined case: those pieces go in as normal.
+  for (let id = 0; id < pieces.count; id++) types[id] = pieces.types[id] === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : pieces.types[id]!;
+  const extra: Buffer[] = [];
+  let at = pieces.text.length;
+  for (let id = pieces.count; id < count; id++) {
+    const token = Buffer.from(added.get(id) ?? `[PAD${id}]`, 'utf8');
+    extra.push(token);
+    starts[id] = at;
+    ends[id] = at += token.length;
+    scores[id] = -1000;
+    types[id] = added.has(id) ? PIECE_TYPE.USER_DEFINED : PIECE_TYPE.UNUSED;
   }
-  const text = Buffer.alloc(bytes);
-  // Copied byte by byte from where the pieces lie: a view a piece was a third of this function's time.
-  const from = pieces.text;
-  for (let id = 0, at = 0; id < count; id++) {
-    if (id < pieces.count) for (let i = pieces.starts[id]!; i < pieces.ends[id]!; i++) text[at++] = from[i]!;
-    else at += extra.get(id)!.copy(text, at);
-  }
-  return { count, tokens: { bytes: text, ends }, scores, types };
+  const bytes = extra.length > 0 ? Buffer.concat([pieces.text, ...extra]) : pieces.text;
+  return { count, tokens: { bytes, starts, ends }, scores, types };
 }
 
 export interface Provenance {

@@ -161,16 +161,20 @@ function repeatedPiece(t: PieceTable): number | undefined {
   let size = 1;
   while (size < 2 * t.count) size *= 2;
   const slots = new Int32Array(size).fill(-1);
+  // Each slot's hash beside it: pieces are compared only when their hashes are equal.
+  const hashes = new Int32Array(size);
   for (let id = 0; id < t.count; id++) {
-    let h = 0x811c9dc5;
+    // An int32 from the start, as Math.imul gives and the table holds: the empty piece keeps it.
+    let h = 0x811c9dc5 | 0;
     for (let i = t.starts[id]!; i < t.ends[id]!; i++) h = Math.imul(h ^ t.text[i]!, 0x01000193);
-    for (let slot = (h >>> 0) & (size - 1); ; slot = (slot + 1) & (size - 1)) {
+    for (let slot = h & (size - 1); ; slot = (slot + 1) & (size - 1)) {
       const other = slots[slot]!;
       if (other === -1) {
         slots[slot] = id;
+        hashes[slot] = h;
         break;
       }
-      if (samePiece(t, other, id)) return id;
+      if (hashes[slot] === h && samePiece(t, other, id)) return id;
     }
   }
   return undefined;

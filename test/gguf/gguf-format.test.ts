@@ -2,7 +2,8 @@
  * The GGUF header writer against a plain encoding of the same values written here (one Buffer per
  * field, BigInt sizes, as the container's spec lays them out): headers that cross the writer's
  * buffer growth at every kind of field, so that no write lands in a buffer already replaced; and a
- * vocabulary held packed (UTF-8 back to back) written as the same strings.
+ * vocabulary held packed (UTF-8 where it lies, with scores and types in typed arrays) written as
+ * the same values.
  * (The first version of the one-buffer writer read its buffer before growing it: a string or number
  * that crossed 64 KiB went into the old buffer.)
  */
@@ -71,11 +72,22 @@ describe('GGUF header', () => {
       }
       const { header, offsets } = ggufHeader(kv, tensors);
       const want = plainHeader(kv, tensors);
-      // The same tokens packed (UTF-8 back to back, with their ends), as a vocabulary is held.
-      const encoded = tokens.map((t) => Buffer.from(t, 'utf8'));
-      let end = 0;
-      const packed = { bytes: Buffer.concat(encoded), ends: Uint32Array.from(encoded, (b) => (end += b.length)) };
-      const packedKv = kv.map(([k, v]): [string, GgufValue] => [k, k === 'tokenizer.ggml.tokens' ? { type: 'str[]', value: packed } : v]);
+      // The same tokens packed (UTF-8 where they lie, other bytes between, found by their starts and
+      // ends), scores and types in typed arrays, as a vocabulary is held.
+      const encoded = tokens.flatMap((t, i) => [Buffer.from('#'.repeat(i % 4)), Buffer.from(t, 'utf8')]);
+      const starts = new Uint32Array(tokens.length);
+      const ends = new Uint32Array(tokens.length);
+      for (let i = 0, at = 0; i < tokens.length; i++) {
+        starts[i] = at += encoded[2 * i]!.length;
+        ends[i] = at += encoded[2 * i + 1]!.length;
+      }
+      const packed = { bytes: Buffer.concat(encoded), starts, ends };
+      const typed: Record<string, GgufValue> = {
+        'tokenizer.ggml.tokens': { type: 'str[]', value: packed },
+        'tokenizer.ggml.scores': { type: 'f32[]', value: Float32Array.from(tokens, (_, i) => -i / 7) },
+        'tokenizer.ggml.token_type': { type: 'i32[]', value: Int32Array.from(tokens, (_, i) => (i % 7) - 1) },
+      };
+      const packedKv = kv.map(([k, v]): [string, GgufValue] => [k, typed[k] ?? v]);
       expect(ggufHeader(packedKv, tensors).header.equals(want), `packed, shifted by ${shift}`).toBe(true);
       expect(header.length).toBeGreaterThan(4 * 65536);
       expect(header.length % GGUF_ALIGNMENT).toBe(0);

@@ -105,8 +105,7 @@ describe('vocabulary (a GGUF\'s tokens)', () => {
   it('the pieces, then added tokens, then [PADn] up to the vocabulary size; user-defined pieces go in as normal', () => {
     const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('é', 1), piece('<x>', 4)]), 't');
     const v = vocabulary(table, new Map([[3, '<|model|>']]), 6);
-    let start = 0;
-    const tokens = Array.from(v.tokens.ends, (end) => Buffer.from(v.tokens.bytes.subarray(start, (start = end))).toString('utf8'));
+    const tokens = Array.from(v.tokens.ends, (end, i) => Buffer.from(v.tokens.bytes.subarray(v.tokens.starts[i], end)).toString('utf8'));
     expect(v.count).toBe(6);
     expect(tokens).toEqual(['<unk>', 'é', '<x>', '<|model|>', '[PAD4]', '[PAD5]']);
     expect(Array.from(v.types)).toEqual([PIECE_TYPE.UNKNOWN, PIECE_TYPE.NORMAL, PIECE_TYPE.NORMAL, PIECE_TYPE.USER_DEFINED, PIECE_TYPE.UNUSED, PIECE_TYPE.UNUSED]);

@@ -68,6 +68,21 @@ describe('readSentencePiece', () => {
     // The real tokenizer with one of its pieces (a byte piece, far back) given again at the end.
     expect(() => readPieceTable(Buffer.concat([model, piece('<0x0A>', 6)]), 't')).toThrow('the piece "<0x0A>" appears twice');
   });
+  it('keeps every piece, in order, when there are more than its first guess holds (about a piece every 16 bytes)', () => {
+    // Every string of up to three letters of a-p, with types 1-6 in turn: 4369 pieces of 9-12 bytes.
+    const letters = 'abcdefghijklmnop';
+    const texts = [''];
+    for (let n = 0; n < 3; n++) for (const t of texts.filter((x) => x.length === n)) for (const c of letters) texts.push(t + c);
+    const file = Buffer.concat(texts.map((t, i) => piece(t, 1 + (i % 6))));
+    expect(Math.max(1024, file.length >>> 4)).toBeLessThan(texts.length);
+    const table = readPieceTable(file, 't');
+    expect(table.count).toBe(texts.length);
+    expect(table.starts.length).toBe(texts.length);
+    expect(texts.filter((t, i) => Buffer.from(pieceBytes(table, i)).toString('utf8') !== t)).toEqual([]);
+    expect(Array.from(table.types)).toEqual(texts.map((_, i) => 1 + (i % 6)));
+    expect(Array.from(table.scores).every((x) => x === -1)).toBe(true);
+    expect(() => readPieceTable(Buffer.concat([file, piece('ab')]), 't')).toThrow('the piece "ab" appears twice');
+  });
 });
 
 describe('isUtf8At', () => {

@@ -35,12 +35,14 @@ export async function openGgufAssembly(
   force: boolean,
   ctx: GgufResumeContext,
 ): Promise<{ assembly: GgufAssembly; resumed: Map<string, GgufShardEntry> }> {
-  const { raw, config, configPath, vocab } = await readModelFiles(plan.outputDir, (name) => lacking(plan, name));
+  const intoGguf = plan.files.filter((f) => f.convert === 'gguf');
+  const shardBytes = intoGguf.reduce((sum, f) => sum + f.payloadSize, 0);
+  const { raw, config, configPath, vocab } = await readModelFiles(plan.outputDir, (name) => lacking(plan, name), { count: intoGguf.length, bytes: shardBytes });
   const dtype = TORCH_DTYPE[String(raw.torch_dtype)];
   if (!dtype) throw new InputError(`says torch_dtype ${JSON.stringify(raw.torch_dtype)}, so the GGUF's type cannot be chosen before the weights arrive`, { file: configPath, hint: 'pass --gguf f16, bf16, f32 or q8_0' });
   const type = resolveType(asked, dtype);
   const shapes = expectedTensors(config);
-  const shardNames = plan.files.filter((f) => f.convert === 'gguf').map((f) => f.name);
+  const shardNames = intoGguf.map((f) => f.name);
   const shards = new Map<string, string[]>();
   if (shardNames.length === 1) shards.set(shardNames[0]!, [...shapes.keys()]);
   else {

@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { readInput } from '../input-files.js';
-import { llamaConfig, vocabulary, type LlamaConfig, type Vocabulary } from '../output/gguf-llama.js';
+import { formatBytes } from '../format.js';
+import { llamaConfig, vocabulary, weightValues, type LlamaConfig, type Vocabulary } from '../output/gguf-llama.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
 import { readPieceTable } from '../release/sentencepiece.js';
 
@@ -33,15 +34,42 @@ export interface ModelFiles {
   vocab: Vocabulary;
 }
 
-/** config.json, tokenizer.model and added_tokens.json of `dir`; `missing` says why a required one is absent. */
-export async function readModelFiles(dir: string, missing: (name: string) => InputError): Promise<ModelFiles> {
+/**
+ * config.json's sizes held to the shards that hold the weights, before anything is sized by them (a
+ * vocabulary of vocab_size tokens, a list of num_hidden_layers layers' tensors): a LLaMA of those
+ * sizes stores every value in at least 2 bytes, so a correct config never says more than its shards
+ * hold. One that said vocab_size 100000000 made the writer allocate until it ran out of memory.
+ */
+function refuseOversized(config: LlamaConfig, configPath: string, shardBytes: number, shards: number): void {
+  const values = weightValues(config);
+  if (2 * values <= shardBytes) return;
+  const sizes = `vocab_size ${config.vocab}, hidden_size ${config.dim}, intermediate_size ${config.intermediate}, num_hidden_layers ${config.layers}`;
+  throw new InputError(`describes a LLaMA of ${values.toPrecision(3)} values (${sizes}): at least ${formatBytes(2 * values)}, more than its ${shards} shard${shards === 1 ? '' : 's'} hold (${formatBytes(shardBytes)})`, {
+    file: configPath,
+    hint: "use the model's own config.json",
+  });
+}
+
+/**
+ * config.json, tokenizer.model and added_tokens.json of `dir`; `missing` says why a required one is
+ * absent. `shards`: how many checkpoint shards hold the weights, and their bytes.
+ */
+export async function readModelFiles(dir: string, missing: (name: string) => InputError, shards: { count: number; bytes: number }): Promise<ModelFiles> {
   const configPath = join(dir, 'config.json');
   const raw = await readJsonObject(configPath);
   if (!raw) throw missing('config.json');
   const config = llamaConfig(raw, configPath);
+  refuseOversized(config, configPath, shards.bytes, shards.count);
   const tokenizerPath = join(dir, 'tokenizer.model');
   if (!(await lstatOrUndefined(tokenizerPath))) throw missing('tokenizer.model');
   const pieces = readPieceTable((await readInput(tokenizerPath, SMALL_BYTES)).bytes, tokenizerPath);
+  if (pieces.count > config.vocab) {
+    // convert_hf_to_gguf fails here too, on a token id past its list.
+    throw new InputError(`has ${pieces.count} pieces, more than config.json's vocab_size (${config.vocab}): llama.cpp loads no GGUF with more tokens than embeddings`, {
+      file: tokenizerPath,
+      hint: 'use the tokenizer.model and config.json of one model',
+    });
+  }
   const added = new Map<number, string>();
   for (const [token, id] of Object.entries((await readJsonObject(join(dir, 'added_tokens.json'))) ?? {})) if (typeof id === 'number') added.set(id, token);
   return { raw, config, configPath, vocab: vocabulary(pieces, added, config.vocab) };

@@ -4,7 +4,7 @@
  * order the shards hold them, in flat memory; the file gets its final name only when whole (a temp
  * in the output folder's state folder, under its lock).
  */
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
 import { acquireLock } from '../output/lock.js';
 import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo } from '../output/gguf-format.js';
@@ -42,12 +42,25 @@ export interface GgufReport {
   exitCode: number;
 }
 
-/** The tensors of the folder's shards, checked against the config: every LLaMA tensor, nothing else. */
-async function openTensors(dir: string, config: ReturnType<typeof llamaConfig>): Promise<LocatedTensors> {
+interface Shards {
+  files: string[];
+  safetensors: boolean;
+  /** Their bytes in all. */
+  bytes: number;
+}
+
+/** The folder's checkpoint shards: its safetensors files, or else its .bin files. */
+async function findShards(dir: string): Promise<Shards> {
   const safetensors = await safetensorsFiles(dir);
   const files = safetensors.length > 0 ? safetensors : await binFiles(dir);
   if (files.length === 0) throw new InputError('holds no checkpoint shards (pytorch_model*.bin or *.safetensors)', { file: dir, hint: 'decode the release into it first' });
-  const tensors = await openLocated(dir, files, safetensors.length > 0 ? locateSafetensors : locateTorch, Buffer.alloc(0));
+  const sizes = await Promise.all(files.map(async (f) => (await lstatOrUndefined(join(dir, f)))?.size ?? 0));
+  return { files, safetensors: safetensors.length > 0, bytes: sizes.reduce((a, b) => a + b, 0) };
+}
+
+/** The tensors of the folder's shards, checked against the config: every LLaMA tensor, nothing else. */
+async function openTensors(dir: string, shards: Shards, config: ReturnType<typeof llamaConfig>): Promise<LocatedTensors> {
+  const tensors = await openLocated(dir, shards.files, shards.safetensors ? locateSafetensors : locateTorch, Buffer.alloc(0));
   try {
     const wanted = expectedTensors(config);
     for (const [name, shape] of wanted) {
@@ -75,12 +88,16 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
     options.onEvent?.({ type, message });
   };
   const dir = await requireDir(options.modelDir, 'model folder');
-  const { config, vocab } = await readModelFiles(dir, (name) =>
-    name === 'config.json'
-      ? new InputError('has no config.json', { file: dir, hint: 'decode the release into it first (config.json is one of its files)' })
-      : new InputError('has no tokenizer.model', { file: dir, hint: "put the release's (or LLaMA's) tokenizer.model in the folder" }),
+  const shards = await findShards(dir);
+  const { config, vocab } = await readModelFiles(
+    dir,
+    (name) =>
+      name === 'config.json'
+        ? new InputError('has no config.json', { file: dir, hint: 'decode the release into it first (config.json is one of its files)' })
+        : new InputError('has no tokenizer.model', { file: dir, hint: "put the release's (or LLaMA's) tokenizer.model in the folder" }),
+    { count: shards.files.length, bytes: shards.bytes },
   );
-  const tensors = await openTensors(dir, config);
+  const tensors = await openTensors(dir, shards, config);
   try {
     const type = resolveType(asked, tensors.get('model.embed_tokens.weight')!.dtype);
     if (type === 'f16' && tensors.get('model.embed_tokens.weight')!.dtype === 'BF16') {

@@ -121,6 +121,12 @@ export function expectedTensors(c: LlamaConfig): Map<string, number[]> {
   return out;
 }
 
+/** How many values the tensors of expectedTensors(c) hold, counted without listing them. */
+export function weightValues(c: LlamaConfig): number {
+  const layer = 4 * c.dim * c.dim + 3 * c.intermediate * c.dim + 2 * c.dim;
+  return 2 * c.vocab * c.dim + c.dim + c.layers * layer;
+}
+
 export const isQk = (hf: string) => /\.self_attn\.[qk]_proj\.weight$/.test(hf);
 
 /** The type `auto` means for weights of this dtype: the same bits (BF16, F16), F16 for F32 (as convert does). */

@@ -42,12 +42,16 @@ async function expectSameTensors(a: string, b: string) {
   for (const [name, data] of inA) expect(data.equals(inB.get(name)!), name).toBe(true);
 }
 
-/** A release of fixture `fine` XORed against fixture `base` (`damage`: a file of it with one bit flipped). */
-async function release(damage?: string, fine = 'bfloat16', base = 'float16') {
+/**
+ * A release of fixture `fine` XORed against fixture `base` (`damage`: a file of it with one bit
+ * flipped; `config`: values its config.json says instead, its digest made of them).
+ */
+async function release(damage?: string, fine = 'bfloat16', base = 'float16', config: Record<string, unknown> = {}) {
   const names = await readdir(join(FIXTURES, fine));
   const files = await Promise.all(
     names.map(async (name) => {
-      const bytes = await readFile(join(FIXTURES, fine, name));
+      let bytes = await readFile(join(FIXTURES, fine, name));
+      if (name === 'config.json') bytes = Buffer.from(JSON.stringify({ ...JSON.parse(bytes.toString('utf8')), ...config }));
       const against = await readFile(join(FIXTURES, base, name));
       // JSON ships plain, as later Pygmalion releases do; the shards and the tokenizer are XORed.
       return { name, fine: bytes, base: against, plain: name.endsWith('.json') };
@@ -125,6 +129,18 @@ describe('decode --gguf', () => {
     expect(run.stdout).toMatch(/mismatch +pytorch_model-00002-of-00002\.bin/);
     expect(run.stderr).toMatch(/out-Q8_0\.gguf: not written, as a shard did not go into it whole/);
     expect((await finalNames(r.outDir)).filter((n) => n.endsWith('.gguf'))).toEqual([]);
+  }, 60_000);
+
+  it('a verified config.json that says more than the shards hold: exit 2 naming it before any shard, no GGUF', async () => {
+    // vocab_size 100000000 sized the vocabulary before anything checked it: the run allocated until
+    // it ran out of memory.
+    const r = await release(undefined, 'bfloat16', 'float16', { vocab_size: 100_000_000 });
+    const started = performance.now();
+    const run = await runCli(['decode', r.outDir, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/config\.json: describes a LLaMA of 1\.28e\+10 values \(vocab_size 100000000, .*\): at least 25\.6 GB, more than its 2 shards hold \(\d+ kB\); use the model's own config\.json/);
+    expect((performance.now() - started) / 1000).toBeLessThan(20);
+    expect((await finalNames(r.outDir)).filter((n) => n.endsWith('.gguf') || n.endsWith('.bin'))).toEqual([]);
   }, 60_000);
 
   it('refuses --gguf with --safetensors, and an unknown type (exit 2)', async () => {

@@ -197,6 +197,37 @@ describe('gguf: bad input and a full disk', () => {
     }
   });
 
+  it('a config that says more than its shards hold, or fewer tokens than tokenizer.model has: exit 2 naming the file, at once, nothing written', async () => {
+    // Sized by config.json before anything checked it, vocab_size 100000000 had the writer allocate
+    // until it ran out of memory (a minute and 6 GB here, then a crash).
+    const dir = await tempDir();
+    try {
+      const { cp, writeFile } = await import('node:fs/promises');
+      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+      const config = JSON.parse(readFileSync(join(dir, 'm', 'config.json'), 'utf8'));
+      const run = async (change: Record<string, number>) => {
+        await writeFile(join(dir, 'm', 'config.json'), JSON.stringify({ ...config, ...change }));
+        const started = performance.now();
+        const r = await runCli(['gguf', join(dir, 'm'), '--out', join(dir, 'a.gguf')]);
+        return { ...r, seconds: (performance.now() - started) / 1000 };
+      };
+      const vocab = await run({ vocab_size: 100_000_000 });
+      expect(vocab.code).toBe(2);
+      expect(vocab.stderr.trim().split('\n')).toHaveLength(1);
+      expect(vocab.stderr).toMatch(/config\.json: describes a LLaMA of 1\.28e\+10 values \(vocab_size 100000000, hidden_size 64, intermediate_size 256, num_hidden_layers 2\): at least 25\.6 GB, more than its 2 shards hold \(\d+ kB\); use the model's own config\.json/);
+      expect(vocab.seconds).toBeLessThan(20);
+      const layers = await run({ num_hidden_layers: 1_000_000_000 });
+      expect(layers.code).toBe(2);
+      expect(layers.stderr).toMatch(/config\.json: describes a LLaMA of .*num_hidden_layers 1000000000\)/);
+      const fewer = await run({ vocab_size: 399 });
+      expect(fewer.code).toBe(2);
+      expect(fewer.stderr).toMatch(/tokenizer\.model: has 400 pieces, more than config\.json's vocab_size \(399\): llama\.cpp loads no GGUF with more tokens than embeddings/);
+      expect(existsSync(join(dir, 'a.gguf'))).toBe(false);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   it('a full disk: exit 3 naming the file, and no GGUF under its final name', async (ctx) => {
     const mount = join(work, 'small');
     await withTmpfs(ctx, mount, 'size=256k', async () => {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GGML_TYPE } from '../../src/output/gguf-format.js';
-import { fallbackWarning, tensorType } from '../../src/output/gguf-llama.js';
+import { expectedTensors, fallbackWarning, tensorType, weightValues, type LlamaConfig } from '../../src/output/gguf-llama.js';
 
 const typeOf = (name: string, shape: number[], type: Parameters<typeof tensorType>[2] = 'q4_k_m', layers = 40) => tensorType(name, shape, type, layers);
 
@@ -46,5 +46,22 @@ describe('tensor types', () => {
       'Q4_K_M',
     );
     expect(text).toBe('4 tensors have rows that are not whole blocks of Q4_K_M and are written as llama-quantize falls back (2 as Q5_0, 1 as Q8_0, 1 as F16): a, b, c, ...');
+  });
+
+  it('weightValues counts the values of every tensor expectedTensors lists (7B, 13B, 30B and the fixtures), without listing them', () => {
+    const base = { heads: 1, kvHeads: 1, context: 2048, rmsEps: 1e-6, ropeTheta: 10000, bos: 1, eos: 2, pad: undefined };
+    const sizes = [
+      { dim: 4096, layers: 32, intermediate: 11008, vocab: 32000 },
+      { dim: 5120, layers: 40, intermediate: 13824, vocab: 32000 },
+      { dim: 6656, layers: 60, intermediate: 17920, vocab: 32016 },
+      { dim: 64, layers: 2, intermediate: 256, vocab: 400 },
+    ];
+    for (const size of sizes) {
+      const c: LlamaConfig = { ...base, ...size };
+      const listed = [...expectedTensors(c).values()].reduce((sum, shape) => sum + shape.reduce((a, b) => a * b, 1), 0);
+      expect(weightValues(c), JSON.stringify(size)).toBe(listed);
+    }
+    // LLaMA-7B's 6.74 billion values (its model card's "7B").
+    expect(weightValues({ ...base, ...sizes[0]! })).toBe(6_738_415_616);
   });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { readInput } from '../input-files.js';
 import { formatBytes } from '../format.js';
-import { llamaConfig, vocabulary, weightValues, type LlamaConfig, type Vocabulary } from '../output/gguf-llama.js';
+import { llamaConfig, repeatedToken, vocabulary, weightValues, type LlamaConfig, type Vocabulary } from '../output/gguf-llama.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
 import { readPieceTable } from '../release/sentencepiece.js';
 
@@ -70,7 +70,20 @@ export async function readModelFiles(dir: string, missing: (name: string) => Inp
       hint: 'use the tokenizer.model and config.json of one model',
     });
   }
+  const addedPath = join(dir, 'added_tokens.json');
   const added = new Map<number, string>();
-  for (const [token, id] of Object.entries((await readJsonObject(join(dir, 'added_tokens.json'))) ?? {})) if (typeof id === 'number') added.set(id, token);
-  return { raw, config, configPath, vocab: vocabulary(pieces, added, config.vocab) };
+  for (const [token, id] of Object.entries((await readJsonObject(addedPath)) ?? {})) if (typeof id === 'number') added.set(id, token);
+  const vocab = vocabulary(pieces, added, config.vocab);
+  const twice = repeatedToken(vocab, pieces.count);
+  if (twice) {
+    const text = JSON.stringify(twice.text);
+    if (added.has(twice.id) || added.has(twice.other)) {
+      throw new InputError(`gives token ${twice.id} the text ${text}, which token ${twice.other} has too: llama.cpp loads no GGUF with a token twice`, { file: addedPath, hint: 'give each added token its own text' });
+    }
+    throw new InputError(`has a piece ${text} (token ${twice.other}), the text convert gives padding token ${twice.id} up to config.json's vocab_size: llama.cpp loads no GGUF with a token twice`, {
+      file: tokenizerPath,
+      hint: 'use the tokenizer.model and config.json of one model',
+    });
+  }
+  return { raw, config, configPath, vocab };
 }

@@ -238,6 +238,34 @@ export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string
   return { count, tokens: { bytes, starts, ends }, scores, types };
 }
 
+/**
+ * Two tokens of `v` with one text, or undefined: llama.cpp refuses a GGUF that holds a token twice
+ * (it asserts as it loads). The first `pieces` were told apart when tokenizer.model was read; the
+ * tokens after them (added_tokens.json's, [PADn]) are held to each other and to the pieces, whose
+ * texts are made only where their lengths match one of those.
+ */
+export function repeatedToken(v: Vocabulary, pieces: number): { id: number; other: number; text: string } | undefined {
+  const { bytes, starts, ends } = v.tokens;
+  const text = (id: number) => Buffer.from(bytes.buffer, bytes.byteOffset + starts[id]!, ends[id]! - starts[id]!).toString('utf8');
+  const later = new Map<string, number>();
+  const lengths = new Set<number>();
+  for (let id = pieces; id < v.count; id++) {
+    const t = text(id);
+    const other = later.get(t);
+    if (other !== undefined) return { id, other, text: t };
+    later.set(t, id);
+    lengths.add(ends[id]! - starts[id]!);
+  }
+  if (later.size === 0) return undefined;
+  for (let id = 0; id < pieces; id++) {
+    if (!lengths.has(ends[id]! - starts[id]!)) continue;
+    const t = text(id);
+    const other = later.get(t);
+    if (other !== undefined) return { id: other, other: id, text: t };
+  }
+  return undefined;
+}
+
 export interface Provenance {
   name: string;
   /** What the weights were read from, and what proved them. */

@@ -197,7 +197,7 @@ describe('gguf: bad input and a full disk', () => {
     }
   });
 
-  it('a config that says more than its shards hold, or fewer tokens than tokenizer.model has: exit 2 naming the file, at once, nothing written', async () => {
+  it('a config that says more than its shards hold or fewer tokens than tokenizer.model has, a token given twice: exit 2 naming the file, at once, nothing written', async () => {
     // Sized by config.json before anything checked it, vocab_size 100000000 had the writer allocate
     // until it ran out of memory (a minute and 6 GB here, then a crash).
     const dir = await tempDir();
@@ -222,6 +222,17 @@ describe('gguf: bad input and a full disk', () => {
       const fewer = await run({ vocab_size: 399 });
       expect(fewer.code).toBe(2);
       expect(fewer.stderr).toMatch(/tokenizer\.model: has 400 pieces, more than config\.json's vocab_size \(399\): llama\.cpp loads no GGUF with more tokens than embeddings/);
+      expect(existsSync(join(dir, 'a.gguf'))).toBe(false);
+      // An added token with the text of a piece: llama.cpp asserts that no token repeats as it loads.
+      await writeFile(join(dir, 'm', 'added_tokens.json'), JSON.stringify({ '<s>': 400 }));
+      const repeated = await run({ vocab_size: 401 });
+      expect(repeated.code).toBe(2);
+      expect(repeated.stderr).toMatch(/added_tokens\.json: gives token 400 the text "<s>", which token 1 has too: llama\.cpp loads no GGUF with a token twice; give each added token its own text/);
+      // A token of its own passes that check, and the run stops where the shards hold 400 rows.
+      await writeFile(join(dir, 'm', 'added_tokens.json'), JSON.stringify({ '<|model|>': 400 }));
+      const own = await run({ vocab_size: 401 });
+      expect(own.code).toBe(2);
+      expect(own.stderr).toMatch(/holds "model\.embed_tokens\.weight" as \[400,64\], where its config\.json says \[401,64\]/);
       expect(existsSync(join(dir, 'a.gguf'))).toBe(false);
     } finally {
       await removeDir(dir);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { vocabulary } from '../../src/output/gguf-llama.js';
+import { repeatedToken, vocabulary } from '../../src/output/gguf-llama.js';
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { isUtf8At, pieceBytes, PIECE_TYPE, readPieceTable, readSentencePiece } from '../../src/release/sentencepiece.js';
@@ -125,5 +125,18 @@ describe('vocabulary (a GGUF\'s tokens)', () => {
     expect(tokens).toEqual(['<unk>', 'é', '<x>', '<|model|>', '[PAD4]', '[PAD5]']);
     expect(Array.from(v.types)).toEqual([PIECE_TYPE.UNKNOWN, PIECE_TYPE.NORMAL, PIECE_TYPE.NORMAL, PIECE_TYPE.USER_DEFINED, PIECE_TYPE.UNUSED, PIECE_TYPE.UNUSED]);
     expect(Array.from(v.scores)).toEqual([-1, -1, -1, -1000, -1000, -1000]);
+    expect(repeatedToken(v, table.count)).toBeUndefined();
+  });
+
+  it('repeatedToken finds an added token or a [PADn] whose text another token has (llama.cpp loads no such GGUF)', () => {
+    const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('é', 1), piece('[PAD4]', 1), piece('<x>', 4)]), 't');
+    // An added token with a piece's text, one with another added token's, and [PAD4] past the pieces: each found.
+    expect(repeatedToken(vocabulary(table, new Map([[4, 'é']]), 6), table.count)).toEqual({ id: 4, other: 1, text: 'é' });
+    expect(repeatedToken(vocabulary(table, new Map([[4, 'a'], [5, 'a']]), 6), table.count)).toEqual({ id: 5, other: 4, text: 'a' });
+    expect(repeatedToken(vocabulary(table, new Map([[5, '[PAD4]']]), 6), table.count)).toEqual({ id: 5, other: 4, text: '[PAD4]' });
+    expect(repeatedToken(vocabulary(table, new Map(), 5), table.count)).toEqual({ id: 4, other: 2, text: '[PAD4]' });
+    // Texts of equal length that differ, and no tokens past the pieces: none.
+    expect(repeatedToken(vocabulary(table, new Map([[4, 'è']]), 6), table.count)).toBeUndefined();
+    expect(repeatedToken(vocabulary(table, new Map(), 4), table.count)).toBeUndefined();
   });
 });

@@ -74,7 +74,7 @@ export async function readModelFiles(dir: string, missing: (name: string) => Inp
   const added = new Map<number, string>();
   for (const [token, id] of Object.entries((await readJsonObject(addedPath)) ?? {})) if (typeof id === 'number') added.set(id, token);
   const vocab = vocabulary(pieces, added, config.vocab);
-  const twice = repeatedToken(vocab, pieces.count);
+  const twice = repeatedToken(vocab);
   if (twice) {
     const text = JSON.stringify(twice.text);
     if (added.has(twice.id) || added.has(twice.other)) {

@@ -206,12 +206,16 @@ export interface Vocabulary {
   tokens: PackedStrings;
   scores: Float32Array;
   types: Int32Array;
+  /** The ids whose text is not a piece's (added tokens and [PADn]), ascending. */
+  made: number[];
 }
 
 /**
- * Tokens, scores and types for `vocab` ids: the pieces, then added tokens, then [PADn] (as convert
- * fills them). The pieces' bytes stay where tokenizer.model holds them; a token's bytes copied
- * into a table of their own cost a GGUF's start 7 ms, run once and cold.
+ * Tokens, scores and types for `vocab` ids as convert fills them (_create_vocab_sentencepiece): the
+ * pieces, [PADn] with score -10000 past them, then every added_tokens.json id below vocab_size, a
+ * piece's included, as that text with score -1000, user-defined. The pieces' bytes stay where
+ * tokenizer.model holds them; a token's bytes copied into a table of their own cost a GGUF's start
+ * 7 ms, run once and cold.
  */
 export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string>, vocab: number): Vocabulary {
   const count = Math.max(vocab, pieces.count);
@@ -226,41 +230,47 @@ export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string
   for (let id = 0; id < pieces.count; id++) types[id] = pieces.types[id] === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : pieces.types[id]!;
   const extra: Buffer[] = [];
   let at = pieces.text.length;
-  for (let id = pieces.count; id < count; id++) {
-    const token = Buffer.from(added.get(id) ?? `[PAD${id}]`, 'utf8');
+  const make = (id: number, text: string, score: number, type: number) => {
+    const token = Buffer.from(text, 'utf8');
     extra.push(token);
     starts[id] = at;
     ends[id] = at += token.length;
-    scores[id] = -1000;
-    types[id] = added.has(id) ? PIECE_TYPE.USER_DEFINED : PIECE_TYPE.UNUSED;
-  }
+    scores[id] = score;
+    types[id] = type;
+  };
+  for (let id = pieces.count; id < count; id++) if (!added.has(id)) make(id, `[PAD${id}]`, -10000, PIECE_TYPE.UNUSED);
+  const made = [...added.keys()].filter((id) => Number.isSafeInteger(id) && id >= 0 && id < count);
+  for (const id of made) make(id, added.get(id)!, -1000, PIECE_TYPE.USER_DEFINED);
+  for (let id = pieces.count; id < count; id++) if (!added.has(id)) made.push(id);
+  made.sort((a, b) => a - b);
   const bytes = extra.length > 0 ? Buffer.concat([pieces.text, ...extra]) : pieces.text;
-  return { count, tokens: { bytes, starts, ends }, scores, types };
+  return { count, tokens: { bytes, starts, ends }, scores, types, made };
 }
 
 /**
  * Two tokens of `v` with one text, or undefined: llama.cpp refuses a GGUF that holds a token twice
- * (it asserts as it loads). The first `pieces` were told apart when tokenizer.model was read; the
- * tokens after them (added_tokens.json's, [PADn]) are held to each other and to the pieces, whose
- * texts are made only where their lengths match one of those.
+ * (it asserts as it loads). The pieces were told apart when tokenizer.model was read; the tokens
+ * made for the vocabulary (added tokens, [PADn]) are held to each other and to the pieces left,
+ * whose texts are made only where their lengths match one of those.
  */
-export function repeatedToken(v: Vocabulary, pieces: number): { id: number; other: number; text: string } | undefined {
+export function repeatedToken(v: Vocabulary): { id: number; other: number; text: string } | undefined {
+  if (v.made.length === 0) return undefined;
   const { bytes, starts, ends } = v.tokens;
   const text = (id: number) => Buffer.from(bytes.buffer, bytes.byteOffset + starts[id]!, ends[id]! - starts[id]!).toString('utf8');
-  const later = new Map<string, number>();
+  const made = new Map<string, number>();
   const lengths = new Set<number>();
-  for (let id = pieces; id < v.count; id++) {
+  for (const id of v.made) {
     const t = text(id);
-    const other = later.get(t);
+    const other = made.get(t);
     if (other !== undefined) return { id, other, text: t };
-    later.set(t, id);
+    made.set(t, id);
     lengths.add(ends[id]! - starts[id]!);
   }
-  if (later.size === 0) return undefined;
-  for (let id = 0; id < pieces; id++) {
-    if (!lengths.has(ends[id]! - starts[id]!)) continue;
+  const isMade = new Set(v.made);
+  for (let id = 0; id < v.count; id++) {
+    if (isMade.has(id) || !lengths.has(ends[id]! - starts[id]!)) continue;
     const t = text(id);
-    const other = later.get(t);
+    const other = made.get(t);
     if (other !== undefined) return { id: other, other: id, text: t };
   }
   return undefined;

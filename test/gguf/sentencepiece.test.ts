@@ -124,19 +124,32 @@ describe('vocabulary (a GGUF\'s tokens)', () => {
     expect(v.count).toBe(6);
     expect(tokens).toEqual(['<unk>', 'é', '<x>', '<|model|>', '[PAD4]', '[PAD5]']);
     expect(Array.from(v.types)).toEqual([PIECE_TYPE.UNKNOWN, PIECE_TYPE.NORMAL, PIECE_TYPE.NORMAL, PIECE_TYPE.USER_DEFINED, PIECE_TYPE.UNUSED, PIECE_TYPE.UNUSED]);
-    expect(Array.from(v.scores)).toEqual([-1, -1, -1, -1000, -1000, -1000]);
-    expect(repeatedToken(v, table.count)).toBeUndefined();
+    expect(Array.from(v.scores)).toEqual([-1, -1, -1, -1000, -10000, -10000]);
+    expect(repeatedToken(v)).toBeUndefined();
+  });
+
+  it("as convert fills them: an added token at a piece's id replaces it (score -1000, user-defined), one past vocab_size is left out, [PADn] score -10000", () => {
+    const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('é', 1), piece('<x>', 4)]), 't');
+    const v = vocabulary(table, new Map([[1, '<|user|>'], [4, '<|model|>'], [9, '<|far|>']]), 5);
+    const tokens = Array.from(v.tokens.ends, (end, i) => Buffer.from(v.tokens.bytes.subarray(v.tokens.starts[i], end)).toString('utf8'));
+    expect(tokens).toEqual(['<unk>', '<|user|>', '<x>', '[PAD3]', '<|model|>']);
+    expect(Array.from(v.types)).toEqual([PIECE_TYPE.UNKNOWN, PIECE_TYPE.USER_DEFINED, PIECE_TYPE.NORMAL, PIECE_TYPE.UNUSED, PIECE_TYPE.USER_DEFINED]);
+    expect(Array.from(v.scores)).toEqual([-1, -1000, -1, -10000, -1000]);
+    expect(v.made).toEqual([1, 3, 4]);
+    // A replaced piece's text is free again; the replacing text is held to the other pieces.
+    expect(repeatedToken(vocabulary(table, new Map([[1, 'é']]), 3))).toBeUndefined();
+    expect(repeatedToken(vocabulary(table, new Map([[1, '<x>']]), 3))).toEqual({ id: 1, other: 2, text: '<x>' });
   });
 
   it('repeatedToken finds an added token or a [PADn] whose text another token has (llama.cpp loads no such GGUF)', () => {
     const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('é', 1), piece('[PAD4]', 1), piece('<x>', 4)]), 't');
     // An added token with a piece's text, one with another added token's, and [PAD4] past the pieces: each found.
-    expect(repeatedToken(vocabulary(table, new Map([[4, 'é']]), 6), table.count)).toEqual({ id: 4, other: 1, text: 'é' });
-    expect(repeatedToken(vocabulary(table, new Map([[4, 'a'], [5, 'a']]), 6), table.count)).toEqual({ id: 5, other: 4, text: 'a' });
-    expect(repeatedToken(vocabulary(table, new Map([[5, '[PAD4]']]), 6), table.count)).toEqual({ id: 5, other: 4, text: '[PAD4]' });
-    expect(repeatedToken(vocabulary(table, new Map(), 5), table.count)).toEqual({ id: 4, other: 2, text: '[PAD4]' });
+    expect(repeatedToken(vocabulary(table, new Map([[4, 'é']]), 6))).toEqual({ id: 4, other: 1, text: 'é' });
+    expect(repeatedToken(vocabulary(table, new Map([[4, 'a'], [5, 'a']]), 6))).toEqual({ id: 5, other: 4, text: 'a' });
+    expect(repeatedToken(vocabulary(table, new Map([[5, '[PAD4]']]), 6))).toEqual({ id: 5, other: 4, text: '[PAD4]' });
+    expect(repeatedToken(vocabulary(table, new Map(), 5))).toEqual({ id: 4, other: 2, text: '[PAD4]' });
     // Texts of equal length that differ, and no tokens past the pieces: none.
-    expect(repeatedToken(vocabulary(table, new Map([[4, 'è']]), 6), table.count)).toBeUndefined();
-    expect(repeatedToken(vocabulary(table, new Map(), 4), table.count)).toBeUndefined();
+    expect(repeatedToken(vocabulary(table, new Map([[4, 'è']]), 6))).toBeUndefined();
+    expect(repeatedToken(vocabulary(table, new Map(), 4))).toBeUndefined();
   });
 });

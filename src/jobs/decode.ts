@@ -226,7 +226,6 @@ async function decodeLocked(
       const fromNetwork = plan.source !== undefined || plan.baseSource !== undefined;
       const converting = plan.files.some((f) => f.convert === 'gguf' || f.convert === 'safetensors');
       const pipeline = idle.pop() ?? new Pipeline({ outputDir: stateDir(plan.outputDir), ...pipelineSizing(fromNetwork, converting) });
-      let kept = false;
       try {
         while (next < indices.length && !internal.signal.aborted && !stopped) {
           const index = indices[next++]!;
@@ -242,11 +241,8 @@ async function decodeLocked(
         else if (firstError instanceof InterruptedError && !(err instanceof InterruptedError)) firstError = err;
         internal.abort('failed');
       } finally {
-        if (keep && firstError === undefined && idle.length === 0) {
-          idle.push(pipeline);
-          kept = true;
-        }
-        if (!kept) await pipeline.close();
+        if (keep && firstError === undefined && idle.length === 0) idle.push(pipeline);
+        else await pipeline.close();
       }
     };
     const jobs = Math.max(1, Math.min(options.jobs ?? defaultJobs(), indices.length || 1));

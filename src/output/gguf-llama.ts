@@ -230,6 +230,7 @@ export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string
   for (let id = 0; id < pieces.count; id++) types[id] = pieces.types[id] === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : pieces.types[id]!;
   const extra: Buffer[] = [];
   let at = pieces.text.length;
+  const made: number[] = [];
   const make = (id: number, text: string, score: number, type: number) => {
     const token = Buffer.from(text, 'utf8');
     extra.push(token);
@@ -237,11 +238,10 @@ export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string
     ends[id] = at += token.length;
     scores[id] = score;
     types[id] = type;
+    made.push(id);
   };
   for (let id = pieces.count; id < count; id++) if (!added.has(id)) make(id, `[PAD${id}]`, -10000, PIECE_TYPE.UNUSED);
-  const made = [...added.keys()].filter((id) => Number.isSafeInteger(id) && id >= 0 && id < count);
-  for (const id of made) make(id, added.get(id)!, -1000, PIECE_TYPE.USER_DEFINED);
-  for (let id = pieces.count; id < count; id++) if (!added.has(id)) made.push(id);
+  for (const [id, text] of added) if (Number.isSafeInteger(id) && id >= 0 && id < count) make(id, text, -1000, PIECE_TYPE.USER_DEFINED);
   made.sort((a, b) => a - b);
   const bytes = extra.length > 0 ? Buffer.concat([pieces.text, ...extra]) : pieces.text;
   return { count, tokens: { bytes, starts, ends }, scores, types, made };

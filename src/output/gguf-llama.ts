@@ -38,10 +38,13 @@ export const typeLabel = (t: Exclude<GgufTypeName, 'auto'>) => t.toUpperCase();
 /** llama-quantize's use_more_bits: the layers of a Q4_K_M whose attn_v and ffn_down get Q6_K. */
 const moreBits = (i: number, n: number) => i < Math.floor(n / 8) || i >= Math.floor((7 * n) / 8) || (i - Math.floor(n / 8)) % 3 === 2;
 
+/** GGUF keeps these numbers as u32: a larger one cannot be written (it was an internal error). */
+const U32_MAX = 0xffffffff;
+
 function int(config: Record<string, unknown>, key: string, path: string, fallback?: number): number {
   const v = config[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
-    throw new InputError(`has no usable "${key}" (a positive whole number)`, { file: path, hint: "use the model's own config.json" });
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0 || v > U32_MAX) {
+    throw new InputError(`has no usable "${key}" (a positive whole number below 2^32)`, { file: path, hint: "use the model's own config.json" });
   }
   return v;
 }
@@ -76,8 +79,8 @@ export function llamaConfig(config: Record<string, unknown>, path: string): Llam
     ropeTheta: typeof theta === 'number' && theta > 0 ? theta : 10000,
     bos: int(config, 'bos_token_id', path, 1),
     eos: int(config, 'eos_token_id', path, 2),
-    // Old LLaMA configs say -1; a negative or missing id is left out, as convert does.
-    pad: typeof pad === 'number' && Number.isSafeInteger(pad) && pad >= 0 ? pad : undefined,
+    // Old LLaMA configs say -1; a negative or missing id is left out, as convert does (and one GGUF cannot hold).
+    pad: typeof pad === 'number' && Number.isSafeInteger(pad) && pad >= 0 && pad <= U32_MAX ? pad : undefined,
   };
 }
 

@@ -197,7 +197,7 @@ describe('gguf: bad input and a full disk', () => {
     }
   });
 
-  it('a config that says more than its shards hold or fewer tokens than tokenizer.model has, a token given twice: exit 2 naming the file, at once, nothing written', async () => {
+  it('a config that says more than its shards hold, a number GGUF cannot keep or fewer tokens than tokenizer.model has, a token given twice: exit 2 naming the file, at once, nothing written', async () => {
     // Sized by config.json before anything checked it, vocab_size 100000000 had the writer allocate
     // until it ran out of memory (a minute and 6 GB here, then a crash).
     const dir = await tempDir();
@@ -219,6 +219,10 @@ describe('gguf: bad input and a full disk', () => {
       const layers = await run({ num_hidden_layers: 1_000_000_000 });
       expect(layers.code).toBe(2);
       expect(layers.stderr).toMatch(/config\.json: describes a LLaMA of .*num_hidden_layers 1000000000\)/);
+      // GGUF keeps it as a u32: 2^40 was an internal error (exit 70) where the header was written.
+      const context = await run({ max_position_embeddings: 2 ** 40 });
+      expect(context.code).toBe(2);
+      expect(context.stderr).toMatch(/config\.json: has no usable "max_position_embeddings" \(a positive whole number below 2\^32\); use the model's own config\.json/);
       const fewer = await run({ vocab_size: 399 });
       expect(fewer.code).toBe(2);
       expect(fewer.stderr).toMatch(/tokenizer\.model: has 400 pieces, more than config\.json's vocab_size \(399\): llama\.cpp loads no GGUF with more tokens than embeddings/);

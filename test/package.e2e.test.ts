@@ -9,7 +9,10 @@ let files: string[];
 
 beforeAll(async () => {
   work = await tempDir();
-  const packed = await runCommand('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT });
+  // Without its scripts: `prepare` would build dist/ again while the other test files' processes load
+  // it, and tsc rewrites its files in place (a clean-clone CI run saw "plan.js does not provide an
+  // export named ..." in a bench test). npm test built it before any test ran.
+  const packed = await runCommand('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: ROOT });
   expect(packed.code, packed.stderr).toBe(0);
   const info = JSON.parse(packed.stdout)[0] as { filename: string; files: { path: string }[] };
   tarball = join(work, info.filename);

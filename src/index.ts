@@ -1,5 +1,6 @@
 /** Library entry: the same decode and verify the CLI runs, with typed results and progress events. */
-export { decode, defaultJobs } from './jobs/decode.js';
+export { decode } from './jobs/decode.js';
+export { defaultJobs } from './jobs/options.js';
 export type { BaseCheck, DecodeEvent, DecodeOptions, DecodeReport, FilePhase, FileResult } from './jobs/decode.js';
 export { verify } from './jobs/verify.js';
 export type { VerifyEvent, VerifyFileResult, VerifyOptions, VerifyReport } from './jobs/verify.js';

@@ -31,7 +31,8 @@ const files = sources(SRC);
 const graph = new Map(
   files.map((f) => {
     const text = readFileSync(f, 'utf8');
-    const deps = [...text.matchAll(/from '(\.{1,2}\/[^']+)\.js'/g)].map((m) => resolve(dirname(f), `${m[1]}.ts`));
+    // Static imports, and the rooms a module loads only when a run enters them (import('...')).
+    const deps = [...text.matchAll(/(?:from |import\()'(\.{1,2}\/[^']+)\.js'/g)].map((m) => resolve(dirname(f), `${m[1]}.ts`));
     return [f, deps] as const;
   }),
 );
@@ -67,6 +68,25 @@ describe('the structure of src/', () => {
   it('keeps every source file at 350 lines or fewer', () => {
     const long = files.map((f) => [relative(SRC, f), readFileSync(f, 'utf8').split('\n').length] as const).filter(([, n]) => n > 350);
     expect(long).toEqual([]);
+  });
+
+  it('loads the Hub, rebuild, GGUF and safetensors rooms only when a run enters them', () => {
+    // What `decode` of local folders loads before its first byte: each module costs about 1 ms here.
+    const loaded = new Set<string>();
+    const visit = (file: string) => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^(?:import|export) (?!type )[^;]*?from '(\.{1,2}\/[^']+)\.js'/gm)) visit(resolve(dirname(file), `${m[1]}.ts`));
+    };
+    visit(join(SRC, 'cli', 'main.ts'));
+    visit(join(SRC, 'jobs', 'decode.ts'));
+    const names = [...loaded].map((f) => relative(SRC, f));
+    expect(names).toContain('plan/plan.ts');
+    expect(names).toContain('codec/pipeline.ts');
+    const rooms = names.filter((n) => /^(hub\/(client|http-get|connect)|rebuild\/(?!rebuild-input)|output\/(gguf-(?!types)|convert-|safetensors-|torch-zip)|jobs\/(gguf|encode|verify|check-base|rebuild-base))/.test(n));
+    expect(rooms).toEqual([]);
+    expect(readFileSync(join(SRC, 'cli', 'bars.ts'), 'utf8')).not.toMatch(/^import (?!type )[^;]*from 'cli-progress'/m);
   });
 
   it('the layer check fails on an upward import (the check itself works)', () => {

@@ -1,17 +1,23 @@
 /** Progress bars on stderr: overall and current file, with bytes, percentage, throughput and ETA. */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type * as CliProgress from 'cli-progress';
 import { formatBytes, formatRate, formatSeconds } from '../format.js';
+
+// Loaded when bars are first drawn (on a terminal): runs without them, as in CI, start sooner.
+let loaded: typeof CliProgress | undefined;
+const cliProgressModule = () => (loaded ??= createRequire(import.meta.url)('cli-progress') as typeof CliProgress);
 
 /** Progress bars: overall and current file, with bytes, percentage, throughput and ETA. */
 export class Bars {
-  private readonly multi: cliProgress.MultiBar;
-  private readonly overall: cliProgress.SingleBar;
-  private current: cliProgress.SingleBar | undefined;
+  private readonly multi: CliProgress.MultiBar;
+  private readonly overall: CliProgress.SingleBar;
+  private current: CliProgress.SingleBar | undefined;
   private done = 0;
   private fileDone = 0;
   private counts = true;
 
   constructor(stream: NodeJS.WritableStream, total: number) {
+    const cliProgress = cliProgressModule();
     this.multi = new cliProgress.MultiBar(
       {
         stream: stream as NodeJS.WriteStream,

@@ -5,14 +5,9 @@
 import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT_CODE_MEANINGS } from '../errors.js';
-import { checkBase } from '../jobs/check-base.js';
-import { decode, defaultJobs } from '../jobs/decode.js';
-import { encode } from '../jobs/encode.js';
-import { rebuildBase } from '../jobs/rebuild-base.js';
-import { convertToGguf } from '../jobs/gguf.js';
-import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-llama.js';
+import { defaultJobs } from '../jobs/options.js';
+import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-types.js';
 import { GgufPrinter } from './gguf-printer.js';
-import { verify } from '../jobs/verify.js';
 import { requireModel } from '../release/expectations.js';
 import { DecodePrinter } from './decode-printer.js';
 import { EncodePrinter } from './encode-printer.js';
@@ -125,6 +120,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .addOption(new Option('--compress', 'accepted and ignored: gzip payloads are recognised by their content').hideHelp())
     .action(async (outputDir: string, xorDir: string, baseDir: string, opts) => {
       run.json = Boolean(opts.json);
+      const { decode } = await import('../jobs/decode.js');
       const printer = new DecodePrinter(chooseMode(opts, streams.err), streams);
       await reported(run, printer, () =>
         decode({
@@ -168,6 +164,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .option('--no-space-check', 'do not refuse to start when the output file system reports too little free space')
     .action(async (outputDir: string, source: string, opts) => {
       run.json = Boolean(opts.json);
+      const { rebuildBase } = await import('../jobs/rebuild-base.js');
       const printer = new DecodePrinter(chooseMode(opts, streams.err), streams);
       await reported(run, printer, () =>
         rebuildBase({
@@ -197,6 +194,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .option('--force', 'replace the file if it exists')
     .action(async (modelDir: string, opts) => {
       run.json = Boolean(opts.json);
+      const { convertToGguf } = await import('../jobs/gguf.js');
       const printer = new GgufPrinter(chooseMode(opts, streams.err), streams);
       await reported(run, printer, () =>
         convertToGguf({ modelDir, type: opts.type as GgufTypeName, out: opts.out, force: opts.force, signal: run.signal, onEvent: printer.handle }),
@@ -211,6 +209,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .option('--strict', 'fail (exit 1) when the folder holds files the manifest does not list')
     .action(async (dir: string, opts) => {
       run.json = Boolean(opts.json);
+      const { verify } = await import('../jobs/verify.js');
       const printer = new VerifyPrinter(chooseMode(opts, streams.err), streams, 'decode it again');
       await reported(run, printer, () =>
         verify({
@@ -236,6 +235,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .option('--manifest <file>', 'digests of the base files, for any release (e.g. its SHA256SUMS.base)')
     .action(async (dir: string, opts) => {
       run.json = Boolean(opts.json);
+      const { checkBase } = await import('../jobs/check-base.js');
       const printer = new VerifyPrinter(
         chooseMode(opts, streams.err),
         streams,
@@ -258,6 +258,7 @@ export function buildProgram(run: CliRun, streams: Streams): Command {
     .option('--xor-json', 'XOR JSON files too, so the reference decoder restores every file (git may then corrupt them on Windows)')
     .action(async (outputDir: string, fineDir: string, baseDir: string, opts) => {
       run.json = Boolean(opts.json);
+      const { encode } = await import('../jobs/encode.js');
       const printer = new EncodePrinter(chooseMode(opts, streams.err), streams);
       await reported(run, { finish: (r) => printer.finish(r), abort: () => printer.abort() }, async () => ({
         ...(await encode({

@@ -16,6 +16,7 @@ import { checkListing, type HubFile, type ListedEntry } from './listing.js';
 export type { HubFile } from './listing.js';
 import { ConnectionError, HttpGet } from './http-get.js';
 import { retryAfterMs } from './http-message.js';
+import { pause } from './pause.js';
 import type { HubSettings } from './settings.js';
 
 
@@ -31,19 +32,6 @@ export interface RetryPolicy {
 const API_BODY_LIMIT = 64 << 20;
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000, idleMs: 60_000 };
-
-/** Waits `ms`, or less when the run is interrupted meanwhile. */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** A failure worth trying again: a dropped connection, a 5xx, a 429. */
 export class RetryableError extends Error {

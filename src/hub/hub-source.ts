@@ -10,7 +10,8 @@ import { createHash, type Hash } from 'node:crypto';
 import type { ByteSource } from '../codec/sources.js';
 import { InputError, interruptedBy } from '../errors.js';
 import type { Integrity } from '../types.js';
-import { pause, type HubClient, type HubFile } from './client.js';
+import type { HubClient, HubFile } from './client.js';
+import { pause } from './pause.js';
 import type { HttpGet } from './http-get.js';
 
 export class HubSource implements ByteSource {

@@ -6,10 +6,8 @@ import { performance } from 'node:perf_hooks';
 import type { Pipeline } from '../codec/pipeline.js';
 import { FileSource, GzipSource, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
-import { SafetensorsSink } from '../output/safetensors-sink.js';
 import { commitTemp, discardTemp, partialDir, type TempFile } from '../output/temp-file.js';
 import { dropKeptOutput, finishedWith, keepForResume, openOutputTemp } from './hub-resume.js';
-import { keepGgufShard } from './gguf-resume.js';
 import { rewriteIndexForSafetensors } from './safetensors-index.js';
 import type { FilePlan } from '../plan/plan.js';
 import { openInput, openPayload } from './open-input.js';
@@ -93,7 +91,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
   const sink = !temp
     ? ctx.gguf!.sink(file.name, file.payloadPath, stages, knownSize)
     : file.convert === 'safetensors'
-      ? new SafetensorsSink(temp, file.payloadPath, stages, knownSize)
+      ? new (await import('../output/safetensors-sink.js')).SafetensorsSink(temp, file.payloadPath, stages, knownSize)
       : undefined;
   /** The file's own output where it has one, else its sink. */
   const output = sink ?? temp!;
@@ -227,7 +225,7 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
       if (!temp) {
         // Its bytes are in the GGUF, which gets its name once every shard is in.
         ctx.gguf!.shardDone(file.name, status === 'verified');
-        if (status === 'verified') await keepGgufShard(ctx.gguf!, file.name, { digests: streamed.digests, bytes: streamed.bytes }, ctx);
+        if (status === 'verified') await (await import('./gguf-resume.js')).keepGgufShard(ctx.gguf!, file.name, { digests: streamed.digests, bytes: streamed.bytes }, ctx);
         committed = true;
         return resultOf(file, t0, { status, bytes: streamed.bytes, algorithm: primary, digests: outcome.digests, match: outcome.match, diagnosis: [] }, { cause: null });
       }

@@ -2,7 +2,6 @@
  * The decode job: plan, take the output folder's lock, run the per-file job over the files in a few
  * lanes, and sum up. The per-file work is decode-file.ts's; the result shapes are results.ts's.
  */
-import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Pipeline } from '../codec/pipeline.js';
 import { pipelineSizing } from '../codec/stream-job.js';
@@ -18,12 +17,8 @@ import { planDecode, type DecodePlan, type FilePlan, type PlanOptions } from '..
 import { entriesByName } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
 import { decodeFile, type RunContext } from './decode-file.js';
-import { decodeIntoGguf } from './gguf-decode.js';
-import { dropKeptGguf } from './gguf-resume.js';
-import { mainGgmlType } from '../output/gguf-llama.js';
-import { warmConversions } from '../output/convert-pool.js';
 import { CHAT_TEMPLATE_FILE, writeChatTemplate } from './chat-template.js';
-import { checkOptions, COMMON_OPTIONS } from './options.js';
+import { checkOptions, COMMON_OPTIONS, defaultJobs } from './options.js';
 import { missingResult, notStartedResult, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
 
 export type { BaseCheck, DecodeEvent, DecodeReport, FilePhase, FileResult } from './results.js';
@@ -60,9 +55,14 @@ export type RunOptions = Omit<DecodeOptions, keyof PlanOptions>;
 /** Missing files named one by one in warnings; the rest are counted (all are in the report). */
 const MISSING_NAMED = 20;
 
-export function defaultJobs(): number {
-  // Each job keeps one core busy hashing and another on I/O and XOR.
-  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
+async function loadGgufRoom() {
+  const [{ decodeIntoGguf }, { dropKeptGguf }, { mainGgmlType }, { warmConversions }] = await Promise.all([
+    import('./gguf-decode.js'),
+    import('./gguf-resume.js'),
+    import('../output/gguf-llama.js'),
+    import('../output/convert-pool.js'),
+  ]);
+  return { decodeIntoGguf, dropKeptGguf, mainGgmlType, warmConversions };
 }
 
 /** Bytes still to write: outputs that exist are checked and kept, unless --force replaces them. */
@@ -250,14 +250,16 @@ async function decodeLocked(
   };
   // With --gguf, the small files first: config.json, tokenizer.model and the index lay the GGUF out.
   const intoGguf = plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [i] : []));
+  // The GGUF writer is loaded only by a run that writes or drops one: a plain decode starts sooner.
+  const ggufRoom = intoGguf.length > 0 || ctx.resume.ggufEntry() ? await loadGgufRoom() : undefined;
   // A type asked by name is known now: its conversion threads start while the small files go.
-  if (intoGguf.length > 0 && plan.gguf && plan.gguf !== 'auto') warmConversions(mainGgmlType(plan.gguf));
+  if (ggufRoom && intoGguf.length > 0 && plan.gguf && plan.gguf !== 'auto') ggufRoom.warmConversions(ggufRoom.mainGgmlType(plan.gguf));
   let gguf: DecodeReport['gguf'] = null;
   try {
     await runFiles(plan.files.flatMap((f, i) => (f.convert === 'gguf' ? [] : [i])), intoGguf.length > 0);
-    if (intoGguf.length === 0) await dropKeptGguf(plan.outputDir, ctx);
-    else if (firstError === undefined && !stopped && !internal.signal.aborted) {
-      gguf = await decodeIntoGguf(plan, ctx, { force: options.force === true, shards: intoGguf, results }, async (indices) => {
+    if (intoGguf.length === 0) await ggufRoom?.dropKeptGguf(plan.outputDir, ctx);
+    else if (ggufRoom && firstError === undefined && !stopped && !internal.signal.aborted) {
+      gguf = await ggufRoom.decodeIntoGguf(plan, ctx, { force: options.force === true, shards: intoGguf, results }, async (indices) => {
         await runFiles(indices);
         return firstError === undefined;
       });

@@ -2,7 +2,7 @@
 import type { Pipeline } from '../codec/pipeline.js';
 import type { ByteSource } from '../codec/sources.js';
 import type { FilePlan } from '../plan/plan.js';
-import { rebuiltText } from '../rebuild/rebuild-plan.js';
+import { rebuiltText } from '../rebuild/rebuild-input.js';
 import { RecordCrcs, type RecordCrcReport } from '../release/record-crcs.js';
 import { stateDictTensors, type TensorLayout } from '../release/state-dict.js';
 import type { Diagnosis, Digests } from '../types.js';

@@ -6,7 +6,8 @@
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { GgufAssembly, VERIFIED_KEY } from '../output/gguf-assembly.js';
-import { expectedTensors, fallbackWarning, llamaMetadata, resolveType, typeLabel, type GgufTypeName } from '../output/gguf-llama.js';
+import { expectedTensors, fallbackWarning, llamaMetadata, resolveType, typeLabel } from '../output/gguf-llama.js';
+import type { GgufTypeName } from '../output/gguf-types.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
 import type { GgufShardEntry } from '../output/state.js';
 import type { DecodePlan } from '../plan/plan.js';

@@ -2,11 +2,12 @@
 import { FileSource, GzipSource, MemorySource, type ByteSource } from '../codec/sources.js';
 import { HubSource } from '../hub/hub-source.js';
 import type { FilePlan, HubInput } from '../plan/plan.js';
-import { openRebuilt, type RebuildInput } from '../rebuild/rebuild-plan.js';
+import type { RebuildInput } from '../rebuild/rebuild-input.js';
 
 /** `path`: the local path, or the hf:// address users see for a Hub file; read from `start` on. */
 export async function openInput(path: string, size: number | undefined, hub: HubInput | undefined, signal?: AbortSignal, start = 0, rebuild?: RebuildInput): Promise<ByteSource> {
-  if (rebuild) return openRebuilt(path, rebuild, start);
+  // The rebuild's room is loaded by a run that rebuilds a base only.
+  if (rebuild) return (await import('../rebuild/rebuild-plan.js')).openRebuilt(path, rebuild, start);
   if (hub?.cached) return FileSource.open(hub.cached, { limit: size, start });
   // Read whole by a probe already (a config, a tokenizer): not fetched again.
   const whole = hub?.folder.wholeFiles.get(hub.file.name);

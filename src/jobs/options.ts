@@ -2,6 +2,7 @@
  * Checking what library callers pass: a wrong type is an InputError (exit 2) naming the option,
  * never a bare TypeError deep inside, and never a silent default (jobs: NaN decoded nothing).
  */
+import { availableParallelism } from 'node:os';
 import { InputError } from '../errors.js';
 
 type Kind = 'string' | 'boolean' | 'jobs' | 'signal' | 'function';
@@ -44,3 +45,9 @@ export function checkOptions(
 
 /** Options every job takes. */
 export const COMMON_OPTIONS = { signal: 'signal', onEvent: 'function' } as const;
+
+/** Files decoded at once when the caller does not say. */
+export function defaultJobs(): number {
+  // Each job keeps one core busy hashing and another on I/O and XOR.
+  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
+}

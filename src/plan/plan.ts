@@ -5,16 +5,16 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { InputError, throwIfInterrupted } from '../errors.js';
-import { LlamaSourceError, originText, planRebuild, type RebuildInput, type RebuildPlan, type TensorOrigin } from '../rebuild/rebuild-plan.js';
+import type { RebuildPlan } from '../rebuild/rebuild-plan.js';
+import { originText, type RebuildInput, type TensorOrigin } from '../rebuild/rebuild-input.js';
 import { resolveExpectations, resolveInputDigests, type Expectations, type InputDigests } from '../release/expectations.js';
 import { entriesByName, MAX_MANIFEST_BYTES, type ManifestEntry } from '../release/manifest.js';
 import { chooseAction, inputSize, localEntries, type FileAction, type XorEntry } from './entries.js';
-import { hubFilePath, offlineSnapshot, openHubFolder, type HubFolder } from './hub-folder.js';
+import type { HubFolder } from './hub-folder.js';
 import { hubSettings } from '../hub/settings.js';
-import { HubRebuildFolder } from './hub-rebuild-folder.js';
 import { isHfUrl, parseHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
-import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-llama.js';
+import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-types.js';
 import { ARGUMENT_ORDER, checkOutputDir, isChecksumListName, refuseOutputAsInput, requireDir } from './inputs.js';
 import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
@@ -100,11 +100,17 @@ export function baseRebuildOf(plan: RebuildPlan, used: readonly string[]): BaseR
   return { target: plan.target ?? null, from: plan.origin.kind, dir: plan.dir, sources: plan.origin.files, files: [...used] };
 }
 
+// The Hub's and the rebuilt bases' rooms are loaded only by a plan that enters them: a plain local
+// decode starts sooner without their modules.
+const hubRoom = () => import('./hub-folder.js');
+const rebuildRoom = () => import('../rebuild/rebuild-plan.js');
+
 /** An hf:// folder opened at one commit; offline (HF_HUB_OFFLINE), its snapshot in the local cache instead. */
 async function openFolder(text: string, notes: string[]): Promise<{ local: string } | { hub: { folder: HubFolder; entries: XorEntry[] } } | undefined> {
   if (!isHfUrl(text)) return undefined;
   // Parsed once, here at the edge: the Hub client and the cache get the parsed source.
   const source = parseHfUrl(text);
+  const { offlineSnapshot, openHubFolder } = await hubRoom();
   if (!hubSettings().offline) return { hub: await openHubFolder(source) };
   notes.push(`HF_HUB_OFFLINE is set: reading ${text} from the local cache`);
   return { local: await offlineSnapshot(source) };
@@ -201,13 +207,22 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     await refuseLfsPointers(entries.flatMap((e) => (typeof e.size === 'number' && !e.name.startsWith('.') ? [{ path: e.path, size: e.size }] : [])));
   }
   const byNormalName = new Map([...expectedByName].map(([name, entries]) => [name.normalize('NFC'), { name, entries }]));
-  let rebuild: Promise<RebuildPlan | undefined> | undefined;
+  let rebuild: Promise<RebuildPlan | Error | undefined> | undefined;
   let rebuilt: RebuildPlan | undefined;
-  const rebuildOf = () => (rebuild ??= planRebuild(baseHub ? new HubRebuildFolder(baseHub.folder, baseDir, signal) : baseDir, expectations?.model?.base).then((plan) => {
-    rebuilt = plan;
-    if (plan) notes.push(`rebuilding ${plan.target ?? 'the 2023 conversion'} (LLaMA ${plan.dims.dim}x${plan.dims.layers}) from ${originText(plan.origin)} in ${baseDir}: the files the release was XORed against are made on the fly (nothing is written), and each output is proven by its published digest`);
-    return plan;
-  }));
+  /** The rebuild the base folder allows, or why none; rejects when its LLaMA weights cannot give this base (that error names the file and the fix). */
+  const rebuildOf = () =>
+    (rebuild ??= (async () => {
+      const { LlamaSourceError, planRebuild } = await rebuildRoom();
+      const folder = baseHub ? new (await import('./hub-rebuild-folder.js')).HubRebuildFolder(baseHub.folder, baseDir, signal) : baseDir;
+      const plan = await planRebuild(folder, expectations?.model?.base).catch((err: unknown) => {
+        if (err instanceof LlamaSourceError) throw err;
+        return err as Error;
+      });
+      if (plan instanceof Error) return plan;
+      rebuilt = plan;
+      if (plan) notes.push(`rebuilding ${plan.target ?? 'the 2023 conversion'} (LLaMA ${plan.dims.dim}x${plan.dims.layers}) from ${originText(plan.origin)} in ${baseDir}: the files the release was XORed against are made on the fly (nothing is written), and each output is proven by its published digest`);
+      return plan;
+    })());
   const files: FilePlan[] = [];
   const ignored: string[] = [];
   for (const entry of entries) {
@@ -225,7 +240,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       continue;
     }
     const baseFile = hubInput(baseHub, name);
-    const basePath = baseFile ? hubFilePath(baseFile.folder, baseFile.file) : baseHub ? `${baseDir.replace(/\/$/, '')}/${name}` : join(baseDir, name);
+    const basePath = baseFile ? (await hubRoom()).hubFilePath(baseFile.folder, baseFile.file) : baseHub ? `${baseDir.replace(/\/$/, '')}/${name}` : join(baseDir, name);
     const baseInfo = baseHub ? baseFile?.file.size : await inputSize(basePath, 'base file');
     if (baseInfo === 'folder') throw new InputError('base file is a folder', { file: basePath, hint: `the base folder must hold a file named ${name}` });
     let baseSize = baseInfo;
@@ -233,9 +248,7 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     let baseRebuild: RebuildInput | undefined;
     if (action !== 'copy' && baseSize === undefined) {
       // No such file, but the base folder may hold LLaMA in another layout: the file is rebuilt from it.
-      const made = await rebuildOf().catch((err: unknown) => err as Error);
-      // The folder holds LLaMA weights that cannot give this base: that error names the file and the fix.
-      if (made instanceof LlamaSourceError) throw made;
+      const made = await rebuildOf();
       baseRebuild = made instanceof Error ? undefined : made?.files.get(name);
       if (!baseRebuild) {
         throw new InputError(`has no base counterpart ${basePath} and is not a plain JSON file`, {

@@ -7,7 +7,7 @@
  */
 import { MemorySource, type ByteSource } from '../codec/sources.js';
 import { InputError } from '../errors.js';
-import { hfStateDict, type LlamaDims, type TensorShape } from './llama-shapes.js';
+import { hfStateDict, type LlamaDims } from './llama-shapes.js';
 import { RebuiltShard } from './rebuilt-shard.js';
 import { invFreqBytes } from './inv-freq.js';
 import { BF16_HINT, locatedShapes, openLocated, type Located, type LocatedTensors } from './located-tensors.js';
@@ -16,6 +16,7 @@ import { locateSafetensors, safetensorsFiles } from './safetensors-tensors.js';
 import { binFiles, locateTensors, locateTorch } from './torch-zip-tensors.js';
 import { shardIndexJson, shardStateDict } from './shards.js';
 import { folderOf, type SourceFolder } from './source-folder.js';
+import type { RebuildInput, TensorOrigin } from './rebuild-input.js';
 import { BASE_TARGETS, isBaseTarget, sideFiles, targetOfDims, type BaseTarget } from './side-files.js';
 
 /**
@@ -24,25 +25,6 @@ import { BASE_TARGETS, isBaseTarget, sideFiles, targetOfDims, type BaseTarget } 
  * no LLaMA at all is only "no base counterpart".
  */
 export class LlamaSourceError extends InputError {}
-
-/** Where the tensors come from, and which of the folder's files hold them. */
-export interface TensorOrigin {
-  /** Meta's original release (params.json, consolidated.NN.pth), or a Hugging Face conversion. */
-  kind: 'meta' | 'safetensors' | 'torch';
-  files: string[];
-}
-
-/** What the tensors come from, in words: "Meta's original release (consolidated.00.pth, consolidated.01.pth)". */
-export function originText(origin: TensorOrigin): string {
-  const kind = { meta: "Meta's original release", safetensors: 'a safetensors conversion', torch: 'a torch .bin conversion of another layout' }[origin.kind];
-  const shown = origin.files.length > 4 ? [...origin.files.slice(0, 3), `and ${origin.files.length - 3} more`] : origin.files;
-  return `${kind} (${shown.join(', ')})`;
-}
-
-/** A rebuilt file in words, where a path would name a file on disk. */
-export function rebuiltText(name: string, input: RebuildInput): string {
-  return input.kind === 'shard' ? `${name} as rebuilt from ${originText(input.origin)} in ${input.dir}` : `${name} as the 2023 recipe makes it`;
-}
 
 const locateOf = (origin: TensorOrigin) => (origin.kind === 'safetensors' ? locateSafetensors : locateTorch);
 
@@ -72,11 +54,6 @@ function metaDims(shapes: Map<string, Located>, shards: number, heads: number): 
   while (shapes.has(`layers.${layers}.attention.wq.weight`)) layers++;
   return { dim: embed[1]! * shards, layers, heads, vocab: embed[0]!, intermediate: w1[0]! * shards };
 }
-
-/** One base file to rebuild: a shard from the folder's tensors, or a small file whose bytes are known. */
-export type RebuildInput =
-  | { kind: 'shard'; folder: SourceFolder; dir: string; origin: TensorOrigin; headDim: number; archive: string; tensors: TensorShape[]; size: number }
-  | { kind: 'bytes'; data: Buffer; size: number };
 
 export interface RebuildPlan {
   dir: string;

@@ -13,7 +13,7 @@
 import { openInput, readInput } from '../input-files.js';
 import type { Pipeline } from '../codec/pipeline.js';
 import { readHead } from '../codec/sources.js';
-import { openRebuilt, rebuiltText } from '../rebuild/rebuild-plan.js';
+import { rebuiltText } from '../rebuild/rebuild-input.js';
 import type { FilePlan } from '../plan/plan.js';
 import type { Cause, Diagnosis, Digests, Integrity } from '../types.js';
 import * as text from './diagnosis-text.js';
@@ -164,7 +164,7 @@ async function publishedBase(file: FilePlan, ctx: DiagnoseContext): Promise<{ in
       return { integrity: 'unknown', lines: [text.baseNotChecked(file.basePath)] };
     }
     // A rebuilt base is made again to be hashed: it is no file.
-    const input = file.baseRebuild ? await openRebuilt(file.basePath, file.baseRebuild) : file.basePath;
+    const input = file.baseRebuild ? await (await import('../rebuild/rebuild-plan.js')).openRebuilt(file.basePath, file.baseRebuild) : file.basePath;
     digests = (await hashFile(ctx.pipeline, input, algorithms, ctx.hash)).digests;
   }
   const integrity = judgeBaseDigests(entries, digests ?? {});

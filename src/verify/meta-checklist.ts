@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Pipeline } from '../codec/pipeline.js';
-import type { TensorOrigin } from '../rebuild/rebuild-plan.js';
+import type { TensorOrigin } from '../rebuild/rebuild-input.js';
 import { loadManifestFile } from '../release/expectations.js';
 import type { Diagnosis } from '../types.js';
 import { hashFile, type HashOptions } from './hash-file.js';

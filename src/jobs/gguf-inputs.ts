@@ -1,13 +1,15 @@
 /**
  * What a GGUF's metadata is made from, the same for `gguf <dir>` and `decode --gguf`: a model
- * folder's config.json, tokenizer.model and added_tokens.json, each read bounded and refused,
+ * folder's config.json, tokenizer.model, added_tokens.json and tokenizer_config.json, each read
+ * bounded and refused,
  * naming the file, when it is not what it should be.
  */
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { readInput } from '../input-files.js';
 import { formatBytes } from '../format.js';
-import { llamaConfig, repeatedToken, vocabulary, weightValues, type LlamaConfig, type Vocabulary } from '../output/gguf-llama.js';
+import { llamaConfig, weightValues, type LlamaConfig } from '../output/gguf-llama.js';
+import { addedTokensDecoder, addedTokensJson, repeatedToken, vocabulary, type Vocabulary } from '../output/gguf-vocabulary.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
 import { readPieceTable } from '../release/sentencepiece.js';
 
@@ -51,7 +53,7 @@ function refuseOversized(config: LlamaConfig, configPath: string, shardBytes: nu
 }
 
 /**
- * config.json, tokenizer.model and added_tokens.json of `dir`; `missing` says why a required one is
+ * config.json, tokenizer.model, added_tokens.json and tokenizer_config.json of `dir`; `missing` says why a required one is
  * absent. `shards`: how many checkpoint shards hold the weights, and their bytes.
  */
 export async function readModelFiles(dir: string, missing: (name: string) => InputError, shards: { count: number; bytes: number }): Promise<ModelFiles> {
@@ -70,15 +72,21 @@ export async function readModelFiles(dir: string, missing: (name: string) => Inp
       hint: 'use the tokenizer.model and config.json of one model',
     });
   }
+  // In convert's order: a later file's token replaces an earlier one's.
   const addedPath = join(dir, 'added_tokens.json');
-  const added = new Map<number, string>();
-  for (const [token, id] of Object.entries((await readJsonObject(addedPath)) ?? {})) if (typeof id === 'number') added.set(id, token);
+  const addedJson = await readJsonObject(addedPath);
+  const tokenizerConfigPath = join(dir, 'tokenizer_config.json');
+  const tokenizerConfig = await readJsonObject(tokenizerConfigPath);
+  const added = [...(addedJson ? addedTokensJson(addedJson, addedPath) : []), ...(tokenizerConfig ? addedTokensDecoder(tokenizerConfig, tokenizerConfigPath) : [])];
   const vocab = vocabulary(pieces, added, config.vocab);
   const twice = repeatedToken(vocab);
   if (twice) {
     const text = JSON.stringify(twice.text);
-    if (added.has(twice.id) || added.has(twice.other)) {
-      throw new InputError(`gives token ${twice.id} the text ${text}, which token ${twice.other} has too: llama.cpp loads no GGUF with a token twice`, { file: addedPath, hint: 'give each added token its own text' });
+    // The file whose token has the text now: the last to give either id.
+    const giver = [...added].reverse().find((t) => t.id === twice.id || t.id === twice.other);
+    if (giver) {
+      const other = giver.id === twice.id ? twice.other : twice.id;
+      throw new InputError(`gives token ${giver.id} the text ${text}, which token ${other} has too: llama.cpp loads no GGUF with a token twice`, { file: giver.file, hint: 'give each added token its own text' });
     }
     throw new InputError(`has a piece ${text} (token ${twice.other}), the text convert gives padding token ${twice.id} up to config.json's vocab_size: llama.cpp loads no GGUF with a token twice`, {
       file: tokenizerPath,

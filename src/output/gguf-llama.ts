@@ -5,9 +5,10 @@
  * which stay F32 (the norms), and each tensor's type for the file type asked for.
  */
 import { InputError } from '../errors.js';
-import { PIECE_TYPE, type PieceTable } from '../release/sentencepiece.js';
-import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue, type PackedStrings } from './gguf-format.js';
+import { GGML_TYPE, GGUF_ALIGNMENT, type GgmlType, type GgufValue } from './gguf-format.js';
 import { Q5_0_BLOCK, Q8_0_BLOCK, QK_K } from './ggml-blocks.js';
+import type { GgufTypeName } from './gguf-types.js';
+import type { Vocabulary } from './gguf-vocabulary.js';
 
 export interface LlamaConfig {
   dim: number;
@@ -24,9 +25,6 @@ export interface LlamaConfig {
   pad: number | undefined;
 }
 
-/** What a GGUF can be asked to hold: `auto` is the checkpoint's own dtype (lossless). */
-export const GGUF_TYPES = ['auto', 'f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'] as const;
-export type GgufTypeName = (typeof GGUF_TYPES)[number];
 
 /** general.file_type (llama_ftype) of each. */
 const FILE_TYPE: Record<Exclude<GgufTypeName, 'auto'>, number> = { f32: 0, f16: 1, q8_0: 7, q4_k_m: 15, bf16: 32 };
@@ -202,81 +200,6 @@ export function fallbackWarning(fellBack: readonly { name: string; type: GgmlTyp
 
 export function fileType(type: Exclude<GgufTypeName, 'auto'>): number {
   return FILE_TYPE[type];
-}
-
-export interface Vocabulary {
-  count: number;
-  tokens: PackedStrings;
-  scores: Float32Array;
-  types: Int32Array;
-  /** The ids whose text is not a piece's (added tokens and [PADn]), ascending. */
-  made: number[];
-}
-
-/**
- * Tokens, scores and types for `vocab` ids as convert fills them (_create_vocab_sentencepiece): the
- * pieces, [PADn] with score -10000 past them, then every added_tokens.json id below vocab_size, a
- * piece's included, as that text with score -1000, user-defined. The pieces' bytes stay where
- * tokenizer.model holds them; a token's bytes copied into a table of their own cost a GGUF's start
- * 7 ms, run once and cold.
- */
-export function vocabulary(pieces: PieceTable, added: ReadonlyMap<number, string>, vocab: number): Vocabulary {
-  const count = Math.max(vocab, pieces.count);
-  const scores = new Float32Array(count);
-  const types = new Int32Array(count);
-  const starts = new Uint32Array(count);
-  const ends = new Uint32Array(count);
-  scores.set(pieces.scores);
-  starts.set(pieces.starts);
-  ends.set(pieces.ends);
-  // convert's loop has no user-defined case: those pieces go in as normal.
-  for (let id = 0; id < pieces.count; id++) types[id] = pieces.types[id] === PIECE_TYPE.USER_DEFINED ? PIECE_TYPE.NORMAL : pieces.types[id]!;
-  const extra: Buffer[] = [];
-  let at = pieces.text.length;
-  const made: number[] = [];
-  const make = (id: number, text: string, score: number, type: number) => {
-    const token = Buffer.from(text, 'utf8');
-    extra.push(token);
-    starts[id] = at;
-    ends[id] = at += token.length;
-    scores[id] = score;
-    types[id] = type;
-    made.push(id);
-  };
-  for (let id = pieces.count; id < count; id++) if (!added.has(id)) make(id, `[PAD${id}]`, -10000, PIECE_TYPE.UNUSED);
-  for (const [id, text] of added) if (Number.isSafeInteger(id) && id >= 0 && id < count) make(id, text, -1000, PIECE_TYPE.USER_DEFINED);
-  made.sort((a, b) => a - b);
-  const bytes = extra.length > 0 ? Buffer.concat([pieces.text, ...extra]) : pieces.text;
-  return { count, tokens: { bytes, starts, ends }, scores, types, made };
-}
-
-/**
- * Two tokens of `v` with one text, or undefined: llama.cpp refuses a GGUF that holds a token twice
- * (it asserts as it loads). The pieces were told apart when tokenizer.model was read; the tokens
- * made for the vocabulary (added tokens, [PADn]) are held to each other and to the pieces left,
- * whose texts are made only where their lengths match one of those.
- */
-export function repeatedToken(v: Vocabulary): { id: number; other: number; text: string } | undefined {
-  if (v.made.length === 0) return undefined;
-  const { bytes, starts, ends } = v.tokens;
-  const text = (id: number) => Buffer.from(bytes.buffer, bytes.byteOffset + starts[id]!, ends[id]! - starts[id]!).toString('utf8');
-  const made = new Map<string, number>();
-  const lengths = new Set<number>();
-  for (const id of v.made) {
-    const t = text(id);
-    const other = made.get(t);
-    if (other !== undefined) return { id, other, text: t };
-    made.set(t, id);
-    lengths.add(ends[id]! - starts[id]!);
-  }
-  const isMade = new Set(v.made);
-  for (let id = 0; id < v.count; id++) {
-    if (isMade.has(id) || !lengths.has(ends[id]! - starts[id]!)) continue;
-    const t = text(id);
-    const other = made.get(t);
-    if (other !== undefined) return { id: other, other: id, text: t };
-  }
-  return undefined;
 }
 
 export interface Provenance {

@@ -160,6 +160,39 @@ describe('GGUF files as llama.cpp reads them', () => {
     }
   }, 120_000);
 
+  it("takes the tokens tokenizer_config.json's added_tokens_decoder gives as convert does: llama.cpp finds a control token when told to parse them, a user-defined one always", async () => {
+    const dir = await tempDir();
+    try {
+      const { cp, writeFile } = await import('node:fs/promises');
+      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+      const config = { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', tokenizer_class: 'LlamaTokenizer' };
+      const decoder = { '398': { content: 'zz\u2581qq', special: false }, '399': { content: '<|im_start|>', special: true } };
+      await writeFile(join(dir, 'm', 'tokenizer_config.json'), JSON.stringify({ ...config, added_tokens_decoder: decoder }));
+      const out = join(dir, 'added.gguf');
+      const r = await runCli(['gguf', join(dir, 'm'), '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      const info = await nlc.readGgufFileInfo(out);
+      expect(info.metadata.tokenizer.ggml.tokens.slice(398)).toEqual(['zz qq', '<|im_start|>']);
+      expect(info.metadata.tokenizer.ggml.token_type.slice(398)).toEqual([4, 3]);
+      const model = await llama.loadModel({ modelPath: out });
+      try {
+        expect(Array.from(model.tokenize('<|im_start|>', true))).toEqual([399]);
+        expect(Array.from(model.tokenize('<|im_start|>', false))).not.toContain(399);
+        expect(Array.from(model.tokenize('a zz qq', false))).toContain(398);
+      } finally {
+        await model.dispose();
+      }
+      // A decoder token with the text of a piece: refused naming tokenizer_config.json.
+      await writeFile(join(dir, 'm', 'tokenizer_config.json'), JSON.stringify({ ...config, added_tokens_decoder: { '399': { content: '<s>', special: true } } }));
+      const twice = await runCli(['gguf', join(dir, 'm'), '--out', join(dir, 'twice.gguf')]);
+      expect(twice.code).toBe(2);
+      expect(twice.stderr).toMatch(/tokenizer_config\.json: gives token 399 the text "<s>", which token 1 has too: llama\.cpp loads no GGUF with a token twice; give each added token its own text/);
+      expect(existsSync(join(dir, 'twice.gguf'))).toBe(false);
+    } finally {
+      await removeDir(dir);
+    }
+  }, 120_000);
+
   it('writes the metadata with the exact types llama.cpp checks, and leaves out inv_freq', async () => {
     const out = join(work, 'meta.gguf');
     expect((await runCli(['gguf', join(FIXTURES, 'bfloat16'), '--out', out])).code).toBe(0);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repeatedToken, vocabulary } from '../../src/output/gguf-llama.js';
+import { addedTokensDecoder, addedTokensJson, repeatedToken, vocabulary, type AddedToken } from '../../src/output/gguf-vocabulary.js';
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { isUtf8At, pieceBytes, PIECE_TYPE, readPieceTable, readSentencePiece } from '../../src/release/sentencepiece.js';
@@ -116,10 +116,13 @@ describe('isUtf8At', () => {
   });
 });
 
+/** Tokens added as added_tokens.json adds them: user-defined, score -1000. */
+const user = (pairs: [number, string][]): AddedToken[] => pairs.map(([id, text]) => ({ id, text, score: -1000, type: PIECE_TYPE.USER_DEFINED, file: 'added_tokens.json' }));
+
 describe('vocabulary (a GGUF\'s tokens)', () => {
   it('the pieces, then added tokens, then [PADn] up to the vocabulary size; user-defined pieces go in as normal', () => {
     const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('é', 1), piece('<x>', 4)]), 't');
-    const v = vocabulary(table, new Map([[3, '<|model|>']]), 6);
+    const v = vocabulary(table, user([[3, '<|model|>']]), 6);
     const tokens = Array.from(v.tokens.ends, (end, i) => Buffer.from(v.tokens.bytes.subarray(v.tokens.starts[i], end)).toString('utf8'));
     expect(v.count).toBe(6);
     expect(tokens).toEqual(['<unk>', 'é', '<x>', '<|model|>', '[PAD4]', '[PAD5]']);
@@ -130,26 +133,81 @@ describe('vocabulary (a GGUF\'s tokens)', () => {
 
   it("as convert fills them: an added token at a piece's id replaces it (score -1000, user-defined), one past vocab_size is left out, [PADn] score -10000", () => {
     const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('é', 1), piece('<x>', 4)]), 't');
-    const v = vocabulary(table, new Map([[1, '<|user|>'], [4, '<|model|>'], [9, '<|far|>']]), 5);
+    const v = vocabulary(table, user([[1, '<|user|>'], [4, '<|model|>'], [9, '<|far|>']]), 5);
     const tokens = Array.from(v.tokens.ends, (end, i) => Buffer.from(v.tokens.bytes.subarray(v.tokens.starts[i], end)).toString('utf8'));
     expect(tokens).toEqual(['<unk>', '<|user|>', '<x>', '[PAD3]', '<|model|>']);
     expect(Array.from(v.types)).toEqual([PIECE_TYPE.UNKNOWN, PIECE_TYPE.USER_DEFINED, PIECE_TYPE.NORMAL, PIECE_TYPE.UNUSED, PIECE_TYPE.USER_DEFINED]);
     expect(Array.from(v.scores)).toEqual([-1, -1000, -1, -10000, -1000]);
     expect(v.made).toEqual([1, 3, 4]);
     // A replaced piece's text is free again; the replacing text is held to the other pieces.
-    expect(repeatedToken(vocabulary(table, new Map([[1, 'é']]), 3))).toBeUndefined();
-    expect(repeatedToken(vocabulary(table, new Map([[1, '<x>']]), 3))).toEqual({ id: 1, other: 2, text: '<x>' });
+    expect(repeatedToken(vocabulary(table, user([[1, 'é']]), 3))).toBeUndefined();
+    expect(repeatedToken(vocabulary(table, user([[1, '<x>']]), 3))).toEqual({ id: 1, other: 2, text: '<x>' });
   });
 
   it('repeatedToken finds an added token or a [PADn] whose text another token has (llama.cpp loads no such GGUF)', () => {
     const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('é', 1), piece('[PAD4]', 1), piece('<x>', 4)]), 't');
     // An added token with a piece's text, one with another added token's, and [PAD4] past the pieces: each found.
-    expect(repeatedToken(vocabulary(table, new Map([[4, 'é']]), 6))).toEqual({ id: 4, other: 1, text: 'é' });
-    expect(repeatedToken(vocabulary(table, new Map([[4, 'a'], [5, 'a']]), 6))).toEqual({ id: 5, other: 4, text: 'a' });
-    expect(repeatedToken(vocabulary(table, new Map([[5, '[PAD4]']]), 6))).toEqual({ id: 5, other: 4, text: '[PAD4]' });
-    expect(repeatedToken(vocabulary(table, new Map(), 5))).toEqual({ id: 4, other: 2, text: '[PAD4]' });
+    expect(repeatedToken(vocabulary(table, user([[4, 'é']]), 6))).toEqual({ id: 4, other: 1, text: 'é' });
+    expect(repeatedToken(vocabulary(table, user([[4, 'a'], [5, 'a']]), 6))).toEqual({ id: 5, other: 4, text: 'a' });
+    expect(repeatedToken(vocabulary(table, user([[5, '[PAD4]']]), 6))).toEqual({ id: 5, other: 4, text: '[PAD4]' });
+    expect(repeatedToken(vocabulary(table, [], 5))).toEqual({ id: 4, other: 2, text: '[PAD4]' });
     // Texts of equal length that differ, and no tokens past the pieces: none.
-    expect(repeatedToken(vocabulary(table, new Map([[4, 'è']]), 6))).toBeUndefined();
-    expect(repeatedToken(vocabulary(table, new Map(), 4))).toBeUndefined();
+    expect(repeatedToken(vocabulary(table, user([[4, 'è']]), 6))).toBeUndefined();
+    expect(repeatedToken(vocabulary(table, [], 4))).toBeUndefined();
+  });
+});
+
+describe('added tokens, read as convert_hf_to_gguf reads them', () => {
+  const table = readPieceTable(Buffer.concat([piece('<unk>', 2), piece('<s>', 3), piece('</s>', 3), piece('é', 1)]), 't');
+  const texts = (v: ReturnType<typeof vocabulary>) => Array.from(v.tokens.ends, (end, i) => Buffer.from(v.tokens.bytes.subarray(v.tokens.starts[i], end)).toString('utf8'));
+
+  it("tokenizer_config.json's added_tokens_decoder after added_tokens.json: special or special-looking ones are control tokens, others user-defined with U+2581 read as a space", () => {
+    const json = addedTokensJson({ '<a>': 4, '<b>': 5 }, 'added_tokens.json');
+    const decoder = addedTokensDecoder(
+      {
+        added_tokens_decoder: {
+          '0': { content: '<unk>', special: true },
+          '5': { content: '<|im_start|>', special: false },
+          '6': { content: '\u2581hi\u2581there', special: false },
+          ' +7 ': { content: '<mask>' },
+          '8': { content: '\u2581x', special: 'yes' },
+          '9': { content: 'tail', special: [] },
+          '10': { content: '<far>', special: true },
+        },
+      },
+      'tokenizer_config.json',
+    );
+    const v = vocabulary(table, [...json, ...decoder], 10);
+    expect(texts(v)).toEqual(['<unk>', '<s>', '</s>', 'é', '<a>', '<|im_start|>', ' hi there', '<mask>', '\u2581x', 'tail']);
+    const { NORMAL, UNKNOWN, CONTROL, USER_DEFINED } = PIECE_TYPE;
+    expect(Array.from(v.types)).toEqual([CONTROL, CONTROL, CONTROL, NORMAL, USER_DEFINED, CONTROL, USER_DEFINED, CONTROL, CONTROL, USER_DEFINED]);
+    expect(UNKNOWN).not.toBe(CONTROL);
+    expect(Array.from(v.scores)).toEqual([-1000, -1, -1, -1, -1000, -1000, -1000, -1000, -1000, -1000]);
+    // Token 5 given by both files, and 0 a piece replaced: each once among the made ids.
+    expect(v.made).toEqual([0, 4, 5, 6, 7, 8, 9]);
+    expect(repeatedToken(v)).toBeUndefined();
+    expect(addedTokensDecoder({ bos_token: '<s>' }, 't')).toEqual([]);
+  });
+
+  it('refuses what convert cannot read or what two readers could read differently, naming the file', () => {
+    const decoder = (d: unknown) => () => addedTokensDecoder({ added_tokens_decoder: d }, '/m/tokenizer_config.json');
+    const thrown = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    expect(thrown(decoder([{ content: 'x' }]))).toMatchObject({ file: '/m/tokenizer_config.json', message: 'has an "added_tokens_decoder" that is not an object', exitCode: 2 });
+    expect(decoder({ x1: { content: 'x' } })).toThrow(/key "x1", which is no token id/);
+    expect(decoder({ '-1': { content: 'x' } })).toThrow(/key "-1", which is no token id/);
+    expect(decoder({ '7': { special: true } })).toThrow(/has no text \("content"\) for added token 7/);
+    expect(decoder({ '7': 'x' })).toThrow(/has no text/);
+    // Python's int() reads both as 7; which wins would depend on key order, kept differently here.
+    expect(decoder({ '7': { content: 'a' }, '07': { content: 'b' } })).toThrow(/names token 7 twice/);
+    expect(decoder({ '1_0': { content: 'a' } })().map((t) => t.id)).toEqual([10]);
+    expect(thrown(() => addedTokensJson({ a: '4' }, '/m/added_tokens.json'))).toMatchObject({ file: '/m/added_tokens.json', message: 'gives "a" the id "4", which is no token id' });
+    expect(() => addedTokensJson({ a: -1 }, 'added_tokens.json')).toThrow(/which is no token id/);
   });
 });

@@ -53,6 +53,9 @@ function pythonInt(key: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** A text Python cannot write as UTF-8 (a lone surrogate, from a \ud800 escape): convert stops there, where a Buffer would write U+FFFD. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function refuse(file: string, message: string): never {
   throw new InputError(message, { file, hint: "use the model's own file" });
 }
@@ -66,6 +69,7 @@ export function addedTokensJson(json: Record<string, unknown>, file: string): Ad
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) refuse(file, `gives ${JSON.stringify(text)} the id ${JSON.stringify(id)}, which is no token id`);
     // Which text wins would depend on the keys' order, which JSON objects do not keep alike in Python and here.
     if (seen.has(id)) refuse(file, `gives token ${id} two texts`);
+    if (LONE_SURROGATE.test(text)) refuse(file, `gives token ${id} a text that is not Unicode (a lone surrogate)`);
     seen.add(id);
     tokens.push({ id, text, score: -1000, type: PIECE_TYPE.USER_DEFINED, file });
   }
@@ -90,6 +94,7 @@ export function addedTokensDecoder(config: Record<string, unknown>, file: string
     seen.add(id);
     const content = data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>).content : undefined;
     if (typeof content !== 'string') refuse(file, `has no text ("content") for added token ${id}`);
+    if (LONE_SURROGATE.test(content)) refuse(file, `gives added token ${id} a text that is not Unicode (a lone surrogate)`);
     const control = truthy((data as Record<string, unknown>).special) || looksSpecial(content);
     tokens.push({ id, text: control ? content : content.replaceAll('\u2581', ' '), score: -1000, type: control ? PIECE_TYPE.CONTROL : PIECE_TYPE.USER_DEFINED, file });
   }

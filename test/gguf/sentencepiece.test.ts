@@ -207,6 +207,10 @@ describe('added tokens, read as convert_hf_to_gguf reads them', () => {
     // Python's int() reads both as 7; which wins would depend on key order, kept differently here.
     expect(decoder({ '7': { content: 'a' }, '07': { content: 'b' } })).toThrow(/names token 7 twice/);
     expect(decoder({ '1_0': { content: 'a' } })().map((t) => t.id)).toEqual([10]);
+    // JSON can spell a lone surrogate; Python's UTF-8 encoder refuses it where a Buffer writes U+FFFD.
+    expect(decoder(JSON.parse('{"5": {"content": "a\\ud800"}}'))).toThrow(/gives added token 5 a text that is not Unicode/);
+    expect(() => addedTokensJson(JSON.parse('{"\\udc00x": 5}'), 'added_tokens.json')).toThrow(/gives token 5 a text that is not Unicode/);
+    expect(decoder({ '5': { content: 'a\u{1F600}' } })().map((t) => t.text)).toEqual(['a\u{1F600}']);
     expect(thrown(() => addedTokensJson({ a: '4' }, '/m/added_tokens.json'))).toMatchObject({ file: '/m/added_tokens.json', message: 'gives "a" the id "4", which is no token id' });
     expect(() => addedTokensJson({ a: -1 }, 'added_tokens.json')).toThrow(/which is no token id/);
   });

@@ -1,9 +1,9 @@
 /**
  * The safetensors header: built from a Map (a tensor named `__proto__` is a name like any other, and
  * none may be `__metadata__`), and read back strictly before the file gets its final name, as the
- * safetensors library would read it: unique names, known dtypes, non-negative shapes, and data
- * offsets that cover the data section exactly, without holes or overlaps.
+ * safetensors library would read it (release/safetensors-layout.ts), every name once.
  */
+import { safetensorsLayout, SafetensorsLayoutError } from '../release/safetensors-layout.js';
 
 /** Element sizes of the dtypes this tool writes. */
 export const DTYPE_BYTES: ReadonlyMap<string, number> = new Map([
@@ -40,10 +40,6 @@ export function buildHeader(tensors: readonly HeaderTensor[], metadata: Readonly
   return bytes;
 }
 
-function isCount(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
 /**
  * Reads a finished header back; throws HeaderProblem when a reader could take it differently than
  * meant. `dataBytes`: the size of the data section that follows; `count`: the tensors meant.
@@ -51,30 +47,13 @@ function isCount(v: unknown): v is number {
 export function checkHeader(bytes: Buffer, dataBytes: number, count: number): void {
   const length = Number(bytes.readBigUInt64LE(0));
   if (length + 8 !== bytes.length || length % 8 !== 0) throw new HeaderProblem('its header length does not match the header');
-  const json = bytes.toString('utf8', 8);
-  if (!json.startsWith('{')) throw new HeaderProblem('its header does not start with {');
-  const doc = JSON.parse(json) as Record<string, unknown>;
-  const names = Object.keys(doc).filter((k) => k !== RESERVED);
+  let tensors;
+  try {
+    tensors = safetensorsLayout(bytes.toString('utf8', 8), dataBytes);
+  } catch (err) {
+    if (err instanceof SafetensorsLayoutError) throw new HeaderProblem(err.message);
+    throw err;
+  }
   // JSON.parse keeps the last of two equal keys: a count that fell shows a name written twice.
-  if (names.length !== count) throw new HeaderProblem(`its header names ${names.length} tensors, ${count} were written`);
-  const ranges: [number, number][] = [];
-  for (const name of names) {
-    const t = doc[name] as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const size = typeof t?.dtype === 'string' ? DTYPE_BYTES.get(t.dtype) : undefined;
-    if (size === undefined) throw new HeaderProblem(`tensor "${name}" has no known dtype`);
-    if (!Array.isArray(t.shape) || !t.shape.every(isCount)) throw new HeaderProblem(`tensor "${name}" has a shape that is not a list of non-negative integers`);
-    const offsets = t.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) throw new HeaderProblem(`tensor "${name}" has bad data offsets`);
-    const [begin, end] = offsets as [number, number];
-    const numel = (t.shape as number[]).reduce((n, d) => n * d, 1);
-    if (end < begin || numel * size !== end - begin) throw new HeaderProblem(`tensor "${name}" has ${end - begin} bytes for a shape of ${numel} elements`);
-    ranges.push([begin, end]);
-  }
-  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let at = 0;
-  for (const [begin, end] of ranges) {
-    if (begin !== at) throw new HeaderProblem(begin > at ? `its data has a hole at byte ${at}` : `two tensors overlap at byte ${begin}`);
-    at = end;
-  }
-  if (at !== dataBytes) throw new HeaderProblem(`its tensors cover ${at} bytes of a ${dataBytes}-byte data section`);
+  if (tensors.length !== count) throw new HeaderProblem(`its header names ${tensors.length} tensors, ${count} were written`);
 }

@@ -122,6 +122,41 @@ describe('decode --gguf', () => {
     }
   }, 120_000);
 
+  it('gguf converts a safetensors folder to the tensors it makes from the .bin one, and refuses a header torch would refuse (exit 2, no GGUF)', async () => {
+    const r = await release();
+    const st = join(work, 'st');
+    const decoded = await runCli(['decode', st, r.xorDir, r.baseDir, '--manifest', r.manifest, '--safetensors']);
+    expect(decoded.code, decoded.stderr).toBe(0);
+    const shards = (await finalNames(st)).filter((n) => n.endsWith('.safetensors'));
+    expect(shards).toHaveLength(2);
+    const fromSt = join(work, 'from-st.gguf');
+    const conversion = await runCli(['gguf', st, '--out', fromSt]);
+    expect(conversion.code, conversion.stderr).toBe(0);
+    const fromBin = join(work, 'from-bin.gguf');
+    expect((await runCli(['gguf', join(FIXTURES, 'bfloat16'), '--out', fromBin])).code).toBe(0);
+    await expectSameTensors(fromSt, fromBin);
+
+    // Two tensors of one size made to claim the same bytes, the header kept at its length: read by
+    // offsets, the GGUF was written from the wrong bytes (exit 0); torch's safetensors refuses it.
+    const { writeFile } = await import('node:fs/promises');
+    const path = join(st, shards[0]!);
+    const bytes = await readFile(path);
+    const length = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.toString('utf8', 8, 8 + length)) as Record<string, { shape?: number[]; data_offsets?: number[] }>;
+    const norms = Object.keys(header).filter((k) => k.endsWith('norm.weight'));
+    expect(norms.length).toBeGreaterThan(1);
+    header[norms[1]!]!.data_offsets = header[norms[0]!]!.data_offsets;
+    const json = JSON.stringify(header);
+    expect(Buffer.byteLength(json)).toBeLessThanOrEqual(length);
+    Buffer.from(json.padEnd(length, ' ')).copy(bytes, 8);
+    await writeFile(path, bytes);
+    const refused = await runCli(['gguf', st, '--out', join(work, 'bad.gguf')]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${path}: is not a safetensors file that torch would load (`);
+    expect(refused.stderr).toMatch(/\((two tensors overlap at byte \d+|its data has a hole at byte \d+)\); download or convert it again/);
+    expect(existsSync(join(work, 'bad.gguf'))).toBe(false);
+  }, 120_000);
+
   it('a damaged shard: it fails its digest, no GGUF gets its final name (exit 1)', async () => {
     const r = await release('pytorch_model-00002-of-00002.bin');
     const run = await runCli(['decode', r.outDir, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf', 'q8_0', '--keep-going']);

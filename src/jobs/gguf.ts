@@ -50,11 +50,19 @@ interface Shards {
   bytes: number;
 }
 
-/** The folder's checkpoint shards: its safetensors files, or else its .bin files. */
-async function findShards(dir: string): Promise<Shards> {
-  const safetensors = await safetensorsFiles(dir);
-  const files = safetensors.length > 0 ? safetensors : await binFiles(dir);
-  if (files.length === 0) throw new InputError('holds no checkpoint shards (pytorch_model*.bin or *.safetensors)', { file: dir, hint: 'decode the release into it first' });
+/**
+ * The folder's checkpoint shards as convert_hf_to_gguf picks them: its model*.safetensors files, or
+ * else its pytorch_model*.bin files. Other .bin files a model folder often holds (training_args.bin,
+ * a pickle of the trainer's settings) are no weights: left out, and said.
+ */
+async function findShards(dir: string, note: (message: string) => void): Promise<Shards> {
+  const allSafetensors = await safetensorsFiles(dir);
+  const safetensors = allSafetensors.filter((n) => n.startsWith('model'));
+  const bins = await binFiles(dir);
+  const files = safetensors.length > 0 ? safetensors : bins.filter((n) => n.startsWith('pytorch_model'));
+  if (files.length === 0) throw new InputError('holds no checkpoint shards (pytorch_model*.bin or model*.safetensors)', { file: dir, hint: 'decode the release into it first' });
+  const others = [...allSafetensors, ...bins].filter((n) => !files.includes(n));
+  if (others.length > 0) note(`left out ${others.join(', ')}: not ${safetensors.length > 0 ? 'model*.safetensors' : 'pytorch_model*.bin'} shards, as convert_hf_to_gguf leaves them out`);
   const sizes = await Promise.all(files.map(async (f) => (await lstatOrUndefined(join(dir, f)))?.size ?? 0));
   return { files, safetensors: safetensors.length > 0, bytes: sizes.reduce((a, b) => a + b, 0) };
 }
@@ -89,7 +97,7 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
     options.onEvent?.({ type, message });
   };
   const dir = await requireDir(options.modelDir, 'model folder');
-  const shards = await findShards(dir);
+  const shards = await findShards(dir, note);
   const { config, vocab } = await readModelFiles(
     dir,
     (name) =>

@@ -193,6 +193,30 @@ describe('GGUF files as llama.cpp reads them', () => {
     }
   }, 120_000);
 
+  it('takes the shards convert_hf_to_gguf takes: a training_args.bin beside them is left out, and said', async () => {
+    const dir = await tempDir();
+    try {
+      const { cp, writeFile, readFile } = await import('node:fs/promises');
+      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+      // What a trainer leaves in a model folder: torch.save of its settings, no weights (stand-in bytes).
+      await writeFile(join(dir, 'm', 'training_args.bin'), Buffer.from('PK\x03\x04 not weights'));
+      const out = join(dir, 'with-args.gguf');
+      const r = await runCli(['gguf', join(dir, 'm'), '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^left out training_args\.bin: not pytorch_model\*\.bin shards, as convert_hf_to_gguf leaves them out\nwrote /);
+      const plain = join(dir, 'plain.gguf');
+      expect((await runCli(['gguf', join(FIXTURES, 'float16'), '--out', plain])).code).toBe(0);
+      // The same file but for the provenance text, which names the folder.
+      const info = await nlc.readGgufFileInfo(out, { readTensorInfo: true });
+      const infoPlain = await nlc.readGgufFileInfo(plain, { readTensorInfo: true });
+      expect(info.fullTensorInfo.map((t: Any) => [t.name, t.ggmlType])).toEqual(infoPlain.fullTensorInfo.map((t: Any) => [t.name, t.ggmlType]));
+      const [a, b] = [await readFile(out), await readFile(plain)];
+      expect(a.subarray(a.length - 4096).equals(b.subarray(b.length - 4096))).toBe(true);
+    } finally {
+      await removeDir(dir);
+    }
+  }, 60_000);
+
   it('writes the metadata with the exact types llama.cpp checks, and leaves out inv_freq', async () => {
     const out = join(work, 'meta.gguf');
     expect((await runCli(['gguf', join(FIXTURES, 'bfloat16'), '--out', out])).code).toBe(0);

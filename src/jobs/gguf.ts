@@ -4,6 +4,7 @@
  * order the shards hold them, in flat memory; the file gets its final name only when whole (a temp
  * in the output folder's state folder, under its lock).
  */
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
 import { acquireLock } from '../output/lock.js';
@@ -128,10 +129,29 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
     if (fellBack.length > 0) note(fallbackWarning(fellBack, typeLabel(type)), 'warning');
     const provenance = { name, description: `${name}, converted by metharme-xor from ${dir} (${tensors.get('model.embed_tokens.weight')!.dtype} shards) to ${typeLabel(type)}` };
     const { header } = ggufHeader(llamaMetadata(config, vocab, type, provenance, METHARME_CHAT_TEMPLATE), infos);
+    await refuseReplacingInput(out, dir, [...shards.files, ...MODEL_FILES]);
     const bytes = await writeGguf(out, header, infos, tensors, order, config.dim / config.heads, options);
     return { path: out, type: typeLabel(type), tensors: infos.length, bytes, notes, exitCode: 0 };
   } finally {
     await tensors.close();
+  }
+}
+
+/** The small files readModelFiles reads beside the shards. */
+const MODEL_FILES = ['config.json', 'tokenizer.model', 'added_tokens.json', 'tokenizer_config.json'];
+
+/**
+ * An --out that is a file the conversion reads (`--out ./m/pytorch_model-00001-of-00002.bin
+ * --force` replaced the shard): refused, by the file's identity, whatever path or link names it.
+ */
+async function refuseReplacingInput(out: string, dir: string, inputs: readonly string[]): Promise<void> {
+  const target = await stat(out, { bigint: true }).catch(() => undefined);
+  if (!target) return;
+  for (const name of inputs) {
+    const input = await stat(join(dir, name), { bigint: true }).catch(() => undefined);
+    if (input && input.dev === target.dev && input.ino === target.ino) {
+      throw new InputError(`is the model folder's ${name}, which the conversion reads`, { file: out, hint: 'pass --out a new file, e.g. one ending in .gguf' });
+    }
   }
 }
 

@@ -18,7 +18,7 @@ const MAX_PICKLES_BYTES = 256 << 20;
 export async function locateLegacy(path: string, handle: RandomFile): Promise<Map<string, Located>> {
   const size = (await handle.stat()).size;
   const fail = (why: string): never => {
-    throw new InputError(`cannot be read as a legacy torch checkpoint: ${why}`, { file: path, hint: 'point the base at a LLaMA conversion saved by torch.save or as safetensors' });
+    throw new InputError(`cannot be read as a legacy torch checkpoint: ${why}`, { file: path, hint: 'use LLaMA weights saved by torch.save, or as safetensors' });
   };
   let scan;
   for (let want = 1 << 20; ; want *= 4) {

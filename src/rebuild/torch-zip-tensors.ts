@@ -27,7 +27,7 @@ export async function locateTensors(path: string, handle: RandomFile): Promise<M
   const size = (await handle.stat()).size;
   const tailStart = Math.max(0, size - TAIL_BYTES);
   const fail = (why: string): never => {
-    throw new InputError(`cannot be read as a torch checkpoint: ${why}`, { file: path, hint: 'point the base at a LLaMA conversion saved by torch.save or as safetensors' });
+    throw new InputError(`cannot be read as a torch checkpoint: ${why}`, { file: path, hint: 'use LLaMA weights saved by torch.save, or as safetensors' });
   };
   let view;
   try {
@@ -67,7 +67,7 @@ export async function locateTorch(path: string, handle: RandomFile): Promise<Map
   const format = checkpointFormat(head.subarray(0, n));
   if (format === 'zip') return locateTensors(path, handle);
   if (format === 'legacy') return locateLegacy(path, handle);
-  throw new InputError('is neither a torch zip checkpoint nor one of the legacy format', { file: path, hint: 'point the base at a LLaMA conversion saved by torch.save or as safetensors' });
+  throw new InputError('is neither a torch zip checkpoint nor one of the legacy format', { file: path, hint: 'use LLaMA weights saved by torch.save, or as safetensors' });
 }
 
 /** The `.bin` files of a folder. */

@@ -300,6 +300,33 @@ describe('gguf: bad input and a full disk', () => {
     }
   });
 
+  it('an --out that is a file the conversion reads (a shard, config.json, a link to one): exit 2 naming it, even with --force, every input intact', async () => {
+    // `--out ./m/pytorch_model-00001-of-00002.bin --force` replaced the shard with the GGUF (exit 0).
+    const dir = await tempDir();
+    try {
+      const { cp, readdir, readFile, symlink } = await import('node:fs/promises');
+      const m = join(dir, 'm');
+      await cp(join(FIXTURES, 'float16'), m, { recursive: true });
+      const before = new Map(await Promise.all((await readdir(m)).map(async (n) => [n, await readFile(join(m, n))] as const)));
+      await symlink(join(m, 'tokenizer.model'), join(dir, 'link.gguf'));
+      for (const [out, name] of [
+        [join(m, 'pytorch_model-00002-of-00002.bin'), 'pytorch_model-00002-of-00002.bin'],
+        [join(m, 'config.json'), 'config.json'],
+        [join(dir, 'link.gguf'), 'tokenizer.model'],
+      ] as const) {
+        const r = await runCli(['gguf', m, '--out', out, '--force']);
+        expect(r.code, out).toBe(2);
+        expect(r.stderr).toBe(`metharme-xor: error: ${out}: is the model folder's ${name}, which the conversion reads; pass --out a new file, e.g. one ending in .gguf\n`);
+      }
+      for (const [n, bytes] of before) expect((await readFile(join(m, n))).equals(bytes), n).toBe(true);
+      expect((await readdir(m)).sort()).toEqual([...before.keys()].sort());
+      // A new file in the folder is fine.
+      expect((await runCli(['gguf', m, '--out', join(m, 'm-F16.gguf')])).code).toBe(0);
+    } finally {
+      await removeDir(dir);
+    }
+  }, 60_000);
+
   it('a full disk: exit 3 naming the file, and no GGUF under its final name', async (ctx) => {
     const mount = join(work, 'small');
     await withTmpfs(ctx, mount, 'size=256k', async () => {

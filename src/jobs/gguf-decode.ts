@@ -6,7 +6,7 @@
 import { basename, join } from 'node:path';
 import { InputError } from '../errors.js';
 import { GgufAssembly, VERIFIED_KEY } from '../output/gguf-assembly.js';
-import { expectedTensors, fallbackWarning, llamaMetadata, resolveType, typeLabel } from '../output/gguf-llama.js';
+import { expectedTensors, fallbackWarning, llamaMetadata, resolveType, ropeScalingWarning, typeLabel } from '../output/gguf-llama.js';
 import type { GgufTypeName } from '../output/gguf-types.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
 import type { GgufShardEntry } from '../output/state.js';
@@ -35,7 +35,7 @@ export async function openGgufAssembly(
   asked: GgufTypeName,
   force: boolean,
   ctx: GgufResumeContext,
-): Promise<{ assembly: GgufAssembly; resumed: Map<string, GgufShardEntry> }> {
+): Promise<{ assembly: GgufAssembly; resumed: Map<string, GgufShardEntry>; leftOut: string | undefined }> {
   const intoGguf = plan.files.filter((f) => f.convert === 'gguf');
   const shardBytes = intoGguf.reduce((sum, f) => sum + f.payloadSize, 0);
   const { raw, config, configPath, vocab } = await readModelFiles(plan.outputDir, (name) => lacking(plan, name), { count: intoGguf.length, bytes: shardBytes });
@@ -65,7 +65,7 @@ export async function openGgufAssembly(
   const metadata = llamaMetadata(config, vocab, type, { name: release, description: `${release}, decoded from its XOR release by metharme-xor` }, METHARME_CHAT_TEMPLATE);
   metadata.push([VERIFIED_KEY, { type: 'bool', value: false }]);
   const assembly = new GgufAssembly({ shapes, shards, type, dtype, headDim: config.dim / config.heads, layers: config.layers, metadata });
-  return { assembly, resumed: await openGgufFile(assembly, name, plan, ctx) };
+  return { assembly, resumed: await openGgufFile(assembly, name, plan, ctx), leftOut: ropeScalingWarning(config) };
 }
 
 /**
@@ -79,9 +79,10 @@ export async function decodeIntoGguf(
   run: { force: boolean; shards: number[]; results: FileResult[] },
   runShards: (indices: number[]) => Promise<boolean>,
 ): Promise<NonNullable<DecodeReport['gguf']>> {
-  const { assembly, resumed } = await openGgufAssembly(plan, plan.gguf ?? 'auto', run.force, ctx);
+  const { assembly, resumed, leftOut } = await openGgufAssembly(plan, plan.gguf ?? 'auto', run.force, ctx);
   ctx.gguf = assembly;
   if (assembly.fellBack.length > 0) ctx.notify({ type: 'warning', message: fallbackWarning(assembly.fellBack, assembly.type) });
+  if (leftOut) ctx.notify({ type: 'warning', message: leftOut });
   try {
     for (const [i, result] of resumedResults(plan.files, resumed)) {
       run.results[i] = result;

@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
 import { acquireLock } from '../output/lock.js';
 import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo } from '../output/gguf-format.js';
-import { expectedTensors, fallbackWarning, ggufName, isQk, llamaConfig, llamaMetadata, resolveType, tensorType, typeLabel } from '../output/gguf-llama.js';
+import { expectedTensors, fallbackWarning, ggufName, isQk, llamaConfig, llamaMetadata, resolveType, ropeScalingWarning, tensorType, typeLabel } from '../output/gguf-llama.js';
 import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-types.js';
 import { rowBytes } from '../output/gguf-tensors.js';
 import { writeTensor } from '../output/tensor-writer.js';
@@ -107,6 +107,8 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
         : new InputError('has no tokenizer.model', { file: dir, hint: "put the release's (or LLaMA's) tokenizer.model in the folder" }),
     { count: shards.files.length, bytes: shards.bytes },
   );
+  const leftOut = ropeScalingWarning(config);
+  if (leftOut) note(leftOut, 'warning');
   const tensors = await openTensors(dir, shards, config);
   try {
     const type = resolveType(asked, tensors.get('model.embed_tokens.weight')!.dtype);

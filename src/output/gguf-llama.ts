@@ -23,6 +23,10 @@ export interface LlamaConfig {
   bos: number;
   eos: number;
   pad: number | undefined;
+  /** rope_scaling of type linear: its factor, which llama.cpp applies. */
+  ropeScale: number | undefined;
+  /** The type of a rope_scaling convert writes nothing for (dynamic, yarn, ...), to be said. */
+  ropeScalingLeftOut: string | undefined;
 }
 
 
@@ -45,6 +49,33 @@ function int(config: Record<string, unknown>, key: string, path: string, fallbac
     throw new InputError(`has no usable "${key}" (a positive whole number below 2^32)`, { file: path, hint: "use the model's own config.json" });
   }
   return v;
+}
+
+/**
+ * rope_scaling as convert_hf_to_gguf's LlamaModel reads it: a linear one with a factor is written,
+ * any other it leaves out (and this tool says so); what Python could not read stops the conversion.
+ */
+function ropeScaling(config: Record<string, unknown>, path: string): { ropeScale: number | undefined; ropeScalingLeftOut: string | undefined } {
+  const raw = config.rope_scaling;
+  // `hparams.get("rope_scaling") or {}`: null, false, 0, "", [] and {} are no scaling.
+  const empty = raw === undefined || raw === null || raw === false || raw === 0 || raw === '' || (Array.isArray(raw) && raw.length === 0);
+  if (empty) return { ropeScale: undefined, ropeScalingLeftOut: undefined };
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new InputError('has a "rope_scaling" that is not an object', { file: path, hint: "use the model's own config.json" });
+  const s = raw as Record<string, unknown>;
+  if (Object.keys(s).length === 0) return { ropeScale: undefined, ropeScalingLeftOut: undefined };
+  const kind = 'rope_type' in s ? s.rope_type : s.type;
+  if (kind !== 'linear' || !('factor' in s)) return { ropeScale: undefined, ropeScalingLeftOut: JSON.stringify(kind ?? null) };
+  const factor = s.factor;
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor <= 0) {
+    throw new InputError('has a linear "rope_scaling" without a usable "factor" (a positive number)', { file: path, hint: "use the model's own config.json" });
+  }
+  return { ropeScale: factor, ropeScalingLeftOut: undefined };
+}
+
+/** What a GGUF leaves out of config.json's rope_scaling, in words; undefined when nothing. */
+export function ropeScalingWarning(c: LlamaConfig): string | undefined {
+  if (c.ropeScalingLeftOut === undefined) return undefined;
+  return `config.json's rope_scaling of type ${c.ropeScalingLeftOut} is not in the GGUF (convert_hf_to_gguf writes only a linear one for LLaMA): give llama.cpp the scaling when you run the model`;
 }
 
 /** config.json of a LLaMA; anything else is refused (this writer knows llama.cpp's `llama` arch only). */
@@ -79,6 +110,7 @@ export function llamaConfig(config: Record<string, unknown>, path: string): Llam
     eos: int(config, 'eos_token_id', path, 2),
     // Old LLaMA configs say -1; a negative or missing id is left out, as convert does (and one GGUF cannot hold).
     pad: typeof pad === 'number' && Number.isSafeInteger(pad) && pad >= 0 && pad <= U32_MAX ? pad : undefined,
+    ...ropeScaling(config, path),
   };
 }
 
@@ -240,6 +272,7 @@ export function llamaMetadata(c: LlamaConfig, vocab: Vocabulary, type: Exclude<G
     ['tokenizer.chat_template', { type: 'str', value: chatTemplate }],
   ];
   if (c.pad !== undefined) kv.push(['tokenizer.ggml.padding_token_id', u32(c.pad)]);
+  if (c.ropeScale !== undefined) kv.push(['llama.rope.scaling.type', { type: 'str', value: 'linear' }], ['llama.rope.scaling.factor', f32(c.ropeScale)]);
   if (type === 'q8_0' || type === 'q4_k_m') kv.push(['general.quantization_version', u32(2)]);
   return kv;
 }

@@ -178,6 +178,20 @@ describe('decode --gguf', () => {
     expect((await finalNames(r.outDir)).filter((n) => n.endsWith('.gguf') || n.endsWith('.bin'))).toEqual([]);
   }, 60_000);
 
+  it("carries config.json's linear rope_scaling into the GGUF, and says when a scaling is left out", async () => {
+    const linear = await release(undefined, 'bfloat16', 'float16', { rope_scaling: { type: 'linear', factor: 2 } });
+    const run = await runCli(['decode', linear.outDir, linear.xorDir, linear.baseDir, '--manifest', linear.manifest, '--gguf']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/rope_scaling/);
+    expect((await nlc.readGgufFileInfo(join(linear.outDir, 'out-BF16.gguf'))).metadata.llama.rope.scaling).toEqual({ type: 'linear', factor: 2 });
+    await removeDir(join(work, 'metharme-bfloat16'));
+    const dynamic = await release(undefined, 'bfloat16', 'float16', { rope_scaling: { rope_type: 'dynamic', factor: 2 } });
+    const said = await runCli(['decode', dynamic.outDir, dynamic.xorDir, dynamic.baseDir, '--manifest', dynamic.manifest, '--gguf']);
+    expect(said.code, said.stderr).toBe(0);
+    expect(said.stderr).toMatch(/warning: config\.json's rope_scaling of type "dynamic" is not in the GGUF/);
+    expect((await nlc.readGgufFileInfo(join(dynamic.outDir, 'out-BF16.gguf'))).metadata.llama.rope.scaling).toBeUndefined();
+  }, 120_000);
+
   it('refuses --gguf with --safetensors, and an unknown type (exit 2)', async () => {
     const r = await release();
     const both = await runCli(['decode', r.outDir, r.xorDir, r.baseDir, '--manifest', r.manifest, '--gguf', '--safetensors']);

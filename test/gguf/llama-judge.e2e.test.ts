@@ -217,6 +217,61 @@ describe('GGUF files as llama.cpp reads them', () => {
     }
   }, 60_000);
 
+  it("writes a linear rope_scaling as convert does, and llama.cpp applies it: position 0 unchanged, later positions not; another type is left out and said", async () => {
+    const dir = await tempDir();
+    try {
+      const { cp, writeFile } = await import('node:fs/promises');
+      const m = join(dir, 'm');
+      await cp(join(FIXTURES, 'float16'), m, { recursive: true });
+      const config = JSON.parse(readFileSync(join(m, 'config.json'), 'utf8'));
+      const convert = async (scaling: unknown, out: string) => {
+        await writeFile(join(m, 'config.json'), JSON.stringify({ ...config, rope_scaling: scaling }));
+        return runCli(['gguf', m, '--out', out]);
+      };
+      const scaled = join(dir, 'scaled.gguf');
+      const r = await convert({ type: 'linear', factor: 4 }, scaled);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toBe('');
+      const info = await nlc.readGgufFileInfo(scaled);
+      expect(info.metadata.llama.rope.scaling).toEqual({ type: 'linear', factor: 4 });
+      const plain = join(dir, 'plain.gguf');
+      expect((await convert(null, plain)).code).toBe(0);
+      expect((await nlc.readGgufFileInfo(plain)).metadata.llama.rope.scaling).toBeUndefined();
+      /** llama.cpp's next-token probabilities after `ids`. */
+      const next = async (path: string, ids: number[]) => {
+        const model = await llama.loadModel({ modelPath: path });
+        try {
+          const context = await model.createContext({ contextSize: 64 });
+          const items: Any[] = ids.slice(0, -1);
+          items.push([ids.at(-1), { generateNext: { token: true, probabilities: true } }]);
+          const probs: Map<number, number> = (await context.getSequence().controlledEvaluate(items)).at(-1).next.probabilities;
+          await context.dispose();
+          return Array.from({ length: reference.dims.vocab }, (_, i) => probs.get(i) ?? 0);
+        } finally {
+          await model.dispose();
+        }
+      };
+      const gap = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+      const prompt = reference.prompts.find((p) => p.length >= 4)!;
+      expect(gap(await next(scaled, prompt.slice(0, 1)), await next(plain, prompt.slice(0, 1)))).toBeLessThan(1e-6);
+      expect(gap(await next(scaled, prompt), await next(plain, prompt))).toBeGreaterThan(1e-4);
+      // A scaling convert writes nothing for: left out, and said; what Python cannot read: exit 2.
+      const dynamic = await convert({ type: 'dynamic', factor: 2 }, join(dir, 'dynamic.gguf'));
+      expect(dynamic.code).toBe(0);
+      expect(dynamic.stderr).toMatch(/warning: config\.json's rope_scaling of type "dynamic" is not in the GGUF \(convert_hf_to_gguf writes only a linear one for LLaMA\)/);
+      expect((await nlc.readGgufFileInfo(join(dir, 'dynamic.gguf'))).metadata.llama.rope.scaling).toBeUndefined();
+      const list = await convert([4], join(dir, 'list.gguf'));
+      expect(list.code).toBe(2);
+      expect(list.stderr).toMatch(/config\.json: has a "rope_scaling" that is not an object/);
+      const text = await convert({ type: 'linear', factor: '4' }, join(dir, 'text.gguf'));
+      expect(text.code).toBe(2);
+      expect(text.stderr).toMatch(/config\.json: has a linear "rope_scaling" without a usable "factor"/);
+      expect(existsSync(join(dir, 'list.gguf')) || existsSync(join(dir, 'text.gguf'))).toBe(false);
+    } finally {
+      await removeDir(dir);
+    }
+  }, 120_000);
+
   it('writes the metadata with the exact types llama.cpp checks, and leaves out inv_freq', async () => {
     const out = join(work, 'meta.gguf');
     expect((await runCli(['gguf', join(FIXTURES, 'bfloat16'), '--out', out])).code).toBe(0);

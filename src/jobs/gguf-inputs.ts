@@ -1,8 +1,7 @@
 /**
  * What a GGUF's metadata is made from, the same for `gguf <dir>` and `decode --gguf`: a model
- * folder's config.json, tokenizer.model, added_tokens.json and tokenizer_config.json, each read
- * bounded and refused,
- * naming the file, when it is not what it should be.
+ * folder's config.json, tokenizer.model, added_tokens.json and tokenizer_config.json (MODEL_FILES),
+ * each read bounded and refused, naming the file, when it is not what it should be.
  */
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
@@ -14,6 +13,9 @@ import { lstatOrUndefined } from '../output/temp-file.js';
 import { readPieceTable } from '../release/sentencepiece.js';
 
 const SMALL_BYTES = 64 << 20;
+
+/** The small files a GGUF's metadata is read from, beside the shards. */
+export const MODEL_FILES = ['config.json', 'tokenizer.model', 'added_tokens.json', 'tokenizer_config.json'] as const;
 
 /** A JSON object file; undefined when absent. */
 export async function readJsonObject(path: string): Promise<Record<string, unknown> | undefined> {
@@ -53,8 +55,8 @@ function refuseOversized(config: LlamaConfig, configPath: string, shardBytes: nu
 }
 
 /**
- * config.json, tokenizer.model, added_tokens.json and tokenizer_config.json of `dir`; `missing` says why a required one is
- * absent. `shards`: how many checkpoint shards hold the weights, and their bytes.
+ * The MODEL_FILES of `dir`; `missing` says why a required one is absent. `shards`: how many
+ * checkpoint shards hold the weights, and their bytes.
  */
 export async function readModelFiles(dir: string, missing: (name: string) => InputError, shards: { count: number; bytes: number }): Promise<ModelFiles> {
   const configPath = join(dir, 'config.json');

@@ -21,7 +21,7 @@ import { binFiles, locateTorch } from '../rebuild/torch-zip-tensors.js';
 import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
 import { requireDir } from '../plan/inputs.js';
 import { checkOptions, COMMON_OPTIONS } from './options.js';
-import { readModelFiles } from './gguf-inputs.js';
+import { MODEL_FILES, readModelFiles } from './gguf-inputs.js';
 
 export interface GgufOptions {
   /** A decoded model folder. */
@@ -138,9 +138,6 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
     await tensors.close();
   }
 }
-
-/** The small files readModelFiles reads beside the shards. */
-const MODEL_FILES = ['config.json', 'tokenizer.model', 'added_tokens.json', 'tokenizer_config.json'];
 
 /**
  * An --out that is a file the conversion reads (`--out ./m/pytorch_model-00001-of-00002.bin

@@ -49,7 +49,7 @@ describe('tensor types', () => {
   });
 
   it('weightValues counts the values of every tensor expectedTensors lists (7B, 13B, 30B and the fixtures), without listing them', () => {
-    const base = { heads: 1, kvHeads: 1, context: 2048, rmsEps: 1e-6, ropeTheta: 10000, bos: 1, eos: 2, pad: undefined };
+    const base = { heads: 1, kvHeads: 1, context: 2048, rmsEps: 1e-6, ropeTheta: 10000, bos: 1, eos: 2, pad: undefined, ropeScale: undefined, ropeScalingLeftOut: undefined };
     const sizes = [
       { dim: 4096, layers: 32, intermediate: 11008, vocab: 32000 },
       { dim: 5120, layers: 40, intermediate: 13824, vocab: 32000 },

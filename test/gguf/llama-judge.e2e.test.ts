@@ -7,6 +7,7 @@
  * conversation with the model card's prompt.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +55,17 @@ async function probabilities(model: Any): Promise<number[][]> {
   }
   await context.dispose();
   return out;
+}
+
+/** Runs `body` on a copy of the fp16 fixture at `<dir>/m`, in a fresh folder removed afterwards. */
+async function withModelCopy(body: (dir: string, m: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir();
+  try {
+    await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+    await body(dir, join(dir, 'm'));
+  } finally {
+    await removeDir(dir);
+  }
 }
 
 const argmax = (p: number[]) => p.indexOf(Math.max(...p));
@@ -161,10 +173,8 @@ describe('GGUF files as llama.cpp reads them', () => {
   }, 120_000);
 
   it("takes the tokens tokenizer_config.json's added_tokens_decoder gives as convert does: llama.cpp finds a control token when told to parse them, a user-defined one always", async () => {
-    const dir = await tempDir();
-    try {
-      const { cp, writeFile } = await import('node:fs/promises');
-      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+    await withModelCopy(async (dir) => {
+      const { writeFile } = await import('node:fs/promises');
       const config = { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', tokenizer_class: 'LlamaTokenizer' };
       const decoder = { '398': { content: 'zz\u2581qq', special: false }, '399': { content: '<|im_start|>', special: true } };
       await writeFile(join(dir, 'm', 'tokenizer_config.json'), JSON.stringify({ ...config, added_tokens_decoder: decoder }));
@@ -188,16 +198,12 @@ describe('GGUF files as llama.cpp reads them', () => {
       expect(twice.code).toBe(2);
       expect(twice.stderr).toMatch(/tokenizer_config\.json: gives token 399 the text "<s>", which token 1 has too: llama\.cpp loads no GGUF with a token twice; give each added token its own text/);
       expect(existsSync(join(dir, 'twice.gguf'))).toBe(false);
-    } finally {
-      await removeDir(dir);
-    }
+    });
   }, 120_000);
 
   it('takes the shards convert_hf_to_gguf takes: a training_args.bin beside them is left out, and said', async () => {
-    const dir = await tempDir();
-    try {
-      const { cp, writeFile, readFile } = await import('node:fs/promises');
-      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+    await withModelCopy(async (dir) => {
+      const { writeFile, readFile } = await import('node:fs/promises');
       // What a trainer leaves in a model folder: torch.save of its settings, no weights (stand-in bytes).
       await writeFile(join(dir, 'm', 'training_args.bin'), Buffer.from('PK\x03\x04 not weights'));
       const out = join(dir, 'with-args.gguf');
@@ -212,17 +218,12 @@ describe('GGUF files as llama.cpp reads them', () => {
       expect(info.fullTensorInfo.map((t: Any) => [t.name, t.ggmlType])).toEqual(infoPlain.fullTensorInfo.map((t: Any) => [t.name, t.ggmlType]));
       const [a, b] = [await readFile(out), await readFile(plain)];
       expect(a.subarray(a.length - 4096).equals(b.subarray(b.length - 4096))).toBe(true);
-    } finally {
-      await removeDir(dir);
-    }
+    });
   }, 60_000);
 
   it("writes a linear rope_scaling as convert does, and llama.cpp applies it: position 0 unchanged, later positions not; another type is left out and said", async () => {
-    const dir = await tempDir();
-    try {
-      const { cp, writeFile } = await import('node:fs/promises');
-      const m = join(dir, 'm');
-      await cp(join(FIXTURES, 'float16'), m, { recursive: true });
+    await withModelCopy(async (dir, m) => {
+      const { writeFile } = await import('node:fs/promises');
       const config = JSON.parse(readFileSync(join(m, 'config.json'), 'utf8'));
       const convert = async (scaling: unknown, out: string) => {
         await writeFile(join(m, 'config.json'), JSON.stringify({ ...config, rope_scaling: scaling }));
@@ -267,9 +268,7 @@ describe('GGUF files as llama.cpp reads them', () => {
       expect(text.code).toBe(2);
       expect(text.stderr).toMatch(/config\.json: has a linear "rope_scaling" without a usable "factor"/);
       expect(existsSync(join(dir, 'list.gguf')) || existsSync(join(dir, 'text.gguf'))).toBe(false);
-    } finally {
-      await removeDir(dir);
-    }
+    });
   }, 120_000);
 
   it('writes the metadata with the exact types llama.cpp checks, and leaves out inv_freq', async () => {
@@ -289,10 +288,8 @@ describe('GGUF files as llama.cpp reads them', () => {
 
 describe('gguf: bad input and a full disk', () => {
   it('a config that is not LLaMA, a tokenizer.model that does not parse: exit 2 naming the file, nothing written', async () => {
-    const dir = await tempDir();
-    try {
-      const { cp, writeFile } = await import('node:fs/promises');
-      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+    await withModelCopy(async (dir) => {
+      const { writeFile } = await import('node:fs/promises');
       const config = JSON.parse(readFileSync(join(dir, 'm', 'config.json'), 'utf8'));
       await writeFile(join(dir, 'm', 'config.json'), JSON.stringify({ ...config, model_type: 'mistral', architectures: ['MistralForCausalLM'] }));
       const r1 = await runCli(['gguf', join(dir, 'm'), '--out', join(dir, 'a.gguf')]);
@@ -304,18 +301,14 @@ describe('gguf: bad input and a full disk', () => {
       expect(r2.code).toBe(2);
       expect(r2.stderr).toMatch(/tokenizer\.model: is not a SentencePiece model: a field runs past its end/);
       expect(existsSync(join(dir, 'a.gguf'))).toBe(false);
-    } finally {
-      await removeDir(dir);
-    }
+    });
   });
 
   it('a config that says more than its shards hold, a number GGUF cannot keep or fewer tokens than tokenizer.model has, a token given twice: exit 2 naming the file, at once, nothing written', async () => {
     // Sized by config.json before anything checked it, vocab_size 100000000 had the writer allocate
     // until it ran out of memory (a minute and 6 GB here, then a crash).
-    const dir = await tempDir();
-    try {
-      const { cp, writeFile } = await import('node:fs/promises');
-      await cp(join(FIXTURES, 'float16'), join(dir, 'm'), { recursive: true });
+    await withModelCopy(async (dir) => {
+      const { writeFile } = await import('node:fs/promises');
       const config = JSON.parse(readFileSync(join(dir, 'm', 'config.json'), 'utf8'));
       const run = async (change: Record<string, number>) => {
         await writeFile(join(dir, 'm', 'config.json'), JSON.stringify({ ...config, ...change }));
@@ -350,18 +343,13 @@ describe('gguf: bad input and a full disk', () => {
       expect(own.code).toBe(2);
       expect(own.stderr).toMatch(/holds "model\.embed_tokens\.weight" as \[400,64\], where its config\.json says \[401,64\]/);
       expect(existsSync(join(dir, 'a.gguf'))).toBe(false);
-    } finally {
-      await removeDir(dir);
-    }
+    });
   });
 
   it('an --out that is a file the conversion reads (a shard, config.json, a link to one): exit 2 naming it, even with --force, every input intact', async () => {
     // `--out ./m/pytorch_model-00001-of-00002.bin --force` replaced the shard with the GGUF (exit 0).
-    const dir = await tempDir();
-    try {
-      const { cp, readdir, readFile, symlink } = await import('node:fs/promises');
-      const m = join(dir, 'm');
-      await cp(join(FIXTURES, 'float16'), m, { recursive: true });
+    await withModelCopy(async (dir, m) => {
+      const { readdir, readFile, symlink } = await import('node:fs/promises');
       const before = new Map(await Promise.all((await readdir(m)).map(async (n) => [n, await readFile(join(m, n))] as const)));
       await symlink(join(m, 'tokenizer.model'), join(dir, 'link.gguf'));
       for (const [out, name] of [
@@ -377,9 +365,7 @@ describe('gguf: bad input and a full disk', () => {
       expect((await readdir(m)).sort()).toEqual([...before.keys()].sort());
       // A new file in the folder is fine.
       expect((await runCli(['gguf', m, '--out', join(m, 'm-F16.gguf')])).code).toBe(0);
-    } finally {
-      await removeDir(dir);
-    }
+    });
   }, 60_000);
 
   it('a full disk: exit 3 naming the file, and no GGUF under its final name', async (ctx) => {

@@ -3,14 +3,15 @@
  * release's small files are decoded (config.json and tokenizer.model give its metadata, the index
  * which shard holds which tensor), before the first shard; the shards then stream into it.
  */
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { GgufAssembly, VERIFIED_KEY } from '../output/gguf-assembly.js';
-import { expectedTensors, fallbackWarning, llamaMetadata, resolveType, ropeScalingWarning, typeLabel } from '../output/gguf-llama.js';
-import type { GgufTypeName } from '../output/gguf-types.js';
+import { expectedTensors, fallbackWarning, llamaMetadata, resolveType, ropeScalingWarning } from '../output/gguf-llama.js';
+import { ggufFileName, type GgufTypeName } from '../output/gguf-types.js';
 import { lstatOrUndefined } from '../output/temp-file.js';
 import type { GgufShardEntry } from '../output/state.js';
 import type { DecodePlan } from '../plan/plan.js';
+import { ggufModelName } from '../plan/output-names.js';
 import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
 import { readJsonObject, readModelFiles } from './gguf-inputs.js';
 import { closeGguf, openGgufFile, resumedResults, type GgufResumeContext } from './gguf-resume.js';
@@ -24,10 +25,6 @@ function lacking(plan: DecodePlan, name: string): InputError {
   return new InputError(`--gguf needs the release's ${name}, and the XOR folder has none (or it did not verify)`, { file: plan.xorDir, hint: `download ${name}, or decode without --gguf` });
 }
 
-/** The GGUF's name as llama.cpp users expect it: the release and the type (metharme-13b-Q8_0.gguf). */
-export function ggufFileName(plan: DecodePlan, type: Exclude<GgufTypeName, 'auto'>): string {
-  return `${plan.expectations?.model?.name ?? basename(plan.outputDir)}-${typeLabel(type)}.gguf`;
-}
 
 /** The GGUF a decode writes into, and the shards an interrupted run left in it (gguf-resume.ts). */
 export async function openGgufAssembly(
@@ -57,11 +54,11 @@ export async function openGgufAssembly(
       shards.set(shard, [...(shards.get(shard) ?? []), name]);
     }
   }
-  const name = ggufFileName(plan, type);
+  const name = ggufFileName(ggufModelName(plan), type);
   if ((await lstatOrUndefined(join(plan.outputDir, name))) && !force) {
     throw new InputError('already exists', { file: join(plan.outputDir, name), hint: 'use --force to write it again' });
   }
-  const release = plan.expectations?.model?.name ?? basename(plan.outputDir);
+  const release = ggufModelName(plan);
   const metadata = llamaMetadata(config, vocab, type, { name: release, description: `${release}, decoded from its XOR release by metharme-xor` }, METHARME_CHAT_TEMPLATE);
   metadata.push([VERIFIED_KEY, { type: 'bool', value: false }]);
   const assembly = new GgufAssembly({ shapes, shards, type, dtype, headDim: config.dim / config.heads, layers: config.layers, metadata });

@@ -9,8 +9,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { asWriteError, InputError, throwIfInterrupted } from '../errors.js';
 import { acquireLock } from '../output/lock.js';
 import { ggufHeader, padTo, type GgmlType, type GgufTensorInfo } from '../output/gguf-format.js';
-import { expectedTensors, fallbackWarning, ggufName, isQk, llamaConfig, llamaMetadata, resolveType, ropeScalingWarning, tensorType, typeLabel } from '../output/gguf-llama.js';
-import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-types.js';
+import { expectedTensors, fallbackWarning, ggufName, isQk, llamaConfig, llamaMetadata, resolveType, ropeScalingWarning, tensorType } from '../output/gguf-llama.js';
+import { GGUF_TYPES, ggufFileName, typeLabel, type GgufTypeName } from '../output/gguf-types.js';
 import { rowBytes } from '../output/gguf-tensors.js';
 import { writeTensor } from '../output/tensor-writer.js';
 import { BufferPool } from '../output/gguf-route.js';
@@ -116,7 +116,7 @@ export async function convertToGguf(options: GgufOptions): Promise<GgufReport> {
       note('the weights are bf16: F16 rounds them (values past 65504 become infinite, tiny ones zero); bf16 or f32 keep them exactly', 'warning');
     }
     const name = basename(dir);
-    const out = resolve(options.out ?? `${name}-${typeLabel(type)}.gguf`);
+    const out = resolve(options.out ?? ggufFileName(name, type));
     const order = tensors.names().filter((n) => ggufName(n) !== undefined);
     const infos: GgufTensorInfo[] = [];
     const fellBack: { name: string; type: GgmlType }[] = [];

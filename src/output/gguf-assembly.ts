@@ -9,8 +9,8 @@
 import { createHash } from 'node:crypto';
 import { isContiguous, type TensorLayout } from '../release/state-dict.js';
 import { GGML_TYPE, ggufHeader, padTo, type GgmlType, type GgufTensorInfo, type GgufValue } from './gguf-format.js';
-import { ggufName, isQk, tensorType, typeLabel } from './gguf-llama.js';
-import type { GgufTypeName } from './gguf-types.js';
+import { ggufName, isQk, tensorType } from './gguf-llama.js';
+import { typeLabel, type GgufTypeName } from './gguf-types.js';
 import { rowBytes, rowsOf } from './gguf-tensors.js';
 import { BufferPool, TensorRoute } from './gguf-route.js';
 import { commitTemp, discardTemp, keepTemp, type TempFile } from './temp-file.js';

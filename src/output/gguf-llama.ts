@@ -34,9 +34,6 @@ export interface LlamaConfig {
 const FILE_TYPE: Record<Exclude<GgufTypeName, 'auto'>, number> = { f32: 0, f16: 1, q8_0: 7, q4_k_m: 15, bf16: 32 };
 const TENSOR_TYPE: Record<Exclude<GgufTypeName, 'auto'>, GgmlType> = { f32: GGML_TYPE.F32, f16: GGML_TYPE.F16, q8_0: GGML_TYPE.Q8_0, q4_k_m: GGML_TYPE.Q4_K, bf16: GGML_TYPE.BF16 };
 
-/** The type name llama.cpp users see in file names: Q8_0, BF16, Q4_K_M. */
-export const typeLabel = (t: Exclude<GgufTypeName, 'auto'>) => t.toUpperCase();
-
 /** llama-quantize's use_more_bits: the layers of a Q4_K_M whose attn_v and ffn_down get Q6_K. */
 const moreBits = (i: number, n: number) => i < Math.floor(n / 8) || i >= Math.floor((7 * n) / 8) || (i - Math.floor(n / 8)) % 3 === 2;
 

@@ -14,10 +14,11 @@ import type { HubFolder } from './hub-folder.js';
 import { hubSettings } from '../hub/settings.js';
 import { isHfUrl, parseHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
-import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-types.js';
+import { GGUF_TYPES, ggufFileName, type GgufTypeName } from '../output/gguf-types.js';
 import { ARGUMENT_ORDER, checkOutputDir, isChecksumListName, refuseOutputAsInput, requireDir } from './inputs.js';
 import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
+import { ggufModelName, refuseSharedOutputs } from './output-names.js';
 
 export type { FileAction } from './entries.js';
 
@@ -163,6 +164,12 @@ export function safetensorsName(name: string): { name: string; convert: 'safeten
   return undefined;
 }
 
+/** The name a release file is written under, and how it is converted (none: as it is). */
+function outputNameOf(name: string, options: PlanOptions): { name: string; convert?: FilePlan['convert'] } {
+  if (options.safetensors) return safetensorsName(name) ?? { name };
+  return options.gguf && /^pytorch_model(-\d+-of-\d+)?\.bin$/.test(name) ? { name, convert: 'gguf' } : { name };
+}
+
 export async function planDecode(options: PlanOptions, signal?: AbortSignal): Promise<DecodePlan> {
   if (options.gguf && options.safetensors) throw new InputError('--gguf and --safetensors cannot be used together', { hint: 'pass one of them' });
   if (options.gguf !== undefined && !(GGUF_TYPES as readonly string[]).includes(options.gguf)) throw new InputError(`unknown GGUF type "${options.gguf}"`, { hint: `use one of: ${GGUF_TYPES.join(', ')}` });
@@ -223,22 +230,24 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       if (plan) notes.push(`rebuilding ${plan.target ?? 'the 2023 conversion'} (LLaMA ${plan.dims.dim}x${plan.dims.layers}) from ${originText(plan.origin)} in ${baseDir}: the files the release was XORed against are made on the fly (nothing is written), and each output is proven by its published digest`);
       return plan;
     })());
-  const files: FilePlan[] = [];
   const ignored: string[] = [];
+  const decoded: (XorEntry & { size: number })[] = [];
   for (const entry of entries) {
-    throwIfInterrupted(signal);
-    const { name, path: payloadPath } = entry;
+    const { name, size } = entry;
     // Hidden files are git/tool metadata (.gitattributes, our own state), never model files.
-    if (name.startsWith('.') || isChecksumListName(name)) {
+    if (name.startsWith('.') || isChecksumListName(name)) ignored.push(name);
+    else if (size === 'folder' || size === undefined) {
       ignored.push(name);
-      continue;
-    }
-    const payloadSize = entry.size;
-    if (payloadSize === 'folder' || payloadSize === undefined) {
-      ignored.push(name);
-      notes.push(`${payloadPath} is a folder: not decoded (the XOR folder is read without its subfolders)`);
-      continue;
-    }
+      notes.push(`${entry.path} is a folder: not decoded (the XOR folder is read without its subfolders)`);
+    } else decoded.push({ ...entry, size });
+  }
+  // Before a byte is read: a Hub entry's first bytes are a request.
+  const ggufNames = options.gguf ? GGUF_TYPES.filter((t) => t !== 'auto').map((t) => ({ name: ggufFileName(ggufModelName({ expectations, outputDir }), t), what: 'a GGUF this decode can write' })) : [];
+  refuseSharedOutputs(decoded.map((e) => ({ name: e.name, payloadPath: e.path, output: outputNameOf(e.name, options).name })), ggufNames);
+  const files: FilePlan[] = [];
+  for (const entry of decoded) {
+    throwIfInterrupted(signal);
+    const { name, path: payloadPath, size: payloadSize } = entry;
     const baseFile = hubInput(baseHub, name);
     const basePath = baseFile ? (await hubRoom()).hubFilePath(baseFile.folder, baseFile.file) : baseHub ? `${baseDir.replace(/\/$/, '')}/${name}` : join(baseDir, name);
     const baseInfo = baseHub ? baseFile?.file.size : await inputSize(basePath, 'base file');
@@ -270,8 +279,8 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
         notes.push(`${name}: the manifest's name for it differs only in Unicode normalisation (NFC/NFD); it is verified against that entry`);
       }
     }
-    const converted = options.safetensors ? safetensorsName(name) : options.gguf && /^pytorch_model(-\d+-of-\d+)?\.bin$/.test(name) ? { name, convert: 'gguf' as const } : undefined;
-    const outputPath = join(outputDir, converted?.name ?? name);
+    const converted = outputNameOf(name, options);
+    const outputPath = join(outputDir, converted.name);
     // A Hub listing's names are checked when it is read; a local folder's are its own files' names.
     if (dirname(outputPath) !== outputDir) throw new InputError('has a name that would leave the output folder', { file: payloadPath, hint: 'rename it, or take it out of the XOR folder' });
     files.push({
@@ -281,10 +290,10 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
       basePath: action === 'copy' ? undefined : basePath,
       baseSize,
       action,
-      note: converted?.convert === 'gguf' ? 'written into the GGUF' : converted ? `written as ${converted.name}` : note,
+      note: converted.convert === 'gguf' ? 'written into the GGUF' : converted.convert ? `written as ${converted.name}` : note,
       outputPath,
       expected: expected ?? [],
-      convert: converted?.convert,
+      convert: converted.convert,
       hub: hubInput(hub, name),
       baseHub: action === 'copy' ? undefined : baseFile,
       baseRebuild: action === 'copy' ? undefined : baseRebuild,

@@ -15,6 +15,7 @@ import { requireModel, resolveExpectations, type Expectations } from '../release
 import { entriesByName, type ManifestEntry } from '../release/manifest.js';
 import { baseRebuildOf, type DecodePlan, type FilePlan } from './plan.js';
 import { checkOutputDir, refuseOutputAsInput, requireDir } from './inputs.js';
+import { refuseSharedOutputs } from './output-names.js';
 
 export interface RebuildBaseOptions {
   outputDir: string;
@@ -94,6 +95,7 @@ export async function planRebuildBase(options: RebuildBaseOptions, isPublished: 
     expected: expectedByName.get(name) ?? [],
     payloadRebuild: input,
   }));
+  refuseSharedOutputs(files.map((f) => ({ name: f.name, payloadPath: f.payloadPath, output: f.name })));
   files.sort((a, b) => a.payloadSize - b.payloadSize || (a.name < b.name ? -1 : 1));
   return {
     outputDir,

@@ -52,6 +52,15 @@ describe('a hostile listing', () => {
     expect(standIn.hub.requests.filter((q) => q.url.includes('/resolve/') || q.url.startsWith('/cdn/'))).toEqual([]);
   });
 
+  it('two names equal but for case (one file on macOS and Windows) are refused before any file request (exit 2)', async () => {
+    standIn.hub.repos.get('Org/tiny-xor')!.listing = (entries) => [...entries, { ...entries.find((e) => e.path === 'xor_encoded_files/config.json')!, path: 'xor_encoded_files/Config.json' }];
+    const r = await decodeHub();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/hf:\/\/.*Config\.json: would be written as Config\.json, which is also the name of hf:\/\/.*config\.json \("config\.json" differs from it only in case or Unicode normalisation/);
+    expect(standIn.hub.requests.filter((q) => q.url.includes('/resolve/') || q.url.startsWith('/cdn/'))).toEqual([]);
+    expect(await finalNames(out()).catch(() => [])).toEqual([]);
+  });
+
   it('a negative or fractional size is bad input (exit 2), not a crash', async () => {
     for (const size of [-5, 1.5]) {
       rewrite('config.json', (e) => ({ ...e, size }));

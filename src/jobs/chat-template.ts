@@ -8,9 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import { commitTemp, createTemp, discardTemp } from '../output/temp-file.js';
-import { METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
-
-export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
+import { CHAT_TEMPLATE_FILE, METHARME_CHAT_TEMPLATE } from '../release/prompt-format.js';
 
 /** 'written', or 'present' when the folder already has the same template. */
 export async function writeChatTemplate(outputDir: string, force: boolean): Promise<'written' | 'present'> {

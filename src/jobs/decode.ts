@@ -17,7 +17,8 @@ import { planDecode, type DecodePlan, type FilePlan, type PlanOptions } from '..
 import { entriesByName } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
 import { decodeFile, type RunContext } from './decode-file.js';
-import { CHAT_TEMPLATE_FILE, writeChatTemplate } from './chat-template.js';
+import { writeChatTemplate } from './chat-template.js';
+import { CHAT_TEMPLATE_FILE } from '../release/prompt-format.js';
 import { checkOptions, COMMON_OPTIONS, defaultJobs } from './options.js';
 import { missingResult, notStartedResult, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
 
@@ -41,8 +42,6 @@ export interface DecodeOptions extends PlanOptions {
   keepGoing?: boolean;
   /** Any file not verified (no digest known, not covered by the manifest, --no-verify) makes the exit code 1. */
   strict?: boolean;
-  /** Write the Metharme chat template beside the outputs as chat_template.jinja. */
-  chatTemplate?: boolean;
   /** Keep files whose pickle references globals outside torch's weights-only allowlist (default false: they are `unsafe`, not kept). */
   allowUnsafePickle?: boolean;
   signal?: AbortSignal;
@@ -273,7 +272,7 @@ async function decodeLocked(
   if (options.signal?.aborted && results.filter(Boolean).length < plan.files.length) throw interruptedBy(options.signal);
 
   // Added beside the outputs when asked, whatever became of them: it is not one of the release's files.
-  const added = options.chatTemplate ? [{ name: CHAT_TEMPLATE_FILE, status: await writeChatTemplate(plan.outputDir, options.force === true) }] : [];
+  const added = plan.chatTemplate ? [{ name: CHAT_TEMPLATE_FILE, status: await writeChatTemplate(plan.outputDir, options.force === true) }] : [];
   for (const a of added) notify({ type: 'note', message: a.status === 'written' ? `added ${a.name}: the Metharme prompt format, where transformers reads a chat template` : `${a.name}: already present with the Metharme prompt format` });
   const files = plan.files.map((file, i) => {
     if (results[i]) return results[i]!;

@@ -6,7 +6,7 @@
 import { InputError } from '../errors.js';
 import { readInput } from '../input-files.js';
 import type { TempFile } from '../output/temp-file.js';
-import { safetensorsName } from '../plan/plan.js';
+import { safetensorsName } from '../plan/output-names.js';
 
 /** An index is a few hundred kB; anything larger is not one. */
 const MAX_INDEX_BYTES = 64 << 20;

@@ -14,11 +14,11 @@ import type { HubFolder } from './hub-folder.js';
 import { hubSettings } from '../hub/settings.js';
 import { isHfUrl, parseHfUrl } from '../hub/hf-url.js';
 import type { HubFile } from '../hub/client.js';
-import { GGUF_TYPES, ggufFileName, type GgufTypeName } from '../output/gguf-types.js';
+import { GGUF_TYPES, type GgufTypeName } from '../output/gguf-types.js';
 import { ARGUMENT_ORDER, checkOutputDir, isChecksumListName, refuseOutputAsInput, requireDir } from './inputs.js';
 import { refuseRepositoryRoot, refuseSwapped, resolveCacheRoot } from './layout.js';
 import { isLfsPointer, lfsHint, repositoryOf } from './lfs.js';
-import { ggufModelName, refuseSharedOutputs } from './output-names.js';
+import { addedOutputs, ggufModelName, outputNameOf, refuseSharedOutputs, type Conversion } from './output-names.js';
 
 export type { FileAction } from './entries.js';
 
@@ -48,7 +48,7 @@ export interface FilePlan {
   outputPath: string;
   expected: ManifestEntry[];
   /** --safetensors: a checkpoint shard written as safetensors, or the shard index rewritten for them; --gguf: a shard streamed into the GGUF. */
-  convert?: 'safetensors' | 'safetensors-index' | 'gguf' | undefined;
+  convert?: Conversion | undefined;
   /** For a payload on the Hub (payloadPath is then its hf:// address). */
   hub?: HubInput | undefined;
   /** For a base file on the Hub (basePath is then its hf:// address). */
@@ -85,6 +85,8 @@ export interface DecodePlan {
   nothingVerified?: string;
   /** decode --gguf: the type of the GGUF the shards go into. */
   gguf?: GgufTypeName | undefined;
+  /** decode --chat-template: chat_template.jinja is written beside the outputs. */
+  chatTemplate?: boolean | undefined;
 }
 
 export interface BaseRebuild {
@@ -154,20 +156,8 @@ export interface PlanOptions {
   safetensors?: boolean | undefined;
   /** Write the checkpoint shards as one GGUF of this type instead of .bin files. */
   gguf?: GgufTypeName | undefined;
-}
-
-/** The names transformers gives safetensors shards and their index. */
-export function safetensorsName(name: string): { name: string; convert: 'safetensors' | 'safetensors-index' } | undefined {
-  const shard = /^pytorch_model((?:-\d+-of-\d+)?)\.bin$/.exec(name);
-  if (shard) return { name: `model${shard[1]}.safetensors`, convert: 'safetensors' };
-  if (name === 'pytorch_model.bin.index.json') return { name: 'model.safetensors.index.json', convert: 'safetensors-index' };
-  return undefined;
-}
-
-/** The name a release file is written under, and how it is converted (none: as it is). */
-function outputNameOf(name: string, options: PlanOptions): { name: string; convert?: FilePlan['convert'] } {
-  if (options.safetensors) return safetensorsName(name) ?? { name };
-  return options.gguf && /^pytorch_model(-\d+-of-\d+)?\.bin$/.test(name) ? { name, convert: 'gguf' } : { name };
+  /** Write the Metharme chat template beside the outputs as chat_template.jinja. */
+  chatTemplate?: boolean | undefined;
 }
 
 export async function planDecode(options: PlanOptions, signal?: AbortSignal): Promise<DecodePlan> {
@@ -242,8 +232,10 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     } else decoded.push({ ...entry, size });
   }
   // Before a byte is read: a Hub entry's first bytes are a request.
-  const ggufNames = options.gguf ? GGUF_TYPES.filter((t) => t !== 'auto').map((t) => ({ name: ggufFileName(ggufModelName({ expectations, outputDir }), t), what: 'a GGUF this decode can write' })) : [];
-  refuseSharedOutputs(decoded.map((e) => ({ name: e.name, payloadPath: e.path, output: outputNameOf(e.name, options).name })), ggufNames);
+  refuseSharedOutputs(
+    decoded.map((e) => ({ name: e.name, payloadPath: e.path, output: outputNameOf(e.name, options).name })),
+    addedOutputs(options, ggufModelName({ expectations, outputDir })),
+  );
   const files: FilePlan[] = [];
   for (const entry of decoded) {
     throwIfInterrupted(signal);
@@ -330,5 +322,6 @@ export async function planDecode(options: PlanOptions, signal?: AbortSignal): Pr
     baseSource: revisionOf(baseHub),
     baseRebuild: rebuilt && rebuiltFiles.length > 0 ? baseRebuildOf(rebuilt, rebuiltFiles) : undefined,
     gguf: options.gguf,
+    chatTemplate: options.chatTemplate,
   };
 }

@@ -5,6 +5,9 @@
  * render) it adds no BOS: the runners add it through add_bos_token.
  */
 
+/** Where transformers reads a model's chat template from, beside its weights. */
+export const CHAT_TEMPLATE_FILE = 'chat_template.jinja';
+
 export const METHARME_CHAT_TEMPLATE =
   "{%- for message in messages -%}{%- if message['role'] == 'system' -%}{{ '<|system|>' + message['content'] }}{%- elif message['role'] == 'user' -%}{{ '<|user|>' + message['content'] }}{%- elif message['role'] == 'assistant' -%}{{ '<|model|>' + message['content'] }}{%- endif -%}{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|model|>' }}{%- endif -%}";
 

@@ -50,6 +50,14 @@ describe('one output name, one input', () => {
     await refused(['--gguf'], /out-F16\.gguf: would be written as out-F16\.gguf, which is also the name of a GGUF this decode can write: one would replace the other; take it out of the XOR folder$/m);
   });
 
+  it('--chat-template with a release file named as the template: refused (exit 2); without it, the file decodes as any other (exit 0)', async () => {
+    await writeFile(join(xorDir, 'chat_template.jinja'), '"{{ messages }}"\n');
+    await refused(['--chat-template', '--force'], /chat_template\.jinja: would be written as chat_template\.jinja, which is also the name of the chat template --chat-template writes: one would replace the other; take it out of the XOR folder$/m);
+    const r = await runCli(['decode', join(work, 'out'), xorDir, TORCH_BASE, '--manifest', TORCH_SUMS, '-q']);
+    expect(r.code).toBe(0);
+    expect(await readFile(join(work, 'out', 'chat_template.jinja'), 'utf8')).toBe('"{{ messages }}"\n');
+  });
+
   it.each([
     ['case', 'config.json', 'CONFIG.json'],
     ['Unicode normalisation', 'caf\u00e9.json', 'cafe\u0301.json'],

@@ -19,6 +19,7 @@ import { checkOptions, COMMON_OPTIONS } from './options.js';
 import { Pipeline } from '../codec/pipeline.js';
 import type { OutputSink } from '../codec/stream-job.js';
 import { checkOutputDir, isChecksumListName, requireDir } from '../plan/inputs.js';
+import { refuseSharedOutputs } from '../plan/output-names.js';
 import { FileSource, isGzip, type ByteSource } from '../codec/sources.js';
 import { hashFile } from '../verify/hash-file.js';
 
@@ -125,6 +126,8 @@ export async function encode(options: EncodeOptions): Promise<EncodeReport> {
     const baseInfo = await stat(join(baseDir, entry.name)).catch(() => undefined);
     names.push({ name: entry.name, size: info.size, baseSize: baseInfo?.isFile() ? baseInfo.size : undefined });
   }
+  // A release that holds them would decode on no platform (decode refuses it) and clash on macOS and Windows.
+  refuseSharedOutputs(names.map((n) => ({ name: n.name, payloadPath: join(fineDir, n.name), output: n.name })), [], 'the fine-tuned folder');
   names.sort((a, b) => a.size - b.size || (a.name < b.name ? -1 : 1));
   for (const n of names) {
     if (n.baseSize === undefined && !n.name.endsWith('.json')) {

@@ -54,9 +54,10 @@ export function addedOutputs(asked: { gguf?: GgufTypeName | undefined; chatTempl
   return [...ggufs, ...(asked.chatTemplate ? [{ name: CHAT_TEMPLATE_FILE, what: 'the chat template --chat-template writes' }] : [])];
 }
 
-export function refuseSharedOutputs(files: readonly PlannedOutput[], others: readonly OtherOutput[] = []): void {
+/** `folder`: where the files come from, for the fix. */
+export function refuseSharedOutputs(files: readonly PlannedOutput[], others: readonly OtherOutput[] = [], folder = 'the XOR folder'): void {
   const taken = new Map<string, { name: string; by: string; hint: string }>();
-  for (const o of others) taken.set(sameFileKey(o.name), { name: o.name, by: o.what, hint: 'take it out of the XOR folder' });
+  for (const o of others) taken.set(sameFileKey(o.name), { name: o.name, by: o.what, hint: `take it out of ${folder}` });
   for (const f of files) {
     const name = f.output;
     const key = sameFileKey(name);
@@ -68,7 +69,7 @@ export function refuseSharedOutputs(files: readonly PlannedOutput[], others: rea
         hint: earlier.hint,
       });
     }
-    taken.set(key, { name, by: name === f.name ? f.payloadPath : `${f.payloadPath} as written`, hint: 'keep one of them in the XOR folder' });
+    taken.set(key, { name, by: name === f.name ? f.payloadPath : `${f.payloadPath} as written`, hint: `keep one of them in ${folder}` });
   }
 }
 

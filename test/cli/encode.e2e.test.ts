@@ -122,4 +122,13 @@ describe('encode', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/extra\.bin: has no base counterpart in .*; only JSON files may ship without a base file/);
   });
+
+  it('refuses a release whose names differ only in case (one file on macOS and Windows, and decode refuses it): exit 2, nothing written', async () => {
+    const { fine, base } = await models();
+    await writeFile(join(fine, 'Config.json'), '{"other": true}\n');
+    const r = await runCli(['encode', join(work, 'x'), fine, base]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/fine\/(config|Config)\.json: would be written as (config|Config)\.json, which is also the name of .*differs from it only in case or Unicode normalisation.*; keep one of them in the fine-tuned folder\n$/);
+    expect(await readdir(join(work, 'x')).catch(() => [])).toEqual([]);
+  });
 });

@@ -32,9 +32,13 @@ function refuse(what: string, why: string): never {
 export function checkListing(entries: readonly ListedEntry[], source: HfSource, what: string): HubFile[] {
   const prefix = source.path ? `${source.path}/` : '';
   const files: HubFile[] = [];
+  const seen = new Set<string>();
   for (const e of entries) {
     if (typeof e.path !== 'string') refuse(what, 'has an entry without a path');
     const shown = JSON.stringify(e.path.slice(0, 200));
+    // Which of two entries would be read is not the Hub's to leave open.
+    if (seen.has(e.path)) refuse(what, `has ${shown} twice`);
+    seen.add(e.path);
     if (!e.path.startsWith(prefix)) refuse(what, `has ${shown}, outside the folder asked for`);
     if (e.path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) refuse(what, `has ${shown}, with an empty, "." or ".." segment`);
     if (e.type !== 'file') continue;

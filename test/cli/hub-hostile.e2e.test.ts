@@ -52,8 +52,17 @@ describe('a hostile listing', () => {
     expect(standIn.hub.requests.filter((q) => q.url.includes('/resolve/') || q.url.startsWith('/cdn/'))).toEqual([]);
   });
 
+  it('a path listed twice is refused before any file request (exit 2)', async () => {
+    // Beside the entry, on the page that holds it (the listing comes in pages).
+    standIn.hub.repos.get('Org/tiny-xor')!.listing = (entries) => entries.flatMap((e) => (e.path === 'xor_encoded_files/config.json' ? [e, { ...e, size: 5 }] : [e]));
+    const r = await decodeHub();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the Hub's listing of .* has "xor_encoded_files\/config\.json" twice; the listing is not what the Hub sends/);
+    expect(standIn.hub.requests.filter((q) => q.url.includes('/resolve/') || q.url.startsWith('/cdn/'))).toEqual([]);
+  });
+
   it('two names equal but for case (one file on macOS and Windows) are refused before any file request (exit 2)', async () => {
-    standIn.hub.repos.get('Org/tiny-xor')!.listing = (entries) => [...entries, { ...entries.find((e) => e.path === 'xor_encoded_files/config.json')!, path: 'xor_encoded_files/Config.json' }];
+    standIn.hub.repos.get('Org/tiny-xor')!.listing = (entries) => entries.flatMap((e) => (e.path === 'xor_encoded_files/config.json' ? [e, { ...e, path: 'xor_encoded_files/Config.json' }] : [e]));
     const r = await decodeHub();
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/hf:\/\/.*Config\.json: would be written as Config\.json, which is also the name of hf:\/\/.*config\.json \("config\.json" differs from it only in case or Unicode normalisation/);

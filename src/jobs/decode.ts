@@ -17,7 +17,7 @@ import { planDecode, type DecodePlan, type FilePlan, type PlanOptions } from '..
 import { entriesByName } from '../release/manifest.js';
 import type { FileStatus } from '../types.js';
 import { decodeFile, type RunContext } from './decode-file.js';
-import { writeChatTemplate } from './chat-template.js';
+import { templateInPlace, writeChatTemplate } from './chat-template.js';
 import { CHAT_TEMPLATE_FILE } from '../release/prompt-format.js';
 import { checkOptions, COMMON_OPTIONS, defaultJobs } from './options.js';
 import { missingResult, notStartedResult, type DecodeEvent, type DecodeReport, type FileResult } from './results.js';
@@ -147,6 +147,8 @@ export async function runPlan(plan: DecodePlan, options: RunOptions, events = co
     notify({ type: 'warning', safety: true, message: `and ${plan.missing.length - MISSING_NAMED} more names listed in ${plan.expectations?.manifest.label} are not in the XOR folder` });
   }
   await refuseForeignOutputs(plan, { force: options.force === true, verifying });
+  // Before the decode rather than after it: a template in the way costs nothing then.
+  if (plan.chatTemplate) await templateInPlace(plan.outputDir, options.force === true);
   if (options.spaceCheck !== false) await requireFreeSpace(plan.outputDir, await bytesToWrite(plan, options.force === true));
   throwIfInterrupted(options.signal);
   await prepareOutputDir(plan.outputDir);

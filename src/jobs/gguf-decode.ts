@@ -25,7 +25,6 @@ function lacking(plan: DecodePlan, name: string): InputError {
   return new InputError(`--gguf needs the release's ${name}, and the XOR folder has none (or it did not verify)`, { file: plan.xorDir, hint: `download ${name}, or decode without --gguf` });
 }
 
-
 /** The GGUF a decode writes into, and the shards an interrupted run left in it (gguf-resume.ts). */
 export async function openGgufAssembly(
   plan: DecodePlan,

@@ -2,7 +2,10 @@
  * The pickle opcodes that push one literal (numbers, strings, bytes, None, booleans): what they
  * read, and the symbolic value they leave on the stack.
  */
-import { decimalLine, longValue, OTHER, Reader, text, type Slot, type Value } from './pickle-reader.js';
+import { decimalLine, longValue, OTHER, Reader, type Slot, type Value } from './pickle-reader.js';
+import { quotedString, rawUnicodeEscape, utf8 } from './pickle-text.js';
+
+const str = (v: string): Value => ({ t: 'str', v });
 
 /** An integer too large to be exact as a number is kept as a value of no known kind. */
 function intValue(v: number | undefined): Value {
@@ -44,13 +47,13 @@ export function pushLiteral(op: number, r: Reader, stack: Slot[], at: number): b
       stack.push(longValue(r.take(r.size(4))));
       break;
     case 0x53: // STRING
-      stack.push({ t: 'str', v: r.line().replace(/^(['"])(.*)\1$/, '$2') });
+      stack.push(str(quotedString(r.line(), `STRING at byte ${at}`)));
       break;
     case 0x54: // BINSTRING
-      stack.push(text(r.take(r.size(4))));
+      stack.push(str(utf8(r.take(r.size(4)), `BINSTRING at byte ${at}`, false)));
       break;
     case 0x55: // SHORT_BINSTRING
-      stack.push(text(r.take(r.u8())));
+      stack.push(str(utf8(r.take(r.u8()), `SHORT_BINSTRING at byte ${at}`, false)));
       break;
     case 0x42: // BINBYTES
       r.take(r.size(4));
@@ -65,17 +68,17 @@ export function pushLiteral(op: number, r: Reader, stack: Slot[], at: number): b
       r.take(r.size(8));
       stack.push(OTHER);
       break;
-    case 0x56: // UNICODE (raw-unicode-escape; names here are ASCII)
-      stack.push({ t: 'str', v: r.line() });
+    case 0x56: // UNICODE
+      stack.push(str(rawUnicodeEscape(r.line(), `UNICODE at byte ${at}`)));
       break;
     case 0x58: // BINUNICODE
-      stack.push(text(r.take(r.size(4))));
+      stack.push(str(utf8(r.take(r.size(4)), `BINUNICODE at byte ${at}`, true)));
       break;
     case 0x8c: // SHORT_BINUNICODE
-      stack.push(text(r.take(r.u8())));
+      stack.push(str(utf8(r.take(r.u8()), `SHORT_BINUNICODE at byte ${at}`, true)));
       break;
     case 0x8d: // BINUNICODE8
-      stack.push(text(r.take(r.size(8))));
+      stack.push(str(utf8(r.take(r.size(8)), `BINUNICODE8 at byte ${at}`, true)));
       break;
     case 0x97: // NEXT_BUFFER
       stack.push(OTHER);

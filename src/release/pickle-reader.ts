@@ -36,12 +36,13 @@ export class PickleIncomplete extends PickleError {}
 
 /**
  * A decimal argument on a text line (INT, LONG, PUT, GET). CPython's int() also takes `1_0`, `+1`,
- * spaces and (for INT) `0x..`, where JavaScript's Number() differs again (`0x..`, `1e3`, ``): two
- * readers that disagree on a memo key see different pickles. Every real pickler writes plain
- * decimals, so anything else is refused.
+ * spaces and (for INT) `0x..`; INT reads `010` as octal 8 and `-0` as False, LONG refuses `010`;
+ * JavaScript's Number() differs again (`0x..`, `1e3`, ``): two readers that disagree on a memo key
+ * or a shape see different pickles. Every real pickler writes plain decimals without a leading
+ * zero, so anything else is refused.
  */
 export function decimalLine(line: string, what: string): number | undefined {
-  if (!/^-?[0-9]+$/.test(line)) throw new PickleError(`${what} has the argument ${JSON.stringify(line.slice(0, 40))}, which is not a plain decimal`);
+  if (!/^(0|-?[1-9][0-9]*)$/.test(line)) throw new PickleError(`${what} has the argument ${JSON.stringify(line.slice(0, 40))}, which is not a plain decimal`);
   const v = Number(line);
   return Number.isSafeInteger(v) ? v : undefined;
 }
@@ -55,13 +56,41 @@ export function memoKeyLine(line: string, what: string): number {
 
 export class Reader {
   pos: number;
+  /** Where the last FRAME ends (see frame()); -1 before the first. */
+  private frameEnd = -1;
   constructor(
     private readonly bytes: Uint8Array,
     start: number,
   ) {
     this.pos = start;
   }
+
+  /**
+   * A FRAME of `length` bytes begins after its opcode (at `at`). CPython's C unpickler reads a frame
+   * into its buffer in one read; a later read that runs past the frame's end drops the frame's bytes
+   * left in the buffer and reads on from the file after the frame (a file without peek(), such as
+   * the BytesIO torch reads data.pkl from), where this reader would go on from the same byte: a
+   * name or memo key read across a frame's end is another name or key to Python. So is a FRAME
+   * inside a frame, and a STOP before its frame's end leaves the file after the frame for the next
+   * pickle. The pure-Python unpickler refuses such pickles and no pickler writes them: all are
+   * refused here.
+   */
+  frame(length: number, at: number): void {
+    if (at < this.frameEnd) throw new PickleError(`FRAME at byte ${at} begins inside the frame that ends at byte ${this.frameEnd}, which CPython reads differently from its documented format`);
+    this.frameEnd = this.pos + length;
+  }
+
+  /** A STOP just read: it must end its frame, if it is in one. */
+  stopped(at: number): void {
+    if (this.pos < this.frameEnd) throw new PickleError(`STOP at byte ${at} ends the pickle before its FRAME ends at byte ${this.frameEnd}, where CPython would read the next pickle from`);
+  }
+
+  private crossing(start: number): PickleError {
+    return new PickleError(`the argument read at byte ${start} runs past the end of its FRAME at byte ${this.frameEnd}; CPython reads other bytes there`);
+  }
+
   need(n: number): void {
+    if (this.pos < this.frameEnd && this.pos + n > this.frameEnd) throw this.crossing(this.pos);
     if (this.pos + n > this.bytes.length) throw new PickleIncomplete('the pickle continues past the bytes at hand');
   }
   u8(): number {
@@ -92,15 +121,13 @@ export class Reader {
   }
   line(): string {
     const start = this.pos;
+    const end = start < this.frameEnd ? this.frameEnd : Infinity;
     for (;;) {
+      if (this.pos === end) throw this.crossing(start);
       this.need(1);
       if (this.bytes[this.pos++] === 0x0a) return Buffer.from(this.bytes.subarray(start, this.pos - 1)).toString('latin1');
     }
   }
-}
-
-export function text(bytes: Uint8Array): Value {
-  return { t: 'str', v: Buffer.from(bytes).toString('utf8') };
 }
 
 /** Signed little-endian two's complement (LONG1/LONG4); large values are not needed, only small ones. */

@@ -86,9 +86,10 @@ function walk(bytes: Uint8Array, start: number, globals: Map<string, GlobalUse>)
         if (r.u8() > 5) throw new PickleError(`unsupported pickle protocol at byte ${at}`);
         break;
       case 0x95: // FRAME
-        r.size(8);
+        r.frame(r.size(8), at);
         break;
       case 0x2e: // STOP
+        r.stopped(at);
         return { root: pop(), globals: [...globals.values()], end: r.pos };
       case 0x28: // MARK
         stack.push(MARK);
@@ -227,6 +228,9 @@ function walk(bytes: Uint8Array, start: number, globals: Map<string, GlobalUse>)
         pop();
         const target = top();
         if (target.t === 'call') applied(target.fn, 'BUILD');
+        // On a class or a function itself, BUILD sets its attributes for the rest of the program
+        // (torch's weights-only unpickler refuses it; no pickler writes it).
+        else if (target.t === 'global') useGlobal(`attributes of ${target.ref}`, 'BUILD');
         break;
       }
       case 0x82: // EXT1

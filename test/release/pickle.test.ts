@@ -131,7 +131,8 @@ describe('the walker reads integers as CPython does, or refuses them', () => {
     expect(() => walkPickle(pkl(`K\x01p${key}\n.`))).toThrow(PickleError);
     expect(() => walkPickle(pkl(`K\x01p1\n0g${key}\n.`))).toThrow(PickleError);
   });
-  it.each(['1_0', '0x10', '1e3', '', '+1'])('refuses the INT and LONG argument %j', (arg) => {
+  // CPython's INT reads `010` as octal 8 and `-0` as False; its LONG refuses `010`.
+  it.each(['1_0', '0x10', '1e3', '', '+1', '010', '007', '-0', '-010'])('refuses the INT and LONG argument %j', (arg) => {
     expect(() => walkPickle(pkl(`I${arg}\n.`))).toThrow(/not a plain decimal/);
     expect(() => walkPickle(pkl(`L${arg}L\n.`))).toThrow(/not a plain decimal/);
   });
@@ -154,5 +155,90 @@ describe('the walker reads integers as CPython does, or refuses them', () => {
   it('names a call of something that is not a global (torch applies only allowed globals)', () => {
     const walk = walkPickle(pkl('ccollections\nOrderedDict\n)R)R.'));
     expect(walk.globals.map((g) => g.ref)).toEqual(['collections.OrderedDict', 'a computed call value']);
+  });
+});
+
+describe('frames: read as CPython reads them, or refused', () => {
+  const frame = (body: string) => {
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(Buffer.byteLength(body, 'latin1')));
+    return `\x95${length.toString('latin1')}${body}`;
+  };
+  const pkl = (body: string) => Buffer.from(`\x80\x04${body}`, 'latin1');
+  const memo = '\x8c\x02osq\x000\x8c\x06systemq\x010\x8c\x0bcollectionsq\x0a0\x8c\x0bOrderedDictq\x0b0';
+
+  it.skipIf(!HAS_PYTHON)('walks CPython pickles of many frames (protocols 4 and 5) to their STOP', () => {
+    const script = 'import pickle, sys\nd = {"k%d" % i: ("v%d" % i) * 30 for i in range(3000)}\nfor p in (4, 5):\n    sys.stdout.write(pickle.dumps(d, protocol=p).hex() + "\\n")\n';
+    for (const hex of execFileSync('python3', ['-c', script], { encoding: 'utf8', maxBuffer: 8 << 20 }).trim().split('\n')) {
+      const bytes = Buffer.from(hex, 'hex');
+      expect(bytes.subarray(2).filter((b) => b === 0x95).length).toBeGreaterThan(3);
+      const walk = walkPickle(bytes);
+      expect(walk.end).toBe(bytes.length);
+      expect(walk.root.t === 'dict' && walk.root.items.length).toBe(3000);
+    }
+  });
+
+  it('reads a frame that ends where its last opcode ends, and unframed opcodes after it', () => {
+    expect(walkPickle(pkl(`${frame('K\x07')}K\x08\x86${frame('.')}`)).root).toEqual({ t: 'tuple', items: [{ t: 'int', v: 7 }, { t: 'int', v: 8 }] });
+  });
+
+  it('refuses a line read past its frame: CPython reads GET 0 and GET 1 (os.system) where the line says GET 10 and GET 11', () => {
+    const bytes = pkl(`${memo}${frame('g1')}0\n${frame('g1')}1\n\x93)R.`);
+    expect(() => walkPickle(bytes)).toThrow(/the argument read at byte \d+ runs past the end of its FRAME at byte \d+/);
+    // The same opcodes each inside its frame are read as written.
+    expect(walkPickle(pkl(`${memo}${frame('g10\n')}${frame('g11\n')}\x93)R.`)).globals.map((g) => g.ref)).toEqual(['collections.OrderedDict']);
+  });
+
+  it('refuses a counted read past its frame, a frame begun inside another, and a STOP before its frame ends', () => {
+    expect(() => walkPickle(pkl(`${frame('\x8c\x06sys')}tem.`))).toThrow(/runs past the end of its FRAME/);
+    expect(() => walkPickle(pkl(`${frame('X\x02\x00')}\x00\x00os.`))).toThrow(/runs past the end of its FRAME/);
+    expect(() => walkPickle(pkl(frame(`K\x01${frame('K\x02\x86.')}`)))).toThrow(/FRAME at byte 13 begins inside the frame that ends at byte/);
+    expect(() => walkPickle(pkl(frame('K\x01.K\x02.')))).toThrow(/STOP at byte 13 ends the pickle before its FRAME ends at byte 17/);
+  });
+});
+
+describe('text arguments are decoded as CPython decodes them (torch passes encoding="utf-8")', () => {
+  const cases: [string, string][] = [
+    ['UNICODE escapes', 'V\\u006fs\\\\u0041\\\\\\u0042\\U0001F600\n.'],
+    ['UNICODE \\u short of digits', 'Vab\\u12\n.'],
+    ['UNICODE \\U out of range', 'V\\U00110000\n.'],
+    ['STRING escapes', "S'a\\x41\\101\\q\\n\\\\\\'\\\"'\n."],
+    ['STRING octal above 0o377', "S'\\501'\n."],
+    ['STRING unquoted', "S'ab\n."],
+    ['STRING bad \\x', "S'ab\\x4'\n."],
+    ['STRING not UTF-8', "S'\\xff'\n."],
+    ['BINUNICODE surrogate', 'X\x06\x00\x00\x00a\xed\xa0\x80bc.'],
+    ['BINUNICODE BOM', 'X\x04\x00\x00\x00\xef\xbb\xbfa.'],
+    ['BINUNICODE not UTF-8', 'X\x02\x00\x00\x00a\xff.'],
+    ['BINSTRING surrogate', 'T\x03\x00\x00\x00\xed\xa0\x80.'],
+    ['SHORT_BINSTRING UTF-8', 'U\x02\xc3\xa9.'],
+  ];
+
+  it.skipIf(!HAS_PYTHON)('the same string, or a refusal where CPython refuses', () => {
+    const bytes = cases.map(([, body]) => Buffer.from(`\x80\x02${body}`, 'latin1'));
+    const script = 'import pickle, io, sys, json, warnings\nwarnings.simplefilter("ignore")\nout = []\nfor h in sys.argv[1:]:\n    try:\n        out.append(pickle.Unpickler(io.BytesIO(bytes.fromhex(h)), encoding="utf-8").load())\n    except Exception:\n        out.append(None)\nprint(json.dumps(out))\n';
+    const python = JSON.parse(execFileSync('python3', ['-c', script, ...bytes.map((b) => b.toString('hex'))], { encoding: 'utf8' })) as (string | null)[];
+    expect(python.filter((v) => v === null).length).toBeGreaterThan(3);
+    cases.forEach(([what], i) => {
+      let ours: string | null;
+      try {
+        const root = walkPickle(bytes[i]!).root;
+        ours = root.t === 'str' ? root.v : `not a string: ${root.t}`;
+      } catch (err) {
+        expect(err, what).toBeInstanceOf(PickleError);
+        ours = null;
+      }
+      expect(ours, what).toEqual(python[i]);
+    });
+  });
+});
+
+describe('BUILD on a class or function itself', () => {
+  it('is named: it would set attributes of torch code for the rest of the program', () => {
+    const walk = walkPickle(Buffer.from('\x80\x02ctorch\nTensor\nN}\x86b.', 'latin1'));
+    expect(walk.globals).toEqual([
+      { ref: 'torch.Tensor', ops: ['GLOBAL'] },
+      { ref: 'attributes of torch.Tensor', ops: ['BUILD'] },
+    ]);
   });
 });

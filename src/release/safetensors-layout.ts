@@ -28,6 +28,7 @@ export interface SafetensorsTensor {
 export class SafetensorsLayoutError extends Error {}
 
 const RESERVED = '__metadata__';
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -53,6 +54,11 @@ export function safetensorsLayout(json: string, dataBytes: number): SafetensorsT
       throw new SafetensorsLayoutError(`its ${RESERVED} is not a map of strings`);
     }
   }
+  // JSON's \u escapes can spell a lone surrogate, which JavaScript keeps and the library's JSON
+  // reader (serde_json, into Rust strings) refuses.
+  const strings = [...Object.keys(entries), ...(metadata && typeof metadata === 'object' ? [...Object.keys(metadata), ...Object.values(metadata)] : [])];
+  const lone = strings.find((v) => LONE_SURROGATE.test(v));
+  if (lone !== undefined) throw new SafetensorsLayoutError(`its header holds a string that is not valid Unicode (a lone surrogate): ${JSON.stringify(lone)}`);
   const tensors: SafetensorsTensor[] = [];
   for (const [name, value] of Object.entries(entries)) {
     if (name === RESERVED) continue;

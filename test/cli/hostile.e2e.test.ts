@@ -141,6 +141,7 @@ const CONVERT_CASES: [string, RegExp][] = [
   ['duplicate-name.bin', /the tensor name "w" appears twice/],
   ['proto-name.bin', /the tensor name "__proto__"|storage|header/],
   ['metadata-name.bin', /a tensor is named __metadata__, which safetensors reserves for metadata/],
+  ['surrogate-name.bin', /not valid Unicode \(a lone surrogate\): "w\\ud800"/],
   ['negative-shape.bin', /a value in the shape of "w" is not a non-negative integer/],
   ['fractional-shape.bin', /a value in the shape of "w" is not a non-negative integer/],
   ['negative-offset.bin', /the storage offset of "w" is not a non-negative integer/],

@@ -35,5 +35,9 @@ describe('safetensorsLayout', () => {
     expect(refused('{"a":', 0)).toThrow(/its header is not JSON/);
     expect(refused('{} []', 0)).toThrow(/its header is not JSON/);
     expect(refused('[]', 0)).toThrow(/does not start with \{/);
+    // serde_json reads JSON strings into Rust strings: a \u escape of a lone surrogate is an error there.
+    expect(refused(`{"a\\ud800":${JSON.stringify(t('F16', [2], 0, 4))}}`, 4)).toThrow(/not valid Unicode \(a lone surrogate\): "a\\ud800"/);
+    expect(refused('{"__metadata__":{"k":"\\udc00"}}', 0)).toThrow(/not valid Unicode/);
+    expect(safetensorsLayout(`{"a\\ud83d\\ude00":${JSON.stringify(t('F16', [2], 0, 4))}}`, 4).map((x) => x.name)).toEqual(['a😀']);
   });
 });

@@ -142,7 +142,8 @@ export function dataPklDisagreement(view: TorchArchive, entry: ZipLocalEntry | u
  * Walks the pickles that torch's legacy path loads from byte 0: one after another, until the five
  * of the legacy format are read or a value shows torch would stop there (a first pickle that is not
  * the magic number, a second that is not the protocol version). A value the walker cannot know
- * (a large integer) is taken as one that lets torch go on: walking further only finds more.
+ * (a large integer, a call's result) is taken as one that lets torch go on: walking further only
+ * finds more.
  * A PickleError carries the globals of every pickle before it as well as its own.
  */
 export function scanPickles(bytes: Uint8Array): CheckpointScan {
@@ -154,8 +155,11 @@ export function scanPickles(bytes: Uint8Array): CheckpointScan {
       walks.push(walk);
       at = walk.end;
       const v = walk.root;
-      if (i === 0 && v.t !== 'other') break;
-      if (i === 1 && v.t !== 'other' && !(v.t === 'int' && v.v === LEGACY_PROTOCOL)) break;
+      // torch compares the first two with `!=`; a call's result may be a tensor, whose `!=` is a
+      // tensor of False that lets torch go on (a tensor holding 1001 passes the protocol check).
+      const unknown = v.t === 'other' || v.t === 'call';
+      if (i === 0 && !unknown) break;
+      if (i === 1 && !unknown && !(v.t === 'int' && v.v === LEGACY_PROTOCOL)) break;
     }
   } catch (err) {
     if (err instanceof PickleError) err.globalsBefore = [...walks.flatMap((w) => w.globals), ...err.globalsBefore];

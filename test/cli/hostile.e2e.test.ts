@@ -56,6 +56,7 @@ const PICKLE_CASES: [string, 'unsafe' | 'invalid', RegExp][] = [
   ['zip-upper-case.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
   ['zip-memo-underscore.bin', 'invalid', /PUT at byte \d+ has the argument "1_0", which is not a plain decimal/],
   ['zip-frame-cut.bin', 'invalid', /the argument read at byte \d+ runs past the end of its FRAME at byte \d+; CPython reads other bytes there/],
+  ['tensor-protocol.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
   ['frame-stop-early.bin', 'invalid', /STOP at byte 23 ends the pickle before its FRAME ends at byte 200011/],
   ['protocol-0.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],
   ['protocol-1.bin', 'unsafe', /posix\.system \(GLOBAL, REDUCE\)/],

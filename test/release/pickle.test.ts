@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { checkpointFormat, scanZipHead, unsafeGlobals } from '../../src/release/checkpoint.js';
+import { checkpointFormat, scanPickles, scanZipHead, unsafeGlobals } from '../../src/release/checkpoint.js';
 import { PickleError, PickleIncomplete, walkPickle } from '../../src/release/pickle.js';
 import { PickleCheck } from '../../src/verify/pickle-check.js';
 import { HAS_PYTHON, TORCH } from '../support/helpers.js';
@@ -240,5 +240,23 @@ describe('BUILD on a class or function itself', () => {
       { ref: 'torch.Tensor', ops: ['GLOBAL'] },
       { ref: 'attributes of torch.Tensor', ops: ['BUILD'] },
     ]);
+  });
+});
+
+describe('the legacy format: pickles walked as far as torch reads them', () => {
+  it('a protocol version that is a call (a tensor holding 1001 passes torch\'s `!=`) does not end the walk', () => {
+    const bytes = readFileSync(join(TORCH, 'hostile', 'pickle', 'tensor-protocol.bin'));
+    // Its four pickles end the file where torch's fifth (the storage keys) would start.
+    expect(() => scanPickles(bytes)).toThrow(PickleIncomplete);
+    expect(check(bytes)).toEqual({ status: 'unsafe', globals: ['posix.system (GLOBAL, REDUCE)'] });
+  });
+  it('a protocol version torch compares as unequal (another integer, a string) ends it', () => {
+    const magic = Buffer.from('80028a0a6c fc9c46f9206aa85019 2e'.replace(/ /g, ''), 'hex');
+    const rest = Buffer.from('\x80\x02cos\nsystem\n.', 'latin1');
+    for (const second of ['\x80\x02M\xea\x03.', '\x80\x02X\x04\x00\x00\x001001.']) {
+      const scan = scanPickles(Buffer.concat([magic, Buffer.from(second, 'latin1'), rest]));
+      expect(scan.walks).toHaveLength(2);
+      expect(unsafeGlobals(scan)).toEqual([]);
+    }
   });
 });

@@ -54,7 +54,7 @@ export function rawUnicodeEscape(line: string, what: string): string {
     if (!/^[0-9A-Fa-f]+$/.test(digits) || digits.length !== (kind === 'u' ? 4 : 8)) throw new PickleError(`${what} has a truncated \\${kind} escape`);
     const code = parseInt(digits, 16);
     if (code > 0x10ffff) throw new PickleError(`${what} has a \\U escape out of range`);
-    out += code > 0xffff ? String.fromCodePoint(code) : String.fromCharCode(code);
+    out += String.fromCodePoint(code);
     i = j + 1 + digits.length;
   }
   return out;

@@ -62,8 +62,25 @@ async function baseHeadOf(file: FilePlan, chunkBytes: number, signal: AbortSigna
 
 const discard = async (temp: TempFile | undefined) => (temp ? discardTemp(temp) : undefined);
 
-/** `attempt`: a Hub payload whose SHA-256 differed from the listing is fetched once more. */
-export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext, attempt = 1): Promise<FileResult> {
+/** A file received corrupt on its first attempt: fetched once more, as `file` says. */
+class FetchAgain {
+  constructor(readonly file: FilePlan) {}
+}
+
+/**
+ * A Hub payload whose SHA-256 differed from the listing is fetched once more. The second attempt
+ * starts only once the first has ended: both write the same temporary file, and the first one's
+ * clean-up must not run beside the second (it deleted the second's file before its commit).
+ */
+export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunContext): Promise<FileResult> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await decodeAttempt(file, pipeline, ctx, attempt);
+    if (!(result instanceof FetchAgain)) return result;
+    file = result.file;
+  }
+}
+
+async function decodeAttempt(file: FilePlan, pipeline: Pipeline, ctx: RunContext, attempt: number): Promise<FileResult | FetchAgain> {
   const t0 = performance.now();
   // A shard going into the GGUF is never on disk: there is nothing in place to check.
   const existing = attempt === 1 && file.convert !== 'gguf' ? await checkExisting(file, pipeline, ctx, t0) : undefined;
@@ -192,10 +209,10 @@ export async function decodeFile(file: FilePlan, pipeline: Pipeline, ctx: RunCon
         // Never used again in this run: the retry downloads the file.
         fromCache.folder.cached.delete(file.name);
         ctx.notify({ type: 'warning', message: `${which}: this cached blob does not match the SHA-256 it is named by; ignoring it and downloading ${file.name}` });
-        return decodeFile({ ...file, hub: { ...fromCache, cached: undefined } }, pipeline, ctx, 2);
+        return new FetchAgain({ ...file, hub: { ...fromCache, cached: undefined } });
       }
       ctx.notify({ type: 'warning', message: `${which}: the bytes received do not match the SHA-256 the Hub lists; fetching it again` });
-      return decodeFile(file, pipeline, ctx, 2);
+      return new FetchAgain(file);
     }
     if (receivedBad && match) {
       ctx.notify({ type: 'warning', message: `${which}: the bytes received do not match the SHA-256 the Hub lists, yet ${file.name} matches its published digest, so it is kept (the listing may be out of date)` });

@@ -3,8 +3,8 @@
  * one plain path component on every platform, so that no file system reads it as a path.
  */
 
-/** Windows device names, which no folder can hold as files (with any extension). */
-const WINDOWS_DEVICES = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+/** Windows device names, which no folder can hold as files (with any extension); CONIN$ and CONOUT$ open the console. */
+const WINDOWS_DEVICES = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)(\..*)?$/i;
 const MAX_NAME_BYTES = 255;
 
 /** Why `name` is not one plain file name on every platform; undefined when it is. */

@@ -10,7 +10,7 @@ import { isPickleOpcode, PickleError, PickleIncomplete } from '../release/pickle
 import { StreamTail } from '../release/stream-tail.js';
 import { LegacyTarWalk } from '../release/tar-checkpoint.js';
 import { isTar, TAR_BLOCK } from '../release/tar-header.js';
-import { foldName, readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
+import { foldName, readZipDirectory, requireNoNulNames, torchArchive, ZipStructureError } from '../release/zip-directory.js';
 import type { Diagnosis } from '../types.js';
 import { invalidPickle, unsafePickle } from './diagnosis-text.js';
 
@@ -190,8 +190,21 @@ export class PickleCheck {
     }
     const first = directory.records[0]?.name ?? '';
     const archive = first.slice(0, Math.max(0, first.indexOf('/')));
-    // torch refuses an archive without a top folder or without data.pkl before it unpickles anything.
-    if (!archive || !directory.records.some((r) => foldName(r.name) === foldName(`${archive}/data.pkl`))) return { status: 'none' };
+    // torch refuses an archive without a top folder before it reads anything.
+    if (!archive) return { status: 'none' };
+    // torch.load tells a TorchScript archive by its list of records before it looks for data.pkl;
+    // torch.jit.save also compresses records, so this is the reason that matters.
+    try {
+      requireNoNulNames(directory.records);
+    } catch (err) {
+      if (!(err instanceof ZipStructureError)) throw err;
+      return invalid(err.message);
+    }
+    if (directory.records.some((r) => foldName(r.name) === foldName(`${archive}/constants.pkl`))) {
+      return invalid('it is a TorchScript archive (constants.pkl), which torch.load hands to torch.jit.load; this check does not read those');
+    }
+    // Without data.pkl, torch.load stops before it unpickles anything.
+    if (!directory.records.some((r) => foldName(r.name) === foldName(`${archive}/data.pkl`))) return { status: 'none' };
     let view;
     try {
       view = torchArchive(directory);
@@ -199,7 +212,6 @@ export class PickleCheck {
       if (!(err instanceof ZipStructureError)) throw err;
       return invalid(err.message);
     }
-    if (view.record('constants.pkl')) return invalid('it is a TorchScript archive (constants.pkl), which torch.load hands to torch.jit.load; this check does not read those');
     // A pickle that broke was not walked to its end: its length is not compared.
     const disagreement = dataPklDisagreement(view, this.zipEntry, this.zipScan?.end);
     if (disagreement) return invalid(disagreement);

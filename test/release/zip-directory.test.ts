@@ -31,6 +31,14 @@ describe('readZipDirectory', () => {
     expect(() => readZipDirectory(Buffer.from('no zip here'), 0)).toThrow(ZipStructureError);
   });
 
+  it('refuses a record name holding a NUL byte (torch lists names as C strings, finds them by their whole names)', () => {
+    const dir = readZipDirectory(SHARD, 0);
+    const last = dir.records.at(-1)!;
+    const named = (name: string) => ({ ...dir, records: [...dir.records.slice(0, -1), { ...last, name }] });
+    expect(() => torchArchive(named(`${last.name}\0x`))).toThrow(/has a NUL byte in its name/);
+    expect(torchArchive(named(`${last.name}x`)).record(`${last.name.split('/')[1]}x`)).toBeDefined();
+  });
+
   it('folds only ASCII letters, as miniz does', () => {
     expect(foldName('A/DATA.PKL')).toBe('a/data.pkl');
     expect(foldName('É')).toBe('É');

@@ -137,9 +137,9 @@ function applyZip64Extra(rec: ZipRecord, extra: Buffer): void {
  * constants.pkl, read before data.pkl is looked for) but finds them by their whole names:
  * "a/constants.pkl\0x" is constants.pkl to the one and no record to the other.
  */
-export function requireNoNulNames(records: readonly ZipRecord[]): void {
+export function nulNameProblem(records: readonly ZipRecord[]): string | undefined {
   const rec = records.find((r) => r.name.includes('\0'));
-  if (rec) throw new ZipStructureError(`its record ${JSON.stringify(rec.name)} has a NUL byte in its name, which torch reads as the end of the name in some places and not in others`);
+  return rec && `its record ${JSON.stringify(rec.name)} has a NUL byte in its name, which torch reads as the end of the name in some places and not in others`;
 }
 
 /** ASCII-only lower case, as miniz compares names (MZ_TOLOWER). */
@@ -169,7 +169,8 @@ export function torchArchive(directory: ZipDirectory): TorchArchive {
   if (slash <= 0) throw new ZipStructureError(`its first record ${JSON.stringify(first.name)} is not inside a top folder, as torch requires`);
   const archive = first.name.slice(0, slash);
   const byName = new Map<string, ZipRecord>();
-  requireNoNulNames(directory.records);
+  const nul = nulNameProblem(directory.records);
+  if (nul) throw new ZipStructureError(nul);
   for (const rec of directory.records) {
     const folded = foldName(rec.name);
     if (byName.has(folded)) throw new ZipStructureError(`it holds ${JSON.stringify(rec.name)} twice (names compared without case, as torch finds them)`);

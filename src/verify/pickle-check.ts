@@ -10,7 +10,7 @@ import { isPickleOpcode, PickleError, PickleIncomplete } from '../release/pickle
 import { StreamTail } from '../release/stream-tail.js';
 import { LegacyTarWalk } from '../release/tar-checkpoint.js';
 import { isTar, TAR_BLOCK } from '../release/tar-header.js';
-import { foldName, readZipDirectory, requireNoNulNames, torchArchive, ZipStructureError } from '../release/zip-directory.js';
+import { foldName, nulNameProblem, readZipDirectory, torchArchive, ZipStructureError } from '../release/zip-directory.js';
 import type { Diagnosis } from '../types.js';
 import { invalidPickle, unsafePickle } from './diagnosis-text.js';
 
@@ -192,19 +192,14 @@ export class PickleCheck {
     const archive = first.slice(0, Math.max(0, first.indexOf('/')));
     // torch refuses an archive without a top folder before it reads anything.
     if (!archive) return { status: 'none' };
-    // torch.load tells a TorchScript archive by its list of records before it looks for data.pkl;
-    // torch.jit.save also compresses records, so this is the reason that matters.
-    try {
-      requireNoNulNames(directory.records);
-    } catch (err) {
-      if (!(err instanceof ZipStructureError)) throw err;
-      return invalid(err.message);
-    }
-    if (directory.records.some((r) => foldName(r.name) === foldName(`${archive}/constants.pkl`))) {
-      return invalid('it is a TorchScript archive (constants.pkl), which torch.load hands to torch.jit.load; this check does not read those');
-    }
+    const holds = (name: string) => directory.records.some((r) => foldName(r.name) === foldName(`${archive}/${name}`));
+    // torch.load tells a TorchScript archive by its list of records before it looks for data.pkl.
+    const nul = nulNameProblem(directory.records);
+    if (nul) return invalid(nul);
+    // Before the archive's other rules: torch.jit.save compresses records, and this is the reason that matters.
+    if (holds('constants.pkl')) return invalid('it is a TorchScript archive (constants.pkl), which torch.load hands to torch.jit.load; this check does not read those');
     // Without data.pkl, torch.load stops before it unpickles anything.
-    if (!directory.records.some((r) => foldName(r.name) === foldName(`${archive}/data.pkl`))) return { status: 'none' };
+    if (!holds('data.pkl')) return { status: 'none' };
     let view;
     try {
       view = torchArchive(directory);
